@@ -1,0 +1,647 @@
+#include "headers.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define INITIAL_CAPACITY 16
+
+/* RFC 9113 §6.5.2: each field costs 32 bytes on top of its name and value */
+#define FIELD_OVERHEAD 32
+
+struct name {
+    const char *text;
+    size_t len;
+};
+
+/* clang-format off */
+#define NAME(s) {(s), sizeof(s) - 1}
+/* clang-format on */
+
+/* Never forwarded in either direction (RFC 9110 §7.6.1, RFC 9113 §8.2.2). expect is
+ * here because sluice does not relay 100-continue; http2-settings belongs to the
+ * h2c upgrade, which is hop-by-hop too. */
+static const struct name hop_by_hop[] = {
+    NAME("connection"), NAME("keep-alive"), NAME("proxy-connection"), NAME("transfer-encoding"),
+    NAME("upgrade"),    NAME("te"),         NAME("http2-settings"),   NAME("expect"),
+};
+
+/* Values an intermediary must not let the HPACK dynamic table remember (RFC 7541 §7.1.3) */
+static const struct name sensitive[] = {
+    NAME("authorization"),
+    NAME("cookie"),
+    NAME("set-cookie"),
+    NAME("proxy-authorization"),
+};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* ASCII only, on purpose: strncasecmp() depends on the locale */
+static bool equal_ignoring_case(const uint8_t *a, size_t a_len, const char *b, size_t b_len)
+{
+    if (a_len != b_len)
+        return false;
+    for (size_t i = 0; i < a_len; i++) {
+        if (lower(a[i]) != lower((unsigned char)b[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool is_named(const nghttp2_nv *nv, const char *name, size_t len)
+{
+    return equal_ignoring_case(nv->name, nv->namelen, name, len);
+}
+
+static bool is_in_table(const uint8_t *name, size_t len, const struct name *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (equal_ignoring_case(name, len, table[i].text, table[i].len))
+            return true;
+    }
+    return false;
+}
+
+/* tchar of RFC 9110 §5.6.2 */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool is_token(const uint8_t *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar(s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* CR, LF and NUL are the bytes that could end a line of an HTTP/1.1 head early
+ * and smuggle a field (RFC 9110 §5.5). */
+static bool is_safe_value(const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+            return false;
+    }
+    return true;
+}
+
+static bool is_safe_text(const char *s)
+{
+    return is_safe_value((const uint8_t *)s, strlen(s));
+}
+
+static bool is_regular_field_valid(const nghttp2_nv *nv)
+{
+    return is_token(nv->name, nv->namelen) && is_safe_value(nv->value, nv->valuelen);
+}
+
+static bool is_ows(uint8_t c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Steps to the next element of a comma-separated list (RFC 9110 §5.6.1), OWS
+ * trimmed and empty elements skipped. Returns false when none is left. */
+static bool next_list_element(const uint8_t **cursor, const uint8_t *end, const uint8_t **elem,
+                              size_t *elem_len)
+{
+    const uint8_t *p = *cursor;
+    while (p < end) {
+        const uint8_t *start = p;
+        while (p < end && *p != ',')
+            p++;
+        const uint8_t *stop = p;
+        if (p < end)
+            p++;
+        while (start < stop && is_ows(*start))
+            start++;
+        while (stop > start && is_ows(stop[-1]))
+            stop--;
+        if (stop > start) {
+            *cursor = p;
+            *elem = start;
+            *elem_len = (size_t)(stop - start);
+            return true;
+        }
+    }
+    *cursor = end;
+    return false;
+}
+
+static bool is_listed_in_value(const nghttp2_nv *connection, const uint8_t *name, size_t len)
+{
+    const uint8_t *cursor = connection->value;
+    const uint8_t *end = connection->value + connection->valuelen;
+    const uint8_t *elem;
+    size_t elem_len;
+    while (next_list_element(&cursor, end, &elem, &elem_len)) {
+        if (equal_ignoring_case(name, len, (const char *)elem, elem_len))
+            return true;
+    }
+    return false;
+}
+
+/* RFC 9110 §7.6.1: every name a Connection field lists is hop-by-hop as well */
+static bool is_listed_in_connection(const struct sl_header_list *list, const uint8_t *name,
+                                    size_t len)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        const nghttp2_nv *nv = &list->items[i];
+        if (is_named(nv, "connection", 10) && is_listed_in_value(nv, name, len))
+            return true;
+    }
+    return false;
+}
+
+static bool is_connection_specific(const struct sl_header_list *list, const nghttp2_nv *nv,
+                                   bool has_connection)
+{
+    if (is_in_table(nv->name, nv->namelen, hop_by_hop, COUNT_OF(hop_by_hop)))
+        return true;
+    return has_connection && is_listed_in_connection(list, nv->name, nv->namelen);
+}
+
+void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena)
+{
+    list->items = NULL;
+    list->count = 0;
+    list->capacity = 0;
+    list->total_bytes = 0;
+    list->arena = arena;
+}
+
+/* The old array stays in the arena until reset: doubling keeps that waste
+ * below the size of the final array. */
+static int grow_items(struct sl_header_list *list)
+{
+    size_t capacity = list->capacity == 0 ? INITIAL_CAPACITY : list->capacity * 2;
+    if (capacity > SIZE_MAX / sizeof(nghttp2_nv))
+        return SL_ENOMEM;
+    nghttp2_nv *items = sl_arena_alloc(list->arena, capacity * sizeof(nghttp2_nv));
+    if (items == NULL)
+        return SL_ENOMEM;
+    if (list->count > 0)
+        memcpy(items, list->items, list->count * sizeof(nghttp2_nv));
+    list->items = items;
+    list->capacity = capacity;
+    return 0;
+}
+
+int sl_header_list_add(struct sl_header_list *list, const char *name, size_t name_len,
+                       const char *value, size_t value_len, uint8_t flags)
+{
+    if (list->count == list->capacity) {
+        int rc = grow_items(list);
+        if (rc != 0)
+            return rc;
+    }
+    char *name_copy = sl_arena_strndup(list->arena, name, name_len);
+    char *value_copy = sl_arena_strndup(list->arena, value, value_len);
+    if (name_copy == NULL || value_copy == NULL)
+        return SL_ENOMEM;
+    list->items[list->count++] = (nghttp2_nv){
+        .name = (uint8_t *)name_copy,
+        .value = (uint8_t *)value_copy,
+        .namelen = name_len,
+        .valuelen = value_len,
+        .flags = flags,
+    };
+    list->total_bytes += name_len + value_len + FIELD_OVERHEAD;
+    return 0;
+}
+
+/* Replaces *text with an arena copy of *text followed by part. */
+static int extend_text(struct sl_arena *arena, uint8_t **text, size_t *text_len, const char *part,
+                       size_t part_len)
+{
+    if (part_len > SIZE_MAX - 1 - *text_len)
+        return SL_ENOMEM;
+    uint8_t *joined = sl_arena_alloc(arena, *text_len + part_len + 1);
+    if (joined == NULL)
+        return SL_ENOMEM;
+    memcpy(joined, *text, *text_len);
+    memcpy(joined + *text_len, part, part_len);
+    joined[*text_len + part_len] = '\0';
+    *text = joined;
+    *text_len += part_len;
+    return 0;
+}
+
+int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len)
+{
+    if (list->count == 0)
+        return SL_EINVALID;
+    nghttp2_nv *last = &list->items[list->count - 1];
+    int rc = extend_text(list->arena, &last->value, &last->valuelen, value_part, len);
+    if (rc == 0)
+        list->total_bytes += len;
+    return rc;
+}
+
+int sl_header_list_append_name(struct sl_header_list *list, const char *name_part, size_t len)
+{
+    if (list->count == 0)
+        return SL_EINVALID;
+    nghttp2_nv *last = &list->items[list->count - 1];
+    int rc = extend_text(list->arena, &last->name, &last->namelen, name_part, len);
+    if (rc == 0)
+        list->total_bytes += len;
+    return rc;
+}
+
+const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < list->count; i++) {
+        if (is_named(&list->items[i], name, len))
+            return &list->items[i];
+    }
+    return NULL;
+}
+
+/* ---- HTTP/2 request → HTTP/1.1 request head ---- */
+
+/* What becomes of each regular field of the request */
+enum role {
+    ROLE_DROP,    /* hop-by-hop, or replaced by a field sluice writes */
+    ROLE_FORWARD, /* written as received */
+    ROLE_COOKIE,  /* a non-empty crumb of the joined Cookie */
+    ROLE_XFF,     /* a non-empty part of the joined X-Forwarded-For */
+};
+
+/* Everything the writer needs, gathered and checked before anything is written */
+struct request_plan {
+    const nghttp2_nv *method;
+    const nghttp2_nv *path;
+    const nghttp2_nv *authority;
+    const nghttp2_nv *scheme;
+    const nghttp2_nv *host; /* the one host field, used when :authority is absent */
+    size_t first_regular;   /* index of the first field after the pseudo-headers */
+    uint8_t *roles;         /* enum role of each field, by index */
+    size_t host_count;
+    size_t cookie_count;
+    size_t xff_count;
+    size_t content_length_count;
+    bool has_connection;
+    bool is_chunked;
+};
+
+static const nghttp2_nv **pseudo_slot(struct request_plan *plan, const nghttp2_nv *nv)
+{
+    if (is_named(nv, ":method", 7))
+        return &plan->method;
+    if (is_named(nv, ":path", 5))
+        return &plan->path;
+    if (is_named(nv, ":authority", 10))
+        return &plan->authority;
+    if (is_named(nv, ":scheme", 7))
+        return &plan->scheme;
+    return NULL;
+}
+
+/* RFC 9113 §8.3: pseudo-headers come first, each at most once, and a request
+ * has no others (:protocol of RFC 8441 is not supported). */
+static int read_pseudo_headers(const struct sl_header_list *h2, struct request_plan *plan)
+{
+    size_t i = 0;
+    for (; i < h2->count && h2->items[i].namelen > 0 && h2->items[i].name[0] == ':'; i++) {
+        const nghttp2_nv *nv = &h2->items[i];
+        const nghttp2_nv **slot = pseudo_slot(plan, nv);
+        if (slot == NULL || *slot != NULL || !is_safe_value(nv->value, nv->valuelen))
+            return SL_EINVALID;
+        *slot = nv;
+    }
+    plan->first_regular = i;
+    return 0;
+}
+
+static bool is_digits(const uint8_t *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+/* origin-form, or asterisk-form for OPTIONS (RFC 9113 §8.3.1); an absolute-form
+ * target would make the backend ignore the Host sluice sends (RFC 9112 §3.2.2),
+ * and a space or control byte would split the request line. */
+static bool is_request_target_valid(const nghttp2_nv *method, const nghttp2_nv *path)
+{
+    if (path->valuelen == 0)
+        return false;
+    for (size_t i = 0; i < path->valuelen; i++) {
+        if (path->value[i] <= ' ' || path->value[i] == 0x7f)
+            return false;
+    }
+    if (path->value[0] == '/')
+        return true;
+    /* methods are case-sensitive (RFC 9110 §9.1) */
+    return path->valuelen == 1 && path->value[0] == '*' && method->valuelen == 7 &&
+           memcmp(method->value, "OPTIONS", 7) == 0;
+}
+
+static enum role classify_request_field(const struct sl_header_list *h2, const nghttp2_nv *nv,
+                                        struct request_plan *plan)
+{
+    if (is_connection_specific(h2, nv, plan->has_connection))
+        return ROLE_DROP;
+    if (is_named(nv, "host", 4)) {
+        if (plan->host_count++ == 0)
+            plan->host = nv;
+        return ROLE_DROP;
+    }
+    if (is_named(nv, "cookie", 6)) {
+        plan->cookie_count += nv->valuelen > 0;
+        return nv->valuelen > 0 ? ROLE_COOKIE : ROLE_DROP;
+    }
+    if (is_named(nv, "x-forwarded-for", 15)) {
+        plan->xff_count += nv->valuelen > 0;
+        return nv->valuelen > 0 ? ROLE_XFF : ROLE_DROP;
+    }
+    if (is_named(nv, "x-forwarded-proto", 17))
+        return ROLE_DROP;
+    if (is_named(nv, "content-length", 14))
+        plan->content_length_count++;
+    return ROLE_FORWARD;
+}
+
+static int classify_request_fields(const struct sl_header_list *h2, struct request_plan *plan)
+{
+    for (size_t i = plan->first_regular; i < h2->count; i++) {
+        const nghttp2_nv *nv = &h2->items[i];
+        /* a ':' in a name, a pseudo-header among regular fields included, is no token */
+        if (!is_regular_field_valid(nv))
+            return SL_EINVALID;
+        plan->has_connection = plan->has_connection || is_named(nv, "connection", 10);
+    }
+    for (size_t i = plan->first_regular; i < h2->count; i++) {
+        const nghttp2_nv *nv = &h2->items[i];
+        enum role role = classify_request_field(h2, nv, plan);
+        /* two lengths, or one a backend could read otherwise, would allow smuggling */
+        if (role == ROLE_FORWARD && is_named(nv, "content-length", 14) &&
+            (plan->content_length_count > 1 || !is_digits(nv->value, nv->valuelen)))
+            return SL_EINVALID;
+        plan->roles[i] = (uint8_t)role;
+    }
+    return 0;
+}
+
+static int plan_request(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
+                        bool has_body, struct sl_arena *arena, struct request_plan *plan)
+{
+    *plan = (struct request_plan){0};
+    if (!is_safe_text(fwd->client_addr) || !is_safe_text(fwd->scheme))
+        return SL_EINVALID;
+    int rc = read_pseudo_headers(h2, plan);
+    if (rc != 0)
+        return rc;
+    if (plan->method == NULL || plan->path == NULL ||
+        !is_token(plan->method->value, plan->method->valuelen) ||
+        !is_request_target_valid(plan->method, plan->path))
+        return SL_EINVALID;
+    plan->roles = sl_arena_alloc(arena, h2->count > 0 ? h2->count : 1);
+    if (plan->roles == NULL)
+        return SL_ENOMEM;
+    rc = classify_request_fields(h2, plan);
+    if (rc != 0)
+        return rc;
+    /* RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host */
+    if (plan->authority == NULL && plan->host_count != 1)
+        return SL_EINVALID;
+    plan->is_chunked = has_body && plan->content_length_count == 0;
+    return 0;
+}
+
+/* Counts when buf is NULL, writes otherwise: running the same code twice makes
+ * the computed length and the bytes written agree by construction. */
+struct writer {
+    char *buf;
+    size_t len;
+};
+
+static void put(struct writer *w, const void *bytes, size_t len)
+{
+    if (w->buf != NULL)
+        memcpy(w->buf + w->len, bytes, len);
+    w->len += len;
+}
+
+#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
+
+static void put_nv_value(struct writer *w, const nghttp2_nv *nv)
+{
+    put(w, nv->value, nv->valuelen);
+}
+
+static void put_field(struct writer *w, const char *name, size_t name_len, const void *value,
+                      size_t value_len)
+{
+    put(w, name, name_len);
+    PUT_LITERAL(w, ": ");
+    put(w, value, value_len);
+    PUT_LITERAL(w, "\r\n");
+}
+
+static void put_joined_values(struct writer *w, const struct sl_header_list *h2,
+                              const struct request_plan *plan, enum role role, const char *sep,
+                              size_t sep_len)
+{
+    bool is_first = true;
+    for (size_t i = plan->first_regular; i < h2->count; i++) {
+        if (plan->roles[i] != role)
+            continue;
+        if (!is_first)
+            put(w, sep, sep_len);
+        put_nv_value(w, &h2->items[i]);
+        is_first = false;
+    }
+}
+
+static void put_request_line(struct writer *w, const struct request_plan *plan)
+{
+    put_nv_value(w, plan->method);
+    PUT_LITERAL(w, " ");
+    put_nv_value(w, plan->path);
+    PUT_LITERAL(w, " HTTP/1.1\r\n");
+}
+
+static void put_forwarded_fields(struct writer *w, const struct sl_header_list *h2,
+                                 const struct request_plan *plan)
+{
+    for (size_t i = plan->first_regular; i < h2->count; i++) {
+        const nghttp2_nv *nv = &h2->items[i];
+        if (plan->roles[i] == ROLE_FORWARD)
+            put_field(w, (const char *)nv->name, nv->namelen, nv->value, nv->valuelen);
+    }
+}
+
+static void put_cookie(struct writer *w, const struct sl_header_list *h2,
+                       const struct request_plan *plan)
+{
+    if (plan->cookie_count == 0)
+        return;
+    PUT_LITERAL(w, "Cookie: ");
+    put_joined_values(w, h2, plan, ROLE_COOKIE, "; ", 2);
+    PUT_LITERAL(w, "\r\n");
+}
+
+static void put_x_forwarded_for(struct writer *w, const struct sl_header_list *h2,
+                                const struct request_plan *plan, const char *client_addr)
+{
+    PUT_LITERAL(w, "X-Forwarded-For: ");
+    if (plan->xff_count > 0) {
+        put_joined_values(w, h2, plan, ROLE_XFF, ", ", 2);
+        PUT_LITERAL(w, ", ");
+    }
+    put(w, client_addr, strlen(client_addr));
+    PUT_LITERAL(w, "\r\n");
+}
+
+static void put_request_head(struct writer *w, const struct sl_header_list *h2,
+                             const struct request_plan *plan, const struct sl_forward_info *fwd)
+{
+    const nghttp2_nv *host = plan->authority != NULL ? plan->authority : plan->host;
+    put_request_line(w, plan);
+    put_field(w, "Host", 4, host->value, host->valuelen);
+    put_forwarded_fields(w, h2, plan);
+    put_cookie(w, h2, plan);
+    put_x_forwarded_for(w, h2, plan, fwd->client_addr);
+    put_field(w, "X-Forwarded-Proto", 17, fwd->scheme, strlen(fwd->scheme));
+    if (plan->is_chunked)
+        PUT_LITERAL(w, "Transfer-Encoding: chunked\r\n");
+    PUT_LITERAL(w, "\r\n");
+}
+
+int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
+                       bool has_body, struct sl_arena *arena, char **out, size_t *out_len,
+                       bool *is_chunked)
+{
+    struct request_plan plan;
+    int rc = plan_request(h2, fwd, has_body, arena, &plan);
+    if (rc != 0)
+        return rc;
+    struct writer counter = {.buf = NULL, .len = 0};
+    put_request_head(&counter, h2, &plan, fwd);
+    char *buf = sl_arena_alloc(arena, counter.len + 1);
+    if (buf == NULL)
+        return SL_ENOMEM;
+    struct writer w = {.buf = buf, .len = 0};
+    put_request_head(&w, h2, &plan, fwd);
+    buf[w.len] = '\0';
+    *out = buf;
+    *out_len = w.len;
+    *is_chunked = plan.is_chunked;
+    return 0;
+}
+
+/* ---- HTTP/1.1 response → HTTP/2 response fields ---- */
+
+static int make_status_field(struct sl_arena *arena, unsigned status, nghttp2_nv *nv)
+{
+    char digits[3] = {
+        (char)('0' + status / 100),
+        (char)('0' + status / 10 % 10),
+        (char)('0' + status % 10),
+    };
+    char *name = sl_arena_strndup(arena, ":status", 7);
+    char *value = sl_arena_strndup(arena, digits, sizeof(digits));
+    if (name == NULL || value == NULL)
+        return SL_ENOMEM;
+    *nv = (nghttp2_nv){
+        .name = (uint8_t *)name,
+        .value = (uint8_t *)value,
+        .namelen = 7,
+        .valuelen = sizeof(digits),
+        .flags = NGHTTP2_NV_FLAG_NONE,
+    };
+    return 0;
+}
+
+static bool has_upper(const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= 'A' && s[i] <= 'Z')
+            return true;
+    }
+    return false;
+}
+
+/* RFC 9113 §8.2.1: field names are lowercase in HTTP/2. A name that already is
+ * (the usual case) and every value are borrowed from the h1 list, not copied. */
+static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, nghttp2_nv *nv)
+{
+    *nv = *h1_nv;
+    if (has_upper(h1_nv->name, h1_nv->namelen)) {
+        uint8_t *name = sl_arena_alloc(arena, h1_nv->namelen + 1);
+        if (name == NULL)
+            return SL_ENOMEM;
+        for (size_t i = 0; i < h1_nv->namelen; i++)
+            name[i] = lower(h1_nv->name[i]);
+        name[h1_nv->namelen] = '\0';
+        nv->name = name;
+    }
+    if (is_in_table(nv->name, nv->namelen, sensitive, COUNT_OF(sensitive)))
+        nv->flags |= NGHTTP2_NV_FLAG_NO_INDEX;
+    return 0;
+}
+
+/* RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the length a
+ * chunked message also carries is not the length of the relayed body. */
+static bool is_dropped_from_response(const struct sl_header_list *h1, const nghttp2_nv *nv,
+                                     bool has_connection, bool has_transfer_encoding)
+{
+    if (is_connection_specific(h1, nv, has_connection))
+        return true;
+    return has_transfer_encoding && is_named(nv, "content-length", 14);
+}
+
+int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
+                          nghttp2_nv **out, size_t *count)
+{
+    if (status < 200 || status > 599)
+        return SL_EINVALID;
+    for (size_t i = 0; i < h1->count; i++) {
+        if (!is_regular_field_valid(&h1->items[i]))
+            return SL_EINVALID;
+    }
+    if (h1->count > SIZE_MAX / sizeof(nghttp2_nv) - 1)
+        return SL_ENOMEM;
+    nghttp2_nv *fields = sl_arena_alloc(arena, (h1->count + 1) * sizeof(nghttp2_nv));
+    if (fields == NULL)
+        return SL_ENOMEM;
+    int rc = make_status_field(arena, status, &fields[0]);
+    if (rc != 0)
+        return rc;
+    bool has_connection = sl_header_list_find(h1, "connection") != NULL;
+    bool has_transfer_encoding = sl_header_list_find(h1, "transfer-encoding") != NULL;
+    size_t n = 1;
+    for (size_t i = 0; i < h1->count; i++) {
+        const nghttp2_nv *nv = &h1->items[i];
+        if (is_dropped_from_response(h1, nv, has_connection, has_transfer_encoding))
+            continue;
+        rc = make_h2_field(arena, nv, &fields[n]);
+        if (rc != 0)
+            return rc;
+        n++;
+    }
+    *out = fields;
+    *count = n;
+    return 0;
+}

@@ -1,0 +1,105 @@
+/* Header lists and the translation between HTTP/2 and HTTP/1.1 messages.
+ *
+ * Pure functions: no I/O, no clock. Every string lives in the caller's arena,
+ * so a request's headers are freed with its arena in one call. */
+#ifndef SL_HEADERS_H
+#define SL_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+
+struct sl_arena;
+
+/* SL_E* codes share the negative range above -errno values. */
+#define SL_ENOMEM (-1000)   /* the arena could not grow */
+#define SL_EINVALID (-1001) /* the message breaks a rule of RFC 9110/9113 */
+#define SL_ETOOBIG (-1002)  /* a size limit was hit */
+
+/* An ordered list of fields; items are nghttp2_nv so that a translated list
+ * can be handed to nghttp2_submit_response() without copying. Names and values
+ * are NUL-terminated arena copies (the NUL is not counted in the lengths).
+ * total_bytes counts name and value bytes plus 32 per field (RFC 9113 §6.5.2),
+ * the figure a header size limit is compared with. */
+struct sl_header_list {
+    nghttp2_nv *items;
+    size_t count;
+    size_t capacity;
+    size_t total_bytes;
+    struct sl_arena *arena;
+};
+
+/* Starts an empty list whose storage comes from arena. */
+void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena);
+
+/* Appends copies of name and value with the given NGHTTP2_NV_FLAG_* flags.
+ * Checks no syntax: the translations below reject what is unsafe to forward.
+ * Returns 0, or SL_ENOMEM (the list is then unchanged). */
+int sl_header_list_add(struct sl_header_list *list, const char *name, size_t name_len,
+                       const char *value, size_t value_len, uint8_t flags);
+
+/* Appends value_part to the value of the last field (http-parser may deliver a
+ * value in several pieces). Returns 0, SL_ENOMEM, or SL_EINVALID when empty. */
+int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len);
+
+/* Likewise for the last field's name. */
+int sl_header_list_append_name(struct sl_header_list *list, const char *name_part, size_t len);
+
+/* First field named name (ASCII case-insensitive), or NULL. */
+const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name);
+
+/* What the proxy knows of the connection a request came in on. */
+struct sl_forward_info {
+    const char *client_addr; /* text form of the peer address, "unix" for a Unix socket */
+    const char *scheme;      /* "http" or "https", for X-Forwarded-Proto */
+};
+
+/* Serialises the HTTP/1.1 request head for an HTTP/2 request whose fields (pseudo-
+ * headers first, as received and validated by nghttp2) are in h2. fwd and both its
+ * strings must be non-NULL.
+ *   - request line "METHOD PATH HTTP/1.1" from :method and :path; :scheme is not
+ *     forwarded;
+ *   - Host from :authority (any host field is dropped in favour of it, RFC 9113
+ *     §8.3.1); without :authority, the single host field is forwarded as Host;
+ *   - cookie crumbs joined with "; " into one Cookie field (RFC 9113 §8.2.3);
+ *   - hop-by-hop fields never forwarded: connection, keep-alive, proxy-connection,
+ *     transfer-encoding, upgrade, te, http2-settings, expect (sluice does not relay
+ *     100-continue), plus any name listed in a Connection field (comma-separated,
+ *     names compared ASCII case-insensitively);
+ *   - X-Forwarded-For: the received values joined with ", ", then the client
+ *     address; X-Forwarded-Proto: set to fwd->scheme, replacing a received one;
+ *   - has_body and no content-length: "Transfer-Encoding: chunked" is added, and
+ *     *is_chunked set, so the caller frames the body as chunks; otherwise
+ *     *is_chunked is false and a received content-length is forwarded.
+ * Output order: request line, Host, the other forwarded fields in received order
+ * with their names as received, Cookie, X-Forwarded-For, X-Forwarded-Proto,
+ * Transfer-Encoding, then the empty line.
+ * On success returns 0 with *out (arena memory, NUL-terminated; the NUL is not in
+ * *out_len) and *out_len set. Returns SL_EINVALID, leaving the outputs untouched,
+ * when :method or :path is missing or malformed (:path must be origin-form, or
+ * "*" for OPTIONS), when a pseudo-header is unknown, repeated or after a regular
+ * field, when a name is not a token or a value holds CR, LF or NUL, when
+ * content-length is repeated or not digits, or when there is no :authority and not
+ * exactly one host field; SL_ENOMEM. */
+int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
+                       bool has_body, struct sl_arena *arena, char **out, size_t *out_len,
+                       bool *is_chunked);
+
+/* Builds the HTTP/2 response fields for an HTTP/1.1 response with the given
+ * status and fields: ":status" first, names lowercased, connection-specific
+ * fields dropped (the hop-by-hop fields listed for sl_h1_request_head(), and
+ * names listed in Connection), content-length dropped when transfer-encoding is
+ * present (RFC 9112 §6.3), and the values of authorization, cookie, set-cookie
+ * and proxy-authorization sent never-indexed (NGHTTP2_NV_FLAG_NO_INDEX added to
+ * the field's own flags). Other fields keep their order and flags.
+ * On success returns 0 with *out and *count set. The array and ":status" are in
+ * arena; values, and names that were already lowercase, borrow h1's strings, so
+ * h1's arena must outlive *out. Returns SL_EINVALID for a status outside 200..599
+ * (1xx are not relayed), a name that is not a token or a value holding CR, LF or
+ * NUL; SL_ENOMEM. */
+int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
+                          nghttp2_nv **out, size_t *count);
+
+#endif
