@@ -1,0 +1,889 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* Each test writes its config to DIR/sluice.yaml; DIR also holds cert.pem
+ * and key.pem for the TLS keys. */
+static char dir[64];
+static char cfg_path[128];
+static char cert_path[128];
+static char key_path[128];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+static int setup_dir(void **state)
+{
+    strcpy(dir, "/tmp/sluice-test-config-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(cfg_path, sizeof(cfg_path), "%s/sluice.yaml", dir);
+    snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir);
+    snprintf(key_path, sizeof(key_path), "%s/key.pem", dir);
+    write_file(cert_path, "not checked at load time\n");
+    write_file(key_path, "not checked at load time\n");
+    return 0;
+}
+
+static int teardown_dir(void **state)
+{
+    unlink(cfg_path);
+    unlink(cert_path);
+    unlink(key_path);
+    return rmdir(dir);
+}
+
+static int load(const char *yaml, struct sl_config **cfg, char *err, size_t err_len)
+{
+    write_file(cfg_path, yaml);
+    return sl_config_load(cfg_path, cfg, err, err_len);
+}
+
+static struct sl_config *load_ok(const char *yaml)
+{
+    struct sl_config *cfg = NULL;
+    char err[512] = "";
+    int rc = load(yaml, &cfg, err, sizeof(err));
+    if (rc != 0)
+        print_error("unexpected error: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Asserts that yaml is refused with exactly "PATH:line: reason". */
+static void assert_load_error(const char *yaml, unsigned line, const char *reason)
+{
+    struct sl_config *cfg = (struct sl_config *)0x1;
+    char err[512] = "";
+    char expected[512];
+    snprintf(expected, sizeof(expected), "%s:%u: %s", cfg_path, line, reason);
+    assert_int_equal(load(yaml, &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, expected);
+    assert_ptr_equal(cfg, (struct sl_config *)0x1);
+}
+
+#define MINIMAL                                                                                    \
+    "listeners:\n"                                                                                 \
+    "  - address: 127.0.0.1:8080\n"                                                                \
+    "backends:\n"                                                                                  \
+    "  - name: demo\n"                                                                             \
+    "    servers: [unix:/tmp/sluice-demo.sock]\n"
+
+static uint16_t port_of(const struct sl_addr *addr)
+{
+    if (addr->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&addr->ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)&addr->ss)->sin6_port);
+}
+
+/* ---- good files ---- */
+
+static void test_full_file(void **state)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "# every key, none at its default\n"
+             "log_level: debug\n"
+             "drain_timeout_ms: 2500\n"
+             "max_concurrent_streams: 100\n"
+             "stream_window_bytes: 1048576\n"
+             "response_buffer_bytes: 131072\n"
+             "max_request_header_bytes: 16384\n"
+             "listeners:\n"
+             "  - address: 127.0.0.1:8080\n"
+             "  - address: \"[::1]:8443\"\n"
+             "    tls:\n"
+             "      certificate: cert.pem\n" /* relative to the config file */
+             "      key: %s\n"
+             "  - address: unix:/tmp/sluice-front.sock\n"
+             "backends:\n"
+             "  - name: bidders\n"
+             "    servers: [10.0.0.1:9000, \"[::1]:9001\", unix:/run/bidder.sock]\n"
+             "    connect_timeout_ms: 250\n"
+             "    response_timeout_ms: 120\n"
+             "    max_connections: 32\n"
+             "    keepalive_idle_timeout_ms: 0\n"
+             "  - name: analytics.v2\n"
+             "    servers:\n"
+             "      - unix:/run/analytics.sock\n"
+             "routes:\n"
+             "  - prefix: /bid\n"
+             "    backend: bidders\n"
+             "  - prefix: /track\n"
+             "    backend: analytics.v2\n"
+             "default_backend: analytics.v2\n",
+             key_path);
+    struct sl_config *cfg = load_ok(yaml);
+
+    assert_string_equal(cfg->path, cfg_path);
+    assert_int_equal(cfg->log_level, SL_LOG_DEBUG);
+    assert_int_equal(cfg->drain_timeout_ms, 2500);
+    assert_int_equal(cfg->max_concurrent_streams, 100);
+    assert_int_equal(cfg->stream_window_bytes, 1048576);
+    assert_int_equal(cfg->response_buffer_bytes, 131072);
+    assert_int_equal(cfg->max_request_header_bytes, 16384);
+
+    assert_int_equal(cfg->listener_count, 3);
+    const struct sl_listener_config *l = cfg->listeners;
+    assert_string_equal(l[0].addr.text, "127.0.0.1:8080");
+    assert_int_equal(l[0].addr.ss.ss_family, AF_INET);
+    assert_int_equal(port_of(&l[0].addr), 8080);
+    assert_null(l[0].tls_certificate);
+    assert_null(l[0].tls_key);
+    assert_string_equal(l[1].addr.text, "[::1]:8443");
+    assert_int_equal(l[1].addr.ss.ss_family, AF_INET6);
+    assert_int_equal(port_of(&l[1].addr), 8443);
+    assert_string_equal(l[1].tls_certificate, cert_path);
+    assert_string_equal(l[1].tls_key, key_path);
+    assert_true(sl_addr_is_unix(&l[2].addr));
+    assert_string_equal(((const struct sockaddr_un *)&l[2].addr.ss)->sun_path,
+                        "/tmp/sluice-front.sock");
+    assert_null(l[2].tls_certificate);
+
+    assert_int_equal(cfg->backend_count, 2);
+    const struct sl_backend_config *b = &cfg->backends[0];
+    assert_string_equal(b->name, "bidders");
+    assert_int_equal(b->server_count, 3);
+    assert_string_equal(b->servers[0].text, "10.0.0.1:9000");
+    assert_int_equal(port_of(&b->servers[0]), 9000);
+    assert_string_equal(b->servers[1].text, "[::1]:9001");
+    assert_int_equal(b->servers[1].ss.ss_family, AF_INET6);
+    assert_string_equal(b->servers[2].text, "unix:/run/bidder.sock");
+    assert_true(sl_addr_is_unix(&b->servers[2]));
+    assert_int_equal(b->connect_timeout_ms, 250);
+    assert_int_equal(b->response_timeout_ms, 120);
+    assert_int_equal(b->max_connections, 32);
+    assert_int_equal(b->keepalive_idle_timeout_ms, 0);
+    b = &cfg->backends[1];
+    assert_string_equal(b->name, "analytics.v2");
+    assert_int_equal(b->server_count, 1);
+    assert_string_equal(b->servers[0].text, "unix:/run/analytics.sock");
+    assert_int_equal(b->connect_timeout_ms, 1000);
+    assert_int_equal(b->response_timeout_ms, 10000);
+    assert_int_equal(b->max_connections, 128);
+    assert_int_equal(b->keepalive_idle_timeout_ms, 60000);
+
+    assert_int_equal(cfg->route_count, 2);
+    assert_string_equal(cfg->routes[0].prefix, "/bid");
+    assert_int_equal(cfg->routes[0].prefix_len, 4);
+    assert_ptr_equal(cfg->routes[0].backend, &cfg->backends[0]);
+    assert_string_equal(cfg->routes[1].prefix, "/track");
+    assert_int_equal(cfg->routes[1].prefix_len, 6);
+    assert_ptr_equal(cfg->routes[1].backend, &cfg->backends[1]);
+    assert_ptr_equal(cfg->default_backend, &cfg->backends[1]);
+    sl_config_free(cfg);
+}
+
+static void assert_defaults(const struct sl_config *cfg)
+{
+    assert_int_equal(cfg->log_level, SL_LOG_INFO);
+    assert_int_equal(cfg->drain_timeout_ms, 10000);
+    assert_int_equal(cfg->max_concurrent_streams, 256);
+    assert_int_equal(cfg->stream_window_bytes, 262144);
+    assert_int_equal(cfg->response_buffer_bytes, 65536);
+    assert_int_equal(cfg->max_request_header_bytes, 65536);
+    for (size_t i = 0; i < cfg->listener_count; i++)
+        assert_null(cfg->listeners[i].tls_certificate);
+    for (size_t i = 0; i < cfg->backend_count; i++) {
+        const struct sl_backend_config *b = &cfg->backends[i];
+        assert_int_equal(b->connect_timeout_ms, 1000);
+        assert_int_equal(b->response_timeout_ms, 10000);
+        assert_int_equal(b->max_connections, 128);
+        assert_int_equal(b->keepalive_idle_timeout_ms, 60000);
+    }
+}
+
+static void test_defaults(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL);
+    assert_defaults(cfg);
+    assert_int_equal(cfg->listener_count, 1);
+    assert_string_equal(cfg->listeners[0].addr.text, "127.0.0.1:8080");
+    assert_null(cfg->listeners[0].tls_key);
+    assert_int_equal(cfg->backend_count, 1);
+    assert_string_equal(cfg->backends[0].name, "demo");
+    assert_int_equal(cfg->backends[0].server_count, 1);
+    assert_string_equal(cfg->backends[0].servers[0].text, "unix:/tmp/sluice-demo.sock");
+    assert_int_equal(cfg->route_count, 0);
+    assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
+    sl_config_free(cfg);
+}
+
+static void test_empty_routes_and_limits(void **state)
+{
+    /* the ends of every range are accepted; "routes:" with nothing is no routes */
+    struct sl_config *cfg = load_ok("drain_timeout_ms: 0\n"
+                                    "max_concurrent_streams: 65535\n"
+                                    "stream_window_bytes: 16384\n"
+                                    "response_buffer_bytes: 16777216\n"
+                                    "max_request_header_bytes: 1024\n"
+                                    "log_level: error\n" MINIMAL "    connect_timeout_ms: 600000\n"
+                                    "    response_timeout_ms: 1\n"
+                                    "    max_connections: 65535\n"
+                                    "    keepalive_idle_timeout_ms: 3600000\n"
+                                    "routes:\n");
+    assert_int_equal(cfg->log_level, SL_LOG_ERROR);
+    assert_int_equal(cfg->drain_timeout_ms, 0);
+    assert_int_equal(cfg->max_concurrent_streams, 65535);
+    assert_int_equal(cfg->stream_window_bytes, 16384);
+    assert_int_equal(cfg->response_buffer_bytes, 16777216);
+    assert_int_equal(cfg->max_request_header_bytes, 1024);
+    assert_int_equal(cfg->backends[0].connect_timeout_ms, 600000);
+    assert_int_equal(cfg->backends[0].response_timeout_ms, 1);
+    assert_int_equal(cfg->backends[0].max_connections, 65535);
+    assert_int_equal(cfg->backends[0].keepalive_idle_timeout_ms, 3600000);
+    assert_int_equal(cfg->route_count, 0);
+    assert_null(cfg->routes);
+    sl_config_free(cfg);
+}
+
+static void test_flow_style_and_quoting(void **state)
+{
+    struct sl_config *cfg =
+        load_ok("{listeners: [{address: '0.0.0.0:80'}],\n"
+                " backends: [{name: \"a\", servers: [\"127.0.0.1:81\"], max_connections: '7'}],\n"
+                " log_level: WARN}\n");
+    assert_int_equal(cfg->log_level, SL_LOG_WARN);
+    assert_string_equal(cfg->listeners[0].addr.text, "0.0.0.0:80");
+    assert_int_equal(cfg->backends[0].max_connections, 7);
+    sl_config_free(cfg);
+}
+
+/* ---- routing ---- */
+
+static void test_route_first_match_and_default(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL "  - name: v2\n"
+                                            "    servers: [127.0.0.1:9002]\n"
+                                            "  - name: bid\n"
+                                            "    servers: [127.0.0.1:9003]\n"
+                                            "  - name: fallback\n"
+                                            "    servers: [127.0.0.1:9004]\n"
+                                            "routes:\n"
+                                            "  - prefix: /bid/v2\n"
+                                            "    backend: v2\n"
+                                            "  - prefix: /bid\n"
+                                            "    backend: bid\n"
+                                            "  - prefix: /track\n"
+                                            "    backend: demo\n"
+                                            "default_backend: fallback\n");
+    const struct sl_backend_config *demo = &cfg->backends[0], *v2 = &cfg->backends[1],
+                                   *bid = &cfg->backends[2], *fallback = &cfg->backends[3];
+    struct {
+        const char *path;
+        size_t len;
+        const struct sl_backend_config *want;
+    } cases[] = {
+        {"/bid/v2/openrtb", 15, v2},
+        {"/bid/v2", 7, v2},
+        {"/bid/v", 6, bid}, /* matches /bid but not /bid/v2 */
+        {"/bid", 4, bid},
+        {"/bidder", 7, bid}, /* byte prefix, not path segments */
+        {"/bid/v2", 4, bid}, /* only path_len bytes count */
+        {"/bi", 3, fallback},
+        {"/track?x=1", 10, demo},
+        {"/TRACK", 6, fallback}, /* case matters */
+        {"/", 1, fallback},
+        {"", 0, fallback},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_ptr_equal(sl_config_route(cfg, cases[i].path, cases[i].len), cases[i].want);
+    sl_config_free(cfg);
+}
+
+static void test_route_catch_all_and_first_backend(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL "  - name: other\n"
+                                            "    servers: [127.0.0.1:9002]\n"
+                                            "routes:\n"
+                                            "  - prefix: /x\n"
+                                            "    backend: other\n"
+                                            "  - prefix: /\n"
+                                            "    backend: other\n");
+    /* without default_backend, unmatched paths go to the first backend */
+    assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
+    assert_ptr_equal(sl_config_route(cfg, "/anything", 9), &cfg->backends[1]);
+    assert_ptr_equal(sl_config_route(cfg, "*", 1), &cfg->backends[0]);
+    sl_config_free(cfg);
+}
+
+/* ---- errors, one class at a time ---- */
+
+static void test_error_cannot_open(void **state)
+{
+    struct sl_config *cfg = NULL;
+    char err[512], expected[512];
+    char path[160];
+    snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+    assert_int_equal(sl_config_load(path, &cfg, err, sizeof(err)), -1);
+    snprintf(expected, sizeof(expected), "%s: cannot open: No such file or directory", path);
+    assert_string_equal(err, expected);
+    assert_null(cfg);
+
+    assert_int_equal(sl_config_load(dir, &cfg, err, sizeof(err)), -1);
+    snprintf(expected, sizeof(expected), "%s: cannot read: Is a directory", dir);
+    assert_string_equal(err, expected);
+}
+
+static void test_error_yaml_syntax(void **state)
+{
+    assert_load_error("listeners\n"
+                      "  - address: 127.0.0.1:8080\n",
+                      2, "YAML syntax error: mapping values are not allowed in this context");
+    assert_load_error(MINIMAL "routes: [{prefix: /, backend: demo}\n", 6,
+                      "YAML syntax error: did not find expected ',' or ']' (while parsing a "
+                      "flow sequence at line 6)");
+    assert_load_error("listeners:\n"
+                      "\t- address: 127.0.0.1:8080\n",
+                      2,
+                      "YAML syntax error: found character that cannot start any token (while "
+                      "scanning for the next token at line 2); YAML indents with spaces, not "
+                      "tabs");
+    assert_load_error("listeners:\n"
+                      "  - address: [::1]:8080\n",
+                      2,
+                      "YAML syntax error: did not find expected node content (while parsing a "
+                      "flow node at line 2); an IPv6 address must be quoted, e.g. "
+                      "\"[::1]:8080\"");
+    assert_load_error("log_level: info\n"
+                      "drain_timeout_ms: \xff\n",
+                      2, "YAML syntax error: invalid leading UTF-8 octet");
+}
+
+static void test_error_empty_and_not_a_mapping(void **state)
+{
+    assert_load_error("", 1,
+                      "the file holds no settings; it needs at least listeners and "
+                      "backends");
+    assert_load_error("# only a comment\n", 1,
+                      "the file holds no settings; it needs at least listeners and backends");
+    assert_load_error("- listeners\n", 1,
+                      "the config must be a mapping of keys to values, got a sequence");
+    assert_load_error(MINIMAL "---\n" MINIMAL, 6,
+                      "a second YAML document starts here; put all settings in one");
+}
+
+static void test_error_anchors_and_aliases(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - address: &a 127.0.0.1:8080\n",
+                      2, "anchors (&a) are not supported; write the value out in full");
+    assert_load_error("listeners:\n"
+                      "  - address: *a\n",
+                      2, "aliases (*a) are not supported; write the value out in full");
+}
+
+static void test_error_unknown_key(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - adress: 127.0.0.1:8080\n",
+                      2, "unknown key 'adress' in listener (expected: address, tls)");
+    assert_load_error(MINIMAL "log-level: debug\n", 6,
+                      "unknown key 'log-level' in the config (expected: log_level, "
+                      "drain_timeout_ms, max_concurrent_streams, stream_window_bytes, "
+                      "response_buffer_bytes, max_request_header_bytes, listeners, backends, "
+                      "routes, default_backend)");
+    assert_load_error(MINIMAL "    timeout_ms: 5\n", 6,
+                      "unknown key 'timeout_ms' in backend (expected: name, servers, "
+                      "connect_timeout_ms, response_timeout_ms, max_connections, "
+                      "keepalive_idle_timeout_ms)");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "    tls: {cert: a.pem}\n",
+                      3, "unknown key 'cert' in tls (expected: certificate, key)");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - path: /\n",
+                      7, "unknown key 'path' in route (expected: prefix, backend)");
+    assert_load_error(MINIMAL "[a]: 1\n", 6,
+                      "a key in the config must be a word, got a sequence (expected: "
+                      "log_level, drain_timeout_ms, max_concurrent_streams, "
+                      "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "
+                      "listeners, backends, routes, default_backend)");
+}
+
+static void test_error_duplicate_key(void **state)
+{
+    assert_load_error("drain_timeout_ms: 5\n" MINIMAL "drain_timeout_ms: 6\n", 7,
+                      "duplicate key 'drain_timeout_ms' in the config (first set at line 1)");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "    address: 127.0.0.1:8081\n",
+                      3, "duplicate key 'address' in listener (first set at line 2)");
+    assert_load_error(MINIMAL "    servers: unix:/tmp/b.sock\n", 6,
+                      "duplicate key 'servers' in backend (first set at line 5)");
+}
+
+static void test_error_wrong_type(void **state)
+{
+    assert_load_error(MINIMAL "drain_timeout_ms: ten\n", 6,
+                      "drain_timeout_ms must be a whole number, got 'ten'");
+    assert_load_error(MINIMAL "drain_timeout_ms: -1\n", 6,
+                      "drain_timeout_ms must be a whole number, got '-1'");
+    assert_load_error(MINIMAL "drain_timeout_ms: 1.5\n", 6,
+                      "drain_timeout_ms must be a whole number, got '1.5'");
+    assert_load_error(MINIMAL "drain_timeout_ms: 0x10\n", 6,
+                      "drain_timeout_ms must be a whole number, got '0x10'");
+    assert_load_error(MINIMAL "drain_timeout_ms: \"\"\n", 6,
+                      "drain_timeout_ms must be a whole number, got ''");
+    assert_load_error(MINIMAL "drain_timeout_ms:\n", 6,
+                      "drain_timeout_ms must be a whole number, got an empty value");
+    assert_load_error(MINIMAL "drain_timeout_ms: [1]\n", 6,
+                      "drain_timeout_ms must be a whole number, got a sequence");
+    assert_load_error(MINIMAL "    max_connections: {n: 1}\n", 6,
+                      "max_connections must be a whole number, got a mapping");
+    assert_load_error(MINIMAL "default_backend: [demo]\n", 6,
+                      "default_backend must be a backend name, got a sequence");
+    assert_load_error(MINIMAL "routes: /bid\n", 6,
+                      "routes must be a sequence of mappings, got '/bid'");
+    assert_load_error("listeners: 127.0.0.1:8080\n", 1,
+                      "listeners must be a sequence of mappings, got '127.0.0.1:8080'");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: demo\n"
+                      "    servers: unix:/tmp/b.sock\n",
+                      5, "servers must be a sequence of addresses, got 'unix:/tmp/b.sock'");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: demo\n"
+                      "    servers: [[unix:/tmp/b.sock]]\n",
+                      5,
+                      "servers entry must be an address (IP:port, [IPv6]:port or unix:/path), "
+                      "got a sequence");
+    /* a long value is shortened and control characters are not echoed */
+    assert_load_error(MINIMAL "drain_timeout_ms: \"a\\tb"
+                              "cdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"
+                              "mnopqrstuvwxyz\"\n",
+                      6,
+                      "drain_timeout_ms must be a whole number, got 'a?bcdefghijklmnopqrstuvwxyz"
+                      "abcdefghijklmnopqrstuvwxyzabcdefghijk...'");
+}
+
+static void test_error_sequence_for_mapping(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8443\n"
+                      "    tls: [cert.pem, key.pem]\n",
+                      3, "tls must be a mapping, got a sequence");
+    assert_load_error("listeners:\n"
+                      "  - [address, 127.0.0.1:8080]\n",
+                      2, "each listeners entry must be a mapping, got a sequence");
+    assert_load_error("listeners:\n"
+                      "  - 127.0.0.1:8080\n",
+                      2, "each listeners entry must be a mapping, got '127.0.0.1:8080'");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8443\n"
+                      "    tls:\n",
+                      3, "tls must be a mapping, got an empty value");
+}
+
+static void test_error_range(void **state)
+{
+    assert_load_error(MINIMAL "    max_connections: 0\n", 6,
+                      "max_connections must be between 1 and 65535, got 0");
+    assert_load_error(MINIMAL "    max_connections: 65536\n", 6,
+                      "max_connections must be between 1 and 65535, got 65536");
+    assert_load_error(MINIMAL "    connect_timeout_ms: 600001\n", 6,
+                      "connect_timeout_ms must be between 1 and 600000, got 600001");
+    assert_load_error(MINIMAL "    response_timeout_ms: 0\n", 6,
+                      "response_timeout_ms must be between 1 and 3600000, got 0");
+    assert_load_error(MINIMAL "    keepalive_idle_timeout_ms: 3600001\n", 6,
+                      "keepalive_idle_timeout_ms must be between 0 and 3600000, got 3600001");
+    assert_load_error(MINIMAL "drain_timeout_ms: 3600001\n", 6,
+                      "drain_timeout_ms must be between 0 and 3600000, got 3600001");
+    assert_load_error(MINIMAL "max_concurrent_streams: 0\n", 6,
+                      "max_concurrent_streams must be between 1 and 65535, got 0");
+    assert_load_error(MINIMAL "stream_window_bytes: 16383\n", 6,
+                      "stream_window_bytes must be between 16384 and 16777216, got 16383");
+    assert_load_error(MINIMAL "response_buffer_bytes: 4095\n", 6,
+                      "response_buffer_bytes must be between 4096 and 16777216, got 4095");
+    assert_load_error(MINIMAL "max_request_header_bytes: 1048577\n", 6,
+                      "max_request_header_bytes must be between 1024 and 1048576, got 1048577");
+    /* far past uint64: refused as out of range, never wrapped around */
+    assert_load_error(MINIMAL "drain_timeout_ms: 184467440737095516160000000000\n", 6,
+                      "drain_timeout_ms must be between 0 and 3600000, got "
+                      "184467440737095516160000000000");
+    assert_load_error(MINIMAL "drain_timeout_ms: 4294967296\n", 6,
+                      "drain_timeout_ms must be between 0 and 3600000, got 4294967296");
+}
+
+static void test_error_missing_key(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: demo\n"
+                      "    max_connections: 4\n",
+                      4, "backend is missing required key 'servers'");
+    assert_load_error("backends:\n"
+                      "  - name: demo\n"
+                      "    servers: [unix:/tmp/sluice-demo.sock]\n",
+                      1, "the config is missing required key 'listeners'");
+    assert_load_error("# comment first\n"
+                      "listeners:\n"
+                      "  - address: 127.0.0.1:8080\n",
+                      2, "the config is missing required key 'backends'");
+    assert_load_error("listeners:\n"
+                      "  - tls: {certificate: cert.pem, key: key.pem}\n",
+                      2, "listener is missing required key 'address'");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8443\n"
+                      "    tls:\n"
+                      "      certificate: cert.pem\n",
+                      4, "tls is missing required key 'key'");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - prefix: /\n",
+                      7, "route is missing required key 'backend'");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - {backend: demo}\n",
+                      7, "route is missing required key 'prefix'");
+}
+
+static void test_error_empty_lists(void **state)
+{
+    assert_load_error("listeners: []\n"
+                      "backends:\n"
+                      "  - {name: demo, servers: [unix:/tmp/a.sock]}\n",
+                      1, "listeners must have at least 1 entry");
+    assert_load_error("listeners:\n"
+                      "backends:\n"
+                      "  - {name: demo, servers: [unix:/tmp/a.sock]}\n",
+                      1, "listeners must have at least 1 entry");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends: []\n",
+                      3, "backends must have at least 1 entry");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: demo\n"
+                      "    servers: []\n",
+                      5, "servers must list at least 1 address");
+}
+
+static void test_error_dangling_backend(void **state)
+{
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - prefix: /bid\n"
+                              "    backend: bidders\n",
+                      8, "route backend 'bidders' is not defined (defined: demo)");
+    assert_load_error(MINIMAL "  - name: b2\n"
+                              "    servers: [127.0.0.1:1]\n"
+                              "default_backend: Demo\n",
+                      8, "default_backend 'Demo' is not defined (defined: demo, b2)");
+}
+
+static void test_error_duplicate_backend_name(void **state)
+{
+    assert_load_error(MINIMAL "  - name: demo\n"
+                              "    servers: [127.0.0.1:9000]\n",
+                      6, "duplicate backend name 'demo' (first defined at line 4)");
+}
+
+static void test_error_bad_names_and_prefixes(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: my backend\n"
+                      "    servers: [unix:/tmp/a.sock]\n",
+                      4,
+                      "backend name must be 1 to 64 characters from A-Z a-z 0-9 _ . -, got "
+                      "'my backend'");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: ''\n"
+                      "    servers: [unix:/tmp/a.sock]\n",
+                      4, "backend name must be 1 to 64 characters from A-Z a-z 0-9 _ . -, got ''");
+    assert_load_error(
+        "listeners:\n"
+        "  - address: 127.0.0.1:8080\n"
+        "backends:\n"
+        "  - name: a123456789a123456789a123456789a123456789a123456789a123456789abcde\n"
+        "    servers: [unix:/tmp/a.sock]\n",
+        4,
+        "backend name must be 1 to 64 characters from A-Z a-z 0-9 _ . -, got "
+        "'a123456789a123456789a123456789a123456789a123456789a123456789abcd...'");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - prefix: bid\n"
+                              "    backend: demo\n",
+                      7, "route prefix must start with '/', got 'bid'");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - prefix: \"/a\\0b\"\n"
+                              "    backend: demo\n",
+                      7, "route prefix must not contain a NUL character");
+}
+
+static void test_error_shadowed_route(void **state)
+{
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - prefix: /\n"
+                              "    backend: demo\n"
+                              "  - prefix: /bid\n"
+                              "    backend: demo\n",
+                      9,
+                      "route prefix '/bid' can never match: the route at line 7 with prefix '/' "
+                      "comes first (routes are tried in order; put longer prefixes first)");
+    assert_load_error(MINIMAL "routes:\n"
+                              "  - {prefix: /bid, backend: demo}\n"
+                              "  - {prefix: /bid, backend: demo}\n",
+                      8,
+                      "route prefix '/bid' can never match: the route at line 7 with prefix "
+                      "'/bid' comes first (routes are tried in order; put longer prefixes first)");
+}
+
+static void test_error_bad_address(void **state)
+{
+    assert_load_error("listeners:\n"
+                      "  - address: localhost:80\n",
+                      2,
+                      "listener address 'localhost:80' is not valid: 'localhost' is not an IP "
+                      "address; use an IP address (e.g. 127.0.0.1:8080 or [::1]:8080) or "
+                      "unix:/path");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "backends:\n"
+                      "  - name: demo\n"
+                      "    servers:\n"
+                      "      - 127.0.0.1:9000\n"
+                      "      - 127.0.0.1:99999\n",
+                      7,
+                      "servers entry '127.0.0.1:99999' is not valid: port 99999 is out of range "
+                      "(1-65535)");
+    assert_load_error("listeners:\n"
+                      "  - address: unix:sluice.sock\n",
+                      2,
+                      "listener address 'unix:sluice.sock' is not valid: unix socket path "
+                      "'sluice.sock' must be absolute (start with '/'), e.g. unix:/run/app.sock");
+    /* 120 bytes of path: too long; the value is quoted back shortened */
+    char yaml[256], reason[256];
+    snprintf(yaml, sizeof(yaml), "listeners:\n  - address: unix:/%0119d\n", 0);
+    snprintf(reason, sizeof(reason),
+             "listener address 'unix:/%058d...' is not valid: unix socket path is 120 bytes "
+             "long; at most 107 bytes fit",
+             0);
+    assert_load_error(yaml, 2, reason);
+    assert_load_error("listeners:\n"
+                      "  - address:\n",
+                      2,
+                      "listener address must be an address (IP:port, [IPv6]:port or "
+                      "unix:/path), got an empty value");
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8080\n"
+                      "  - address: 127.0.0.1:08080\n",
+                      3,
+                      "listener address '127.0.0.1:08080' is already used by the listener at "
+                      "line 2");
+}
+
+static void test_error_tls_file(void **state)
+{
+    char yaml[512], reason[512];
+    snprintf(reason, sizeof(reason),
+             "tls certificate '%s/missing.pem' cannot be read: No such file or directory", dir);
+    assert_load_error("listeners:\n"
+                      "  - address: 127.0.0.1:8443\n"
+                      "    tls:\n"
+                      "      certificate: missing.pem\n"
+                      "      key: key.pem\n",
+                      4, reason);
+    snprintf(yaml, sizeof(yaml),
+             "listeners:\n"
+             "  - address: 127.0.0.1:8443\n"
+             "    tls:\n"
+             "      certificate: %s\n"
+             "      key: /nonexistent/key.pem\n",
+             cert_path);
+    assert_load_error(yaml, 5,
+                      "tls key '/nonexistent/key.pem' cannot be read: No such file or directory");
+}
+
+static void test_error_log_level(void **state)
+{
+    assert_load_error("log_level: verbose\n" MINIMAL, 1,
+                      "log_level must be one of error, warn, info, debug, got 'verbose'");
+    assert_load_error("log_level: 3\n" MINIMAL, 1,
+                      "log_level must be one of error, warn, info, debug, got '3'");
+}
+
+static void test_error_nesting(void **state)
+{
+    char yaml[256] = MINIMAL "routes: ";
+    size_t at = strlen(yaml);
+    for (int i = 0; i < 40; i++)
+        yaml[at++] = '[';
+    for (int i = 0; i < 40; i++)
+        yaml[at++] = ']';
+    yaml[at] = '\0';
+    assert_load_error(yaml, 6, "values are nested more than 32 levels deep");
+}
+
+static void test_error_message_truncated(void **state)
+{
+    struct sl_config *cfg = NULL;
+    char err[16];
+    memset(err, 'x', sizeof(err));
+    assert_int_equal(load("log_level: nope\n", &cfg, err, sizeof(err)), -1);
+    assert_int_equal(strlen(err), sizeof(err) - 1);
+    assert_memory_equal(err, cfg_path, sizeof(err) - 1);
+    assert_int_equal(load("log_level: nope\n", &cfg, NULL, 0), -1);
+    assert_null(cfg);
+}
+
+/* ---- the files shipped in conf/ ---- */
+
+static void test_shipped_default_config(void **state)
+{
+#ifdef SL_SOURCE_DIR
+    struct sl_config *cfg = NULL;
+    char err[512] = "";
+    int rc = sl_config_load(SL_SOURCE_DIR "/conf/sluice.yaml", &cfg, err, sizeof(err));
+    if (rc != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    /* the annotated file spells out every default; they must be the loader's */
+    assert_defaults(cfg);
+    assert_int_equal(cfg->listener_count, 1);
+    assert_string_equal(cfg->listeners[0].addr.text, "127.0.0.1:8080");
+    assert_int_equal(cfg->backend_count, 1);
+    assert_string_equal(cfg->backends[0].name, "demo");
+    assert_int_equal(cfg->backends[0].server_count, 1);
+    assert_string_equal(cfg->backends[0].servers[0].text, "unix:/tmp/sluice-demo.sock");
+    assert_int_equal(cfg->route_count, 1);
+    assert_string_equal(cfg->routes[0].prefix, "/");
+    assert_ptr_equal(cfg->routes[0].backend, &cfg->backends[0]);
+    assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
+    sl_config_free(cfg);
+#else
+    skip();
+#endif
+}
+
+static void test_shipped_multi_backend_example(void **state)
+{
+#ifdef SL_SOURCE_DIR
+    struct sl_config *cfg = NULL;
+    char err[512] = "";
+    int rc =
+        sl_config_load(SL_SOURCE_DIR "/conf/examples/multi-backend.yaml", &cfg, err, sizeof(err));
+    if (rc != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg->backend_count, 2);
+    assert_string_equal(cfg->backends[0].name, "bidders");
+    assert_string_equal(cfg->backends[1].name, "analytics");
+    assert_ptr_equal(sl_config_route(cfg, "/bid/openrtb", 12), &cfg->backends[0]);
+    assert_ptr_equal(sl_config_route(cfg, "/track/imp", 10), &cfg->backends[1]);
+    sl_config_free(cfg);
+#else
+    skip();
+#endif
+}
+
+/* ---- failing allocations ----
+ * Linked with -Wl,--wrap=malloc, every malloc of the loader and the arena
+ * (libyaml's own are not wrapped) can be made to fail in turn; without the
+ * flag __real_malloc stays NULL and the test is skipped. */
+
+void *__real_malloc(size_t size) __attribute__((weak));
+void *__wrap_malloc(size_t size);
+
+static long malloc_fail_at = -1; /* fail the n-th malloc from now; -1: never */
+
+void *__wrap_malloc(size_t size)
+{
+    if (malloc_fail_at >= 0 && malloc_fail_at-- == 0)
+        return NULL;
+    return __real_malloc(size);
+}
+
+static void test_failing_allocations(void **state)
+{
+    if (__real_malloc == NULL)
+        skip();
+    char yaml[8192];
+    size_t at = (size_t)snprintf(yaml, sizeof(yaml), MINIMAL "routes:\n");
+    /* enough routes and a long file that the arena and the read buffer grow */
+    for (int i = 0; i < 100 && at < sizeof(yaml) - 64; i++) {
+        at += (size_t)snprintf(yaml + at, sizeof(yaml) - at,
+                               "  - {prefix: /route-number-%02d, backend: demo}\n", i);
+    }
+    char expected[512];
+    snprintf(expected, sizeof(expected), "%s: out of memory while loading the config", cfg_path);
+    write_file(cfg_path, yaml);
+    int failures = 0;
+    for (long n = 0;; n++) {
+        struct sl_config *cfg = NULL;
+        char err[512] = "";
+        malloc_fail_at = n;
+        int rc = sl_config_load(cfg_path, &cfg, err, sizeof(err));
+        malloc_fail_at = -1;
+        if (rc == 0) {
+            assert_int_equal(cfg->route_count, 100);
+            sl_config_free(cfg);
+            break;
+        }
+        assert_int_equal(rc, -1);
+        assert_null(cfg);
+        assert_string_equal(err, expected);
+        failures++;
+    }
+    assert_true(failures >= 5); /* file buffer (twice), two arenas, arena growth */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_empty_routes_and_limits),
+        cmocka_unit_test(test_flow_style_and_quoting),
+        cmocka_unit_test(test_route_first_match_and_default),
+        cmocka_unit_test(test_route_catch_all_and_first_backend),
+        cmocka_unit_test(test_error_cannot_open),
+        cmocka_unit_test(test_error_yaml_syntax),
+        cmocka_unit_test(test_error_empty_and_not_a_mapping),
+        cmocka_unit_test(test_error_anchors_and_aliases),
+        cmocka_unit_test(test_error_unknown_key),
+        cmocka_unit_test(test_error_duplicate_key),
+        cmocka_unit_test(test_error_wrong_type),
+        cmocka_unit_test(test_error_sequence_for_mapping),
+        cmocka_unit_test(test_error_range),
+        cmocka_unit_test(test_error_missing_key),
+        cmocka_unit_test(test_error_empty_lists),
+        cmocka_unit_test(test_error_dangling_backend),
+        cmocka_unit_test(test_error_duplicate_backend_name),
+        cmocka_unit_test(test_error_bad_names_and_prefixes),
+        cmocka_unit_test(test_error_shadowed_route),
+        cmocka_unit_test(test_error_bad_address),
+        cmocka_unit_test(test_error_tls_file),
+        cmocka_unit_test(test_error_log_level),
+        cmocka_unit_test(test_error_nesting),
+        cmocka_unit_test(test_error_message_truncated),
+        cmocka_unit_test(test_shipped_default_config),
+        cmocka_unit_test(test_shipped_multi_backend_example),
+        cmocka_unit_test(test_failing_allocations),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
