@@ -1,0 +1,363 @@
+#include "front_h2.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "request.h"
+#include "worker.h"
+
+/* Frames are generated only while less than this is waiting for the socket, so a
+ * client that does not read cannot make sluice buffer without bound. */
+#define SL_FRONT_OUTPUT_HIGH_BYTES (64 * 1024)
+/* The connection-level receive window, in stream windows: several uploads can
+ * progress at once while the total buffered stays bounded. */
+#define SL_CONNECTION_WINDOW_STREAMS 4
+
+struct sl_front {
+    struct sl_worker *worker;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    struct event *flush_event; /* runs flush() on the next loop turn */
+    const struct sl_listener_config *listener;
+    struct sl_request_list requests; /* open streams that have a request */
+    uint64_t id;
+    bool is_tls;
+    bool is_closing;   /* drop the connection at the next edge */
+    bool is_finishing; /* close once the output has drained */
+    char peer[SL_ADDR_TEXT_MAX];
+    TAILQ_ENTRY(sl_front) in_worker;
+};
+
+nghttp2_session *sl_front_h2_session(const struct sl_front *front)
+{
+    return front->session;
+}
+
+struct sl_worker *sl_front_h2_worker(const struct sl_front *front)
+{
+    return front->worker;
+}
+
+const char *sl_front_h2_peer(const struct sl_front *front)
+{
+    return front->peer;
+}
+
+const char *sl_front_h2_scheme(const struct sl_front *front)
+{
+    return front->is_tls ? "https" : "http";
+}
+
+uint64_t sl_front_h2_id(const struct sl_front *front)
+{
+    return front->id;
+}
+
+/* --- nghttp2 callbacks: they record and submit, and never free the front --- */
+
+static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id)
+{
+    return nghttp2_session_get_stream_user_data(session, stream_id);
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct sl_front *front = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct sl_request *req = sl_request_new(front, frame->hd.stream_id);
+    if (req == NULL) {
+        SL_ERROR("conn=%llu stream=%d: out of memory; refusing the stream",
+                 (unsigned long long)front->id, frame->hd.stream_id);
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
+    TAILQ_INSERT_TAIL(&front->requests, req, in_front);
+    return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t name_len, const uint8_t *value, size_t value_len, uint8_t flags,
+                     void *user_data)
+{
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers are not forwarded */
+    struct sl_request *req = request_of(session, frame->hd.stream_id);
+    if (req == NULL)
+        return 0;
+    int rv = sl_request_on_header(req, name, name_len, value, value_len);
+    if (rv == SL_ENOMEM)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets just this stream */
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct sl_request *req = request_of(session, frame->hd.stream_id);
+    if (req == NULL)
+        return 0;
+    bool is_end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        sl_request_on_head_done(req, !is_end);
+    else if (is_end)
+        sl_request_on_end(req);
+    return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *user_data)
+{
+    struct sl_request *req = request_of(session, stream_id);
+    if (req == NULL) {
+        nghttp2_session_consume(session, stream_id, len);
+        return 0;
+    }
+    sl_request_on_body(req, data, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+                           void *user_data)
+{
+    struct sl_front *front = user_data;
+    struct sl_request *req = request_of(session, stream_id);
+    if (req == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    TAILQ_REMOVE(&front->requests, req, in_front);
+    sl_request_on_stream_close(req, error_code);
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame,
+                            int lib_error_code, void *user_data)
+{
+    struct sl_front *front = user_data;
+    SL_INFO("conn=%llu peer=%s: client sent an invalid frame (type %u, stream %d): %s",
+            (unsigned long long)front->id, front->peer, frame->hd.type, frame->hd.stream_id,
+            nghttp2_strerror(lib_error_code));
+    return 0;
+}
+
+static nghttp2_session_callbacks *make_callbacks(void)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+    return cbs;
+}
+
+/* --- the edge: libevent callbacks, the only places a front is freed --- */
+
+static void front_free(struct sl_front *front)
+{
+    struct sl_worker *w = front->worker;
+    struct sl_request *req;
+    while ((req = TAILQ_FIRST(&front->requests)) != NULL) {
+        TAILQ_REMOVE(&front->requests, req, in_front);
+        sl_request_free(req);
+    }
+    TAILQ_REMOVE(&w->fronts, front, in_worker);
+    w->front_count--;
+    nghttp2_session_del(front->session);
+    event_free(front->flush_event);
+    bufferevent_free(front->bev);
+    SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->id, front->peer);
+    free(front);
+    sl_worker_on_front_closed(w);
+}
+
+/* Serialises what nghttp2 has ready into the output, up to the high mark.
+ * Returns true when the front was freed. */
+static bool flush(struct sl_front *front)
+{
+    struct evbuffer *out = bufferevent_get_output(front->bev);
+    while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(front->session, &data);
+        if (n < 0) {
+            SL_ERROR("conn=%llu: nghttp2 failed to send: %s", (unsigned long long)front->id,
+                     nghttp2_strerror((int)n));
+            front->is_closing = true;
+        } else if (n == 0) {
+            break;
+        } else if (evbuffer_add(out, data, (size_t)n) != 0) {
+            front->is_closing = true;
+        }
+    }
+    if (!nghttp2_session_want_read(front->session) && !nghttp2_session_want_write(front->session))
+        front->is_finishing = true;
+    if (front->is_closing || (front->is_finishing && evbuffer_get_length(out) == 0)) {
+        front_free(front);
+        return true;
+    }
+    return false;
+}
+
+static void on_flush_event(evutil_socket_t fd, short what, void *arg)
+{
+    flush(arg);
+}
+
+void sl_front_h2_schedule_flush(struct sl_front *front)
+{
+    event_active(front->flush_event, EV_WRITE, 0);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct sl_front *front = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_iovec vec[8];
+    while (!front->is_closing && evbuffer_get_length(in) > 0) {
+        int n = evbuffer_peek(in, -1, NULL, vec, 8);
+        size_t used = 0;
+        for (int i = 0; i < n && i < 8 && !front->is_closing; i++) {
+            ssize_t rv = nghttp2_session_mem_recv(front->session, vec[i].iov_base, vec[i].iov_len);
+            if (rv < 0) {
+                SL_INFO("conn=%llu peer=%s: client sent bad HTTP/2: %s",
+                        (unsigned long long)front->id, front->peer, nghttp2_strerror((int)rv));
+                front->is_closing = true;
+            }
+            used += vec[i].iov_len;
+        }
+        evbuffer_drain(in, used);
+    }
+    flush(front);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    flush(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct sl_front *front = arg;
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* TLS handshake done */
+    if (what & BEV_EVENT_ERROR)
+        SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->id,
+                 front->peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    front->is_closing = true;
+    flush(front);
+}
+
+/* --- setup and shutdown --- */
+
+static void format_peer(const struct sockaddr *peer, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (peer->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof(host));
+    } else if (peer->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof(host));
+    } else if (peer->sa_family == AF_UNIX) {
+        snprintf(host, sizeof(host), "unix");
+    }
+    snprintf(out, len, "%s", host);
+}
+
+static int start_session(struct sl_front *front)
+{
+    static nghttp2_session_callbacks *callbacks;
+    static nghttp2_option *options;
+    if (callbacks == NULL) {
+        callbacks = make_callbacks();
+        if (callbacks == NULL || nghttp2_option_new(&options) != 0)
+            return -1;
+        /* window credit is returned only once the upstream has taken the bytes */
+        nghttp2_option_set_no_auto_window_update(options, 1);
+    }
+    if (nghttp2_session_server_new2(&front->session, callbacks, front, options) != 0)
+        return -1;
+    const struct sl_config *cfg = front->worker->cfg;
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cfg->stream_window_bytes},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_request_header_bytes},
+    };
+    if (nghttp2_submit_settings(front->session, NGHTTP2_FLAG_NONE, settings,
+                                sizeof(settings) / sizeof(settings[0])) != 0)
+        return -1;
+    int32_t window = (int32_t)cfg->stream_window_bytes * SL_CONNECTION_WINDOW_STREAMS;
+    return nghttp2_session_set_local_window_size(front->session, NGHTTP2_FLAG_NONE, 0, window);
+}
+
+int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
+                      const struct sl_listener_config *listener, bool is_tls,
+                      const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sl_front *front = calloc(1, sizeof(*front));
+    if (front == NULL)
+        goto fail_alloc;
+    front->worker = w;
+    front->bev = bev;
+    front->listener = listener;
+    front->is_tls = is_tls;
+    front->id = ++w->next_conn_id;
+    TAILQ_INIT(&front->requests);
+    format_peer(peer, front->peer, sizeof(front->peer));
+    front->flush_event = event_new(w->base, -1, 0, on_flush_event, front);
+    if (front->flush_event == NULL)
+        goto fail_event;
+    if (start_session(front) != 0)
+        goto fail_session;
+    TAILQ_INSERT_TAIL(&w->fronts, front, in_worker);
+    w->front_count++;
+    bufferevent_setcb(bev, on_read, on_write, on_event, front);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    SL_DEBUG("conn=%llu peer=%s: accepted on %s", (unsigned long long)front->id, front->peer,
+             listener->addr.text);
+    flush(front); /* our SETTINGS go first */
+    return 0;
+
+fail_session:
+    nghttp2_session_del(front->session);
+    event_free(front->flush_event);
+fail_event:
+    free(front);
+fail_alloc:
+    bufferevent_free(bev);
+    return -1;
+}
+
+void sl_front_h2_shutdown_all(struct sl_worker *w)
+{
+    struct sl_front *front;
+    TAILQ_FOREACH(front, &w->fronts, in_worker) {
+        /* RFC 9113 §6.8: streams up to the last one processed will be answered */
+        nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(front->session),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+        sl_front_h2_schedule_flush(front);
+    }
+}
+
+void sl_front_h2_abort_all(struct sl_worker *w)
+{
+    struct sl_front *front;
+    while ((front = TAILQ_FIRST(&w->fronts)) != NULL)
+        front_free(front);
+}

@@ -1,0 +1,538 @@
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "arena.h"
+#include "config.h"
+#include "front_h2.h"
+#include "log.h"
+#include "upstream_h1.h"
+#include "upstream_pool.h"
+#include "worker.h"
+
+/* A request kept for one retry holds at most this many bytes of its body; a
+ * larger one is not retried (its body has already been given back to the client's
+ * flow control). */
+#define SL_REPLAY_MAX_BYTES (64 * 1024)
+#define SL_REQUEST_ARENA_BYTES 4096
+#define SL_FREE_REQUESTS_MAX 1024
+
+static const struct sl_config *cfg_of(const struct sl_request *req)
+{
+    return req->worker->cfg;
+}
+
+static nghttp2_session *session_of(const struct sl_request *req)
+{
+    return sl_front_h2_session(req->front);
+}
+
+const char *sl_request_describe(const struct sl_request *req, char *buf, size_t len)
+{
+    snprintf(buf, len, "conn=%llu stream=%d peer=%s",
+             (unsigned long long)sl_front_h2_id(req->front), req->stream_id,
+             sl_front_h2_peer(req->front));
+    return buf;
+}
+
+static struct sl_request *request_alloc(void)
+{
+    struct sl_request *req = calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    req->arena = sl_arena_new(SL_REQUEST_ARENA_BYTES);
+    req->pending_body = evbuffer_new();
+    req->replay = evbuffer_new();
+    req->response.body = evbuffer_new();
+    if (req->arena == NULL || req->pending_body == NULL || req->replay == NULL ||
+        req->response.body == NULL) {
+        sl_arena_free(req->arena);
+        if (req->pending_body)
+            evbuffer_free(req->pending_body);
+        if (req->replay)
+            evbuffer_free(req->replay);
+        if (req->response.body)
+            evbuffer_free(req->response.body);
+        free(req);
+        return NULL;
+    }
+    return req;
+}
+
+static void request_destroy(struct sl_request *req)
+{
+    sl_arena_free(req->arena);
+    evbuffer_free(req->pending_body);
+    evbuffer_free(req->replay);
+    evbuffer_free(req->response.body);
+    free(req);
+}
+
+struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
+{
+    struct sl_worker *w = sl_front_h2_worker(front);
+    struct sl_request *req = w->free_requests;
+    if (req != NULL) {
+        w->free_requests = req->next_free;
+        w->free_request_count--;
+    } else {
+        req = request_alloc();
+        if (req == NULL)
+            return NULL;
+    }
+    req->front = front;
+    req->worker = w;
+    req->stream_id = stream_id;
+    req->state = SL_REQ_HEADERS;
+    sl_header_list_init(&req->fields, req->arena);
+    sl_header_list_init(&req->response.headers, req->arena);
+    return req;
+}
+
+/* Back to the free list, every field but the owned buffers cleared. */
+static void request_recycle(struct sl_request *req)
+{
+    struct sl_worker *w = req->worker;
+    if (w->free_request_count >= SL_FREE_REQUESTS_MAX) {
+        request_destroy(req);
+        return;
+    }
+    struct sl_arena *arena = req->arena;
+    struct evbuffer *pending = req->pending_body, *replay = req->replay,
+                    *body = req->response.body;
+    sl_arena_reset(arena);
+    evbuffer_drain(pending, evbuffer_get_length(pending));
+    evbuffer_drain(replay, evbuffer_get_length(replay));
+    evbuffer_drain(body, evbuffer_get_length(body));
+    memset(req, 0, sizeof(*req));
+    req->arena = arena;
+    req->pending_body = pending;
+    req->replay = replay;
+    req->response.body = body;
+    req->next_free = w->free_requests;
+    w->free_requests = req;
+    w->free_request_count++;
+}
+
+void sl_request_free_list_clear(struct sl_worker *w)
+{
+    while (w->free_requests != NULL) {
+        struct sl_request *req = w->free_requests;
+        w->free_requests = req->next_free;
+        request_destroy(req);
+    }
+    w->free_request_count = 0;
+}
+
+int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t name_len,
+                         const uint8_t *value, size_t value_len)
+{
+    if (req->is_too_large)
+        return 0;
+    int rv = sl_header_list_add(&req->fields, (const char *)name, name_len, (const char *)value,
+                                value_len, NGHTTP2_NV_FLAG_NONE);
+    if (rv < 0)
+        return rv;
+    if (req->fields.total_bytes > cfg_of(req)->max_request_header_bytes) {
+        req->is_too_large = true;
+        return SL_ETOOBIG;
+    }
+    return 0;
+}
+
+/* --- answering the client --- */
+
+static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                                  size_t length, uint32_t *data_flags,
+                                  nghttp2_data_source *source, void *user_data)
+{
+    struct sl_request *req = source->ptr;
+    struct sl_upstream_response *resp = &req->response;
+    int n = evbuffer_remove(resp->body, buf, length);
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    size_t left = evbuffer_get_length(resp->body);
+    if (req->is_upstream_paused && left < cfg_of(req)->response_buffer_bytes) {
+        req->is_upstream_paused = false;
+        sl_upconn_set_paused(req->upconn, false);
+    }
+    if (left == 0 && resp->is_complete)
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0)
+        return NGHTTP2_ERR_DEFERRED;
+    return n;
+}
+
+static bool status_has_body(unsigned status)
+{
+    return status != 204 && status != 304;
+}
+
+/* Submits HEADERS for resp, with a DATA source unless the response has no body. */
+static int submit_response(struct sl_request *req, const nghttp2_nv *nva, size_t count)
+{
+    struct sl_upstream_response *resp = &req->response;
+    bool has_body = !req->is_head_method && status_has_body(resp->status) &&
+                    !(resp->is_complete && evbuffer_get_length(resp->body) == 0);
+    nghttp2_data_provider provider = {.source.ptr = req, .read_callback = read_response_body};
+    int rv = nghttp2_submit_response(session_of(req), req->stream_id, nva, count,
+                                     has_body ? &provider : NULL);
+    if (rv == 0)
+        req->is_submitted = true;
+    return rv;
+}
+
+static void reset_stream(struct sl_request *req, uint32_t error_code)
+{
+    nghttp2_submit_rst_stream(session_of(req), NGHTTP2_FLAG_NONE, req->stream_id, error_code);
+    sl_front_h2_schedule_flush(req->front);
+}
+
+/* Answers the request from sluice itself (an error or a refusal). */
+static void respond_locally(struct sl_request *req, unsigned status, const char *text)
+{
+    req->state = SL_REQ_DONE;
+    if (req->is_submitted) {
+        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    struct sl_upstream_response *resp = &req->response;
+    char status_text[4], length_text[24];
+    size_t text_len = strlen(text);
+    snprintf(status_text, sizeof(status_text), "%u", status);
+    snprintf(length_text, sizeof(length_text), "%zu", text_len);
+    const nghttp2_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)status_text, 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"text/plain; charset=utf-8", 12, 25,
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-length", (uint8_t *)length_text, 14, strlen(length_text),
+         NGHTTP2_NV_FLAG_NONE},
+    };
+    evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
+    resp->status = status;
+    resp->is_complete = true;
+    if (evbuffer_add(resp->body, text, text_len) != 0 ||
+        submit_response(req, nva, sizeof(nva) / sizeof(nva[0])) != 0) {
+        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    sl_front_h2_schedule_flush(req->front);
+}
+
+/* --- sending the request upstream --- */
+
+/* Queues bytes for the upstream, keeping a copy while a retry is still possible. */
+static void send_upstream(struct sl_request *req, const void *data, size_t len)
+{
+    if (req->is_replayable) {
+        if (evbuffer_get_length(req->replay) + len > SL_REPLAY_MAX_BYTES ||
+            evbuffer_add(req->replay, data, len) != 0) {
+            req->is_replayable = false;
+            evbuffer_drain(req->replay, evbuffer_get_length(req->replay));
+        }
+    }
+    sl_upconn_write(req->upconn, data, len);
+}
+
+static void send_body(struct sl_request *req, const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    if (req->is_chunked) {
+        char size_line[20];
+        int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+        send_upstream(req, size_line, (size_t)n);
+        send_upstream(req, data, len);
+        send_upstream(req, "\r\n", 2);
+    } else {
+        send_upstream(req, data, len);
+    }
+}
+
+/* Terminates a chunked body once; the upstream's response timeout starts. */
+static void send_end(struct sl_request *req)
+{
+    if (req->is_chunked && !req->is_end_sent)
+        send_upstream(req, "0\r\n\r\n", 5);
+    req->is_end_sent = true;
+    sl_upconn_request_sent(req->upconn);
+}
+
+static void send_pending_body(struct sl_request *req)
+{
+    struct evbuffer_iovec vec[16];
+    while (evbuffer_get_length(req->pending_body) > 0) {
+        int n = evbuffer_peek(req->pending_body, -1, NULL, vec, 16);
+        size_t sent = 0;
+        for (int i = 0; i < n && i < 16; i++) {
+            send_body(req, vec[i].iov_base, vec[i].iov_len);
+            sent += vec[i].iov_len;
+        }
+        evbuffer_drain(req->pending_body, sent);
+    }
+}
+
+/* A retry: sends again what the failed attempt had sent after the head. */
+static void send_replay(struct sl_request *req)
+{
+    struct evbuffer_iovec vec[16];
+    int n = evbuffer_peek(req->replay, -1, NULL, vec, 16);
+    for (int i = 0; i < n && i < 16; i++)
+        sl_upconn_write(req->upconn, vec[i].iov_base, vec[i].iov_len);
+}
+
+void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
+{
+    req->state = SL_REQ_FORWARD;
+    req->upconn = conn;
+    sl_upconn_write(conn, req->head, req->head_len);
+    send_replay(req);
+    send_pending_body(req);
+    if (req->is_ended)
+        send_end(req);
+}
+
+static void forward(struct sl_request *req)
+{
+    struct sl_pool *pool = sl_worker_pool(req->worker, req->backend);
+    req->is_replayable = true;
+    int err = sl_pool_acquire(pool, req, false);
+    if (err < 0) {
+        char who[128];
+        SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
+                req->backend->name, strerror(-err));
+        respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
+    }
+}
+
+static const char *field_value(const struct sl_request *req, const char *name)
+{
+    const nghttp2_nv *nv = sl_header_list_find(&req->fields, name);
+    return nv != NULL ? (const char *)nv->value : NULL;
+}
+
+void sl_request_on_head_done(struct sl_request *req, bool has_body)
+{
+    req->has_body = has_body;
+    req->is_ended = !has_body;
+    if (req->is_too_large) {
+        respond_locally(req, 431, "431 request header fields too large\n");
+        return;
+    }
+    const char *method = field_value(req, ":method");
+    const char *path = field_value(req, ":path");
+    if (method != NULL && strcmp(method, "CONNECT") == 0) {
+        respond_locally(req, 501, "501 not implemented: sluice does not tunnel CONNECT\n");
+        return;
+    }
+    req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
+    struct sl_forward_info fwd = {
+        .client_addr = sl_front_h2_peer(req->front),
+        .scheme = sl_front_h2_scheme(req->front),
+    };
+    char *head;
+    int rv = sl_h1_request_head(&req->fields, &fwd, has_body, req->arena, &head, &req->head_len,
+                                &req->is_chunked);
+    if (rv == SL_EINVALID) {
+        respond_locally(req, 400, "400 bad request\n");
+        return;
+    }
+    if (rv < 0) {
+        reset_stream(req, NGHTTP2_REFUSED_STREAM);
+        req->state = SL_REQ_DONE;
+        return;
+    }
+    req->head = head;
+    req->backend = sl_config_route(cfg_of(req), path, strlen(path));
+    forward(req);
+}
+
+/* Credit for body bytes the upstream will never take. */
+static void discard_body(struct sl_request *req, size_t len)
+{
+    nghttp2_session_consume(session_of(req), req->stream_id, len);
+    sl_front_h2_schedule_flush(req->front);
+}
+
+void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
+{
+    switch (req->state) {
+    case SL_REQ_WAITING:
+        if (evbuffer_add(req->pending_body, data, len) != 0) {
+            discard_body(req, len);
+            respond_locally(req, 503, "503 service unavailable: out of memory\n");
+            return;
+        }
+        req->unconsumed_bytes += len;
+        break;
+    case SL_REQ_FORWARD:
+        send_body(req, data, len);
+        req->unconsumed_bytes += len;
+        break;
+    default:
+        discard_body(req, len);
+        break;
+    }
+}
+
+void sl_request_on_end(struct sl_request *req)
+{
+    req->is_ended = true;
+    if (req->state == SL_REQ_FORWARD)
+        send_end(req);
+}
+
+void sl_request_on_upstream_drained(struct sl_request *req)
+{
+    if (req->unconsumed_bytes == 0)
+        return;
+    nghttp2_session_consume(session_of(req), req->stream_id, req->unconsumed_bytes);
+    req->unconsumed_bytes = 0;
+    sl_front_h2_schedule_flush(req->front);
+}
+
+/* --- the response --- */
+
+struct sl_upstream_response *sl_request_response(struct sl_request *req)
+{
+    return &req->response;
+}
+
+static void submit_upstream_head(struct sl_request *req)
+{
+    struct sl_upstream_response *resp = &req->response;
+    nghttp2_nv *nva;
+    size_t count;
+    /* the head arrived: the backend has the request, a retry is off the table */
+    req->is_replayable = false;
+    evbuffer_drain(req->replay, evbuffer_get_length(req->replay));
+    if (sl_h2_response_fields(&resp->headers, resp->status, req->arena, &nva, &count) != 0 ||
+        submit_response(req, nva, count) != 0) {
+        char who[128];
+        SL_WARN("%s backend %s: response head with status %u cannot be relayed",
+                sl_request_describe(req, who, sizeof(who)), req->backend->name, resp->status);
+        if (req->upconn != NULL) {
+            struct sl_upconn *conn = req->upconn;
+            req->upconn = NULL;
+            sl_upconn_detach(conn);
+            sl_pool_discard(conn);
+        }
+        respond_locally(req, 502, "502 bad gateway: invalid response from the backend\n");
+    }
+}
+
+/* Stops reading from the backend while the client is slower than it. */
+static void apply_backpressure(struct sl_request *req)
+{
+    if (req->upconn == NULL || req->is_upstream_paused)
+        return;
+    if (evbuffer_get_length(req->response.body) >= cfg_of(req)->response_buffer_bytes) {
+        req->is_upstream_paused = true;
+        sl_upconn_set_paused(req->upconn, true);
+    }
+}
+
+void sl_request_on_upstream_progress(struct sl_request *req)
+{
+    struct sl_upstream_response *resp = &req->response;
+    if (resp->is_complete) {
+        req->state = SL_REQ_DONE;
+        req->upconn = NULL; /* the connection detached itself */
+        req->is_upstream_paused = false;
+    }
+    if (!req->is_submitted) {
+        if (!resp->is_head_complete)
+            return;
+        submit_upstream_head(req);
+    } else {
+        nghttp2_session_resume_data(session_of(req), req->stream_id);
+    }
+    apply_backpressure(req);
+    sl_front_h2_schedule_flush(req->front);
+}
+
+static bool can_retry(const struct sl_request *req, bool was_reused)
+{
+    return was_reused && !req->response.has_bytes && req->is_replayable && !req->has_retried;
+}
+
+static void retry(struct sl_request *req)
+{
+    char who[128];
+    SL_INFO("%s backend %s closed a kept-alive connection before answering; retrying once",
+            sl_request_describe(req, who, sizeof(who)), req->backend->name);
+    req->has_retried = true;
+    req->is_end_sent = false;
+    req->state = SL_REQ_HEADERS;
+    int err = sl_pool_acquire(sl_worker_pool(req->worker, req->backend), req, true);
+    if (err < 0) {
+        SL_WARN("%s backend %s: cannot connect: %s", who, req->backend->name, strerror(-err));
+        respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
+    }
+}
+
+void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_failure what,
+                                    bool was_reused)
+{
+    req->upconn = NULL;
+    req->is_upstream_paused = false;
+    if (can_retry(req, was_reused)) {
+        retry(req);
+        return;
+    }
+    char who[128];
+    SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
+            req->backend->name,
+            what == SL_UPSTREAM_CONNECT   ? "connect"
+            : what == SL_UPSTREAM_TIMEOUT ? "timeout"
+            : what == SL_UPSTREAM_BROKEN  ? "connection broken"
+                                          : "bad response");
+    if (req->is_submitted) {
+        /* RFC 9113 §8.1: the response cannot be finished; say so on the stream */
+        req->state = SL_REQ_DONE;
+        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
+    } else if (what == SL_UPSTREAM_TIMEOUT) {
+        respond_locally(req, 504, "504 gateway timeout: the backend did not answer in time\n");
+    } else {
+        respond_locally(req, 502, "502 bad gateway: the backend failed\n");
+    }
+    /* body bytes already received will never be forwarded */
+    if (req->unconsumed_bytes > 0) {
+        discard_body(req, req->unconsumed_bytes);
+        req->unconsumed_bytes = 0;
+    }
+}
+
+/* --- the end --- */
+
+static void detach_upstream(struct sl_request *req)
+{
+    if (req->state == SL_REQ_WAITING) {
+        sl_pool_cancel(sl_worker_pool(req->worker, req->backend), req);
+    } else if (req->upconn != NULL) {
+        struct sl_upconn *conn = req->upconn;
+        req->upconn = NULL;
+        sl_upconn_detach(conn);
+        sl_pool_discard(conn);
+    }
+}
+
+void sl_request_free(struct sl_request *req)
+{
+    detach_upstream(req);
+    request_recycle(req);
+}
+
+void sl_request_on_stream_close(struct sl_request *req, uint32_t error_code)
+{
+    if (error_code != NGHTTP2_NO_ERROR && req->state != SL_REQ_DONE) {
+        char who[128];
+        SL_INFO("%s stream closed with error %s before the response ended",
+                sl_request_describe(req, who, sizeof(who)), nghttp2_http2_strerror(error_code));
+    }
+    sl_request_free(req);
+}

@@ -1,0 +1,177 @@
+#include "upstream_pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "select.h"
+#include "upstream_h1.h"
+
+/* A uniform draw is all power-of-two-choices needs; xorshift keeps it out of libc's
+ * shared state and cheap. */
+static uint32_t next_random(void)
+{
+    static uint32_t state = 2463534242u;
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return state;
+}
+
+struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_config *backend)
+{
+    struct sl_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->servers = calloc(backend->server_count, sizeof(*pool->servers));
+    if (pool->servers == NULL) {
+        free(pool);
+        return NULL;
+    }
+    pool->base = base;
+    pool->cfg = backend;
+    TAILQ_INIT(&pool->waiters);
+    for (size_t i = 0; i < backend->server_count; i++) {
+        struct sl_server *s = &pool->servers[i];
+        s->addr = &backend->servers[i];
+        s->pool = pool;
+        TAILQ_INIT(&s->idle);
+    }
+    return pool;
+}
+
+void sl_pool_free(struct sl_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        struct sl_server *s = &pool->servers[i];
+        struct sl_upconn *conn;
+        while ((conn = TAILQ_FIRST(&s->idle)) != NULL) {
+            TAILQ_REMOVE(&s->idle, conn, in_idle);
+            sl_upconn_free(conn);
+        }
+    }
+    free(pool->servers);
+    free(pool);
+}
+
+static struct sl_server *pick_server(struct sl_pool *pool)
+{
+    size_t n = pool->cfg->server_count;
+    uint32_t inflight[64];
+    if (n > 64)
+        n = 64; /* beyond 64 servers, the first 64 share the load */
+    for (size_t i = 0; i < n; i++)
+        inflight[i] = pool->servers[i].inflight;
+    return &pool->servers[sl_select_server(inflight, n, next_random(), &pool->rr_cursor)];
+}
+
+static bool has_room(const struct sl_server *s)
+{
+    return s->conn_count < s->pool->cfg->max_connections;
+}
+
+/* The picked server when it can take a new connection, else any that can. */
+static struct sl_server *server_with_room(struct sl_pool *pool, struct sl_server *picked)
+{
+    if (has_room(picked))
+        return picked;
+    for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        if (has_room(&pool->servers[i]))
+            return &pool->servers[i];
+    }
+    return NULL;
+}
+
+static void lend(struct sl_upconn *conn, struct sl_request *req)
+{
+    conn->server->inflight++;
+    sl_upconn_begin(conn, req);
+    sl_request_attach(req, conn);
+}
+
+int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
+{
+    struct sl_server *picked = pick_server(pool);
+    struct sl_upconn *conn = is_fresh ? NULL : TAILQ_FIRST(&picked->idle);
+    if (conn != NULL) {
+        TAILQ_REMOVE(&picked->idle, conn, in_idle);
+        lend(conn, req);
+        return 0;
+    }
+    struct sl_server *target = server_with_room(pool, picked);
+    if (target == NULL) {
+        req->state = SL_REQ_WAITING;
+        TAILQ_INSERT_TAIL(&pool->waiters, req, in_pool);
+        return 0;
+    }
+    int err = 0;
+    conn = sl_upconn_connect(target, pool->base, &err);
+    if (conn == NULL)
+        return err;
+    lend(conn, req);
+    return 0;
+}
+
+void sl_pool_cancel(struct sl_pool *pool, struct sl_request *req)
+{
+    TAILQ_REMOVE(&pool->waiters, req, in_pool);
+}
+
+static struct sl_request *take_waiter(struct sl_pool *pool)
+{
+    struct sl_request *req = TAILQ_FIRST(&pool->waiters);
+    if (req != NULL)
+        TAILQ_REMOVE(&pool->waiters, req, in_pool);
+    return req;
+}
+
+void sl_pool_release(struct sl_upconn *conn)
+{
+    struct sl_server *s = conn->server;
+    struct sl_pool *pool = s->pool;
+    s->inflight--;
+    struct sl_request *waiter = take_waiter(pool);
+    if (waiter != NULL) {
+        conn->state = SL_UPCONN_IDLE; /* lend() from idle re-arms it as busy */
+        lend(conn, waiter);
+        return;
+    }
+    if (pool->cfg->keepalive_idle_timeout_ms == 0) {
+        sl_upconn_free(conn);
+        return;
+    }
+    sl_upconn_idle(conn);
+    TAILQ_INSERT_HEAD(&s->idle, conn, in_idle);
+}
+
+/* A connection slot freed up: start one for the longest-waiting request. */
+static void serve_waiter(struct sl_pool *pool)
+{
+    struct sl_request *waiter = take_waiter(pool);
+    if (waiter == NULL)
+        return;
+    int err = sl_pool_acquire(pool, waiter, false);
+    if (err < 0) {
+        SL_WARN("backend %s: cannot connect: %s", pool->cfg->name, strerror(-err));
+        sl_request_on_upstream_failure(waiter, SL_UPSTREAM_CONNECT, false);
+    }
+}
+
+void sl_pool_discard(struct sl_upconn *conn)
+{
+    struct sl_pool *pool = conn->server->pool;
+    if (conn->state != SL_UPCONN_IDLE)
+        conn->server->inflight--;
+    sl_upconn_free(conn);
+    serve_waiter(pool);
+}
+
+void sl_pool_on_idle_closed(struct sl_upconn *conn)
+{
+    TAILQ_REMOVE(&conn->server->idle, conn, in_idle);
+    sl_upconn_free(conn);
+}

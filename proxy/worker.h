@@ -1,0 +1,57 @@
+/* A worker: one event loop that owns listeners, front connections and
+ * upstream pools, and drives graceful shutdown.
+ *
+ * Ownership: worker → listeners, fronts (list), pools (one per backend),
+ * the free list of request objects. Everything is freed by sl_worker_fini(). */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct event;
+struct event_base;
+struct sl_config;
+struct sl_backend_config;
+struct sl_listener;
+struct sl_pool;
+struct sl_front;
+struct sl_request;
+
+TAILQ_HEAD(sl_front_list, sl_front);
+
+struct sl_worker {
+    struct event_base *base;
+    const struct sl_config *cfg;
+    struct sl_listener *listeners; /* cfg->listener_count of them */
+    struct sl_pool **pools;        /* parallel to cfg->backends */
+    struct sl_front_list fronts;
+    size_t front_count;
+    uint64_t next_conn_id;
+    struct sl_request *free_requests; /* recycled request objects, a singly linked stack */
+    size_t free_request_count;
+    bool is_draining;
+    struct event *on_sigterm;
+    struct event *on_sigint;
+    struct event *drain_timer;
+};
+
+/* Creates the event loop, opens every listener (TLS contexts included) and the
+ * pools. Returns 0, or -1 with a sentence in err; on failure everything
+ * acquired is released. cfg must outlive the worker. */
+int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, size_t err_len);
+
+/* Serves until SIGTERM/SIGINT and the drain that follows end. Returns 0. */
+int sl_worker_run(struct sl_worker *w);
+
+void sl_worker_fini(struct sl_worker *w);
+
+/* The pool serving backend (a pointer into w->cfg). */
+struct sl_pool *sl_worker_pool(const struct sl_worker *w, const struct sl_backend_config *backend);
+
+/* Called by a front as it is freed, after unlinking itself from w->fronts. */
+void sl_worker_on_front_closed(struct sl_worker *w);
+
+#endif

@@ -1,0 +1,223 @@
+"""Integration harness: starts the real sluice, real backends and real clients on
+loopback, waits on readiness (never on fixed sleeps), and stops only the processes
+it started, by PID."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+SLUICE = os.environ.get("SLUICE_BIN", "build/proxy/sluice")
+BACKEND = os.environ.get("DEMO_BACKEND_BIN", "build/tools/sluice-demo-backend")
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def pattern_bytes(n):
+    """The demo backend's /bytes/N body, computed independently of it."""
+    whole, rest = divmod(n, len(PATTERN))
+    return PATTERN * whole + PATTERN[:rest]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    """Polls predicate until it is true; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def can_connect(addr):
+    """addr: 'unix:/path' or 'host:port'."""
+    try:
+        if addr.startswith("unix:"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target = addr[5:]
+        else:
+            host, port = addr.rsplit(":", 1)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            target = (host, int(port))
+        with s:
+            s.settimeout(1)
+            s.connect(target)
+        return True
+    except OSError:
+        return False
+
+
+class Proc:
+    """A process this test started; logs go to a file in the test's directory."""
+
+    def __init__(self, name, args, workdir, env=None):
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".log")
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def is_running(self):
+        return self.popen.poll() is None
+
+    def send_signal(self, sig):
+        if self.is_running():
+            os.kill(self.popen.pid, sig)
+
+    def wait(self, timeout=15):
+        """Waits for the process to exit by itself; returns its exit status."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s did not exit within %ss" % (self.name, timeout))
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Signals the process and waits for it; returns its exit status."""
+        self.send_signal(sig)
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise AssertionError("%s did not exit within %ss of signal %d"
+                                 % (self.name, timeout, sig))
+        finally:
+            self.log.close()
+
+    def output(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class IntegTest(unittest.TestCase):
+    """Base class: a temporary directory and the processes started in it."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-integ-")
+        self.procs = []
+        self.sluice = None
+
+    def tearDown(self):
+        failed_sluice = None
+        for proc in reversed(self.procs):
+            if proc is self.sluice and proc.is_running():
+                status = proc.stop()
+                if status != 0:
+                    failed_sluice = (status, proc.output())
+            elif proc.is_running():
+                proc.stop(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if failed_sluice is not None:
+            self.fail("sluice exited %d on SIGTERM:\n%s" % failed_sluice)
+
+    def start(self, name, args, env=None):
+        proc = Proc(name, args, self.dir, env)
+        self.procs.append(proc)
+        return proc
+
+    def start_backend(self, name="backend", tcp=False, args=()):
+        """The C demo backend; returns (proc, addr)."""
+        if tcp:
+            addr = "127.0.0.1:%d" % free_port()
+        else:
+            addr = "unix:" + os.path.join(self.dir, name + ".sock")
+        proc = self.start(name, [BACKEND, "--listen", addr, "--id", name] + list(args))
+        wait_until(lambda: can_connect(addr) or not proc.is_running(), what=name)
+        self.assertTrue(proc.is_running(), proc.output())
+        return proc, addr
+
+    def start_gunicorn(self, workers=2, threads=1):
+        sock = os.path.join(self.dir, "gunicorn.sock")
+        addr = "unix:" + sock
+        args = [shutil.which("gunicorn") or "/usr/bin/gunicorn", "--chdir", APPS,
+                "--bind", addr, "--workers", str(workers), "--log-level", "warning"]
+        if threads > 1:
+            args += ["--threads", str(threads), "--worker-class", "gthread"]
+        proc = self.start("gunicorn", args + ["wsgi_app:app"])
+        wait_until(lambda: can_connect(addr) or not proc.is_running(), timeout=20,
+                   what="gunicorn")
+        self.assertTrue(proc.is_running(), proc.output())
+        return proc, addr
+
+    def write_config(self, text, name="sluice.yaml"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start_sluice(self, backends, routes="", extra="", listeners=None, log_level="info",
+                     port=None):
+        """backends: {name: [addr, ...]} or {name: ([addr], {key: value})}.
+        With listeners given, port must name the cleartext one to probe.
+        Returns that port."""
+        port = port or free_port()
+        listeners = listeners or ["  - address: 127.0.0.1:%d\n" % port]
+        text = "log_level: %s\n%slisteners:\n%sbackends:\n" % (log_level, extra,
+                                                               "".join(listeners))
+        for name, spec in backends.items():
+            servers, opts = (spec, {}) if isinstance(spec, list) else spec
+            text += "  - name: %s\n    servers: [%s]\n" % (name, ", ".join(servers))
+            for key, value in opts.items():
+                text += "    %s: %s\n" % (key, value)
+        text += routes
+        path = self.write_config(text)
+        self.sluice = self.start("sluice", [SLUICE, "-c", path])
+        self.sluice_port = port
+        probe = "127.0.0.1:%d" % port
+        wait_until(lambda: can_connect(probe) or not self.sluice.is_running(), what="sluice")
+        self.assertTrue(self.sluice.is_running(), self.sluice.output())
+        return port
+
+    def url(self, path, port=None):
+        return "http://127.0.0.1:%d%s" % (port or self.sluice_port, path)
+
+    def curl(self, *args, timeout=60):
+        """Runs curl with h2c prior knowledge; returns the CompletedProcess (bytes)."""
+        cmd = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", str(timeout)]
+        return subprocess.run(cmd + list(args), capture_output=True, timeout=timeout + 10)
+
+    def get(self, path, *args):
+        """GET through sluice; returns (status, headers dict, body bytes)."""
+        hdr = os.path.join(self.dir, "headers.txt")
+        res = self.curl("-D", hdr, "-o", "-", *args, self.url(path))
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        return parse_headers(hdr) + (res.stdout,)
+
+
+def parse_headers(path):
+    status, headers = None, {}
+    with open(path, "rb") as f:
+        for line in f.read().decode().splitlines():
+            if line.startswith("HTTP/"):
+                status, headers = int(line.split()[1]), {}
+            elif ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def backend_seen(body):
+    """The demo backend's /headers JSON as (method, path, {lowercase name: [values]})."""
+    doc = json.loads(body)
+    seen = {}
+    for name, value in doc["headers"]:
+        seen.setdefault(name.lower(), []).append(value)
+    return doc["method"], doc["path"], seen, doc["body_bytes"]

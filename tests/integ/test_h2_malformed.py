@@ -1,0 +1,134 @@
+"""Raw HTTP/2 frames a real client would never send: sluice answers as RFC 9113
+prescribes and keeps serving."""
+
+import socket
+import struct
+import unittest
+
+from harness import IntegTest
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
+END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+PROTOCOL_ERROR = 1
+
+
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", stream) + payload
+
+
+def literal(name, value):
+    """HPACK literal field without indexing, new name (RFC 7541 §6.2.2); short strings."""
+    name, value = name.encode(), value.encode()
+    assert len(name) < 127 and len(value) < 127
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+class RawClient:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def start(self):
+        self.send(PREFACE + frame(SETTINGS, 0, 0))
+
+    def read_frame(self):
+        """Next frame as (type, flags, stream, payload), or None at EOF."""
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+        length = int.from_bytes(self.buf[:3], "big")
+        ftype, flags = self.buf[3], self.buf[4]
+        stream = struct.unpack(">I", self.buf[5:9])[0] & 0x7FFFFFFF
+        payload = self.buf[9:9 + length]
+        self.buf = self.buf[9 + length:]
+        return ftype, flags, stream, payload
+
+    def wait_for(self, ftype, stream=None):
+        while True:
+            f = self.read_frame()
+            if f is None:
+                return None
+            if f[0] == SETTINGS and not f[1] & ACK:
+                self.send(frame(SETTINGS, ACK, 0))
+            if f[0] == ftype and (stream is None or f[2] == stream):
+                return f
+
+    def close(self):
+        self.sock.close()
+
+
+class H2Malformed(IntegTest):
+    def setUp(self):
+        super().setUp()
+        _, addr = self.start_backend()
+        self.port = self.start_sluice({"demo": [addr]})
+
+    def test_bad_preface_closes_the_connection(self):
+        c = RawClient(self.port)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = c.wait_for(GOAWAY)
+        # either nghttp2 says GOAWAY first or the socket just closes; never an answer
+        self.assertTrue(f is None or f[0] == GOAWAY)
+        c.close()
+        self.assertEqual(self.get("/")[0], 200)
+
+    def test_missing_path_resets_the_stream_and_the_connection_lives(self):
+        c = RawClient(self.port)
+        c.start()
+        block = literal(":method", "GET") + literal(":scheme", "http") + \
+            literal(":authority", "x")
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], PROTOCOL_ERROR)
+        c.send(frame(PING, 0, 0, b"12345678"))
+        f = c.wait_for(PING)
+        self.assertEqual((f[1], f[3]), (ACK, b"12345678"))
+        c.close()
+
+    def test_uppercase_header_name_is_a_stream_error(self):
+        c = RawClient(self.port)
+        c.start()
+        block = literal(":method", "GET") + literal(":scheme", "http") + \
+            literal(":path", "/") + literal(":authority", "x") + literal("X-Upper", "1")
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], PROTOCOL_ERROR)
+        c.close()
+
+    def test_data_on_idle_stream_is_a_connection_error(self):
+        c = RawClient(self.port)
+        c.start()
+        c.send(frame(DATA, END_STREAM, 3, b"hello"))
+        f = c.wait_for(GOAWAY)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3][4:8])[0], PROTOCOL_ERROR)
+        self.assertIsNone(c.read_frame())  # then the connection closes
+        c.close()
+
+    def test_client_reset_mid_request_leaves_sluice_healthy(self):
+        c = RawClient(self.port)
+        c.start()
+        block = literal(":method", "GET") + literal(":scheme", "http") + \
+            literal(":path", "/hang") + literal(":authority", "x")
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+        c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL
+        c.send(frame(PING, 0, 0, b"abcdefgh"))
+        self.assertIsNotNone(c.wait_for(PING))
+        c.close()
+        self.assertEqual(self.get("/")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,174 @@
+"""h2c clients through sluice to the C demo backend over HTTP/1.1 keep-alive."""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import IntegTest, backend_seen, pattern_bytes, wait_until
+
+TEN_MB = 10 * 1024 * 1024
+
+
+class H2cToH1(IntegTest):
+    def test_headers_are_translated_for_the_backend(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": [addr]})
+        status, headers, body = self.get("/headers?x=1", "-H", "cookie: a=1",
+                                         "-H", "cookie: b=2", "-H", "x-forwarded-for: 10.1.1.1",
+                                         "-H", "x-forwarded-proto: https")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["x-backend-id"], "backend")
+        method, path, seen, _ = backend_seen(body)
+        self.assertEqual((method, path), ("GET", "/headers?x=1"))
+        self.assertEqual(seen["host"], ["127.0.0.1:%d" % port])
+        self.assertEqual(seen["cookie"], ["a=1; b=2"])
+        self.assertEqual(seen["x-forwarded-for"], ["10.1.1.1, 127.0.0.1"])
+        self.assertEqual(seen["x-forwarded-proto"], ["http"])
+        self.assertNotIn("te", seen)
+
+    def test_backend_connections_are_reused(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        counts = [int(self.get("/")[1]["x-connection-requests"]) for _ in range(4)]
+        self.assertEqual(counts, [1, 2, 3, 4])
+
+    def test_tcp_backend(self):
+        _, addr = self.start_backend(tcp=True)
+        self.start_sluice({"demo": [addr]})
+        status, headers, body = self.get("/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"hello from the sluice demo backend", body)
+
+    def test_ten_megabyte_bodies_arrive_intact(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        upload = os.path.join(self.dir, "upload.bin")
+        data = os.urandom(TEN_MB)
+        with open(upload, "wb") as f:
+            f.write(data)
+        want = hashlib.sha256(data).hexdigest()
+        for path in ("/echo", "/echo?chunked=1"):
+            res = self.curl("--data-binary", "@" + upload, "-o", "-", self.url(path))
+            self.assertEqual(res.returncode, 0, res.stderr.decode())
+            self.assertEqual(hashlib.sha256(res.stdout).hexdigest(), want, path)
+        # no content-length from the client: sluice sends the body chunked
+        res = self.curl("-T", upload, "-H", "content-length:", "-X", "POST", "-o", "-",
+                        self.url("/echo"))
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        self.assertEqual(hashlib.sha256(res.stdout).hexdigest(), want, "chunked upload")
+        expected = hashlib.sha256(pattern_bytes(TEN_MB)).hexdigest()
+        for path in ("/bytes/%d" % TEN_MB, "/bytes/%d?chunked=1" % TEN_MB):
+            res = self.curl("-o", "-", self.url(path))
+            self.assertEqual(res.returncode, 0, res.stderr.decode())
+            self.assertEqual(hashlib.sha256(res.stdout).hexdigest(), expected, path)
+
+    @unittest.skipUnless(shutil.which("h2load"), "h2load (nghttp2-client) is not installed")
+    def test_hundred_concurrent_streams_on_one_connection(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": ([addr], {"max_connections": 100})})
+        res = subprocess.run(["h2load", "-n", "2000", "-c", "1", "-m", "100",
+                              self.url("/delay/5")], capture_output=True, timeout=120)
+        out = res.stdout.decode()
+        self.assertEqual(res.returncode, 0, out)
+        self.assertIn("2000 succeeded, 0 failed, 0 errored", out)
+        self.assertIn("status codes: 2000 2xx", out)
+
+    def test_backend_stopped_gives_502(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        self.assertEqual(self.get("/")[0], 200)
+        backend.stop()
+        status, _, body = self.get("/")
+        self.assertEqual(status, 502)
+        self.assertIn(b"502", body)
+        self.assertIn("backend demo", self.sluice.output())
+
+    def test_silent_backend_gives_504(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": ([addr], {"response_timeout_ms": 300})})
+        started = time.monotonic()
+        status, _, _ = self.get("/hang")
+        self.assertEqual(status, 504)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+
+    @unittest.skipUnless(shutil.which("nghttp"), "nghttp (nghttp2-client) is not installed")
+    def test_backend_dying_mid_response_resets_only_that_stream(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        # nghttp sends both requests on one connection; its -v log shows the frames
+        res = subprocess.run(["nghttp", "-v", self.url("/die-mid-response"),
+                              self.url("/delay/100")], capture_output=True, timeout=30)
+        log = res.stdout.decode(errors="replace")
+        resets = re.findall(r"recv RST_STREAM frame <[^>]*stream_id=(\d+)>\s+"
+                            r"\(error_code=(\w+)", log)
+        ended = re.findall(r"recv DATA frame <[^>]*flags=0x01, stream_id=(\d+)>", log)
+        self.assertEqual(len(resets), 1, log)
+        self.assertEqual(resets[0][1], "INTERNAL_ERROR", log)
+        self.assertEqual(len(ended), 1, log)
+        self.assertNotEqual(ended[0], resets[0][0], log)
+        self.assertEqual(log.count(":status: 200"), 2, log)
+
+    def test_reused_connection_closed_by_backend_is_retried(self):
+        _, addr = self.start_backend(args=["--drop-reused"])
+        self.start_sluice({"demo": [addr]})
+        for _ in range(4):
+            status, headers, _ = self.get("/")
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["x-connection-requests"], "1")
+        self.assertIn("retrying once", self.sluice.output())
+
+    def test_post_body_retry_keeps_the_body(self):
+        _, addr = self.start_backend(args=["--drop-reused"])
+        self.start_sluice({"demo": [addr]})
+        for i in range(3):
+            res = self.curl("--data-binary", "bid-%d" % i, self.url("/echo"))
+            self.assertEqual(res.returncode, 0, res.stderr.decode())
+            self.assertEqual(res.stdout, b"bid-%d" % i)
+
+    def test_sigterm_lets_requests_in_flight_finish(self):
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]})
+        clients = [subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "-o", "-",
+                                     "-w", "\\n%{http_code}", self.url("/delay/800")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for _ in range(5)]
+        wait_until(lambda: backend.output().count("/delay/800") >= 5,
+                   what="the backend to receive 5 requests")
+        self.sluice.send_signal(signal.SIGTERM)
+        outcomes = [c.communicate(timeout=30) for c in clients]
+        for out, err in outcomes:
+            self.assertTrue(out.endswith(b"\n200"), out + err)
+        self.assertEqual(self.sluice.wait(30), 0, self.sluice.output())
+        res = self.curl(self.url("/"), timeout=5)
+        self.assertNotEqual(res.returncode, 0)  # no longer listening
+
+    def test_oversized_request_head_gets_431(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]}, extra="max_request_header_bytes: 1024\n")
+        status, _, _ = self.get("/", "-H", "x-big: " + "a" * 2000)
+        self.assertEqual(status, 431)
+        self.assertEqual(self.get("/")[0], 200)
+
+    def test_routes_pick_the_backend_by_prefix(self):
+        _, a = self.start_backend("bidders")
+        _, b = self.start_backend("analytics")
+        routes = "routes:\n  - prefix: /track\n    backend: analytics\n"
+        self.start_sluice({"bidders": [a], "analytics": [b]}, routes=routes)
+        self.assertEqual(self.get("/track/x")[1]["x-backend-id"], "analytics")
+        self.assertEqual(self.get("/bid")[1]["x-backend-id"], "bidders")
+
+    def test_requests_spread_over_servers(self):
+        _, a = self.start_backend("one")
+        _, b = self.start_backend("two")
+        self.start_sluice({"demo": [a, b]})
+        ids = {self.get("/")[1]["x-backend-id"] for _ in range(6)}
+        self.assertEqual(ids, {"one", "two"})
+
+
+if __name__ == "__main__":
+    unittest.main()
