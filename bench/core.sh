@@ -1,0 +1,784 @@
+#!/usr/bin/env bash
+# bench/core.sh: sluice against the proxies a user would pick instead (nginx,
+# h2o, HAProxy, nghttpx), in the same run, on the same backend and load.
+#
+# Each proxy runs with one worker, pinned to one core, with an h2c (prior
+# knowledge) front on 127.0.0.1 and an HTTP/1.1 keep-alive pool to the same
+# backend on a Unix socket. h2load sends fixed counts of 1 KB JSON POSTs in
+# three shapes (-c 16 -m 16, -c 200 -m 1, -c 1 -m 1); a backend-direct row
+# shows what the backend and load generator do without a proxy. For each run
+# we print requests/s, mean latency and the proxy's CPU microseconds per
+# request (utime+stime of its process tree from /proc), each also as a ratio
+# to nginx. See bench/README.md.
+#
+# Usage, from the repo root after building:  bench/core.sh
+# Quick run:                                  BENCH_N_SCALE=0.05 bench/core.sh
+#
+# Environment (all optional):
+#   BUILD_DIR              build tree holding proxy/sluice and tools/sluice-demo-backend (build)
+#   BENCH_N_SCALE          multiplies every request count (1)
+#   BENCH_N_C16 / BENCH_N_C200 / BENCH_N_C1
+#                          requests for -c16 -m16 / -c200 -m1 / -c1 -m1 (200000 / 100000 / 20000)
+#   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
+#   BENCH_PEERS            rows to run, in order (direct sluice nginx h2o haproxy nghttpx)
+#   BENCH_PROXY_CPU        core for the proxy under test (1)
+#   BENCH_LOAD_CPU         core for h2load and the backend (0)
+#   BENCH_PORT_BASE        first port tried for proxy listeners (18400)
+#   BENCH_BODY             request body file (bench/data/openrtb-bid-request.json)
+#   BENCH_RESULTS_DIR      where the markdown copy goes (bench/results)
+#   BENCH_START_TIMEOUT    seconds to wait for a process to become ready (20)
+#   BENCH_RUN_TIMEOUT      seconds before one h2load run is killed (600)
+#   BENCH_INSTALL          1: apt-get install missing peers when root (default), 0: never
+#   BENCH_KEEP_TMP         1: keep the temp dir (configs, logs, h2load output) for inspection
+#   BENCH_STANDIN_BACKEND  1: development only, nginx with a fixed reply stands in for the
+#                          demo backend (figures are not comparable with real runs)
+
+set -uo pipefail
+export LC_ALL=C
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+PEERS_DIR=$SCRIPT_DIR/peers
+
+abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+
+BUILD_DIR=$(abspath "${BUILD_DIR:-$REPO_DIR/build}")
+N_SCALE=${BENCH_N_SCALE:-1}
+PEERS=${BENCH_PEERS:-direct sluice nginx h2o haproxy nghttpx}
+PROXY_CPU=${BENCH_PROXY_CPU:-1}
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+PORT_NEXT=${BENCH_PORT_BASE:-18400}
+BODY=$(abspath "${BENCH_BODY:-$SCRIPT_DIR/data/openrtb-bid-request.json}")
+RESULTS_DIR=$(abspath "${BENCH_RESULTS_DIR:-$SCRIPT_DIR/results}")
+START_TIMEOUT=${BENCH_START_TIMEOUT:-20}
+RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600}
+STANDIN=${BENCH_STANDIN_BACKEND:-0}
+
+SLUICE_BIN=$BUILD_DIR/proxy/sluice
+BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
+
+# Scenarios: name, clients, streams per client, requests.
+SC_NAMES=(c16m16 c200m1 c1m1)
+SC_C=(16 200 1)
+SC_M=(16 1 1)
+SC_BASE_N=("${BENCH_N_C16:-200000}" "${BENCH_N_C200:-100000}" "${BENCH_N_C1:-20000}")
+SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
+          "-c 200 -m 1 (many connections)"
+          "-c 1 -m 1 (latency a proxy adds to one request)")
+
+log() { printf '[core.sh] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# scale N: round(base * scale), at least `min`.
+scale_n() {
+    awk -v b="$1" -v s="$N_SCALE" -v m="$2" 'BEGIN { n = int(b * s + 0.5); if (n < m) n = m; print n }'
+}
+
+find_bin() {
+    local name=$1 d
+    if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
+    for d in /usr/sbin /usr/bin /sbin /usr/local/sbin /usr/local/bin; do
+        [[ -x $d/$name ]] && { printf '%s\n' "$d/$name"; return 0; }
+    done
+    return 1
+}
+
+# Install the Debian packages of whatever peer or tool is missing, when root.
+# A temporary policy-rc.d keeps the packages from starting their system
+# services (this script runs the binaries itself, on its own ports).
+ensure_packages() {
+    local missing=() pair
+    for pair in nginx:nginx h2o:h2o haproxy:haproxy nghttpx:nghttp2-proxy \
+                h2load:nghttp2-client curl:curl taskset:util-linux; do
+        find_bin "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ ${BENCH_INSTALL:-1} == 0 || $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+        log "missing packages: ${missing[*]} (not root, no apt-get or BENCH_INSTALL=0: not installing)"
+        return 0
+    fi
+    log "installing: ${missing[*]}"
+    local policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && MADE_POLICY=$policy
+    fi
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; }; then
+        log "apt-get install failed; the missing peers will be marked missing"
+    fi
+    [[ -n $MADE_POLICY ]] && rm -f "$MADE_POLICY"
+    MADE_POLICY=""
+    return 0
+}
+
+# ---------------------------------------------------------------- processes
+
+TMP=""
+MADE_POLICY=""      # policy-rc.d created by ensure_packages, removed on exit
+STARTED=()          # PIDs this script started (each a process tree root)
+declare -A TREE_SEEN=()   # "root/pid" -> comm of descendants seen while measuring
+
+cleanup() {
+    local i
+    # Newest first: the load generator, then the proxy, then the backend.
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_tree "${STARTED[i]}"; done
+    [[ -n $MADE_POLICY ]] && rm -f "$MADE_POLICY"
+    if [[ -n $TMP && -d $TMP ]]; then
+        if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+alive() { kill -0 "$1" 2>/dev/null && [[ $(stat_state "$1") != Z ]]; }
+
+stat_state() {
+    local line
+    { read -r line <"/proc/$1/stat"; } 2>/dev/null || return 0
+    line=${line##*) }
+    printf '%s\n' "${line%% *}"
+}
+
+# "pid(comm, N threads) ..." for the tree rooted at $1.
+tree_desc() {
+    local p out="" n
+    for p in $(tree_pids "$1"); do
+        local -a tasks=("/proc/$p/task"/*)
+        n=${#tasks[@]}
+        out+="${out:+ }$p($(comm_of "$p"), $n thread$([[ $n == 1 ]] || echo s))"
+    done
+    printf '%s\n' "$out"
+}
+
+comm_of() { local c; { read -r c <"/proc/$1/comm"; } 2>/dev/null && printf '%s\n' "$c"; }
+
+# All PIDs in the tree rooted at $1 (root included), from the ppid fields.
+tree_pids() {
+    local root=$1 f line rest pid p c
+    local -A kids=()
+    local -a a
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        read -ra a <<<"$rest"
+        kids[${a[1]}]+=" $pid"
+    done
+    local -a queue=("$root") found=()
+    while ((${#queue[@]})); do
+        p=${queue[0]}
+        queue=("${queue[@]:1}")
+        [[ -d /proc/$p ]] || continue
+        found+=("$p")
+        for c in ${kids[$p]:-}; do queue+=("$c"); done
+    done
+    printf '%s\n' "${found[*]}"
+}
+
+# utime+stime (clock ticks) summed over the process tree rooted at $1, into
+# TICKS (not printed: it must run in this shell to record TREE_SEEN).
+# /proc/PID/stat of a process covers all of its threads.
+tree_ticks() {
+    local sum=0 p line
+    local -a a
+    for p in $(tree_pids "$1"); do
+        { read -r line <"/proc/$p/stat"; } 2>/dev/null || continue
+        [[ $p != "$1" ]] && TREE_SEEN[$1/$p]=$(comm_of "$p")
+        line=${line##*) }
+        read -ra a <<<"$line"
+        # a[0] is field 3 (state): utime is field 14, stime field 15.
+        sum=$((sum + a[11] + a[12]))
+    done
+    TICKS=$sum
+}
+
+# Busy ticks (user+nice+system+irq+softirq+steal) of CPU $1 from /proc/stat,
+# into BUSY; empty when $1 is not a single CPU number.
+cpu_busy() {
+    BUSY=""
+    [[ $1 =~ ^[0-9]+$ ]] || return 0
+    local name user nice system irq softirq steal rest
+    while read -r name user nice system _ _ irq softirq steal rest; do
+        if [[ $name == "cpu$1" ]]; then
+            BUSY=$((user + nice + system + irq + softirq + steal))
+            return 0
+        fi
+    done </proc/stat
+}
+
+# Stop a tree we started: TERM the root, wait, KILL if needed, then KILL any
+# descendant we saw earlier that is still there under the same name.
+stop_tree() {
+    local root=$1 i p k
+    local -a kids
+    read -ra kids <<<"$(tree_pids "$root")"
+    if alive "$root"; then
+        kill -TERM "$root" 2>/dev/null
+        for ((i = 0; i < 100; i++)); do alive "$root" || break; sleep 0.05; done
+        alive "$root" && kill -KILL "$root" 2>/dev/null
+    fi
+    wait "$root" 2>/dev/null
+    for p in "${kids[@]:1}"; do
+        TREE_SEEN[$root/$p]=${TREE_SEEN[$root/$p]:-$(comm_of "$p")}
+    done
+    for k in "${!TREE_SEEN[@]}"; do
+        [[ $k == "$root"/* ]] || continue
+        p=${k#*/}
+        if [[ -n ${TREE_SEEN[$k]} && -d /proc/$p && $(comm_of "$p") == "${TREE_SEEN[$k]}" ]]; then
+            for ((i = 0; i < 40; i++)); do [[ -d /proc/$p ]] || break; sleep 0.05; done
+            [[ -d /proc/$p && $(comm_of "$p") == "${TREE_SEEN[$k]}" ]] && kill -KILL "$p" 2>/dev/null
+        fi
+        unset "TREE_SEEN[$k]"
+    done
+    local -a keep=()
+    for p in "${STARTED[@]}"; do [[ $p != "$root" ]] && keep+=("$p"); done
+    STARTED=("${keep[@]}")
+}
+
+# start CPU LOG CMD...: run CMD pinned to CPU with output to LOG; sets STARTED_PID.
+start_pinned() {
+    local cpu=$1 logf=$2
+    shift 2
+    taskset -c "$cpu" "$@" >"$logf" 2>&1 </dev/null &
+    STARTED_PID=$!
+    STARTED+=("$STARTED_PID")
+}
+
+port_free() {
+    local p=$1
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - "$p" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+PY
+        return
+    fi
+    [[ -z $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]
+}
+
+# Next free loopback port at or after PORT_NEXT; sets PORT.
+pick_port() {
+    local tries=0
+    while ! port_free "$PORT_NEXT"; do
+        PORT_NEXT=$((PORT_NEXT + 1))
+        ((++tries > 500)) && die "no free port found"
+    done
+    PORT=$PORT_NEXT
+    PORT_NEXT=$((PORT_NEXT + 1))
+}
+
+# fill TEMPLATE OUT KEY=VALUE...: replace @KEY@ with VALUE.
+fill() {
+    local in=$1 out=$2 kv args=()
+    shift 2
+    local v
+    for kv in "$@"; do
+        v=${kv#*=}
+        v=${v//\\/\\\\}
+        v=${v//&/\\&}
+        v=${v//|/\\|}
+        args+=(-e "s|@${kv%%=*}@|$v|g")
+    done
+    sed "${args[@]}" "$in" >"$out"
+}
+
+# ---------------------------------------------------------------- readiness and checks
+
+# wait_ready PID CHECK-CMD...: poll CHECK until it prints 200, while PID lives.
+wait_ready() {
+    local pid=$1 deadline code
+    shift
+    deadline=$((SECONDS + START_TIMEOUT))
+    LAST_CODE=none
+    while ((SECONDS < deadline)); do
+        alive "$pid" || return 1
+        code=$("$@" 2>/dev/null)
+        [[ $code == 200 ]] && return 0
+        [[ $code != 000 && -n $code ]] && LAST_CODE=$code
+        sleep 0.05
+    done
+    return 1
+}
+
+curl_h2c_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 --http2-prior-knowledge \
+        -H 'content-type: application/json' --data-binary "@$BODY" "http://127.0.0.1:$1/bid"
+}
+
+curl_unix_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$1" \
+        -H 'content-type: application/json' --data-binary "@$BODY" "http://localhost/bid"
+}
+
+# verify_h2c PORT: one POST over h2c; must be HTTP/2, 200, and carry the bid.
+verify_h2c() {
+    local port=$1 out=$TMP/verify-$1.body meta
+    meta=$(curl -s -o "$out" -w '%{http_version} %{http_code}' --max-time 5 --http2-prior-knowledge \
+        -H 'content-type: application/json' --data-binary "@$BODY" "http://127.0.0.1:$port/bid") ||
+        { VERIFY_MSG="curl failed"; return 1; }
+    if [[ $meta != "2 200" ]]; then VERIFY_MSG="expected HTTP/2 200, got '$meta'"; return 1; fi
+    if cmp -s "$out" "$TMP/reference.body"; then
+        VERIFY_MSG="HTTP/2 200, body identical to the backend's ($(wc -c <"$out") B)"
+        return 0
+    fi
+    if [[ $(head -c 1 "$out") == "{" ]]; then
+        VERIFY_MSG="HTTP/2 200, JSON body ($(wc -c <"$out") B) differs from the backend-direct one"
+        return 0
+    fi
+    VERIFY_MSG="HTTP/2 200 but the body is not the bid: $(head -c 120 "$out")"
+    return 1
+}
+
+# reuse_check PORT: two requests on one h2c connection; sluice-demo-backend
+# numbers the requests of each of its connections in X-Connection-Requests, so
+# a second answer above 1 shows the proxy kept its backend connection alive.
+reuse_check() {
+    local n
+    n=$(curl -s -o /dev/null -D - --max-time 5 --http2-prior-knowledge \
+            -H 'content-type: application/json' --data-binary "@$BODY" \
+            "http://127.0.0.1:$1/bid" "http://127.0.0.1:$1/bid" 2>/dev/null |
+        tr -d '\r' | awk -F': *' 'tolower($1) == "x-connection-requests" { n = $2 } END { print n }')
+    if [[ -z $n ]]; then REUSE_MSG="backend reuse not checked (no X-Connection-Requests)"
+    elif ((n > 1)); then REUSE_MSG="backend connection reused (request $n on it)"
+    else REUSE_MSG="WARNING: backend connection not reused (X-Connection-Requests: $n)"; fi
+}
+
+log_tail() {
+    local f
+    for f in "$@"; do
+        [[ -s $f ]] || continue
+        printf '    --- %s (last lines)\n' "${f#"$TMP"/}"
+        tail -n 15 "$f" | sed 's/^/    | /'
+    done
+}
+
+# ---------------------------------------------------------------- h2load
+
+declare -A RPS LAT CPU FAILED NOTE STATUS CMDS
+declare -A VERSION
+
+# run_load TAG C M N TARGET-ARGS...: one measured (or warm-up) h2load run,
+# pinned to LOAD_CPU. Sets H2_CMD and H2_OUT (output file); returns h2load's status.
+run_load() {
+    local tag=$1 c=$2 m=$3 n=$4
+    shift 4
+    H2_CMD=(h2load -n "$n" -c "$c" -m "$m" -d "$BODY" -H 'content-type: application/json' "$@")
+    H2_OUT=$TMP/h2load-$tag.txt
+    # In the background and waited for, so that a signal to this script is
+    # handled at once (cleanup stops h2load too) rather than after the run.
+    taskset -c "$LOAD_CPU" timeout "$RUN_TIMEOUT" "${H2_CMD[@]}" >"$H2_OUT" 2>&1 </dev/null &
+    local pid=$! rc
+    STARTED+=("$pid")
+    wait "$pid"
+    rc=$?
+    local -a keep=()
+    local p
+    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    STARTED=("${keep[@]}")
+    return "$rc"
+}
+
+# Parse $H2_OUT: sets P_RPS P_LAT_US P_SUCC P_FAILED P_ERRORED P_TIMEOUT P_NON2XX.
+parse_h2load() {
+    local f=$1
+    P_RPS=$(awk '/^finished in/ { print $4; exit }' "$f")
+    P_SUCC=$(sed -n 's/^requests:.* \([0-9]*\) succeeded.*/\1/p' "$f")
+    P_FAILED=$(sed -n 's/^requests:.* \([0-9]*\) failed.*/\1/p' "$f")
+    P_ERRORED=$(sed -n 's/^requests:.* \([0-9]*\) errored.*/\1/p' "$f")
+    P_TIMEOUT=$(sed -n 's/^requests:.* \([0-9]*\) timeout.*/\1/p' "$f")
+    P_NON2XX=$(awk '/^status codes:/ { print $5 + $7 + $9; exit }' "$f")
+    P_LAT_US=$(awk '/^time for request:/ {
+            v = $6; u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            f = (u == "ns") ? 0.001 : (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : -1
+            if (f > 0) printf "%.2f\n", v * f
+            exit }' "$f")
+    [[ -n $P_RPS && -n $P_SUCC && -n $P_LAT_US ]]
+}
+
+fmt_cmd() {
+    local out="" a
+    for a in "$@"; do
+        if [[ $a =~ [^A-Za-z0-9_./:=@,+-] ]]; then out+=" '$a'"; else out+=" $a"; fi
+    done
+    printf '%s\n' "taskset -c $LOAD_CPU${out}"
+}
+
+# measure PEER ROOT-PID TARGET-ARGS...: warm-up, then the three scenarios.
+# ROOT-PID is the proxy's tree root, or "" for backend-direct.
+# For backend-direct, h2load speaks HTTP/1.1 without pipelining, so the
+# in-flight count c*m of each scenario becomes c*m connections.
+measure() {
+    local peer=$1 root=$2 i n c m t0 t1 b0 b1 ticks other warn rc
+    shift 2
+    local wn
+    wn=$(scale_n "${BENCH_WARMUP_N:-5000}" 1000)
+    if [[ $peer == direct ]]; then
+        run_load "$peer-warmup" 16 1 "$wn" "$@"
+    else
+        run_load "$peer-warmup" 16 16 "$wn" "$@"
+    fi
+    if ! parse_h2load "$H2_OUT" || ((P_SUCC == 0)); then
+        log "$peer: warm-up failed"
+        log_tail "$H2_OUT" >&2
+    fi
+    for i in "${!SC_NAMES[@]}"; do
+        c=${SC_C[i]} m=${SC_M[i]} other=""
+        n=$(scale_n "${SC_BASE_N[i]}" $((c * m)))
+        if [[ $peer == direct ]]; then c=$((c * m)) m=1; fi
+        [[ -n $root ]] && { tree_ticks "$root"; t0=$TICKS; cpu_busy "$PROXY_CPU"; b0=$BUSY; }
+        run_load "$peer-${SC_NAMES[i]}" "$c" "$m" "$n" "$@"
+        rc=$?
+        [[ -n $root ]] && { tree_ticks "$root"; t1=$TICKS; cpu_busy "$PROXY_CPU"; b1=$BUSY; }
+        CMDS[$peer,$i]=$(fmt_cmd "${H2_CMD[@]}")
+        if [[ -n $root ]] && ! alive "$root"; then
+            STATUS[$peer,$i]=failed
+            NOTE[$peer,$i]="the proxy exited during this run"
+            log "$peer ${SC_NAMES[i]}: the proxy exited during the run"
+            return 1
+        fi
+        if ! parse_h2load "$H2_OUT" || ((P_SUCC == 0)); then
+            STATUS[$peer,$i]=failed
+            NOTE[$peer,$i]="h2load exit $rc, no usable result"
+            log "$peer ${SC_NAMES[i]}: h2load gave no usable result (exit $rc)"
+            log_tail "$H2_OUT" >&2
+            continue
+        fi
+        STATUS[$peer,$i]=ok
+        RPS[$peer,$i]=$P_RPS
+        LAT[$peer,$i]=$P_LAT_US
+        FAILED[$peer,$i]=$P_FAILED
+        if [[ -n $root ]]; then
+            ticks=$((t1 - t0))
+            CPU[$peer,$i]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$P_SUCC" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+        fi
+        warn=""
+        ((P_FAILED > 0 || ${P_ERRORED:-0} > 0 || ${P_TIMEOUT:-0} > 0)) &&
+            warn="WARNING: $P_FAILED failed, ${P_ERRORED:-?} errored, ${P_TIMEOUT:-?} timed out of $n"
+        ((${P_NON2XX:-0} > 0)) && warn+="${warn:+; }WARNING: $P_NON2XX responses not 2xx"
+        ((rc != 0)) && warn+="${warn:+; }WARNING: h2load exit status $rc"
+        # Other work on the proxy's core during the run disturbs every figure.
+        if [[ -n $root && -n $b0 && -n $b1 ]]; then
+            other=$((b1 - b0 - ticks))
+            ((other >= 10 && other * 10 > ticks)) &&
+                warn+="${warn:+; }NOISE: other work took $other ticks of CPU $PROXY_CPU (the proxy: $ticks)"
+        fi
+        NOTE[$peer,$i]=$warn
+        [[ -n $warn ]] && log "$peer ${SC_NAMES[i]}: $warn"
+        log "$peer ${SC_NAMES[i]}: $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$peer,$i]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}"
+    done
+}
+
+mark_all() { # mark_all PEER STATUS NOTE
+    local i
+    for i in "${!SC_NAMES[@]}"; do STATUS[$1,$i]=$2; NOTE[$1,$i]=$3; done
+}
+
+# ---------------------------------------------------------------- peers
+
+# start_peer PEER: write its config, start it pinned to PROXY_CPU, wait until
+# it answers over h2c. Sets PEER_PID and PORT. Returns 1 on failure.
+start_peer() {
+    local peer=$1 dir=$TMP/$1 bin
+    mkdir -p "$dir"
+    pick_port
+    local ifroot="# "
+    [[ $(id -u) == 0 ]] && ifroot=""
+    local subst=("PORT=$PORT" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
+    case $peer in
+    sluice)
+        [[ -x $SLUICE_BIN ]] || { PEER_FAIL="not built ($SLUICE_BIN missing)"; return 1; }
+        fill "$PEERS_DIR/sluice.yaml.in" "$dir/sluice.yaml" "${subst[@]}"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$SLUICE_BIN" -c "$dir/sluice.yaml"
+        ;;
+    nginx)
+        bin=$(find_bin nginx) || { PEER_FAIL="nginx not installed"; return 1; }
+        fill "$PEERS_DIR/nginx.conf.in" "$dir/nginx.conf" "${subst[@]}"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -p "$dir/" -c "$dir/nginx.conf" \
+            -e "$dir/error.log" -g 'daemon off;'
+        ;;
+    h2o)
+        bin=$(find_bin h2o) || { PEER_FAIL="h2o not installed"; return 1; }
+        fill "$PEERS_DIR/h2o.conf.in" "$dir/h2o.conf" "${subst[@]}"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/h2o.conf"
+        ;;
+    haproxy)
+        bin=$(find_bin haproxy) || { PEER_FAIL="haproxy not installed"; return 1; }
+        fill "$PEERS_DIR/haproxy.cfg.in" "$dir/haproxy.cfg" "${subst[@]}"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -db -f "$dir/haproxy.cfg"
+        ;;
+    nghttpx)
+        bin=$(find_bin nghttpx) || { PEER_FAIL="nghttpx not installed"; return 1; }
+        fill "$PEERS_DIR/nghttpx.conf.in" "$dir/nghttpx.conf" "${subst[@]}"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" --conf="$dir/nghttpx.conf"
+        ;;
+    *) die "unknown peer '$peer'" ;;
+    esac
+    PEER_PID=$STARTED_PID
+    if ! wait_ready "$PEER_PID" curl_h2c_code "$PORT"; then
+        if alive "$PEER_PID"; then
+            PEER_FAIL="no HTTP 200 over h2c on 127.0.0.1:$PORT within ${START_TIMEOUT}s (last status: $LAST_CODE)"
+        else
+            wait "$PEER_PID" 2>/dev/null
+            PEER_FAIL="exited during start-up (status $?)"
+        fi
+        return 1
+    fi
+    return 0
+}
+
+peer_version() {
+    local bin
+    case $1 in
+    direct) echo "-" ;;
+    sluice)
+        local v=""
+        [[ -x $SLUICE_BIN ]] && v=$(timeout 2 "$SLUICE_BIN" -V 2>&1 </dev/null | head -n 1)
+        [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"
+        echo "$v (git $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?')$(
+            [[ -n $(git -C "$REPO_DIR" status --porcelain -- proxy hpack policy 2>/dev/null) ]] && echo ', modified'))"
+        ;;
+    nginx) bin=$(find_bin nginx) && "$bin" -v 2>&1 | head -n 1 ;;
+    h2o) bin=$(find_bin h2o) && "$bin" --version 2>&1 | head -n 1 ;;
+    haproxy) bin=$(find_bin haproxy) && "$bin" -v 2>&1 | head -n 1 ;;
+    nghttpx) bin=$(find_bin nghttpx) && "$bin" --version 2>&1 | head -n 1 ;;
+    esac
+}
+
+peer_label() { [[ $1 == direct ]] && echo backend-direct || echo "$1"; }
+
+# ---------------------------------------------------------------- report
+
+ratio() { # ratio VALUE BASE
+    [[ -n ${1:-} && -n ${2:-} ]] || { echo "-"; return; }
+    awk -v v="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2fx\n", v / b }'
+}
+
+fmt_lat() {
+    awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2fms\n", u / 1000; else printf "%.1fus\n", u }'
+}
+
+fmt_rps() { awk -v r="$1" 'BEGIN { printf "%.0f\n", r }'; }
+
+# row cells for PEER and scenario I: label rps rps_ratio lat lat_ratio cpu cpu_ratio failed
+row_cells() {
+    local peer=$1 i=$2 st=${STATUS[$1,$2]:-skipped}
+    local label
+    label=$(peer_label "$peer")
+    if [[ $st != ok ]]; then
+        printf '%s\t%s\t-\t-\t-\t-\t-\t-\n' "$label" "$st"
+        return
+    fi
+    local base_ok=0
+    [[ ${STATUS[nginx,$i]:-} == ok ]] && base_ok=1
+    local rr="-" lr="-" cr="-" cpu="-"
+    if ((base_ok)); then
+        rr=$(ratio "${RPS[$peer,$i]}" "${RPS[nginx,$i]}")
+        lr=$(ratio "${LAT[$peer,$i]}" "${LAT[nginx,$i]}")
+    fi
+    if [[ -n ${CPU[$peer,$i]:-} ]]; then
+        cpu=${CPU[$peer,$i]}
+        ((base_ok)) && cr=$(ratio "$cpu" "${CPU[nginx,$i]:-}")
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${RPS[$peer,$i]}")" "$rr" \
+        "$(fmt_lat "${LAT[$peer,$i]}")" "$lr" "$cpu" "$cr" "${FAILED[$peer,$i]}"
+}
+
+added_latency_line() { # for the -c1 -m1 scenario: proxy mean minus backend-direct mean
+    local i=$1 peer out=""
+    [[ ${STATUS[direct,$i]:-} == ok ]] || return 0
+    for peer in $PEERS; do
+        [[ $peer == direct || ${STATUS[$peer,$i]:-} != ok ]] && continue
+        out+="${out:+, }$peer $(awk -v a="${LAT[$peer,$i]}" -v b="${LAT[direct,$i]}" 'BEGIN { printf "%+.1fus", a - b }')"
+    done
+    [[ -n $out ]] && printf 'latency added over backend-direct (mean): %s\n' "$out"
+}
+
+print_text_report() {
+    local i peer
+    echo
+    echo "sluice core benchmark  $RUN_DATE"
+    echo "machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
+    echo "pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
+    echo "backend: $BACKEND_DESC"
+    echo "body: $BODY ($(wc -c <"$BODY") B POST, content-type: application/json)"
+    echo "cpu: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK (1 tick = $((1000 / CLK_TCK)) ms), per succeeded request"
+    echo "versions:"
+    for peer in $PEERS h2load; do
+        [[ $peer == direct ]] && continue
+        if [[ $peer == h2load ]]; then printf '  %-8s %s\n' h2load "$(h2load --version 2>&1 | head -n 1)"
+        else printf '  %-8s %s\n' "$peer" "${VERSION[$peer]}"; fi
+    done
+    for i in "${!SC_NAMES[@]}"; do
+        echo
+        echo "== ${SC_TITLE[i]}, $(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per row; ratios are to nginx"
+        {
+            printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tfailed\n'
+            for peer in $PEERS; do row_cells "$peer" "$i"; done
+        } | awk -F'\t' '{ printf "%-15s %10s %9s %10s %9s %11s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+        [[ ${SC_NAMES[i]} == c1m1 ]] && added_latency_line "$i"
+        for peer in $PEERS; do
+            [[ -n ${NOTE[$peer,$i]:-} ]] && printf '  %s: %s\n' "$(peer_label "$peer")" "${NOTE[$peer,$i]}"
+        done
+    done
+    echo
+    echo "h2load command lines:"
+    for i in "${!SC_NAMES[@]}"; do
+        for peer in $PEERS; do
+            [[ -n ${CMDS[$peer,$i]:-} ]] && printf '  %-15s %s\n' "$(peer_label "$peer"):" "${CMDS[$peer,$i]}"
+        done
+    done
+}
+
+print_markdown_report() {
+    local i peer
+    echo "# sluice core benchmark, $RUN_DATE"
+    echo
+    echo "Produced by \`bench/core.sh\` (see bench/README.md)."
+    echo
+    echo "- machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
+    echo "- pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
+    echo "- backend: $BACKEND_DESC"
+    echo "- body: \`$(basename "$BODY")\`, $(wc -c <"$BODY") B POST"
+    echo "- CPU: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK, per succeeded request"
+    echo "- versions:"
+    for peer in $PEERS; do
+        [[ $peer == direct ]] && continue
+        echo "  - $peer: ${VERSION[$peer]}"
+    done
+    echo "  - h2load: $(h2load --version 2>&1 | head -n 1)"
+    for i in "${!SC_NAMES[@]}"; do
+        echo
+        echo "## ${SC_TITLE[i]}"
+        echo
+        echo "$(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per row; ratios are to nginx."
+        echo
+        echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | failed |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for peer in $PEERS; do
+            row_cells "$peer" "$i" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+        done
+        if [[ ${SC_NAMES[i]} == c1m1 ]]; then
+            local l
+            l=$(added_latency_line "$i")
+            [[ -n $l ]] && { echo; echo "$l"; }
+        fi
+        local notes=""
+        for peer in $PEERS; do
+            [[ -n ${NOTE[$peer,$i]:-} ]] && notes+="- $(peer_label "$peer"): ${NOTE[$peer,$i]}"$'\n'
+        done
+        [[ -n $notes ]] && { echo; printf '%s' "$notes"; }
+    done
+    echo
+    echo "## h2load command lines"
+    echo
+    echo '```'
+    for i in "${!SC_NAMES[@]}"; do
+        for peer in $PEERS; do
+            [[ -n ${CMDS[$peer,$i]:-} ]] && printf '%-15s %s\n' "$(peer_label "$peer"):" "${CMDS[$peer,$i]}"
+        done
+    done
+    echo '```'
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+    ensure_packages
+    local tool
+    for tool in h2load curl taskset timeout; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool is required (Debian: nghttp2-client, curl, util-linux, coreutils)"
+    done
+    [[ -r $BODY ]] || die "request body $BODY not readable (set BENCH_BODY)"
+    local cpus
+    for cpus in "$PROXY_CPU" "$LOAD_CPU"; do
+        taskset -c "$cpus" true 2>/dev/null ||
+            die "cannot pin to CPU(s) '$cpus' (this machine: $(nproc) CPUs; set BENCH_PROXY_CPU/BENCH_LOAD_CPU)"
+    done
+    [[ $PROXY_CPU == "$LOAD_CPU" ]] && log "warning: proxy and load generator share CPU $PROXY_CPU"
+
+    # 200 front plus up to 256 backend connections per proxy: lift the soft
+    # descriptor limit to the hard one for everything started from here.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+    CLK_TCK=$(getconf CLK_TCK)
+    RUN_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+    local stamp
+    stamp=$(date -u '+%Y%m%d-%H%M%S')
+    CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    CPU_MODEL=${CPU_MODEL:-unknown CPU}
+    LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX") || die "mktemp failed"
+    SOCK=$TMP/backend.sock
+
+    # The backend, on the load generator's core.
+    mkdir -p "$TMP/backend"
+    if [[ $STANDIN == 1 ]]; then
+        local nginx_bin
+        nginx_bin=$(find_bin nginx) || die "BENCH_STANDIN_BACKEND=1 needs nginx"
+        fill "$PEERS_DIR/standin-backend.conf.in" "$TMP/backend/nginx.conf" \
+            "SOCK=$SOCK" "RUNDIR=$TMP/backend" "IF_ROOT=$([[ $(id -u) == 0 ]] || echo '# ')"
+        start_pinned "$LOAD_CPU" "$TMP/backend/stderr.log" "$nginx_bin" -p "$TMP/backend/" \
+            -c "$TMP/backend/nginx.conf" -e "$TMP/backend/error.log" -g 'daemon off;'
+        BACKEND_DESC="STAND-IN (nginx, fixed reply; development only, not comparable)"
+    else
+        [[ -x $BACKEND_BIN ]] ||
+            die "$BACKEND_BIN not found: build it first (cmake -S . -B build && cmake --build build --target sluice-demo-backend), or set BUILD_DIR"
+        start_pinned "$LOAD_CPU" "$TMP/backend/stderr.log" "$BACKEND_BIN" --listen "unix:$SOCK" --quiet
+        BACKEND_DESC="sluice-demo-backend (HTTP/1.1 keep-alive) on a Unix socket"
+    fi
+    local backend_pid=$STARTED_PID
+    if ! wait_ready "$backend_pid" curl_unix_code "$SOCK"; then
+        log_tail "$TMP/backend/stderr.log" "$TMP/backend/error.log" >&2
+        die "backend did not answer 200 on $SOCK"
+    fi
+    curl -s -o "$TMP/reference.body" --unix-socket "$SOCK" -H 'content-type: application/json' \
+        --data-binary "@$BODY" http://localhost/bid
+    log "backend ready on $SOCK ($(wc -c <"$TMP/reference.body") B reply)"
+
+    local peer
+    for peer in $PEERS; do
+        VERSION[$peer]=$(peer_version "$peer")
+        if [[ $peer == direct ]]; then
+            log "backend-direct: measuring"
+            measure direct "" --h1 -B "unix:$SOCK" http://localhost/bid
+            continue
+        fi
+        PEER_FAIL=""
+        PEER_PID=""
+        if ! start_peer "$peer"; then
+            log "$peer: FAILED: $PEER_FAIL"
+            log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2
+            local st=failed
+            [[ $PEER_FAIL == "not built"* ]] && st="not built"
+            [[ $PEER_FAIL == *"not installed" ]] && st="missing"
+            mark_all "$peer" "$st" "$PEER_FAIL"
+            [[ -n $PEER_PID ]] && stop_tree "$PEER_PID"
+            continue
+        fi
+        if ! verify_h2c "$PORT"; then
+            log "$peer: FAILED verification: $VERIFY_MSG"
+            log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2
+            mark_all "$peer" failed "$VERIFY_MSG"
+            stop_tree "$PEER_PID"
+            continue
+        fi
+        reuse_check "$PORT"
+        log "$peer: ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
+        log "$peer: process tree measured: $(tree_desc "$PEER_PID")"
+        measure "$peer" "$PEER_PID" "http://127.0.0.1:$PORT/bid"
+        alive "$PEER_PID" || { log "$peer: died during the run"; log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2; }
+        stop_tree "$PEER_PID"
+    done
+
+    print_text_report
+    mkdir -p "$RESULTS_DIR"
+    local md=$RESULTS_DIR/core-$stamp.md
+    print_markdown_report >"$md"
+    echo
+    echo "markdown: $md"
+}
+
+main "$@"
