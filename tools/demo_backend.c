@@ -18,8 +18,9 @@
  * A queued response returns the connection to READING, or to DRAINING when it
  * is not kept alive (RFC 9112 §9.3) or the peer has half-closed.
  *
- * http-parser callbacks never free: they record a refusal and return -1. Only
- * settle() and on_event(), at the end of a libevent callback, free a connection.
+ * http-parser callbacks never free: they record a refusal and return -1. A
+ * connection is freed only from settle() or on_event(), at the end of a libevent
+ * callback, or by server_cleanup() at exit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,7 +74,7 @@ static const char PATTERN_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyz";
  * Filled once at startup and lent to output buffers by reference. */
 static char pattern[STREAM_PIECE_BYTES + PATTERN_PERIOD];
 
-/* Same content as /work/shared/data/openrtb-bid-response.json. */
+/* A copy of the shared benchmark sample openrtb-bid-response.json (no final newline). */
 static const char BID_RESPONSE[] =
     "{\"id\":\"80ce30c53c16e6ede735f123ef6e32361bfc7b22\",\"bidid\":\"a1b2c3d4\",\"cur\":\"USD\","
     "\"seatbid\":[{\"seat\":\"512\",\"bid\":[{\"id\":\"1\",\"impid\":\"1\",\"price\":0.912,"
@@ -100,6 +101,8 @@ struct listener {
     bool is_tcp;
     char text[ADDR_TEXT_MAX]; /* as printed; a port 0 shows the port chosen */
     char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" unless we bound one */
+    dev_t unix_dev; /* identify our socket file, so that we never unlink a successor's */
+    ino_t unix_ino;
 };
 
 struct conn;
@@ -202,7 +205,7 @@ static void usage(FILE *f)
           "Routes (any method):\n"
           "  /                  text: greeting, method, path and the request headers\n"
           "  /headers           JSON: method, path, headers in order, body_bytes\n"
-          "  /echo[?chunked=1]  the request body\n"
+          "  /echo[?chunked=1]  the request body (413 above 64 MiB)\n"
           "  /bytes/N[?chunked=1]  N bytes, byte i = \"0-9a-z\"[i % 36], N <= 1 GiB\n"
           "  /delay/MS          \"ok\\n\" after MS milliseconds\n"
           "  /hang              never answers\n"
@@ -222,6 +225,17 @@ static void log_request(const struct conn *c, int status)
     fprintf(stderr, "sluice-demo-backend[%s] conn %" PRIu64 " #%" PRIu32 ": %s %.*s -> %d\n",
             c->srv->opt->id, c->id, c->n_requests, http_method_str(c->parser.method),
             (int)c->req.target_len, c->head, status);
+}
+
+/* A deferred answer is logged on arrival too: tests wait for this line to know
+ * the request is being held. */
+static void log_waiting(const struct conn *c)
+{
+    if (!c->srv->opt->is_verbose)
+        return;
+    fprintf(stderr, "sluice-demo-backend[%s] conn %" PRIu64 " #%" PRIu32 ": %s %.*s waiting\n",
+            c->srv->opt->id, c->id, c->n_requests, http_method_str(c->parser.method),
+            (int)c->req.target_len, c->head);
 }
 
 /* ---- routes ---- */
@@ -819,9 +833,11 @@ static void start_response(struct conn *c)
         start_bytes(c);
         return;
     case ROUTE_DELAY:
+        log_waiting(c);
         start_delay(c);
         return;
     case ROUTE_HANG:
+        log_waiting(c);
         c->state = CONN_WAITING;
         return;
     case ROUTE_DIE:
@@ -1213,6 +1229,27 @@ static int open_unix_socket(const char *path, char *err, size_t err_len)
     return fd;
 }
 
+static void remember_unix_path(struct listener *l, const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return;
+    snprintf(l->unix_path, sizeof(l->unix_path), "%s", path);
+    l->unix_dev = st.st_dev;
+    l->unix_ino = st.st_ino;
+}
+
+/* Leaves the path alone if another process has replaced our socket file. */
+static void unlink_unix_path(const struct listener *l)
+{
+    struct stat st;
+
+    if (l->unix_path[0] && lstat(l->unix_path, &st) == 0 && st.st_dev == l->unix_dev &&
+        st.st_ino == l->unix_ino)
+        unlink(l->unix_path);
+}
+
 /* Binds, listens and registers text as srv->listeners[n_listeners]. Returns 0 or -1. */
 static int listener_open(struct server *srv, const char *text)
 {
@@ -1228,7 +1265,7 @@ static int listener_open(struct server *srv, const char *text)
     if (fd < 0)
         goto fail;
     if (is_unix)
-        snprintf(l->unix_path, sizeof(l->unix_path), "%s", text + 5);
+        remember_unix_path(l, text + 5);
     if (listen(fd, LISTEN_BACKLOG) < 0) {
         snprintf(err, sizeof(err), "listen: %s", strerror(errno));
         goto fail_close;
@@ -1248,8 +1285,7 @@ static int listener_open(struct server *srv, const char *text)
 
 fail_close:
     close(fd);
-    if (l->unix_path[0])
-        unlink(l->unix_path);
+    unlink_unix_path(l);
 fail:
     fprintf(stderr, "sluice-demo-backend: --listen %s: %s\n", text, err);
     return -1;
@@ -1258,8 +1294,7 @@ fail:
 static void listener_close(struct listener *l)
 {
     evconnlistener_free(l->evl);
-    if (l->unix_path[0])
-        unlink(l->unix_path);
+    unlink_unix_path(l);
 }
 
 /* ---- server ---- */

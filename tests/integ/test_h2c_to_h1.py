@@ -137,7 +137,7 @@ class H2cToH1(IntegTest):
                                      "-w", "\\n%{http_code}", self.url("/delay/800")],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                    for _ in range(5)]
-        wait_until(lambda: backend.output().count("/delay/800") >= 5,
+        wait_until(lambda: backend.output().count("/delay/800 waiting") >= 5,
                    what="the backend to receive 5 requests")
         self.sluice.send_signal(signal.SIGTERM)
         outcomes = [c.communicate(timeout=30) for c in clients]

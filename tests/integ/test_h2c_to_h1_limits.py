@@ -1,0 +1,98 @@
+"""Limits on the h2c → HTTP/1.1 path: each one is hit, and sluice stays bounded."""
+
+import re
+import shutil
+import struct
+import subprocess
+import time
+import unittest
+
+from harness import IntegTest, wait_until
+from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, HEADERS, PING, RawClient,
+                               frame, literal)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class H2cToH1Limits(IntegTest):
+    @unittest.skipUnless(shutil.which("nghttp"), "nghttp (nghttp2-client) is not installed")
+    def test_requests_wait_for_a_connection_at_max_connections(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": ([addr], {"max_connections": 1})})
+        # nghttp sends all six at once on one connection (curl 7.88's -Z breaks on h2c)
+        res = subprocess.run(["nghttp", "-v"] + [self.url("/delay/%d" % (50 + i))
+                                                 for i in range(6)],
+                             capture_output=True, timeout=30)
+        log = res.stdout.decode(errors="replace")
+        self.assertEqual(res.returncode, 0, log)
+        self.assertEqual(log.count(":status: 200"), 6, log)
+        # answered one after the other on the single backend connection
+        counts = sorted(int(n) for n in re.findall(r"x-connection-requests: (\d+)", log))
+        self.assertEqual(counts, list(range(1, 7)), log)
+
+    def test_idle_backend_connections_expire(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": ([addr], {"keepalive_idle_timeout_ms": 100})})
+        self.assertEqual(self.get("/")[1]["x-connection-requests"], "1")
+        self.assertEqual(self.get("/")[1]["x-connection-requests"], "2")
+        time.sleep(0.4)  # the thing under test is a timer: let it pass
+        self.assertEqual(self.get("/")[1]["x-connection-requests"], "1")
+
+    def test_zero_idle_timeout_closes_after_each_response(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": ([addr], {"keepalive_idle_timeout_ms": 0})})
+        for _ in range(3):
+            self.assertEqual(self.get("/")[1]["x-connection-requests"], "1")
+
+    def test_drain_timeout_ends_requests_that_do_not_finish(self):
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]}, extra="drain_timeout_ms: 300\n")
+        client = subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", self.url("/hang")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_until(lambda: "/hang waiting" in backend.output(),
+                   what="the backend to hold /hang")
+        started = time.monotonic()
+        self.sluice.send_signal(15)
+        self.assertEqual(self.sluice.wait(10), 0, self.sluice.output())
+        self.assertLess(time.monotonic() - started, 5)
+        client.communicate(timeout=10)
+        self.assertNotEqual(client.returncode, 0)
+        self.assertIn("drain timeout", self.sluice.output())
+
+    def test_client_that_stops_reading_cannot_grow_sluice(self):
+        """A 200 MB response to a client that grants only the default 64 KiB window:
+        sluice must stop reading from the backend instead of buffering it."""
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": [addr]})
+        before = rss_kib(self.sluice.pid)
+        c = RawClient(port)
+        c.start()
+        block = literal(":method", "GET") + literal(":scheme", "http") + \
+            literal(":path", "/bytes/209715200") + literal(":authority", "x")
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+        received = 0
+        while received < 65535:
+            f = c.read_frame()
+            self.assertIsNotNone(f)
+            if f[0] == DATA:
+                received += len(f[3])
+        # the window is spent; a PING round trip shows sluice still serves the connection
+        c.send(frame(PING, 0, 0, b"pingpong"))
+        self.assertIsNotNone(c.wait_for(PING))
+        peak = before
+        for _ in range(20):  # watch it for a while: it must stay flat
+            peak = max(peak, rss_kib(self.sluice.pid))
+            time.sleep(0.05)
+        self.assertLess(peak - before, 16 * 1024, "sluice grew by %d KiB" % (peak - before))
+        c.close()
+        self.assertEqual(self.get("/")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
