@@ -882,6 +882,8 @@ static const struct key top_keys[] = {
      .doc = "least severe level logged: error, warn, info or debug"},
     UINT_KEY(struct sl_config, drain_timeout_ms, 10000, 0, 3600000,
              "time in-flight requests get to finish on shutdown"),
+    UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
+             "time a client connection may stay open with no stream (TLS handshake included)"),
     UINT_KEY(struct sl_config, max_concurrent_streams, 256, 1, 65535,
              "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection"),
     UINT_KEY(struct sl_config, stream_window_bytes, 262144, 16384, 16777216,

@@ -41,6 +41,7 @@ struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
     uint32_t drain_timeout_ms;
+    uint32_t client_idle_timeout_ms;   /* a client connection with no open stream */
     uint32_t max_concurrent_streams;   /* per HTTP/2 connection */
     uint32_t stream_window_bytes;      /* HTTP/2 receive window per stream */
     uint32_t response_buffer_bytes;    /* response bytes buffered per stream */

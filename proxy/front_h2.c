@@ -35,6 +35,7 @@ struct sl_front {
     bool is_tls;
     bool is_closing;   /* drop the connection at the next edge */
     bool is_finishing; /* close once the output has drained */
+    bool is_idle;      /* no open request: the idle timeout is armed */
     char peer[SL_ADDR_TEXT_MAX];
     TAILQ_ENTRY(sl_front) in_worker;
 };
@@ -64,6 +65,19 @@ uint64_t sl_front_h2_id(const struct sl_front *front)
     return front->id;
 }
 
+/* The idle timeout runs only while no request is open: a client waiting on a slow
+ * backend is not idle. Re-arming an added event only moves its timer (no syscall). */
+static void update_idle_timeout(struct sl_front *front)
+{
+    bool is_idle = TAILQ_EMPTY(&front->requests);
+    if (is_idle == front->is_idle)
+        return;
+    front->is_idle = is_idle;
+    uint32_t ms = front->worker->cfg->client_idle_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(front->bev, is_idle ? &tv : NULL, NULL);
+}
+
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
 
 static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id)
@@ -86,6 +100,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
     TAILQ_INSERT_TAIL(&front->requests, req, in_front);
+    update_idle_timeout(front);
     return 0;
 }
 
@@ -141,6 +156,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     TAILQ_REMOVE(&front->requests, req, in_front);
     sl_request_on_stream_close(req, error_code);
+    update_idle_timeout(front);
     return 0;
 }
 
@@ -257,6 +273,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     struct sl_front *front = arg;
     if (what & BEV_EVENT_CONNECTED)
         return; /* TLS handshake done */
+    if (what & BEV_EVENT_TIMEOUT) {
+        SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->id,
+                 front->peer, front->worker->cfg->client_idle_timeout_ms);
+        /* RFC 9113 §9.1: a GOAWAY first, so that the client knows nothing was lost */
+        nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(front->session),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+        bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
+        flush(front);
+        return;
+    }
     if (what & BEV_EVENT_ERROR)
         SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->id,
                  front->peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -328,6 +355,7 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
     w->front_count++;
     bufferevent_setcb(bev, on_read, on_write, on_event, front);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    update_idle_timeout(front);
     SL_DEBUG("conn=%llu peer=%s: accepted on %s", (unsigned long long)front->id, front->peer,
              listener->addr.text);
     flush(front); /* our SETTINGS go first */

@@ -2,14 +2,15 @@
 
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import time
 import unittest
 
 from harness import IntegTest, wait_until
-from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, HEADERS, PING, RawClient,
-                               frame, literal)
+from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
+                               RawClient, frame, literal)
 
 
 def rss_kib(pid):
@@ -93,6 +94,32 @@ class H2cToH1Limits(IntegTest):
         c.close()
         self.assertEqual(self.get("/")[0], 200)
 
+
+    def test_idle_client_gets_goaway_then_close(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": [addr]}, extra="client_idle_timeout_ms: 200\n")
+        c = RawClient(port)
+        c.start()
+        started = time.monotonic()
+        f = c.wait_for(GOAWAY)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3][4:8])[0], 0)  # NO_ERROR
+        self.assertIsNone(c.read_frame())
+        self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        c.close()
+        # a connection that never says anything is closed too (recv times out otherwise)
+        silent = socket.create_connection(("127.0.0.1", port), timeout=5)
+        data = b""
+        while True:
+            chunk = silent.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        silent.close()
+        self.assertEqual(data[3], 4, "sluice's SETTINGS come first")
+        # a request slower than the idle timeout is not cut
+        status, _, body = self.get("/delay/500")
+        self.assertEqual((status, body), (200, b"ok\n"))
 
 if __name__ == "__main__":
     unittest.main()

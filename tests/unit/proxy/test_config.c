@@ -104,6 +104,7 @@ static void test_full_file(void **state)
              "# every key, none at its default\n"
              "log_level: debug\n"
              "drain_timeout_ms: 2500\n"
+             "client_idle_timeout_ms: 5000\n"
              "max_concurrent_streams: 100\n"
              "stream_window_bytes: 1048576\n"
              "response_buffer_bytes: 131072\n"
@@ -137,6 +138,7 @@ static void test_full_file(void **state)
     assert_string_equal(cfg->path, cfg_path);
     assert_int_equal(cfg->log_level, SL_LOG_DEBUG);
     assert_int_equal(cfg->drain_timeout_ms, 2500);
+    assert_int_equal(cfg->client_idle_timeout_ms, 5000);
     assert_int_equal(cfg->max_concurrent_streams, 100);
     assert_int_equal(cfg->stream_window_bytes, 1048576);
     assert_int_equal(cfg->response_buffer_bytes, 131072);
@@ -197,6 +199,7 @@ static void assert_defaults(const struct sl_config *cfg)
 {
     assert_int_equal(cfg->log_level, SL_LOG_INFO);
     assert_int_equal(cfg->drain_timeout_ms, 10000);
+    assert_int_equal(cfg->client_idle_timeout_ms, 60000);
     assert_int_equal(cfg->max_concurrent_streams, 256);
     assert_int_equal(cfg->stream_window_bytes, 262144);
     assert_int_equal(cfg->response_buffer_bytes, 65536);
@@ -399,7 +402,8 @@ static void test_error_unknown_key(void **state)
                       2, "unknown key 'adress' in listener (expected: address, tls)");
     assert_load_error(MINIMAL "log-level: debug\n", 6,
                       "unknown key 'log-level' in the config (expected: log_level, "
-                      "drain_timeout_ms, max_concurrent_streams, stream_window_bytes, "
+                      "drain_timeout_ms, client_idle_timeout_ms, max_concurrent_streams, "
+                      "stream_window_bytes, "
                       "response_buffer_bytes, max_request_header_bytes, listeners, backends, "
                       "routes, default_backend)");
     assert_load_error(MINIMAL "    timeout_ms: 5\n", 6,
@@ -415,7 +419,8 @@ static void test_error_unknown_key(void **state)
                       7, "unknown key 'path' in route (expected: prefix, backend)");
     assert_load_error(MINIMAL "[a]: 1\n", 6,
                       "a key in the config must be a word, got a sequence (expected: "
-                      "log_level, drain_timeout_ms, max_concurrent_streams, "
+                      "log_level, drain_timeout_ms, client_idle_timeout_ms, "
+                      "max_concurrent_streams, "
                       "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "
                       "listeners, backends, routes, default_backend)");
 }
@@ -511,6 +516,8 @@ static void test_error_range(void **state)
                       "keepalive_idle_timeout_ms must be between 0 and 3600000, got 3600001");
     assert_load_error(MINIMAL "drain_timeout_ms: 3600001\n", 6,
                       "drain_timeout_ms must be between 0 and 3600000, got 3600001");
+    assert_load_error(MINIMAL "client_idle_timeout_ms: 99\n", 6,
+                      "client_idle_timeout_ms must be between 100 and 3600000, got 99");
     assert_load_error(MINIMAL "max_concurrent_streams: 0\n", 6,
                       "max_concurrent_streams must be between 1 and 65535, got 0");
     assert_load_error(MINIMAL "stream_window_bytes: 16383\n", 6,
