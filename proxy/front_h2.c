@@ -78,6 +78,14 @@ static void update_idle_timeout(struct sl_front *front)
     bufferevent_set_timeouts(front->bev, is_idle ? &tv : NULL, NULL);
 }
 
+/* RFC 9113 §6.8: no new streams; those up to the last processed will be answered. */
+static void submit_goaway(struct sl_front *front)
+{
+    nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(front->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+}
+
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
 
 static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id)
@@ -276,10 +284,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->id,
                  front->peer, front->worker->cfg->client_idle_timeout_ms);
-        /* RFC 9113 §9.1: a GOAWAY first, so that the client knows nothing was lost */
-        nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(front->session),
-                              NGHTTP2_NO_ERROR, NULL, 0);
+        submit_goaway(front); /* RFC 9113 §9.1: say so before closing */
         bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
         flush(front);
         return;
@@ -375,10 +380,7 @@ void sl_front_h2_shutdown_all(struct sl_worker *w)
 {
     struct sl_front *front;
     TAILQ_FOREACH(front, &w->fronts, in_worker) {
-        /* RFC 9113 §6.8: streams up to the last one processed will be answered */
-        nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(front->session),
-                              NGHTTP2_NO_ERROR, NULL, 0);
+        submit_goaway(front);
         sl_front_h2_schedule_flush(front);
     }
 }
