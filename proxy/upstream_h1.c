@@ -9,13 +9,17 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "config.h"
 #include "log.h"
 #include "request.h"
 #include "upstream_pool.h"
+
+/* One read's worth. Parsed at once and never kept: the parser copies body bytes
+ * into the request's buffer, so one buffer serves every connection of the worker. */
+#define SL_UPSTREAM_READ_BYTES (64 * 1024)
+static char read_buf[SL_UPSTREAM_READ_BYTES];
 
 static int on_header_field(http_parser *p, const char *at, size_t len);
 static int on_header_value(http_parser *p, const char *at, size_t len);
@@ -31,9 +35,9 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_write(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void on_flush(evutil_socket_t fd, short what, void *arg);
 
 static struct timeval tv_from_ms(uint32_t ms)
 {
@@ -41,7 +45,13 @@ static struct timeval tv_from_ms(uint32_t ms)
     return tv;
 }
 
-static int open_socket(const struct sl_addr *addr)
+static const struct sl_backend_config *backend_of(const struct sl_upconn *conn)
+{
+    return conn->server->pool->cfg;
+}
+
+/* Returns a connecting (or, for most Unix sockets, connected) socket, or -errno. */
+static int open_socket(const struct sl_addr *addr, bool *is_connected)
 {
     int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -50,7 +60,49 @@ static int open_socket(const struct sl_addr *addr)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    return fd;
+    if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) == 0) {
+        *is_connected = true;
+        return fd;
+    }
+    int err = errno;
+    if (err == EINPROGRESS) {
+        *is_connected = false;
+        return fd;
+    }
+    close(fd);
+    return -err;
+}
+
+static int make_events(struct sl_upconn *conn, struct event_base *base)
+{
+    conn->read_event = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
+    conn->write_event = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
+    conn->flush_event = event_new(base, -1, 0, on_flush, conn);
+    conn->out = evbuffer_new();
+    if (conn->read_event && conn->write_event && conn->flush_event && conn->out)
+        return 0;
+    return -ENOMEM;
+}
+
+static void free_events(struct sl_upconn *conn)
+{
+    if (conn->read_event)
+        event_free(conn->read_event);
+    if (conn->write_event)
+        event_free(conn->write_event);
+    if (conn->flush_event)
+        event_free(conn->flush_event);
+    if (conn->out)
+        evbuffer_free(conn->out);
+}
+
+static void start_reading(struct sl_upconn *conn)
+{
+    struct timeval tv;
+    bool has_timer = conn->is_request_sent;
+    if (has_timer)
+        tv = tv_from_ms(backend_of(conn)->response_timeout_ms);
+    event_add(conn->read_event, has_timer ? &tv : NULL);
 }
 
 struct sl_upconn *sl_upconn_connect(struct sl_server *server, struct event_base *base, int *err)
@@ -60,45 +112,38 @@ struct sl_upconn *sl_upconn_connect(struct sl_server *server, struct event_base 
         *err = -ENOMEM;
         return NULL;
     }
-    int fd = open_socket(server->addr);
-    if (fd < 0) {
-        *err = fd;
-        goto fail_socket;
-    }
-    conn->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (conn->bev == NULL) {
-        close(fd);
-        *err = -ENOMEM;
-        goto fail_socket;
-    }
-    const struct sl_addr *addr = server->addr;
-    if (bufferevent_socket_connect(conn->bev, (const struct sockaddr *)&addr->ss,
-                                   (int)addr->len) < 0) {
-        *err = errno ? -errno : -ECONNREFUSED;
-        goto fail_connect;
-    }
-    /* set after connecting: an immediate refusal is reported by a deferred
-     * callback, which must find these in place */
-    bufferevent_setcb(conn->bev, on_read, on_write, on_event, conn);
-    struct timeval connect_tv = tv_from_ms(server->pool->cfg->connect_timeout_ms);
-    bufferevent_set_timeouts(conn->bev, NULL, &connect_tv);
-    bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
     conn->server = server;
-    conn->state = SL_UPCONN_CONNECTING;
+    bool is_connected = false;
+    conn->fd = open_socket(server->addr, &is_connected);
+    if (conn->fd < 0) {
+        *err = conn->fd;
+        free(conn);
+        return NULL;
+    }
+    *err = make_events(conn, base);
+    if (*err != 0) {
+        free_events(conn);
+        close(conn->fd);
+        free(conn);
+        return NULL;
+    }
     server->conn_count++;
+    if (is_connected) {
+        conn->state = SL_UPCONN_BUSY;
+        start_reading(conn);
+    } else {
+        conn->state = SL_UPCONN_CONNECTING;
+        struct timeval connect_tv = tv_from_ms(backend_of(conn)->connect_timeout_ms);
+        event_add(conn->write_event, &connect_tv);
+    }
     return conn;
-
-fail_connect:
-    bufferevent_free(conn->bev);
-fail_socket:
-    free(conn);
-    return NULL;
 }
 
 void sl_upconn_free(struct sl_upconn *conn)
 {
     conn->server->conn_count--;
-    bufferevent_free(conn->bev);
+    free_events(conn);
+    close(conn->fd);
     free(conn);
 }
 
@@ -113,7 +158,7 @@ void sl_upconn_begin(struct sl_upconn *conn, struct sl_request *req)
     if (conn->state == SL_UPCONN_IDLE) {
         conn->state = SL_UPCONN_BUSY;
         /* no response timeout until the whole request is queued */
-        bufferevent_set_timeouts(conn->bev, NULL, NULL);
+        event_remove_timer(conn->read_event);
     }
 }
 
@@ -124,24 +169,29 @@ void sl_upconn_detach(struct sl_upconn *conn)
 
 int sl_upconn_write(struct sl_upconn *conn, const void *data, size_t len)
 {
-    return bufferevent_write(conn->bev, data, len) == 0 ? 0 : -ENOMEM;
+    if (evbuffer_add(conn->out, data, len) != 0)
+        return -ENOMEM;
+    if (conn->state == SL_UPCONN_BUSY && !conn->is_write_waiting)
+        event_active(conn->flush_event, EV_WRITE, 0);
+    return 0;
 }
 
 void sl_upconn_request_sent(struct sl_upconn *conn)
 {
     conn->is_request_sent = true;
-    if (conn->state == SL_UPCONN_BUSY) {
-        struct timeval response_tv = tv_from_ms(conn->server->pool->cfg->response_timeout_ms);
-        bufferevent_set_timeouts(conn->bev, &response_tv, NULL);
-    }
+    if (conn->state == SL_UPCONN_BUSY && !conn->is_paused)
+        start_reading(conn);
 }
 
 void sl_upconn_set_paused(struct sl_upconn *conn, bool is_paused)
 {
+    if (is_paused == conn->is_paused || conn->state != SL_UPCONN_BUSY)
+        return;
+    conn->is_paused = is_paused;
     if (is_paused)
-        bufferevent_disable(conn->bev, EV_READ);
+        event_del(conn->read_event);
     else
-        bufferevent_enable(conn->bev, EV_READ);
+        start_reading(conn);
 }
 
 bool sl_upconn_is_reused(const struct sl_upconn *conn)
@@ -151,7 +201,7 @@ bool sl_upconn_is_reused(const struct sl_upconn *conn)
 
 size_t sl_upconn_pending(const struct sl_upconn *conn)
 {
-    return evbuffer_get_length(bufferevent_get_output(conn->bev));
+    return evbuffer_get_length(conn->out);
 }
 
 struct sl_server *sl_upconn_server(const struct sl_upconn *conn)
@@ -163,9 +213,9 @@ void sl_upconn_idle(struct sl_upconn *conn)
 {
     conn->state = SL_UPCONN_IDLE;
     conn->req = NULL;
-    struct timeval idle_tv = tv_from_ms(conn->server->pool->cfg->keepalive_idle_timeout_ms);
-    bufferevent_set_timeouts(conn->bev, &idle_tv, NULL);
-    bufferevent_enable(conn->bev, EV_READ);
+    conn->is_paused = false;
+    struct timeval idle_tv = tv_from_ms(backend_of(conn)->keepalive_idle_timeout_ms);
+    event_add(conn->read_event, &idle_tv);
 }
 
 /* --- response parsing: the callbacks only record into the borrower's response --- */
@@ -237,7 +287,8 @@ static int on_message_complete(http_parser *p)
     return 0;
 }
 
-/* --- events, handled at the edge --- */
+/* --- events, handled at the edge: each returns right after the connection may
+ * have been freed --- */
 
 static void fail(struct sl_upconn *conn, enum sl_upstream_failure what)
 {
@@ -247,6 +298,15 @@ static void fail(struct sl_upconn *conn, enum sl_upstream_failure what)
     sl_pool_discard(conn);
     if (req != NULL)
         sl_request_on_upstream_failure(req, what, was_reused);
+}
+
+/* The connection closed by itself, or misbehaved, with no request on it. */
+static void close_unlent(struct sl_upconn *conn)
+{
+    if (conn->state == SL_UPCONN_IDLE)
+        sl_pool_on_idle_closed(conn);
+    else
+        sl_pool_discard(conn);
 }
 
 static void complete(struct sl_upconn *conn, bool is_reusable)
@@ -263,75 +323,24 @@ static void complete(struct sl_upconn *conn, bool is_reusable)
         sl_pool_discard(conn);
 }
 
-/* Feeds input to the parser; returns bytes consumed or -1 on a parse error. */
-static ssize_t parse_input(struct sl_upconn *conn, struct evbuffer *in)
+static void on_response_bytes(struct sl_upconn *conn, const char *data, size_t len)
 {
-    struct evbuffer_iovec vec[8];
-    int n = evbuffer_peek(in, -1, NULL, vec, 8);
-    size_t consumed = 0;
-    for (int i = 0; i < n && i < 8; i++) {
-        size_t done = http_parser_execute(&conn->parser, &parser_settings, vec[i].iov_base,
-                                          vec[i].iov_len);
-        consumed += done;
-        enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
-        if (e == HPE_PAUSED)
-            break;
-        if (e != HPE_OK || done != vec[i].iov_len)
-            return -1;
-    }
-    return (ssize_t)consumed;
-}
-
-static void on_read(struct bufferevent *bev, void *arg)
-{
-    struct sl_upconn *conn = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    if (conn->req == NULL) {
-        /* bytes on an idle connection belong to no request */
-        SL_INFO("backend %s sent %zu bytes on an idle connection; closing it",
-                conn->server->addr->text, evbuffer_get_length(in));
-        if (conn->state == SL_UPCONN_IDLE)
-            sl_pool_on_idle_closed(conn);
-        else
-            sl_pool_discard(conn);
+    struct sl_upstream_response *resp = sl_request_response(conn->req);
+    resp->has_bytes = true;
+    size_t parsed = http_parser_execute(&conn->parser, &parser_settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
+    if (resp->is_complete) {
+        /* bytes past the response: a confused backend, do not reuse */
+        complete(conn, parsed == len);
         return;
     }
-    sl_request_response(conn->req)->has_bytes = true;
-    while (evbuffer_get_length(in) > 0) {
-        ssize_t consumed = parse_input(conn, in);
-        if (consumed < 0) {
-            SL_WARN("backend %s sent an unparsable response: %s", conn->server->addr->text,
-                    http_errno_description(HTTP_PARSER_ERRNO(&conn->parser)));
-            fail(conn, SL_UPSTREAM_PROTOCOL);
-            return;
-        }
-        evbuffer_drain(in, (size_t)consumed);
-        if (sl_request_response(conn->req)->is_complete) {
-            /* bytes past the response: a confused backend, do not reuse */
-            complete(conn, evbuffer_get_length(in) == 0);
-            return;
-        }
-        if (consumed == 0)
-            break;
+    if (e != HPE_OK || parsed != len) {
+        SL_WARN("backend %s sent an unparsable response: %s", conn->server->addr->text,
+                http_errno_description(e));
+        fail(conn, SL_UPSTREAM_PROTOCOL);
+        return;
     }
     sl_request_on_upstream_progress(conn->req);
-}
-
-static void on_write(struct bufferevent *bev, void *arg)
-{
-    struct sl_upconn *conn = arg;
-    if (conn->req != NULL)
-        sl_request_on_upstream_drained(conn->req);
-}
-
-static void on_connected(struct sl_upconn *conn)
-{
-    conn->state = SL_UPCONN_BUSY;
-    if (conn->is_request_sent) {
-        sl_upconn_request_sent(conn);
-    } else {
-        bufferevent_set_timeouts(conn->bev, NULL, NULL);
-    }
 }
 
 /* EOF while busy: the end of a body delimited by the connection's close, or a break. */
@@ -347,35 +356,104 @@ static void on_busy_eof(struct sl_upconn *conn)
     fail(conn, SL_UPSTREAM_BROKEN);
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_read_timeout(struct sl_upconn *conn)
+{
+    if (conn->req == NULL) {
+        close_unlent(conn); /* keep-alive idle timeout */
+        return;
+    }
+    SL_WARN("backend %s: no response within %u ms", conn->server->addr->text,
+            backend_of(conn)->response_timeout_ms);
+    fail(conn, SL_UPSTREAM_TIMEOUT);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_upconn *conn = arg;
-    if (what & BEV_EVENT_CONNECTED) {
+    if (what & EV_TIMEOUT) {
+        on_read_timeout(conn);
+        return;
+    }
+    ssize_t n = read(fd, read_buf, sizeof(read_buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (conn->req == NULL) {
+        if (n > 0)
+            SL_INFO("backend %s sent %zd bytes on an idle connection; closing it",
+                    conn->server->addr->text, n);
+        close_unlent(conn);
+    } else if (n > 0) {
+        on_response_bytes(conn, read_buf, (size_t)n);
+    } else if (n == 0) {
+        on_busy_eof(conn);
+    } else {
+        SL_WARN("backend %s: connection error: %s", conn->server->addr->text, strerror(errno));
+        fail(conn, SL_UPSTREAM_BROKEN);
+    }
+}
+
+/* Writes what is queued; returns false when the connection was freed. */
+static bool write_output(struct sl_upconn *conn)
+{
+    while (evbuffer_get_length(conn->out) > 0) {
+        if (evbuffer_write(conn->out, conn->fd) >= 0)
+            continue;
+        if (errno == EAGAIN || errno == EINTR) {
+            if (!conn->is_write_waiting) {
+                conn->is_write_waiting = true;
+                event_add(conn->write_event, NULL);
+            }
+            return true;
+        }
+        SL_WARN("backend %s: write failed: %s", conn->server->addr->text, strerror(errno));
+        fail(conn, SL_UPSTREAM_BROKEN);
+        return false;
+    }
+    if (conn->is_write_waiting) {
+        conn->is_write_waiting = false;
+        event_del(conn->write_event);
+    }
+    if (conn->req != NULL)
+        sl_request_on_upstream_drained(conn->req);
+    return true;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_upconn *conn = arg;
+    if (conn->state == SL_UPCONN_BUSY && !conn->is_write_waiting)
+        write_output(conn);
+}
+
+static void on_connected(struct sl_upconn *conn)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        SL_WARN("backend %s: connect failed: %s", conn->server->addr->text, strerror(err));
+        fail(conn, SL_UPSTREAM_CONNECT);
+        return;
+    }
+    conn->state = SL_UPCONN_BUSY;
+    event_del(conn->write_event);
+    start_reading(conn);
+    write_output(conn);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_upconn *conn = arg;
+    if (conn->state == SL_UPCONN_CONNECTING) {
+        if (what & EV_TIMEOUT) {
+            SL_WARN("backend %s: connect failed: timed out after %u ms",
+                    conn->server->addr->text, backend_of(conn)->connect_timeout_ms);
+            fail(conn, SL_UPSTREAM_CONNECT);
+            return;
+        }
         on_connected(conn);
         return;
     }
-    if (conn->state == SL_UPCONN_IDLE || conn->req == NULL) {
-        if (conn->state == SL_UPCONN_IDLE)
-            sl_pool_on_idle_closed(conn);
-        else
-            sl_pool_discard(conn);
-        return;
-    }
-    if (conn->state == SL_UPCONN_CONNECTING) {
-        int e = EVUTIL_SOCKET_ERROR();
-        SL_WARN("backend %s: connect failed: %s", conn->server->addr->text,
-                (what & BEV_EVENT_TIMEOUT) ? "timed out" : evutil_socket_error_to_string(e));
-        fail(conn, SL_UPSTREAM_CONNECT);
-    } else if (what & BEV_EVENT_TIMEOUT) {
-        SL_WARN("backend %s: no response within %u ms", conn->server->addr->text,
-                conn->server->pool->cfg->response_timeout_ms);
-        fail(conn, SL_UPSTREAM_TIMEOUT);
-    } else if (what & BEV_EVENT_EOF) {
-        on_busy_eof(conn);
-    } else {
-        int e = EVUTIL_SOCKET_ERROR();
-        SL_WARN("backend %s: connection error: %s", conn->server->addr->text,
-                evutil_socket_error_to_string(e));
-        fail(conn, SL_UPSTREAM_BROKEN);
-    }
+    write_output(conn);
 }

@@ -1,6 +1,11 @@
 /* One HTTP/1.1 connection to a backend server (Unix socket, or TCP with
  * TCP_NODELAY), parsing responses with http-parser.
  *
+ * Raw non-blocking I/O rather than a bufferevent: each connection carries one
+ * request at a time, so per-request syscalls are what counts. A request costs one
+ * writev (the turn's output, flushed together) and one read per readiness, with no
+ * epoll_ctl in the steady state: EV_WRITE is registered only when the socket is full.
+ *
  * States: CONNECTING → BUSY ⇄ IDLE, and closed from any state. Owned by its
  * server's pool; lent to one request at a time (BUSY), and freed only by the
  * pool. Parser callbacks only record; everything that can free or hand over the
@@ -15,8 +20,9 @@
 
 #include <http_parser.h>
 
-struct bufferevent;
+struct event;
 struct event_base;
+struct evbuffer;
 struct sl_request;
 struct sl_server;
 
@@ -24,14 +30,21 @@ enum sl_upconn_state { SL_UPCONN_CONNECTING, SL_UPCONN_BUSY, SL_UPCONN_IDLE };
 
 struct sl_upconn {
     struct sl_server *server;
-    struct bufferevent *bev; /* owned */
-    struct sl_request *req;  /* the borrower; NULL when idle or detached */
+    int fd;                    /* owned: non-blocking socket */
+    struct event *read_event;  /* persistent once connected; its timer is the
+                                * response timeout (BUSY) or the idle one (IDLE) */
+    struct event *write_event; /* added only while connecting or output waits */
+    struct event *flush_event; /* writes a loop turn's output in one writev */
+    struct evbuffer *out;      /* request bytes not yet written */
+    struct sl_request *req;    /* the borrower; NULL when idle or detached */
     enum sl_upconn_state state;
     http_parser parser;
     uint32_t exchanges_done; /* responses completed on this connection */
     bool is_request_sent;    /* the borrower queued its whole request */
     bool is_in_value;        /* the parser's last header callback was a value */
     bool is_informational;   /* parsing a 1xx response, which is not relayed */
+    bool is_paused;          /* reading stopped for backpressure */
+    bool is_write_waiting;   /* write_event added: the socket was full */
     TAILQ_ENTRY(sl_upconn) in_idle; /* the server's idle list, IDLE only */
 };
 
