@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import IntegTest, backend_seen, pattern_bytes, wait_until
+from harness import IntegTest, backend_seen, free_port, pattern_bytes, wait_until
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -87,6 +87,13 @@ class H2cToH1(IntegTest):
         self.assertEqual(status, 502)
         self.assertIn(b"502", body)
         self.assertIn("backend demo", self.sluice.output())
+
+    def test_tcp_backend_refusing_connections_gives_502(self):
+        port = free_port()  # nothing listens there
+        self.start_sluice({"demo": ["127.0.0.1:%d" % port]})
+        status, _, body = self.get("/")
+        self.assertEqual(status, 502)
+        self.assertIn("connect", self.sluice.output())
 
     def test_silent_backend_gives_504(self):
         _, addr = self.start_backend()
