@@ -848,7 +848,8 @@ static const struct key backend_keys[] = {
     UINT_KEY(struct sl_backend_config, connect_timeout_ms, 1000, 1, 600000,
              "time to establish a connection to a server"),
     UINT_KEY(struct sl_backend_config, response_timeout_ms, 10000, 1, 3600000,
-             "time from the end of the request to the response head"),
+             "time to the response head once the request is sent, the longest silence within a "
+             "response, and the longest wait for a free connection"),
     UINT_KEY(struct sl_backend_config, max_connections, 128, 1, 65535,
              "connections open at once to each server"),
     UINT_KEY(struct sl_backend_config, keepalive_idle_timeout_ms, 60000, 0, 3600000,
@@ -883,7 +884,8 @@ static const struct key top_keys[] = {
     UINT_KEY(struct sl_config, drain_timeout_ms, 10000, 0, 3600000,
              "time in-flight requests get to finish on shutdown"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
-             "time a client connection may stay open with no stream (TLS handshake included)"),
+             "time a client connection may stay open with no stream (TLS handshake included), "
+             "and a stream may stall its exchange"),
     UINT_KEY(struct sl_config, max_concurrent_streams, 256, 1, 65535,
              "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection"),
     UINT_KEY(struct sl_config, stream_window_bytes, 262144, 16384, 16777216,

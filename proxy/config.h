@@ -26,7 +26,8 @@ struct sl_backend_config {
     struct sl_addr *servers;
     size_t server_count; /* >= 1 */
     uint32_t connect_timeout_ms;
-    uint32_t response_timeout_ms; /* from the request's end to the response head */
+    uint32_t response_timeout_ms; /* request sent → response head; silence within a
+                                   * response; waiting for a free connection */
     uint32_t max_connections;     /* per server */
     uint32_t keepalive_idle_timeout_ms;
 };
@@ -41,7 +42,8 @@ struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
     uint32_t drain_timeout_ms;
-    uint32_t client_idle_timeout_ms;   /* a client connection with no open stream */
+    uint32_t client_idle_timeout_ms;   /* a connection with no open stream, or a stream
+                                        * whose client stopped sending or reading */
     uint32_t max_concurrent_streams;   /* per HTTP/2 connection */
     uint32_t stream_window_bytes;      /* HTTP/2 receive window per stream */
     uint32_t response_buffer_bytes;    /* response bytes buffered per stream */

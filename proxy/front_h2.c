@@ -168,6 +168,21 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
+/* RFC 9113 §8.1: a response complete before its request lets the server reset the
+ * stream with NO_ERROR, so the client stops sending what nobody will read and
+ * the stream does not stay half-open. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct sl_request *req = request_of(session, frame->hd.stream_id);
+    if (req != NULL && !req->is_ended)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
+    return 0;
+}
+
 static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame,
                             int lib_error_code, void *user_data)
 {
@@ -189,6 +204,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     return cbs;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "arena.h"
 #include "config.h"
@@ -39,7 +40,25 @@ const char *sl_request_describe(const struct sl_request *req, char *buf, size_t 
     return buf;
 }
 
-static struct sl_request *request_alloc(void)
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void update_stall_timer(struct sl_request *req);
+
+static void request_destroy(struct sl_request *req)
+{
+    sl_arena_free(req->arena);
+    if (req->pending_body)
+        evbuffer_free(req->pending_body);
+    if (req->replay)
+        evbuffer_free(req->replay);
+    if (req->response.body)
+        evbuffer_free(req->response.body);
+    if (req->timer)
+        event_free(req->timer);
+    free(req);
+}
+
+/* What a request owns lives as long as the object, across recycling. */
+static struct sl_request *request_alloc(struct sl_worker *w)
 {
     struct sl_request *req = calloc(1, sizeof(*req));
     if (req == NULL)
@@ -48,28 +67,13 @@ static struct sl_request *request_alloc(void)
     req->pending_body = evbuffer_new();
     req->replay = evbuffer_new();
     req->response.body = evbuffer_new();
+    req->timer = evtimer_new(w->base, on_timer, req);
     if (req->arena == NULL || req->pending_body == NULL || req->replay == NULL ||
-        req->response.body == NULL) {
-        sl_arena_free(req->arena);
-        if (req->pending_body)
-            evbuffer_free(req->pending_body);
-        if (req->replay)
-            evbuffer_free(req->replay);
-        if (req->response.body)
-            evbuffer_free(req->response.body);
-        free(req);
+        req->response.body == NULL || req->timer == NULL) {
+        request_destroy(req);
         return NULL;
     }
     return req;
-}
-
-static void request_destroy(struct sl_request *req)
-{
-    sl_arena_free(req->arena);
-    evbuffer_free(req->pending_body);
-    evbuffer_free(req->replay);
-    evbuffer_free(req->response.body);
-    free(req);
 }
 
 struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
@@ -80,7 +84,7 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
         w->free_requests = req->next_free;
         w->free_request_count--;
     } else {
-        req = request_alloc();
+        req = request_alloc(w);
         if (req == NULL)
             return NULL;
     }
@@ -104,6 +108,8 @@ static void request_recycle(struct sl_request *req)
     struct sl_arena *arena = req->arena;
     struct evbuffer *pending = req->pending_body, *replay = req->replay,
                     *body = req->response.body;
+    struct event *timer = req->timer;
+    evtimer_del(timer);
     sl_arena_reset(arena);
     evbuffer_drain(pending, evbuffer_get_length(pending));
     evbuffer_drain(replay, evbuffer_get_length(replay));
@@ -113,6 +119,7 @@ static void request_recycle(struct sl_request *req)
     req->pending_body = pending;
     req->replay = replay;
     req->response.body = body;
+    req->timer = timer;
     req->next_free = w->free_requests;
     w->free_requests = req;
     w->free_request_count++;
@@ -159,6 +166,7 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     if (req->is_upstream_paused && left < cfg_of(req)->response_buffer_bytes) {
         req->is_upstream_paused = false;
         sl_upconn_set_paused(req->upconn, false);
+        update_stall_timer(req);
     }
     if (left == 0 && resp->is_complete)
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -192,9 +200,56 @@ static void reset_stream(struct sl_request *req, uint32_t error_code)
     sl_front_h2_schedule_flush(req->front);
 }
 
+/* Gives the client back the flow-control credit of body bytes that will never
+ * reach the backend: the connection window is shared by every stream. */
+static void return_credit(struct sl_request *req)
+{
+    evbuffer_drain(req->pending_body, evbuffer_get_length(req->pending_body));
+    if (req->unconsumed_bytes == 0)
+        return;
+    nghttp2_session_consume(session_of(req), req->stream_id, req->unconsumed_bytes);
+    req->unconsumed_bytes = 0;
+    sl_front_h2_schedule_flush(req->front);
+}
+
+/* Leaves the pool's wait list or gives up the connection mid-exchange. */
+static void detach_upstream(struct sl_request *req)
+{
+    evtimer_del(req->timer);
+    if (req->state == SL_REQ_WAITING) {
+        sl_pool_cancel(sl_worker_pool(req->worker, req->backend), req);
+    } else if (req->upconn != NULL) {
+        struct sl_upconn *conn = req->upconn;
+        req->upconn = NULL;
+        sl_upconn_detach(conn);
+        sl_pool_discard(conn);
+    }
+    req->is_upstream_paused = false;
+}
+
+static void arm_timer(struct sl_request *req, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(req->timer, &tv);
+}
+
+/* While forwarding, the client must keep the exchange moving: send the rest of
+ * the body, and read the response once sluice has stopped reading the backend for
+ * it. Each bit of progress re-arms the timer (a timer-heap update, no syscall). */
+static void update_stall_timer(struct sl_request *req)
+{
+    bool can_stall = req->state == SL_REQ_FORWARD && (!req->is_ended || req->is_upstream_paused);
+    if (can_stall)
+        arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
+    else
+        evtimer_del(req->timer);
+}
+
 /* Answers the request from sluice itself (an error or a refusal). */
 static void respond_locally(struct sl_request *req, unsigned status, const char *text)
 {
+    detach_upstream(req);
+    return_credit(req);
     req->state = SL_REQ_DONE;
     if (req->is_submitted) {
         reset_stream(req, NGHTTP2_INTERNAL_ERROR);
@@ -253,11 +308,12 @@ static void send_body(struct sl_request *req, const void *data, size_t len)
     }
 }
 
-/* Terminates a chunked body once; the upstream's response timeout starts. */
+/* Terminates a chunked body once; the upstream's response timeout starts. The
+ * terminator stays out of the replay copy: a retry sends it anew. */
 static void send_end(struct sl_request *req)
 {
     if (req->is_chunked && !req->is_end_sent)
-        send_upstream(req, "0\r\n\r\n", 5);
+        sl_upconn_write(req->upconn, "0\r\n\r\n", 5);
     req->is_end_sent = true;
     sl_upconn_request_sent(req->upconn);
 }
@@ -294,6 +350,14 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
     send_pending_body(req);
     if (req->is_ended)
         send_end(req);
+    update_stall_timer(req);
+}
+
+/* A request queued for a connection waits at most the response timeout. */
+static void start_queue_timer(struct sl_request *req)
+{
+    if (req->state == SL_REQ_WAITING)
+        arm_timer(req, req->backend->response_timeout_ms);
 }
 
 static void forward(struct sl_request *req)
@@ -301,6 +365,7 @@ static void forward(struct sl_request *req)
     struct sl_pool *pool = sl_worker_pool(req->worker, req->backend);
     req->is_replayable = true;
     int err = sl_pool_acquire(pool, req, false);
+    start_queue_timer(req);
     if (err < 0) {
         char who[128];
         SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
@@ -372,6 +437,7 @@ void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
     case SL_REQ_FORWARD:
         send_body(req, data, len);
         req->unconsumed_bytes += len;
+        update_stall_timer(req);
         break;
     default:
         discard_body(req, len);
@@ -382,8 +448,10 @@ void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 void sl_request_on_end(struct sl_request *req)
 {
     req->is_ended = true;
-    if (req->state == SL_REQ_FORWARD)
+    if (req->state == SL_REQ_FORWARD) {
         send_end(req);
+        update_stall_timer(req);
+    }
 }
 
 void sl_request_on_upstream_drained(struct sl_request *req)
@@ -415,12 +483,6 @@ static void submit_upstream_head(struct sl_request *req)
         char who[128];
         SL_WARN("%s backend %s: response head with status %u cannot be relayed",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name, resp->status);
-        if (req->upconn != NULL) {
-            struct sl_upconn *conn = req->upconn;
-            req->upconn = NULL;
-            sl_upconn_detach(conn);
-            sl_pool_discard(conn);
-        }
         respond_locally(req, 502, "502 bad gateway: invalid response from the backend\n");
     }
 }
@@ -433,6 +495,7 @@ static void apply_backpressure(struct sl_request *req)
     if (evbuffer_get_length(req->response.body) >= cfg_of(req)->response_buffer_bytes) {
         req->is_upstream_paused = true;
         sl_upconn_set_paused(req->upconn, true);
+        update_stall_timer(req);
     }
 }
 
@@ -443,6 +506,8 @@ void sl_request_on_upstream_progress(struct sl_request *req)
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */
         req->is_upstream_paused = false;
+        evtimer_del(req->timer);
+        return_credit(req); /* body the backend did not wait for */
     }
     if (!req->is_submitted) {
         if (!resp->is_head_complete)
@@ -455,9 +520,14 @@ void sl_request_on_upstream_progress(struct sl_request *req)
     sl_front_h2_schedule_flush(req->front);
 }
 
-static bool can_retry(const struct sl_request *req, bool was_reused)
+/* Only a kept-alive connection that broke before any response byte: the backend
+ * closed it as sluice reused it. A timeout is not retried, since the backend may
+ * be working on the request. */
+static bool can_retry(const struct sl_request *req, enum sl_upstream_failure what,
+                      bool was_reused)
 {
-    return was_reused && !req->response.has_bytes && req->is_replayable && !req->has_retried;
+    return what == SL_UPSTREAM_BROKEN && was_reused && !req->response.has_bytes &&
+           req->is_replayable && !req->has_retried;
 }
 
 static void retry(struct sl_request *req)
@@ -469,6 +539,7 @@ static void retry(struct sl_request *req)
     req->is_end_sent = false;
     req->state = SL_REQ_HEADERS;
     int err = sl_pool_acquire(sl_worker_pool(req->worker, req->backend), req, true);
+    start_queue_timer(req);
     if (err < 0) {
         SL_WARN("%s backend %s: cannot connect: %s", who, req->backend->name, strerror(-err));
         respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
@@ -480,7 +551,7 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
 {
     req->upconn = NULL;
     req->is_upstream_paused = false;
-    if (can_retry(req, was_reused)) {
+    if (can_retry(req, what, was_reused)) {
         retry(req);
         return;
     }
@@ -491,39 +562,48 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
             : what == SL_UPSTREAM_TIMEOUT ? "timeout"
             : what == SL_UPSTREAM_BROKEN  ? "connection broken"
                                           : "bad response");
-    if (req->is_submitted) {
-        /* RFC 9113 §8.1: the response cannot be finished; say so on the stream */
-        req->state = SL_REQ_DONE;
-        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
-    } else if (what == SL_UPSTREAM_TIMEOUT) {
+    /* once the head went out, this resets the stream (RFC 9113 §8.1) */
+    if (what == SL_UPSTREAM_TIMEOUT)
         respond_locally(req, 504, "504 gateway timeout: the backend did not answer in time\n");
-    } else {
+    else
         respond_locally(req, 502, "502 bad gateway: the backend failed\n");
-    }
-    /* body bytes already received will never be forwarded */
-    if (req->unconsumed_bytes > 0) {
-        discard_body(req, req->unconsumed_bytes);
-        req->unconsumed_bytes = 0;
-    }
 }
 
 /* --- the end --- */
 
-static void detach_upstream(struct sl_request *req)
+/* A client that stalls the exchange holds a backend connection: let it go. */
+static void abandon_stalled(struct sl_request *req, const char *what)
 {
+    char who[128];
+    SL_INFO("%s client %s for %u ms; resetting the stream",
+            sl_request_describe(req, who, sizeof(who)), what,
+            cfg_of(req)->client_idle_timeout_ms);
+    detach_upstream(req);
+    return_credit(req);
+    req->state = SL_REQ_DONE;
+    reset_stream(req, NGHTTP2_CANCEL);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_request *req = arg;
+    char who[128];
     if (req->state == SL_REQ_WAITING) {
-        sl_pool_cancel(sl_worker_pool(req->worker, req->backend), req);
-    } else if (req->upconn != NULL) {
-        struct sl_upconn *conn = req->upconn;
-        req->upconn = NULL;
-        sl_upconn_detach(conn);
-        sl_pool_discard(conn);
+        SL_WARN("%s backend %s: no connection became free within %u ms",
+                sl_request_describe(req, who, sizeof(who)), req->backend->name,
+                req->backend->response_timeout_ms);
+        respond_locally(req, 504, "504 gateway timeout: the backend is saturated\n");
+    } else if (req->state == SL_REQ_FORWARD && !req->is_ended) {
+        abandon_stalled(req, "sent no request body");
+    } else if (req->state == SL_REQ_FORWARD && req->is_upstream_paused) {
+        abandon_stalled(req, "read none of the response");
     }
 }
 
 void sl_request_free(struct sl_request *req)
 {
     detach_upstream(req);
+    return_credit(req);
     request_recycle(req);
 }
 

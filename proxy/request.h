@@ -25,6 +25,7 @@
 
 #include "headers.h"
 
+struct event;
 struct evbuffer;
 struct sl_front;
 struct sl_upconn;
@@ -61,7 +62,8 @@ struct sl_request {
     struct sl_upconn *upconn;    /* borrowed from the pool while FORWARD */
     struct sl_upstream_response response;
     struct evbuffer *pending_body; /* body received while WAITING */
-    struct evbuffer *replay;       /* bytes sent upstream, kept for one retry */
+    struct evbuffer *replay;       /* body bytes sent upstream, kept for one retry */
+    struct event *timer;           /* owned: queueing limit, or a stalled client */
     size_t unconsumed_bytes;       /* body bytes not yet credited to the client */
     const char *head;              /* the HTTP/1.1 request head (arena) */
     size_t head_len;

@@ -265,7 +265,9 @@ static int on_headers_complete(http_parser *p)
     }
     resp->status = p->status_code;
     resp->is_head_complete = true;
-    return conn->req->is_head_method ? 1 : 0; /* 1: a HEAD response has no body */
+    /* RFC 9112 §6.3: no body after HEAD, 204 or 304, whatever Content-Length says */
+    bool has_body = !conn->req->is_head_method && p->status_code != 204 && p->status_code != 304;
+    return has_body ? 0 : 1;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)

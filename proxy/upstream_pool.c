@@ -74,16 +74,44 @@ static bool has_room(const struct sl_server *s)
     return s->conn_count < s->pool->cfg->max_connections;
 }
 
-/* The picked server when it can take a new connection, else any that can. */
-static struct sl_server *server_with_room(struct sl_pool *pool, struct sl_server *picked)
+/* Any server that can take a new connection. */
+static struct sl_server *server_with_room(struct sl_pool *pool)
 {
-    if (has_room(picked))
-        return picked;
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
         if (has_room(&pool->servers[i]))
             return &pool->servers[i];
     }
     return NULL;
+}
+
+static struct sl_upconn *take_idle(struct sl_server *s)
+{
+    struct sl_upconn *conn = TAILQ_FIRST(&s->idle);
+    if (conn != NULL)
+        TAILQ_REMOVE(&s->idle, conn, in_idle);
+    return conn;
+}
+
+static struct sl_upconn *take_any_idle(struct sl_pool *pool)
+{
+    for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        struct sl_upconn *conn = take_idle(&pool->servers[i]);
+        if (conn != NULL)
+            return conn;
+    }
+    return NULL;
+}
+
+/* Could a waiting request be given a connection now? */
+static bool can_serve(struct sl_pool *pool)
+{
+    if (server_with_room(pool) != NULL)
+        return true;
+    for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        if (!TAILQ_EMPTY(&pool->servers[i].idle))
+            return true;
+    }
+    return false;
 }
 
 static void lend(struct sl_upconn *conn, struct sl_request *req)
@@ -93,16 +121,21 @@ static void lend(struct sl_upconn *conn, struct sl_request *req)
     sl_request_attach(req, conn);
 }
 
+/* In order: the picked server's idle connection, a new one to it, any idle
+ * connection, a new one to any server, the wait list. */
 int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
 {
     struct sl_server *picked = pick_server(pool);
-    struct sl_upconn *conn = is_fresh ? NULL : TAILQ_FIRST(&picked->idle);
+    struct sl_upconn *conn = is_fresh ? NULL : take_idle(picked);
+    struct sl_server *target = has_room(picked) ? picked : NULL;
+    if (conn == NULL && target == NULL && !is_fresh)
+        conn = take_any_idle(pool);
     if (conn != NULL) {
-        TAILQ_REMOVE(&picked->idle, conn, in_idle);
         lend(conn, req);
         return 0;
     }
-    struct sl_server *target = server_with_room(pool, picked);
+    if (target == NULL)
+        target = server_with_room(pool);
     if (target == NULL) {
         req->state = SL_REQ_WAITING;
         TAILQ_INSERT_TAIL(&pool->waiters, req, in_pool);
@@ -124,8 +157,10 @@ void sl_pool_cancel(struct sl_pool *pool, struct sl_request *req)
 static struct sl_request *take_waiter(struct sl_pool *pool)
 {
     struct sl_request *req = TAILQ_FIRST(&pool->waiters);
-    if (req != NULL)
+    if (req != NULL) {
         TAILQ_REMOVE(&pool->waiters, req, in_pool);
+        req->state = SL_REQ_HEADERS; /* off the list: no longer WAITING */
+    }
     return req;
 }
 
@@ -148,16 +183,17 @@ void sl_pool_release(struct sl_upconn *conn)
     TAILQ_INSERT_HEAD(&s->idle, conn, in_idle);
 }
 
-/* A connection slot freed up: start one for the longest-waiting request. */
-static void serve_waiter(struct sl_pool *pool)
+/* Connection slots freed up: serve the longest-waiting requests. A request whose
+ * connection cannot even start is answered, and the next one tries. */
+static void serve_waiters(struct sl_pool *pool)
 {
-    struct sl_request *waiter = take_waiter(pool);
-    if (waiter == NULL)
-        return;
-    int err = sl_pool_acquire(pool, waiter, false);
-    if (err < 0) {
-        SL_WARN("backend %s: cannot connect: %s", pool->cfg->name, strerror(-err));
-        sl_request_on_upstream_failure(waiter, SL_UPSTREAM_CONNECT, false);
+    while (!TAILQ_EMPTY(&pool->waiters) && can_serve(pool)) {
+        struct sl_request *waiter = take_waiter(pool);
+        int err = sl_pool_acquire(pool, waiter, false);
+        if (err < 0) {
+            SL_WARN("backend %s: cannot connect: %s", pool->cfg->name, strerror(-err));
+            sl_request_on_upstream_failure(waiter, SL_UPSTREAM_CONNECT, false);
+        }
     }
 }
 
@@ -167,11 +203,13 @@ void sl_pool_discard(struct sl_upconn *conn)
     if (conn->state != SL_UPCONN_IDLE)
         conn->server->inflight--;
     sl_upconn_free(conn);
-    serve_waiter(pool);
+    serve_waiters(pool);
 }
 
 void sl_pool_on_idle_closed(struct sl_upconn *conn)
 {
+    struct sl_pool *pool = conn->server->pool;
     TAILQ_REMOVE(&conn->server->idle, conn, in_idle);
     sl_upconn_free(conn);
+    serve_waiters(pool);
 }

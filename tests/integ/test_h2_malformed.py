@@ -8,7 +8,7 @@ import unittest
 from harness import IntegTest
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 PROTOCOL_ERROR = 1
 
@@ -41,7 +41,7 @@ class RawClient:
         while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
             try:
                 chunk = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, socket.timeout):
                 return None
             if not chunk:
                 return None
@@ -62,6 +62,11 @@ class RawClient:
                 self.send(frame(SETTINGS, ACK, 0))
             if f[0] == ftype and (stream is None or f[2] == stream):
                 return f
+
+    def request(self, stream, method, path, end_stream=True):
+        block = literal(":method", method) + literal(":scheme", "http") + \
+            literal(":path", path) + literal(":authority", "x")
+        self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), stream, block))
 
     def close(self):
         self.sock.close()

@@ -3,20 +3,24 @@ answer to the client (502 or RST_STREAM), and sluice keeps serving."""
 
 import os
 import socket
+import struct
 import threading
 import unittest
 
 from harness import IntegTest
+from test_h2_malformed import DATA, HEADERS, RST_STREAM, RawClient, frame
 
 HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
 class ScriptedBackend:
-    """A Unix-socket backend that reads one request head per connection and
-    answers with the bytes given, then closes."""
+    """A Unix-socket backend that answers each request head with the bytes given,
+    without reading any body; it closes after one answer unless keep_alive."""
 
-    def __init__(self, path, answer):
+    def __init__(self, path, answer, keep_alive=False):
         self.answer = answer
+        self.keep_alive = keep_alive
+        self.accepted = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(16)
@@ -31,18 +35,26 @@ class ScriptedBackend:
                 conn, _ = self.sock.accept()
             except (socket.timeout, OSError):
                 continue
+            self.accepted += 1
             with conn:
                 conn.settimeout(5)
-                data = b""
                 try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    conn.sendall(self.answer)
+                    self.answer_heads(conn)
                 except OSError:
                     pass
+
+    def answer_heads(self, conn):
+        data = b""
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            data = data.split(b"\r\n\r\n", 1)[1]
+            conn.sendall(self.answer)
+            if not self.keep_alive:
+                return
 
     def stop(self):
         self.running = False
@@ -51,13 +63,14 @@ class ScriptedBackend:
 
 
 class H2cToBadBackend(IntegTest):
-    def answer_with(self, answer):
+    def answer_with(self, answer, keep_alive=False):
         path = os.path.join(self.dir, "scripted.sock")
-        backend = ScriptedBackend(path, answer)
+        backend = ScriptedBackend(path, answer, keep_alive)
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
         routes = "routes:\n  - prefix: /headers\n    backend: good\n"
         self.start_sluice({"bad": ["unix:" + path], "good": [good]}, routes=routes)
+        return backend
 
     def assert_502_and_alive(self):
         status, _, body = self.get("/x")
@@ -104,6 +117,29 @@ class H2cToBadBackend(IntegTest):
         for name in ("connection", "x-hop", "keep-alive"):
             self.assertNotIn(name, headers)
 
+
+    def test_304_with_content_length_keeps_the_connection(self):
+        # RFC 9112 §6.3: a 304 has no body, whatever its Content-Length says
+        backend = self.answer_with(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+                                   keep_alive=True)
+        for _ in range(3):
+            self.assertEqual(self.get("/x")[0], 304)
+        self.assertEqual(backend.accepted, 1)
+
+    def test_early_answer_resets_the_rest_of_the_request(self):
+        """A backend answering 413 before the body: the client gets the 413, then
+        RST_STREAM NO_ERROR (RFC 9113 §8.1), and its window credit back."""
+        self.answer_with(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
+        c = RawClient(self.sluice_port)
+        c.start()
+        c.request(1, "POST", "/x", end_stream=False)
+        c.send(frame(DATA, 0, 1, b"x" * 16000))
+        f = c.wait_for(HEADERS, 1)
+        self.assertIsNotNone(f)
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], 0)  # NO_ERROR
+        c.close()
 
 if __name__ == "__main__":
     unittest.main()

@@ -137,6 +137,28 @@ class H2cToH1(IntegTest):
             self.assertEqual(res.returncode, 0, res.stderr.decode())
             self.assertEqual(res.stdout, b"bid-%d" % i)
 
+    def test_chunked_body_retry_sends_one_terminator(self):
+        backend, addr = self.start_backend(args=["--drop-reused", "--verbose"])
+        self.start_sluice({"demo": [addr]})
+        upload = os.path.join(self.dir, "chunked.bin")
+        with open(upload, "wb") as f:
+            f.write(b"chunked bid body")
+        for _ in range(3):
+            res = self.curl("-T", upload, "-H", "content-length:", "-X", "POST",
+                            self.url("/echo"))
+            self.assertEqual(res.returncode, 0, res.stderr.decode())
+            self.assertEqual(res.stdout, b"chunked bid body")
+        self.assertIn("retrying once", self.sluice.output())
+        self.assertNotIn("refused", backend.output())  # no stray bytes after a body
+
+    def test_response_timeout_is_not_retried(self):
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": ([addr], {"response_timeout_ms": 300})})
+        self.assertEqual(self.get("/")[0], 200)  # a kept-alive connection to reuse
+        status, _, _ = self.get("/delay/1000", "-d", "bid")
+        self.assertEqual(status, 504)
+        self.assertEqual(backend.output().count("/delay/1000 waiting"), 1, backend.output())
+
     def test_sigterm_lets_requests_in_flight_finish(self):
         backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})

@@ -10,7 +10,7 @@ import unittest
 
 from harness import IntegTest, wait_until
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
-                               RawClient, frame, literal)
+                               RST_STREAM, WINDOW_UPDATE, RawClient, frame, literal)
 
 
 def rss_kib(pid):
@@ -120,6 +120,58 @@ class H2cToH1Limits(IntegTest):
         # a request slower than the idle timeout is not cut
         status, _, body = self.get("/delay/500")
         self.assertEqual((status, body), (200, b"ok\n"))
+
+    def test_body_of_abandoned_queued_requests_is_credited_back(self):
+        """Streams reset while queued must give their DATA back to the connection
+        window, or every later upload on the connection stalls."""
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1})},
+                                 extra="stream_window_bytes: 16384\n")
+        c = RawClient(port)
+        c.start()
+        c.request(1, "GET", "/hang")  # holds the only backend connection
+        for stream in (3, 5, 7, 9):  # 64000 of the 65536-byte connection window
+            c.request(stream, "POST", "/echo", end_stream=False)
+            c.send(frame(DATA, 0, stream, b"x" * 16000))
+        for stream in (3, 5, 7, 9):
+            c.send(frame(RST_STREAM, 0, stream, struct.pack(">I", 8)))
+        credited = 0
+        while credited < 32768:
+            f = c.wait_for(WINDOW_UPDATE, 0)
+            self.assertIsNotNone(f, "connection window credit was not returned")
+            credited += struct.unpack(">I", f[3])[0]
+        c.close()
+
+    def test_queued_request_gets_504_after_the_response_timeout(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1,
+                                                    "response_timeout_ms": 300})})
+        c = RawClient(port)
+        c.start()
+        c.request(1, "POST", "/echo", end_stream=False)  # holds the connection, no timer yet
+        c.send(frame(DATA, 0, 1, b"part"))
+        started = time.monotonic()
+        status, _, body = self.get("/")
+        self.assertEqual(status, 504)
+        self.assertIn(b"saturated", body)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        c.close()
+
+    def test_client_that_stops_sending_its_body_releases_the_connection(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1})},
+                                 extra="client_idle_timeout_ms: 300\n")
+        c = RawClient(port)
+        c.start()
+        c.request(1, "POST", "/echo", end_stream=False)
+        c.send(frame(DATA, 0, 1, b"part of a body"))
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], 8)  # CANCEL
+        self.assertIn("sent no request body", self.sluice.output())
+        # the one backend connection is free again
+        self.assertEqual(self.get("/")[0], 200)
+        c.close()
 
 if __name__ == "__main__":
     unittest.main()
