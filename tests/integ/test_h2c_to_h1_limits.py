@@ -173,5 +173,19 @@ class H2cToH1Limits(IntegTest):
         self.assertEqual(self.get("/")[0], 200)
         c.close()
 
+    def test_client_that_stops_reading_releases_the_connection(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1})},
+                                 extra="client_idle_timeout_ms: 300\n")
+        c = RawClient(port)
+        c.start()
+        c.request(1, "GET", "/bytes/209715200")  # far more than the 64 KiB window
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], 8)  # CANCEL
+        self.assertIn("read none of the response", self.sluice.output())
+        self.assertEqual(self.get("/")[0], 200)
+        c.close()
+
 if __name__ == "__main__":
     unittest.main()
