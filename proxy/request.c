@@ -163,10 +163,12 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(resp->body);
-    if (req->is_upstream_paused && left < cfg_of(req)->response_buffer_bytes) {
-        req->is_upstream_paused = false;
-        sl_upconn_set_paused(req->upconn, false);
-        update_stall_timer(req);
+    if (req->is_upstream_paused) {
+        if (left < cfg_of(req)->response_buffer_bytes) {
+            req->is_upstream_paused = false;
+            sl_upconn_set_paused(req->upconn, false);
+        }
+        update_stall_timer(req); /* the client read: progress, even if still paused */
     }
     if (left == 0 && resp->is_complete)
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -332,13 +334,13 @@ static void send_pending_body(struct sl_request *req)
     }
 }
 
-/* A retry: sends again what the failed attempt had sent after the head. */
+/* A retry: sends again what the failed attempt had sent after the head. Rare and at
+ * most SL_REPLAY_MAX_BYTES, so one contiguous copy is fine. */
 static void send_replay(struct sl_request *req)
 {
-    struct evbuffer_iovec vec[16];
-    int n = evbuffer_peek(req->replay, -1, NULL, vec, 16);
-    for (int i = 0; i < n && i < 16; i++)
-        sl_upconn_write(req->upconn, vec[i].iov_base, vec[i].iov_len);
+    size_t len = evbuffer_get_length(req->replay);
+    if (len > 0)
+        sl_upconn_write(req->upconn, evbuffer_pullup(req->replay, -1), len);
 }
 
 void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)

@@ -10,6 +10,7 @@ import time
 import unittest
 
 from harness import IntegTest, backend_seen, free_port, pattern_bytes, wait_until
+from test_h2_malformed import DATA, END_STREAM, RawClient, frame
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -150,6 +151,28 @@ class H2cToH1(IntegTest):
             self.assertEqual(res.stdout, b"chunked bid body")
         self.assertIn("retrying once", self.sluice.output())
         self.assertNotIn("refused", backend.output())  # no stray bytes after a body
+
+    def test_retry_replays_a_body_of_many_small_frames(self):
+        _, addr = self.start_backend(args=["--drop-reused"])
+        port = self.start_sluice({"demo": [addr]})
+        self.assertEqual(self.get("/")[0], 200)  # the kept-alive connection to be dropped
+        c = RawClient(port)
+        c.start()
+        c.request(1, "POST", "/echo", end_stream=False)  # no content-length: chunked
+        # ~62 KB framed: more evbuffer segments than one 16-entry peek holds
+        pieces = [bytes([65 + i % 26]) * 1000 for i in range(62)]
+        for i, piece in enumerate(pieces):
+            c.send(frame(DATA, END_STREAM if i == len(pieces) - 1 else 0, 1, piece))
+        body = b""
+        while True:
+            f = c.wait_for(DATA, 1)
+            self.assertIsNotNone(f, "no complete answer; got %d bytes" % len(body))
+            body += f[3]
+            if f[1] & END_STREAM:
+                break
+        self.assertEqual(body, b"".join(pieces))
+        self.assertIn("retrying once", self.sluice.output())
+        c.close()
 
     def test_response_timeout_is_not_retried(self):
         backend, addr = self.start_backend(args=["--verbose"])
