@@ -36,6 +36,7 @@ struct sl_front {
     bool is_closing;   /* drop the connection at the next edge */
     bool is_finishing; /* close once the output has drained */
     bool is_idle;      /* no open request: the idle timeout is armed */
+    bool has_timed_out; /* the idle timeout sent GOAWAY once already */
     char peer[SL_ADDR_TEXT_MAX];
     TAILQ_ENTRY(sl_front) in_worker;
 };
@@ -265,6 +266,17 @@ void sl_front_h2_schedule_flush(struct sl_front *front)
     event_active(front->flush_event, EV_WRITE, 0);
 }
 
+bool sl_front_h2_is_write_blocked(const struct sl_front *front)
+{
+    return evbuffer_get_length(bufferevent_get_output(front->bev)) > 0;
+}
+
+void sl_front_h2_close_later(struct sl_front *front)
+{
+    front->is_closing = true;
+    sl_front_h2_schedule_flush(front);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct sl_front *front = arg;
@@ -300,8 +312,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->id,
                  front->peer, front->worker->cfg->client_idle_timeout_ms);
-        submit_goaway(front); /* RFC 9113 §9.1: say so before closing */
-        bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
+        /* a client that does not even read its GOAWAY is dropped */
+        bool is_stuck = front->has_timed_out ||
+                        evbuffer_get_length(bufferevent_get_output(bev)) > 0;
+        if (is_stuck) {
+            front->is_closing = true;
+        } else {
+            front->has_timed_out = true;
+            submit_goaway(front); /* RFC 9113 §9.1: say so before closing */
+            bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
+        }
         flush(front);
         return;
     }

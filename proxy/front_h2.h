@@ -28,6 +28,12 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
  * out, so that all of a turn's frames leave in one write. */
 void sl_front_h2_schedule_flush(struct sl_front *front);
 
+/* Has output been waiting for the client (it is not reading the socket)? */
+bool sl_front_h2_is_write_blocked(const struct sl_front *front);
+
+/* Drops the connection on the next loop turn (its requests are freed then). */
+void sl_front_h2_close_later(struct sl_front *front);
+
 /* Sends GOAWAY on every front of w: no new streams; each connection closes once
  * its open streams end. */
 void sl_front_h2_shutdown_all(struct sl_worker *w);

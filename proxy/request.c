@@ -163,13 +163,12 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(resp->body);
-    if (req->is_upstream_paused) {
-        if (left < cfg_of(req)->response_buffer_bytes) {
-            req->is_upstream_paused = false;
-            sl_upconn_set_paused(req->upconn, false);
-        }
-        update_stall_timer(req); /* the client read: progress, even if still paused */
+    if (req->is_upstream_paused && left < cfg_of(req)->response_buffer_bytes) {
+        req->is_upstream_paused = false;
+        sl_upconn_set_paused(req->upconn, false);
     }
+    if (n > 0)
+        update_stall_timer(req); /* the client read: progress */
     if (left == 0 && resp->is_complete)
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (n == 0)
@@ -235,13 +234,23 @@ static void arm_timer(struct sl_request *req, uint32_t ms)
     evtimer_add(req->timer, &tv);
 }
 
-/* While forwarding, the client must keep the exchange moving: send the rest of
- * the body, and read the response once sluice has stopped reading the backend for
- * it. Each bit of progress re-arms the timer (a timer-heap update, no syscall). */
+/* Is the exchange waiting on the client? For its body, once every byte it sent was
+ * credited back (otherwise a slow backend is the one waited on); for reading, once
+ * sluice stopped reading the backend for it, or the whole response is buffered. */
+static bool is_clients_turn(const struct sl_request *req)
+{
+    bool owes_body = req->state == SL_REQ_FORWARD && !req->is_ended && req->unconsumed_bytes == 0;
+    bool owes_read = req->is_upstream_paused ||
+                     (req->state == SL_REQ_DONE && req->is_submitted &&
+                      evbuffer_get_length(req->response.body) > 0);
+    return owes_body || owes_read;
+}
+
+/* The client must keep the exchange moving; each bit of progress re-arms the
+ * timer (a timer-heap update, no syscall). */
 static void update_stall_timer(struct sl_request *req)
 {
-    bool can_stall = req->state == SL_REQ_FORWARD && (!req->is_ended || req->is_upstream_paused);
-    if (can_stall)
+    if (is_clients_turn(req))
         arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
     else
         evtimer_del(req->timer);
@@ -334,8 +343,8 @@ static void send_pending_body(struct sl_request *req)
     }
 }
 
-/* A retry: sends again what the failed attempt had sent after the head. Rare and at
- * most SL_REPLAY_MAX_BYTES, so one contiguous copy is fine. */
+/* A retry: sends again what the failed attempt had sent after the head; retry()
+ * made the copy contiguous, so the pullup here allocates nothing. */
 static void send_replay(struct sl_request *req)
 {
     size_t len = evbuffer_get_length(req->replay);
@@ -463,6 +472,7 @@ void sl_request_on_upstream_drained(struct sl_request *req)
     nghttp2_session_consume(session_of(req), req->stream_id, req->unconsumed_bytes);
     req->unconsumed_bytes = 0;
     sl_front_h2_schedule_flush(req->front);
+    update_stall_timer(req); /* the client can send again */
 }
 
 /* --- the response --- */
@@ -508,7 +518,6 @@ void sl_request_on_upstream_progress(struct sl_request *req)
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */
         req->is_upstream_paused = false;
-        evtimer_del(req->timer);
         return_credit(req); /* body the backend did not wait for */
     }
     if (!req->is_submitted) {
@@ -519,6 +528,7 @@ void sl_request_on_upstream_progress(struct sl_request *req)
         nghttp2_session_resume_data(session_of(req), req->stream_id);
     }
     apply_backpressure(req);
+    update_stall_timer(req);
     sl_front_h2_schedule_flush(req->front);
 }
 
@@ -539,6 +549,11 @@ static void retry(struct sl_request *req)
             sl_request_describe(req, who, sizeof(who)), req->backend->name);
     req->has_retried = true;
     req->is_end_sent = false;
+    /* rare, and at most SL_REPLAY_MAX_BYTES: one contiguous copy */
+    if (evbuffer_get_length(req->replay) > 0 && evbuffer_pullup(req->replay, -1) == NULL) {
+        respond_locally(req, 502, "502 bad gateway: the backend failed\n");
+        return;
+    }
     req->state = SL_REQ_HEADERS;
     int err = sl_pool_acquire(sl_worker_pool(req->worker, req->backend), req, true);
     start_queue_timer(req);
@@ -583,6 +598,12 @@ static void abandon_stalled(struct sl_request *req, const char *what)
     detach_upstream(req);
     return_credit(req);
     req->state = SL_REQ_DONE;
+    if (sl_front_h2_is_write_blocked(req->front)) {
+        /* not even reading the socket: a reset would never leave either */
+        SL_INFO("%s client reads nothing; closing the connection", who);
+        sl_front_h2_close_later(req->front);
+        return;
+    }
     reset_stream(req, NGHTTP2_CANCEL);
 }
 
@@ -595,10 +616,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
                 sl_request_describe(req, who, sizeof(who)), req->backend->name,
                 req->backend->response_timeout_ms);
         respond_locally(req, 504, "504 gateway timeout: the backend is saturated\n");
-    } else if (req->state == SL_REQ_FORWARD && !req->is_ended) {
-        abandon_stalled(req, "sent no request body");
-    } else if (req->state == SL_REQ_FORWARD && req->is_upstream_paused) {
-        abandon_stalled(req, "read none of the response");
+    } else if (is_clients_turn(req)) {
+        abandon_stalled(req, req->is_ended || req->state == SL_REQ_DONE
+                                 ? "read none of the response"
+                                 : "sent no request body");
     }
 }
 

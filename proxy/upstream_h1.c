@@ -157,8 +157,12 @@ void sl_upconn_begin(struct sl_upconn *conn, struct sl_request *req)
     conn->parser.data = conn;
     if (conn->state == SL_UPCONN_IDLE) {
         conn->state = SL_UPCONN_BUSY;
-        /* no response timeout until the whole request is queued */
-        event_remove_timer(conn->read_event);
+        /* No response timeout until the whole request is queued. Delete and re-add
+         * rather than remove the timer: the idle timer may have fired in this very
+         * loop turn, and only event_del cancels that pending activation (with the
+         * epoll changelist the pair costs no syscall). */
+        event_del(conn->read_event);
+        event_add(conn->read_event, NULL);
     }
 }
 
@@ -292,14 +296,18 @@ static int on_message_complete(http_parser *p)
 /* --- events, handled at the edge: each returns right after the connection may
  * have been freed --- */
 
+/* The request hears first, so that a retry takes the freed slot before the
+ * waiters do. */
 static void fail(struct sl_upconn *conn, enum sl_upstream_failure what)
 {
     struct sl_request *req = conn->req;
+    struct sl_pool *pool = conn->server->pool;
     bool was_reused = sl_upconn_is_reused(conn);
     conn->req = NULL;
-    sl_pool_discard(conn);
+    sl_pool_close(conn);
     if (req != NULL)
         sl_request_on_upstream_failure(req, what, was_reused);
+    sl_pool_serve_waiters(pool);
 }
 
 /* The connection closed by itself, or misbehaved, with no request on it. */

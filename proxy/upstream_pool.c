@@ -136,6 +136,14 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
     }
     if (target == NULL)
         target = server_with_room(pool);
+    if (target == NULL && is_fresh) {
+        /* a retry must not reuse: trade an idle connection for a new one */
+        struct sl_upconn *idle = take_any_idle(pool);
+        if (idle != NULL) {
+            target = idle->server;
+            sl_upconn_free(idle);
+        }
+    }
     if (target == NULL) {
         req->state = SL_REQ_WAITING;
         TAILQ_INSERT_TAIL(&pool->waiters, req, in_pool);
@@ -185,7 +193,7 @@ void sl_pool_release(struct sl_upconn *conn)
 
 /* Connection slots freed up: serve the longest-waiting requests. A request whose
  * connection cannot even start is answered, and the next one tries. */
-static void serve_waiters(struct sl_pool *pool)
+void sl_pool_serve_waiters(struct sl_pool *pool)
 {
     while (!TAILQ_EMPTY(&pool->waiters) && can_serve(pool)) {
         struct sl_request *waiter = take_waiter(pool);
@@ -197,13 +205,18 @@ static void serve_waiters(struct sl_pool *pool)
     }
 }
 
-void sl_pool_discard(struct sl_upconn *conn)
+void sl_pool_close(struct sl_upconn *conn)
 {
-    struct sl_pool *pool = conn->server->pool;
     if (conn->state != SL_UPCONN_IDLE)
         conn->server->inflight--;
     sl_upconn_free(conn);
-    serve_waiters(pool);
+}
+
+void sl_pool_discard(struct sl_upconn *conn)
+{
+    struct sl_pool *pool = conn->server->pool;
+    sl_pool_close(conn);
+    sl_pool_serve_waiters(pool);
 }
 
 void sl_pool_on_idle_closed(struct sl_upconn *conn)
@@ -211,5 +224,5 @@ void sl_pool_on_idle_closed(struct sl_upconn *conn)
     struct sl_pool *pool = conn->server->pool;
     TAILQ_REMOVE(&conn->server->idle, conn, in_idle);
     sl_upconn_free(conn);
-    serve_waiters(pool);
+    sl_pool_serve_waiters(pool);
 }

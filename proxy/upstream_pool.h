@@ -60,6 +60,13 @@ void sl_pool_release(struct sl_upconn *conn);
  * gets a new one). */
 void sl_pool_discard(struct sl_upconn *conn);
 
+/* Closes a connection without handing its slot to a waiter; the caller then
+ * calls sl_pool_serve_waiters(). */
+void sl_pool_close(struct sl_upconn *conn);
+
+/* Gives free connection slots to waiting requests. */
+void sl_pool_serve_waiters(struct sl_pool *pool);
+
 /* Called by a connection that closed by itself while idle. */
 void sl_pool_on_idle_closed(struct sl_upconn *conn);
 

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -10,7 +11,8 @@ import unittest
 
 from harness import IntegTest, wait_until
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
-                               RST_STREAM, WINDOW_UPDATE, RawClient, frame, literal)
+                               PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, RawClient,
+                               frame, literal)
 
 
 def rss_kib(pid):
@@ -185,6 +187,55 @@ class H2cToH1Limits(IntegTest):
         self.assertEqual(struct.unpack(">I", f[3])[0], 8)  # CANCEL
         self.assertIn("read none of the response", self.sluice.output())
         self.assertEqual(self.get("/")[0], 200)
+        c.close()
+
+    def test_request_reusing_a_connection_whose_idle_timer_fires_meanwhile(self):
+        """The idle timer and the request land in the same loop turn (sluice is
+        stopped while both become due): the request must still be answered."""
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": ([addr], {"keepalive_idle_timeout_ms": 200,
+                                                    "response_timeout_ms": 2000})})
+        c = RawClient(port)
+        c.start()
+        c.request(1, "GET", "/")
+        while not (c.wait_for(DATA, 1)[1] & END_STREAM):
+            pass
+        self.sluice.send_signal(signal.SIGSTOP)
+        try:
+            c.request(3, "GET", "/")
+            time.sleep(0.5)  # the thing under test is the idle timer: let it expire
+        finally:
+            self.sluice.send_signal(signal.SIGCONT)
+        f = c.wait_for(HEADERS, 3)
+        self.assertIsNotNone(f)
+        self.assertEqual(f[3][0], 0x88, "not :status 200 (HPACK static index 8)")
+        c.close()
+
+    def test_client_that_stops_reading_tcp_is_disconnected(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": [addr]}, log_level="debug",
+                                 extra="client_idle_timeout_ms: 300\n")
+        c = RawClient(port)
+        # a huge window, so sluice fills the socket; then never read
+        c.send(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0x7FFFFFFF)) +
+               frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF - 65535)))
+        c.request(1, "GET", "/bytes/209715200")
+        # conn=1 was the harness's readiness probe
+        wait_until(lambda: "conn=2 peer=127.0.0.1: closed" in self.sluice.output(),
+                   what="sluice to drop the connection")
+        c.close()
+
+    def test_client_withholding_its_window_is_reset(self):
+        _, addr = self.start_backend()
+        port = self.start_sluice({"demo": [addr]}, extra="client_idle_timeout_ms: 300\n")
+        c = RawClient(port)
+        # SETTINGS_INITIAL_WINDOW_SIZE 0: sluice may send no DATA at all
+        c.send(PREFACE + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))
+        c.request(1, "GET", "/bytes/1000")
+        self.assertIsNotNone(c.wait_for(HEADERS, 1))
+        f = c.wait_for(RST_STREAM, 1)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3])[0], 8)  # CANCEL
         c.close()
 
 if __name__ == "__main__":
