@@ -6,21 +6,27 @@
 # knowledge) front on 127.0.0.1 and an HTTP/1.1 keep-alive pool to the same
 # backend on a Unix socket. h2load sends fixed counts of 1 KB JSON POSTs in
 # three shapes (-c 16 -m 16, -c 200 -m 1, -c 1 -m 1); a backend-direct row
-# shows what the backend and load generator do without a proxy. For each run
-# we print requests/s, mean latency and the proxy's CPU microseconds per
-# request (utime+stime of its process tree from /proc), each also as a ratio
-# to nginx. See bench/README.md.
+# shows what the backend and load generator do without a proxy. The host's
+# speed drifts over minutes, so everything is measured in BENCH_ROUNDS rounds:
+# each round starts, warms up, measures and stops every peer in turn, in an
+# order that rotates from round to round. For each peer and scenario we print
+# the median over the rounds of requests/s, mean latency and the proxy's CPU
+# microseconds per request (utime+stime of its process tree from /proc), each
+# also as a ratio of medians to nginx, plus the min-max of CPU per request.
+# See bench/README.md.
 #
 # Usage, from the repo root after building:  bench/core.sh
-# Quick run:                                  BENCH_N_SCALE=0.05 bench/core.sh
+# Quick run:                                  BENCH_N_SCALE=0.05 BENCH_ROUNDS=2 bench/core.sh
 #
 # Environment (all optional):
 #   BUILD_DIR              build tree holding proxy/sluice and tools/sluice-demo-backend (build)
+#   BENCH_ROUNDS           rounds; every peer runs every scenario once per round (3)
 #   BENCH_N_SCALE          multiplies every request count (1)
 #   BENCH_N_C16 / BENCH_N_C200 / BENCH_N_C1
-#                          requests for -c16 -m16 / -c200 -m1 / -c1 -m1 (200000 / 100000 / 20000)
+#                          requests per run for -c16 -m16 / -c200 -m1 / -c1 -m1 (150000 / 75000 / 15000)
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
-#   BENCH_PEERS            rows to run, in order (direct sluice nginx h2o haproxy nghttpx)
+#   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
+#                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx)
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
 #   BENCH_LOAD_CPU         core for h2load and the backend (0)
 #   BENCH_PORT_BASE        first port tried for proxy listeners (18400)
@@ -44,6 +50,7 @@ abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; e
 
 BUILD_DIR=$(abspath "${BUILD_DIR:-$REPO_DIR/build}")
 N_SCALE=${BENCH_N_SCALE:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 PEERS=${BENCH_PEERS:-direct sluice nginx h2o haproxy nghttpx}
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
@@ -61,7 +68,7 @@ BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
 SC_NAMES=(c16m16 c200m1 c1m1)
 SC_C=(16 200 1)
 SC_M=(16 1 1)
-SC_BASE_N=("${BENCH_N_C16:-200000}" "${BENCH_N_C200:-100000}" "${BENCH_N_C1:-20000}")
+SC_BASE_N=("${BENCH_N_C16:-150000}" "${BENCH_N_C200:-75000}" "${BENCH_N_C1:-15000}")
 SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
           "-c 200 -m 1 (many connections)"
           "-c 1 -m 1 (latency a proxy adds to one request)")
@@ -356,7 +363,17 @@ log_tail() {
 
 # ---------------------------------------------------------------- h2load
 
-declare -A RPS LAT CPU FAILED NOTE STATUS CMDS
+# Per run, keyed "PEER,SCENARIO,ROUND" (scenario and round from 0): figures,
+# STATUS (ok, failed, missing, not built), NOTE (warnings), NOISY (1 when the
+# run was flagged NOISE), CMDS (the h2load command line). PEER_PORTS[PEER,ROUND]
+# is the port the peer listened on in that round.
+declare -A RPS LAT CPU FAILED NOTE STATUS CMDS NOISY PEER_PORTS
+# Per row, keyed "PEER,SCENARIO", filled by aggregate: medians over the ok
+# runs (M_RPS M_LAT M_CPU), CPU min and max, ok and NOISE-flagged run counts,
+# h2load failures summed, and the row status (ok when any run is ok).
+declare -A M_RPS M_LAT M_CPU CPU_MIN CPU_MAX N_OK N_NOISE FAILED_SUM ROW_STATUS
+ORDERS=()           # peer order of each round
+BENCH_ELAPSED=0     # seconds spent in the rounds
 declare -A VERSION
 
 # run_load TAG C M N TARGET-ARGS...: one measured (or warm-up) h2load run,
@@ -405,53 +422,54 @@ fmt_cmd() {
     printf '%s\n' "taskset -c $LOAD_CPU${out}"
 }
 
-# measure PEER ROOT-PID TARGET-ARGS...: warm-up, then the three scenarios.
-# ROOT-PID is the proxy's tree root, or "" for backend-direct.
+# measure PEER ROOT-PID ROUND TARGET-ARGS...: warm-up, then the three
+# scenarios, stored under round ROUND (from 0). ROOT-PID is the proxy's tree
+# root, or "" for backend-direct.
 # For backend-direct, h2load speaks HTTP/1.1 without pipelining, so the
 # in-flight count c*m of each scenario becomes c*m connections.
 measure() {
-    local peer=$1 root=$2 i n c m t0 t1 b0 b1 ticks other warn rc
-    shift 2
+    local peer=$1 root=$2 r=$3 i k n c m t0 t1 b0 b1 ticks other warn rc
+    shift 3
     local wn
     wn=$(scale_n "${BENCH_WARMUP_N:-5000}" 1000)
     if [[ $peer == direct ]]; then
-        run_load "$peer-warmup" 16 1 "$wn" "$@"
+        run_load "$peer-warmup-r$((r + 1))" 16 1 "$wn" "$@"
     else
-        run_load "$peer-warmup" 16 16 "$wn" "$@"
+        run_load "$peer-warmup-r$((r + 1))" 16 16 "$wn" "$@"
     fi
     if ! parse_h2load "$H2_OUT" || ((P_SUCC == 0)); then
-        log "$peer: warm-up failed"
+        log "$peer r$((r + 1)): warm-up failed"
         log_tail "$H2_OUT" >&2
     fi
     for i in "${!SC_NAMES[@]}"; do
-        c=${SC_C[i]} m=${SC_M[i]} other=""
+        k=$peer,$i,$r c=${SC_C[i]} m=${SC_M[i]} other=""
         n=$(scale_n "${SC_BASE_N[i]}" $((c * m)))
         if [[ $peer == direct ]]; then c=$((c * m)) m=1; fi
         [[ -n $root ]] && { tree_ticks "$root"; t0=$TICKS; cpu_busy "$PROXY_CPU"; b0=$BUSY; }
-        run_load "$peer-${SC_NAMES[i]}" "$c" "$m" "$n" "$@"
+        run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$m" "$n" "$@"
         rc=$?
         [[ -n $root ]] && { tree_ticks "$root"; t1=$TICKS; cpu_busy "$PROXY_CPU"; b1=$BUSY; }
-        CMDS[$peer,$i]=$(fmt_cmd "${H2_CMD[@]}")
+        CMDS[$k]=$(fmt_cmd "${H2_CMD[@]}")
         if [[ -n $root ]] && ! alive "$root"; then
-            STATUS[$peer,$i]=failed
-            NOTE[$peer,$i]="the proxy exited during this run"
-            log "$peer ${SC_NAMES[i]}: the proxy exited during the run"
+            STATUS[$k]=failed
+            NOTE[$k]="the proxy exited during this run"
+            log "$peer ${SC_NAMES[i]} r$((r + 1)): the proxy exited during the run"
             return 1
         fi
         if ! parse_h2load "$H2_OUT" || ((P_SUCC == 0)); then
-            STATUS[$peer,$i]=failed
-            NOTE[$peer,$i]="h2load exit $rc, no usable result"
-            log "$peer ${SC_NAMES[i]}: h2load gave no usable result (exit $rc)"
+            STATUS[$k]=failed
+            NOTE[$k]="h2load exit $rc, no usable result"
+            log "$peer ${SC_NAMES[i]} r$((r + 1)): h2load gave no usable result (exit $rc)"
             log_tail "$H2_OUT" >&2
             continue
         fi
-        STATUS[$peer,$i]=ok
-        RPS[$peer,$i]=$P_RPS
-        LAT[$peer,$i]=$P_LAT_US
-        FAILED[$peer,$i]=$P_FAILED
+        STATUS[$k]=ok
+        RPS[$k]=$P_RPS
+        LAT[$k]=$P_LAT_US
+        FAILED[$k]=$P_FAILED
         if [[ -n $root ]]; then
             ticks=$((t1 - t0))
-            CPU[$peer,$i]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$P_SUCC" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+            CPU[$k]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$P_SUCC" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
         fi
         warn=""
         ((P_FAILED > 0 || ${P_ERRORED:-0} > 0 || ${P_TIMEOUT:-0} > 0)) &&
@@ -461,26 +479,30 @@ measure() {
         # Other work on the proxy's core during the run disturbs every figure.
         if [[ -n $root && -n $b0 && -n $b1 ]]; then
             other=$((b1 - b0 - ticks))
-            ((other >= 10 && other * 10 > ticks)) &&
+            if ((other >= 10 && other * 10 > ticks)); then
                 warn+="${warn:+; }NOISE: other work took $other ticks of CPU $PROXY_CPU (the proxy: $ticks)"
+                NOISY[$k]=1
+            fi
         fi
-        NOTE[$peer,$i]=$warn
-        [[ -n $warn ]] && log "$peer ${SC_NAMES[i]}: $warn"
-        log "$peer ${SC_NAMES[i]}: $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$peer,$i]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}"
+        NOTE[$k]=$warn
+        [[ -n $warn ]] && log "$peer ${SC_NAMES[i]} r$((r + 1)): $warn"
+        log "$peer ${SC_NAMES[i]} r$((r + 1)): $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$k]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}"
     done
 }
 
-mark_all() { # mark_all PEER STATUS NOTE
+mark_all() { # mark_all PEER ROUND STATUS NOTE
     local i
-    for i in "${!SC_NAMES[@]}"; do STATUS[$1,$i]=$2; NOTE[$1,$i]=$3; done
+    for i in "${!SC_NAMES[@]}"; do STATUS[$1,$i,$2]=$3; NOTE[$1,$i,$2]=$4; done
 }
 
 # ---------------------------------------------------------------- peers
 
-# start_peer PEER: write its config, start it pinned to PROXY_CPU, wait until
-# it answers over h2c. Sets PEER_PID and PORT. Returns 1 on failure.
+# start_peer PEER ROUND: write its config, start it pinned to PROXY_CPU, wait
+# until it answers over h2c. Each round gets its own run directory (config,
+# logs, pid file) and port. Sets PEER_PID, PEER_DIR and PORT. Returns 1 on failure.
 start_peer() {
-    local peer=$1 dir=$TMP/$1 bin
+    local peer=$1 dir=$TMP/$1/r$(($2 + 1)) bin
+    PEER_DIR=$dir
     mkdir -p "$dir"
     pick_port
     local ifroot="# "
@@ -561,39 +583,153 @@ fmt_lat() {
 
 fmt_rps() { awk -v r="$1" 'BEGIN { printf "%.0f\n", r }'; }
 
-# row cells for PEER and scenario I: label rps rps_ratio lat lat_ratio cpu cpu_ratio failed
+median() { # median VALUE...: the middle value, or the mean of the two middle ones
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit
+        if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Fill the per-row arrays (M_RPS ... ROW_STATUS) from the per-run ones.
+aggregate() {
+    local peer i r k row
+    local -a v_rps v_lat v_cpu
+    for peer in $PEERS; do
+        for i in "${!SC_NAMES[@]}"; do
+            row=$peer,$i v_rps=() v_lat=() v_cpu=()
+            N_OK[$row]=0 N_NOISE[$row]=0 FAILED_SUM[$row]=0 ROW_STATUS[$row]=""
+            for ((r = 0; r < ROUNDS; r++)); do
+                k=$row,$r
+                [[ ${NOISY[$k]:-} == 1 ]] && N_NOISE[$row]=$((N_NOISE[$row] + 1))
+                if [[ ${STATUS[$k]:-} != ok ]]; then
+                    [[ -z ${ROW_STATUS[$row]} && -n ${STATUS[$k]:-} ]] && ROW_STATUS[$row]=${STATUS[$k]}
+                    continue
+                fi
+                N_OK[$row]=$((N_OK[$row] + 1))
+                v_rps+=("${RPS[$k]}")
+                v_lat+=("${LAT[$k]}")
+                [[ -n ${CPU[$k]:-} ]] && v_cpu+=("${CPU[$k]}")
+                FAILED_SUM[$row]=$((FAILED_SUM[$row] + ${FAILED[$k]:-0}))
+            done
+            if ((N_OK[$row] == 0)); then
+                ROW_STATUS[$row]=${ROW_STATUS[$row]:-skipped}
+                continue
+            fi
+            ROW_STATUS[$row]=ok
+            M_RPS[$row]=$(median "${v_rps[@]}")
+            M_LAT[$row]=$(median "${v_lat[@]}")
+            if ((${#v_cpu[@]})); then
+                M_CPU[$row]=$(median "${v_cpu[@]}")
+                CPU_MIN[$row]=$(printf '%s\n' "${v_cpu[@]}" | sort -g | head -n 1)
+                CPU_MAX[$row]=$(printf '%s\n' "${v_cpu[@]}" | sort -g | tail -n 1)
+            fi
+        done
+    done
+}
+
+# row cells for PEER and scenario I, from the medians: label rps rps_ratio lat
+# lat_ratio cpu cpu_ratio cpu_min-max runs noise failed
 row_cells() {
-    local peer=$1 i=$2 st=${STATUS[$1,$2]:-skipped}
-    local label
+    local peer=$1 i=$2 row=$1,$2
+    local st=${ROW_STATUS[$row]:-skipped} label
     label=$(peer_label "$peer")
     if [[ $st != ok ]]; then
-        printf '%s\t%s\t-\t-\t-\t-\t-\t-\n' "$label" "$st"
+        printf '%s\t%s\t-\t-\t-\t-\t-\t-\t0/%s\t-\t-\n' "$label" "$st" "$ROUNDS"
         return
     fi
     local base_ok=0
-    [[ ${STATUS[nginx,$i]:-} == ok ]] && base_ok=1
-    local rr="-" lr="-" cr="-" cpu="-"
+    [[ ${ROW_STATUS[nginx,$i]:-} == ok ]] && base_ok=1
+    local rr="-" lr="-" cr="-" cpu="-" range="-" noise="-"
     if ((base_ok)); then
-        rr=$(ratio "${RPS[$peer,$i]}" "${RPS[nginx,$i]}")
-        lr=$(ratio "${LAT[$peer,$i]}" "${LAT[nginx,$i]}")
+        rr=$(ratio "${M_RPS[$row]}" "${M_RPS[nginx,$i]}")
+        lr=$(ratio "${M_LAT[$row]}" "${M_LAT[nginx,$i]}")
     fi
-    if [[ -n ${CPU[$peer,$i]:-} ]]; then
-        cpu=${CPU[$peer,$i]}
-        ((base_ok)) && cr=$(ratio "$cpu" "${CPU[nginx,$i]:-}")
+    if [[ -n ${M_CPU[$row]:-} ]]; then
+        cpu=${M_CPU[$row]}
+        range="${CPU_MIN[$row]}-${CPU_MAX[$row]}"
+        ((base_ok)) && cr=$(ratio "$cpu" "${M_CPU[nginx,$i]:-}")
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${RPS[$peer,$i]}")" "$rr" \
-        "$(fmt_lat "${LAT[$peer,$i]}")" "$lr" "$cpu" "$cr" "${FAILED[$peer,$i]}"
+    # NOISE is only measured with a proxy on its core.
+    [[ $peer != direct ]] && noise=${N_NOISE[$row]}
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${M_RPS[$row]}")" "$rr" \
+        "$(fmt_lat "${M_LAT[$row]}")" "$lr" "$cpu" "$cr" "$range" "${N_OK[$row]}/$ROUNDS" "$noise" \
+        "${FAILED_SUM[$row]}"
 }
 
-added_latency_line() { # for the -c1 -m1 scenario: proxy mean minus backend-direct mean
+added_latency_line() { # for the -c1 -m1 scenario: proxy median minus backend-direct median
     local i=$1 peer out=""
-    [[ ${STATUS[direct,$i]:-} == ok ]] || return 0
+    [[ ${ROW_STATUS[direct,$i]:-} == ok ]] || return 0
     for peer in $PEERS; do
-        [[ $peer == direct || ${STATUS[$peer,$i]:-} != ok ]] && continue
-        out+="${out:+, }$peer $(awk -v a="${LAT[$peer,$i]}" -v b="${LAT[direct,$i]}" 'BEGIN { printf "%+.1fus", a - b }')"
+        [[ $peer == direct || ${ROW_STATUS[$peer,$i]:-} != ok ]] && continue
+        out+="${out:+, }$peer $(awk -v a="${M_LAT[$peer,$i]}" -v b="${M_LAT[direct,$i]}" 'BEGIN { printf "%+.1fus", a - b }')"
     done
-    [[ -n $out ]] && printf 'latency added over backend-direct (mean): %s\n' "$out"
+    [[ -n $out ]] && printf 'latency added over backend-direct (median of means): %s\n' "$out"
 }
+
+# note_lines PEER I: the warnings of PEER's runs of scenario I, one line per
+# distinct text, "label (round 1, 3): text".
+note_lines() {
+    local peer=$1 i=$2 r t label j
+    local -a texts=() rounds=()
+    label=$(peer_label "$peer")
+    for ((r = 0; r < ROUNDS; r++)); do
+        t=${NOTE[$peer,$i,$r]:-}
+        [[ -n $t ]] || continue
+        for j in "${!texts[@]}"; do
+            [[ ${texts[j]} == "$t" ]] && { rounds[j]+=", $((r + 1))"; continue 2; }
+        done
+        texts+=("$t")
+        rounds+=("$((r + 1))")
+    done
+    for j in "${!texts[@]}"; do
+        printf '%s (round %s): %s\n' "$label" "${rounds[j]}" "${texts[j]}"
+    done
+}
+
+# cmd_lines: the h2load command line of every run. A proxy's runs differ from
+# round to round only by its port, so each command is printed once with PORT
+# in place of the port, and the ports of each round listed first; a command
+# that differs otherwise is printed once per round.
+cmd_lines() {
+    local i peer r c port label j
+    local -a ports
+    for peer in $PEERS; do
+        [[ $peer == direct ]] && continue
+        ports=()
+        for ((r = 0; r < ROUNDS; r++)); do ports+=("${PEER_PORTS[$peer,$r]:--}"); done
+        [[ ${ports[*]} == *[0-9]* ]] || continue
+        printf 'PORT of %s, by round: %s\n' "$peer" "${ports[*]}"
+    done
+    for i in "${!SC_NAMES[@]}"; do
+        for peer in $PEERS; do
+            label=$(peer_label "$peer")
+            local -a cmds=() rnds=()
+            for ((r = 0; r < ROUNDS; r++)); do
+                c=${CMDS[$peer,$i,$r]:-}
+                [[ -n $c ]] || continue
+                port=${PEER_PORTS[$peer,$r]:-}
+                [[ -n $port ]] && c=${c//127.0.0.1:$port\//127.0.0.1:PORT/}
+                for j in "${!cmds[@]}"; do
+                    [[ ${cmds[j]} == "$c" ]] && { rnds[j]+=",$((r + 1))"; continue 2; }
+                done
+                cmds+=("$c")
+                rnds+=("$((r + 1))")
+            done
+            if ((${#cmds[@]} == 1)); then
+                printf '%-15s %s\n' "$label:" "${cmds[0]}"
+            else
+                for j in "${!cmds[@]}"; do printf '%-15s %s\n' "$label (r${rnds[j]}):" "${cmds[j]}"; done
+            fi
+        done
+    done
+}
+
+rounds_desc() {
+    local r out=""
+    for ((r = 0; r < ROUNDS; r++)); do out+="${out:+; }$((r + 1)): ${ORDERS[r]:-}"; done
+    printf '%s\n' "$out"
+}
+
+elapsed_desc() { printf '%dm%02ds\n' $((BENCH_ELAPSED / 60)) $((BENCH_ELAPSED % 60)); }
 
 print_text_report() {
     local i peer
@@ -604,6 +740,7 @@ print_text_report() {
     echo "backend: $BACKEND_DESC"
     echo "body: $BODY ($(wc -c <"$BODY") B POST, content-type: application/json)"
     echo "cpu: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK (1 tick = $((1000 / CLK_TCK)) ms), per succeeded request"
+    echo "rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "versions:"
     for peer in $PEERS h2load; do
         [[ $peer == direct ]] && continue
@@ -612,23 +749,18 @@ print_text_report() {
     done
     for i in "${!SC_NAMES[@]}"; do
         echo
-        echo "== ${SC_TITLE[i]}, $(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per row; ratios are to nginx"
+        echo "== ${SC_TITLE[i]}, $(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per run"
+        echo "   medians over $ROUNDS rounds; ratios are of medians, to nginx; cpu min-max over the rounds"
         {
-            printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tfailed\n'
+            printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tcpu min-max\truns\tnoise\tfailed\n'
             for peer in $PEERS; do row_cells "$peer" "$i"; done
-        } | awk -F'\t' '{ printf "%-15s %10s %9s %10s %9s %11s %9s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+        } | awk -F'\t' '{ printf "%-15s %9s %8s %9s %8s %10s %8s %13s %5s %5s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
         [[ ${SC_NAMES[i]} == c1m1 ]] && added_latency_line "$i"
-        for peer in $PEERS; do
-            [[ -n ${NOTE[$peer,$i]:-} ]] && printf '  %s: %s\n' "$(peer_label "$peer")" "${NOTE[$peer,$i]}"
-        done
+        for peer in $PEERS; do note_lines "$peer" "$i" | sed 's/^/  /'; done
     done
     echo
     echo "h2load command lines:"
-    for i in "${!SC_NAMES[@]}"; do
-        for peer in $PEERS; do
-            [[ -n ${CMDS[$peer,$i]:-} ]] && printf '  %-15s %s\n' "$(peer_label "$peer"):" "${CMDS[$peer,$i]}"
-        done
-    done
+    cmd_lines | sed 's/^/  /'
 }
 
 print_markdown_report() {
@@ -642,6 +774,7 @@ print_markdown_report() {
     echo "- backend: $BACKEND_DESC"
     echo "- body: \`$(basename "$BODY")\`, $(wc -c <"$BODY") B POST"
     echo "- CPU: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK, per succeeded request"
+    echo "- rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "- versions:"
     for peer in $PEERS; do
         [[ $peer == direct ]] && continue
@@ -652,33 +785,49 @@ print_markdown_report() {
         echo
         echo "## ${SC_TITLE[i]}"
         echo
-        echo "$(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per row; ratios are to nginx."
+        echo "$(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per run; medians over $ROUNDS rounds; ratios are of medians, to nginx; CPU min-max over the rounds; runs: ok runs of $ROUNDS; noise: runs flagged NOISE; failed: h2load failures summed over the runs."
         echo
-        echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | failed |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | CPU min-max | runs | noise | failed |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for peer in $PEERS; do
-            row_cells "$peer" "$i" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+            row_cells "$peer" "$i" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
         done
         if [[ ${SC_NAMES[i]} == c1m1 ]]; then
             local l
             l=$(added_latency_line "$i")
             [[ -n $l ]] && { echo; echo "$l"; }
         fi
-        local notes=""
-        for peer in $PEERS; do
-            [[ -n ${NOTE[$peer,$i]:-} ]] && notes+="- $(peer_label "$peer"): ${NOTE[$peer,$i]}"$'\n'
+        local notes
+        notes=$(for peer in $PEERS; do note_lines "$peer" "$i"; done | sed 's/^/- /')
+        [[ -n $notes ]] && { echo; printf '%s\n' "$notes"; }
+    done
+    echo
+    echo "## Every run"
+    echo
+    echo "In the order measured. CPU is blank for backend-direct."
+    echo
+    echo "| round | peer | scenario | req/s | mean latency | CPU µs/req | status | notes |"
+    echo "|---:|---|---|---:|---:|---:|---|---|"
+    local r k
+    for ((r = 0; r < ROUNDS; r++)); do
+        for peer in ${ORDERS[r]:-}; do
+            for i in "${!SC_NAMES[@]}"; do
+                k=$peer,$i,$r
+                if [[ ${STATUS[$k]:-} == ok ]]; then
+                    printf '| %s | %s | %s | %s | %s | %s | ok | %s |\n' "$((r + 1))" "$(peer_label "$peer")" \
+                        "${SC_NAMES[i]}" "$(fmt_rps "${RPS[$k]}")" "$(fmt_lat "${LAT[$k]}")" "${CPU[$k]:-}" "${NOTE[$k]:-}"
+                else
+                    printf '| %s | %s | %s | | | | %s | %s |\n' "$((r + 1))" "$(peer_label "$peer")" \
+                        "${SC_NAMES[i]}" "${STATUS[$k]:-skipped}" "${NOTE[$k]:-}"
+                fi
+            done
         done
-        [[ -n $notes ]] && { echo; printf '%s' "$notes"; }
     done
     echo
     echo "## h2load command lines"
     echo
     echo '```'
-    for i in "${!SC_NAMES[@]}"; do
-        for peer in $PEERS; do
-            [[ -n ${CMDS[$peer,$i]:-} ]] && printf '%-15s %s\n' "$(peer_label "$peer"):" "${CMDS[$peer,$i]}"
-        done
-    done
+    cmd_lines
     echo '```'
 }
 
@@ -691,6 +840,8 @@ main() {
         command -v "$tool" >/dev/null 2>&1 || die "$tool is required (Debian: nghttp2-client, curl, util-linux, coreutils)"
     done
     [[ -r $BODY ]] || die "request body $BODY not readable (set BENCH_BODY)"
+    [[ $ROUNDS =~ ^[0-9]+$ ]] && ((ROUNDS >= 1)) || die "BENCH_ROUNDS must be a positive integer (got '$ROUNDS')"
+    [[ -n ${PEERS// /} ]] || die "BENCH_PEERS is empty"
     local cpus
     for cpus in "$PROXY_CPU" "$LOAD_CPU"; do
         taskset -c "$cpus" true 2>/dev/null ||
@@ -738,41 +889,55 @@ main() {
         --data-binary "@$BODY" http://localhost/bid
     log "backend ready on $SOCK ($(wc -c <"$TMP/reference.body") B reply)"
 
-    local peer
-    for peer in $PEERS; do
-        VERSION[$peer]=$(peer_version "$peer")
-        if [[ $peer == direct ]]; then
-            log "backend-direct: measuring"
-            measure direct "" --h1 -B "unix:$SOCK" http://localhost/bid
-            continue
-        fi
-        PEER_FAIL=""
-        PEER_PID=""
-        if ! start_peer "$peer"; then
-            log "$peer: FAILED: $PEER_FAIL"
-            log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2
-            local st=failed
-            [[ $PEER_FAIL == "not built"* ]] && st="not built"
-            [[ $PEER_FAIL == *"not installed" ]] && st="missing"
-            mark_all "$peer" "$st" "$PEER_FAIL"
-            [[ -n $PEER_PID ]] && stop_tree "$PEER_PID"
-            continue
-        fi
-        if ! verify_h2c "$PORT"; then
-            log "$peer: FAILED verification: $VERIFY_MSG"
-            log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2
-            mark_all "$peer" failed "$VERIFY_MSG"
+    local peer r j
+    local -a plist order
+    read -ra plist <<<"$PEERS"
+    for peer in "${plist[@]}"; do VERSION[$peer]=$(peer_version "$peer"); done
+    BENCH_T0=$SECONDS
+    for ((r = 0; r < ROUNDS; r++)); do
+        # Rotate: round r starts at the (r mod n)-th peer, so that no peer is
+        # always measured first or last, nor always right after the same one.
+        order=()
+        for ((j = 0; j < ${#plist[@]}; j++)); do order+=("${plist[(r + j) % ${#plist[@]}]}"); done
+        ORDERS[$r]="${order[*]}"
+        log "round $((r + 1))/$ROUNDS: ${order[*]}"
+        for peer in "${order[@]}"; do
+            if [[ $peer == direct ]]; then
+                log "backend-direct: measuring (round $((r + 1)))"
+                measure direct "" "$r" --h1 -B "unix:$SOCK" http://localhost/bid
+                continue
+            fi
+            PEER_FAIL=""
+            PEER_PID=""
+            if ! start_peer "$peer" "$r"; then
+                log "$peer r$((r + 1)): FAILED: $PEER_FAIL"
+                log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2
+                local st=failed
+                [[ $PEER_FAIL == "not built"* ]] && st="not built"
+                [[ $PEER_FAIL == *"not installed" ]] && st="missing"
+                mark_all "$peer" "$r" "$st" "$PEER_FAIL"
+                [[ -n $PEER_PID ]] && stop_tree "$PEER_PID"
+                continue
+            fi
+            PEER_PORTS[$peer,$r]=$PORT
+            if ! verify_h2c "$PORT"; then
+                log "$peer r$((r + 1)): FAILED verification: $VERIFY_MSG"
+                log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2
+                mark_all "$peer" "$r" failed "$VERIFY_MSG"
+                stop_tree "$PEER_PID"
+                continue
+            fi
+            reuse_check "$PORT"
+            log "$peer r$((r + 1)): ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
+            log "$peer r$((r + 1)): process tree measured: $(tree_desc "$PEER_PID")"
+            measure "$peer" "$PEER_PID" "$r" "http://127.0.0.1:$PORT/bid"
+            alive "$PEER_PID" || { log "$peer r$((r + 1)): died during the run"; log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2; }
             stop_tree "$PEER_PID"
-            continue
-        fi
-        reuse_check "$PORT"
-        log "$peer: ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
-        log "$peer: process tree measured: $(tree_desc "$PEER_PID")"
-        measure "$peer" "$PEER_PID" "http://127.0.0.1:$PORT/bid"
-        alive "$PEER_PID" || { log "$peer: died during the run"; log_tail "$TMP/$peer/stderr.log" "$TMP/$peer/error.log" >&2; }
-        stop_tree "$PEER_PID"
+        done
     done
+    BENCH_ELAPSED=$((SECONDS - BENCH_T0))
 
+    aggregate
     print_text_report
     mkdir -p "$RESULTS_DIR"
     local md=$RESULTS_DIR/core-$stamp.md
