@@ -1,11 +1,11 @@
 /* Loading the YAML config.
  *
- * Two passes. First libyaml's events are built into a small tree (struct node)
- * in a scratch arena, which is where anchors, aliases, nesting depth and YAML
- * syntax are refused. Then each mapping is checked against its key table
- * (struct key): unknown and duplicate keys, types, ranges, defaults and
- * required keys all come from the table, which is also what docs/config.md and
- * conf/sluice.yaml are written from. Keys are applied in table order, not file
+ * Two passes. First config_yaml.c reads the file into a small tree (struct
+ * sl_yaml_node) in a scratch arena, which is where anchors, aliases, nesting
+ * depth and YAML syntax are refused. Then each mapping is checked against its
+ * key table (struct key): unknown and duplicate keys, types, ranges, defaults
+ * and required keys all come from the table, which is also what docs/config.md
+ * and conf/sluice.yaml are written from. Keys are applied in table order, not file
  * order, so backends exist by the time a route or default_backend names one.
  *
  * Everything the config keeps is allocated from cfg->arena; the tree and the
@@ -13,7 +13,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,40 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #include "arena.h"
+#include "config_yaml.h"
 
-#define FILE_MAX_BYTES (16u << 20) /* a config is a few kilobytes */
-#define NESTING_MAX 32             /* the schema nests 4 deep; the rest is a mistake */
-#define KEYS_MAX 16                /* keys in one table */
-#define NAME_MAX_BYTES 64          /* backend names */
-#define QUOTE_MAX_BYTES 64         /* of a value quoted back in a message */
-
-enum node_kind { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
-
-/* The parsed YAML: children are a list; a mapping's children alternate key and
- * value, so it has 2 * count of them. */
-struct node {
-    enum node_kind kind;
-    unsigned line; /* 1-based */
-    bool is_null;  /* a plain scalar that is empty, "~" or "null" */
-    const char *text;
-    size_t len;
-    size_t count; /* sequence items or mapping pairs */
-    struct node *first;
-    struct node *last;
-    struct node *next;
-};
+#define KEYS_MAX 16        /* keys in one table */
+#define NAME_MAX_BYTES 64  /* backend names */
+#define QUOTE_MAX_BYTES 64 /* of a value quoted back in a message */
 
 struct loader {
     const char *path;
     char *err;
     size_t err_len;
-    unsigned char *text; /* the file */
-    size_t text_len;
-    yaml_parser_t parser;
-    struct sl_arena *scratch; /* the tree */
     struct sl_config *cfg;
 };
 
@@ -110,7 +86,7 @@ struct kind {
     size_t target_size;
     /* For list entries, checks against the earlier entries once entry index
      * of items is filled; seq is the YAML sequence, for line numbers. */
-    int (*check)(struct loader *ld, const struct node *seq, void *items, size_t index);
+    int (*check)(struct loader *ld, const struct sl_yaml_node *seq, void *items, size_t index);
 };
 
 static int fail(struct loader *ld, unsigned line, const char *fmt, ...)
@@ -148,242 +124,15 @@ static void *alloc_zero(struct loader *ld, struct sl_arena *arena, size_t size)
     return p;
 }
 
-/* ---- reading the file and building the tree ---- */
-
-static int read_file(struct loader *ld)
-{
-    int fd = open(ld->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(ld->err, ld->err_len, "%s: cannot open: %s", ld->path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 4096, len = 0;
-    unsigned char *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return fail_oom(ld);
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= FILE_MAX_BYTES) {
-                snprintf(ld->err, ld->err_len, "%s: is larger than %u MiB; is it a config file?",
-                         ld->path, FILE_MAX_BYTES >> 20);
-                goto fail;
-            }
-            unsigned char *bigger = malloc(cap * 2);
-            if (bigger == NULL) {
-                fail_oom(ld);
-                goto fail;
-            }
-            memcpy(bigger, buf, len);
-            free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(ld->err, ld->err_len, "%s: cannot read: %s", ld->path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    ld->text = buf;
-    ld->text_len = len;
-    return 0;
-
-fail:
-    free(buf);
-    close(fd);
-    return -1;
-}
-
-/* "[::1]:80" unquoted starts a YAML flow sequence; say so rather than leave
- * the person with libyaml's "did not find expected node content". */
-static bool has_bare_ipv6(const struct loader *ld, size_t at)
-{
-    size_t start = at < ld->text_len ? at : ld->text_len;
-    while (start > 0 && ld->text[start - 1] != '\n')
-        start--;
-    for (size_t i = start; i + 2 < ld->text_len && ld->text[i] != '\n'; i++) {
-        if (ld->text[i] == ']' && ld->text[i + 1] == ':' && ld->text[i + 2] >= '0' &&
-            ld->text[i + 2] <= '9')
-            return true;
-    }
-    return false;
-}
-
-static int fail_yaml(struct loader *ld)
-{
-    const yaml_parser_t *p = &ld->parser;
-    if (p->error == YAML_MEMORY_ERROR)
-        return fail_oom(ld);
-    unsigned line = (unsigned)p->problem_mark.line + 1;
-    if (p->error == YAML_READER_ERROR) {
-        /* reader errors (bad encoding) carry a byte offset, not a mark */
-        line = 1;
-        for (size_t i = 0; i < p->problem_offset && i < ld->text_len; i++)
-            line += ld->text[i] == '\n';
-    }
-    /* at the end of the file libyaml points past the last line */
-    unsigned last_line = 1;
-    for (size_t i = 0; i + 1 < ld->text_len; i++)
-        last_line += ld->text[i] == '\n';
-    if (line > last_line)
-        line = last_line;
-    const char *problem = p->problem != NULL ? p->problem : "unknown problem";
-    size_t at = p->problem_mark.index;
-    const char *hint = "";
-    if (p->error == YAML_SCANNER_ERROR && at < ld->text_len && ld->text[at] == '\t')
-        hint = "; YAML indents with spaces, not tabs";
-    else if (p->error == YAML_PARSER_ERROR && has_bare_ipv6(ld, at))
-        hint = "; an IPv6 address must be quoted, e.g. \"[::1]:8080\"";
-    if (p->context != NULL) {
-        return fail(ld, line, "YAML syntax error: %s (%s at line %u)%s", problem, p->context,
-                    (unsigned)p->context_mark.line + 1, hint);
-    }
-    return fail(ld, line, "YAML syntax error: %s%s", problem, hint);
-}
-
-static int next_event(struct loader *ld, yaml_event_t *ev)
-{
-    if (!yaml_parser_parse(&ld->parser, ev))
-        return fail_yaml(ld);
-    return 0;
-}
-
-static bool is_null_scalar(const char *text, size_t len)
-{
-    return len == 0 || strcmp(text, "~") == 0 || strcmp(text, "null") == 0 ||
-           strcmp(text, "Null") == 0 || strcmp(text, "NULL") == 0;
-}
-
-/* Builds the node that ev starts, consuming the events up to its end.
- * Takes ownership of ev. */
-static int build_node(struct loader *ld, yaml_event_t *ev, int depth, struct node **out)
-{
-    int rc = -1;
-    unsigned line = (unsigned)ev->start_mark.line + 1;
-    const yaml_char_t *anchor = NULL;
-    enum node_kind kind;
-    switch (ev->type) {
-    case YAML_SCALAR_EVENT:
-        kind = NODE_SCALAR;
-        anchor = ev->data.scalar.anchor;
-        break;
-    case YAML_SEQUENCE_START_EVENT:
-        kind = NODE_SEQUENCE;
-        anchor = ev->data.sequence_start.anchor;
-        break;
-    case YAML_MAPPING_START_EVENT:
-        kind = NODE_MAPPING;
-        anchor = ev->data.mapping_start.anchor;
-        break;
-    case YAML_ALIAS_EVENT:
-        fail(ld, line, "aliases (*%.64s) are not supported; write the value out in full",
-             (const char *)ev->data.alias.anchor);
-        goto out;
-    default:
-        fail(ld, line, "YAML syntax error: unexpected event %d", (int)ev->type);
-        goto out;
-    }
-    if (anchor != NULL) {
-        fail(ld, line, "anchors (&%.64s) are not supported; write the value out in full",
-             (const char *)anchor);
-        goto out;
-    }
-    if (depth > NESTING_MAX) {
-        fail(ld, line, "values are nested more than %d levels deep", NESTING_MAX);
-        goto out;
-    }
-    struct node *node = alloc_zero(ld, ld->scratch, sizeof(*node));
-    if (node == NULL)
-        goto out;
-    node->kind = kind;
-    node->line = line;
-    if (kind == NODE_SCALAR) {
-        node->len = ev->data.scalar.length;
-        node->text = sl_arena_strndup(ld->scratch, (const char *)ev->data.scalar.value, node->len);
-        if (node->text == NULL) {
-            fail_oom(ld);
-            goto out;
-        }
-        node->is_null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                        is_null_scalar(node->text, node->len);
-        *out = node;
-        rc = 0;
-        goto out;
-    }
-    yaml_event_type_t end =
-        kind == NODE_SEQUENCE ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT;
-    yaml_event_delete(ev);
-    for (;;) {
-        if (next_event(ld, ev) < 0)
-            return -1;
-        if (ev->type == end)
-            break;
-        struct node *child;
-        if (build_node(ld, ev, depth + 1, &child) < 0)
-            return -1;
-        if (node->last == NULL)
-            node->first = child;
-        else
-            node->last->next = child;
-        node->last = child;
-        node->count++;
-    }
-    if (kind == NODE_MAPPING)
-        node->count /= 2;
-    *out = node;
-    rc = 0;
-out:
-    yaml_event_delete(ev);
-    return rc;
-}
-
-/* The one document of the file; NULL root when the file holds nothing. */
-static int build_tree(struct loader *ld, struct node **root)
-{
-    yaml_event_t ev;
-    if (next_event(ld, &ev) < 0) /* stream start */
-        return -1;
-    yaml_event_delete(&ev);
-    if (next_event(ld, &ev) < 0)
-        return -1;
-    if (ev.type == YAML_STREAM_END_EVENT) {
-        yaml_event_delete(&ev);
-        *root = NULL;
-        return 0;
-    }
-    yaml_event_delete(&ev); /* document start */
-    if (next_event(ld, &ev) < 0 || build_node(ld, &ev, 0, root) < 0)
-        return -1;
-    if (next_event(ld, &ev) < 0) /* document end */
-        return -1;
-    yaml_event_delete(&ev);
-    if (next_event(ld, &ev) < 0)
-        return -1;
-    unsigned line = (unsigned)ev.start_mark.line + 1;
-    bool is_more = ev.type == YAML_DOCUMENT_START_EVENT;
-    yaml_event_delete(&ev);
-    if (is_more)
-        return fail(ld, line, "a second YAML document starts here; put all settings in one");
-    return 0;
-}
-
 /* ---- checking values against the tables ---- */
 
 /* Writes how node looks, for "got ..." in messages: a quoted, shortened value
  * with control characters replaced, or what kind of thing it is. */
-static const char *describe(const struct node *node, char *buf, size_t buf_len)
+static const char *describe(const struct sl_yaml_node *node, char *buf, size_t buf_len)
 {
-    if (node->kind == NODE_MAPPING)
+    if (node->kind == SL_YAML_MAPPING)
         return "a mapping";
-    if (node->kind == NODE_SEQUENCE)
+    if (node->kind == SL_YAML_SEQUENCE)
         return "a sequence";
     if (node->is_null)
         return "an empty value";
@@ -412,7 +161,7 @@ static const char *label_of(const struct key *key)
     return key->label != NULL ? key->label : key->name;
 }
 
-static int fail_type(struct loader *ld, const struct key *key, const struct node *value)
+static int fail_type(struct loader *ld, const struct key *key, const struct sl_yaml_node *value)
 {
     char got[QUOTE_MAX_BYTES + 8];
     return fail(ld, value->line, "%s must be %s, got %s", label_of(key), type_what[key->type],
@@ -420,10 +169,10 @@ static int fail_type(struct loader *ld, const struct key *key, const struct node
 }
 
 /* A scalar as a C string; empty values, collections and NUL bytes are refused. */
-static int string_value(struct loader *ld, const struct key *key, const struct node *value,
+static int string_value(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                         const char **out)
 {
-    if (value->kind != NODE_SCALAR || value->is_null || value->len == 0)
+    if (value->kind != SL_YAML_SCALAR || value->is_null || value->len == 0)
         return fail_type(ld, key, value);
     if (memchr(value->text, '\0', value->len) != NULL)
         return fail(ld, value->line, "%s must not contain a NUL character", label_of(key));
@@ -431,31 +180,31 @@ static int string_value(struct loader *ld, const struct key *key, const struct n
     return 0;
 }
 
-static const struct node *nth(const struct node *parent, size_t index)
+static const struct sl_yaml_node *nth(const struct sl_yaml_node *parent, size_t index)
 {
-    const struct node *node = parent->first;
+    const struct sl_yaml_node *node = parent->first;
     while (index-- > 0)
         node = node->next;
     return node;
 }
 
 /* The value of key in a mapping node, or NULL. */
-static const struct node *find_value(const struct node *map, const char *key)
+static const struct sl_yaml_node *find_value(const struct sl_yaml_node *map, const char *key)
 {
-    for (const struct node *k = map->first; k != NULL; k = k->next->next) {
-        if (k->kind == NODE_SCALAR && strcmp(k->text, key) == 0)
+    for (const struct sl_yaml_node *k = map->first; k != NULL; k = k->next->next) {
+        if (k->kind == SL_YAML_SCALAR && strcmp(k->text, key) == 0)
             return k->next;
     }
     return NULL;
 }
 
-static int apply_kind(struct loader *ld, const struct kind *kind, const struct node *map,
+static int apply_kind(struct loader *ld, const struct kind *kind, const struct sl_yaml_node *map,
                       void *target);
 
-static int parse_uint(struct loader *ld, const struct key *key, const struct node *value,
+static int parse_uint(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                       uint32_t *out)
 {
-    if (value->kind != NODE_SCALAR || value->len == 0)
+    if (value->kind != SL_YAML_SCALAR || value->len == 0)
         return fail_type(ld, key, value);
     uint64_t n = 0;
     for (size_t i = 0; i < value->len; i++) {
@@ -474,11 +223,11 @@ static int parse_uint(struct loader *ld, const struct key *key, const struct nod
 }
 
 /* what names the value in messages: "listener address", "servers entry". */
-static int parse_addr(struct loader *ld, const char *what, const struct node *value,
+static int parse_addr(struct loader *ld, const char *what, const struct sl_yaml_node *value,
                       struct sl_addr *out)
 {
     char got[QUOTE_MAX_BYTES + 8];
-    if (value->kind != NODE_SCALAR || value->is_null || value->len == 0) {
+    if (value->kind != SL_YAML_SCALAR || value->is_null || value->len == 0) {
         return fail(ld, value->line, "%s must be %s, got %s", what, type_what[KEY_ADDR],
                     describe(value, got, sizeof(got)));
     }
@@ -492,12 +241,12 @@ static int parse_addr(struct loader *ld, const char *what, const struct node *va
     return 0;
 }
 
-static int parse_addr_list(struct loader *ld, const struct key *key, const struct node *value,
-                           char *target)
+static int parse_addr_list(struct loader *ld, const struct key *key,
+                           const struct sl_yaml_node *value, char *target)
 {
-    if (value->kind != NODE_SEQUENCE && !value->is_null)
+    if (value->kind != SL_YAML_SEQUENCE && !value->is_null)
         return fail_type(ld, key, value);
-    size_t count = value->kind == NODE_SEQUENCE ? value->count : 0;
+    size_t count = value->kind == SL_YAML_SEQUENCE ? value->count : 0;
     if (count < key->min) {
         return fail(ld, value->line, "%s must list at least %u address%s", label_of(key), key->min,
                     key->min == 1 ? "" : "es");
@@ -508,7 +257,7 @@ static int parse_addr_list(struct loader *ld, const struct key *key, const struc
     char what[64];
     snprintf(what, sizeof(what), "%s entry", label_of(key));
     size_t i = 0;
-    for (const struct node *item = count > 0 ? value->first : NULL; item != NULL;
+    for (const struct sl_yaml_node *item = count > 0 ? value->first : NULL; item != NULL;
          item = item->next, i++) {
         if (parse_addr(ld, what, item, &addrs[i]) < 0)
             return -1;
@@ -520,7 +269,7 @@ static int parse_addr_list(struct loader *ld, const struct key *key, const struc
 
 /* Relative paths are taken from the config file's directory, so that checking
  * a config gives the same answer from any working directory. */
-static int parse_file(struct loader *ld, const struct key *key, const struct node *value,
+static int parse_file(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                       const char **out)
 {
     const char *text;
@@ -554,10 +303,10 @@ static bool is_name_char(char c)
            c == '.' || c == '-';
 }
 
-static int parse_name(struct loader *ld, const struct key *key, const struct node *value,
+static int parse_name(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                       const char **out)
 {
-    if (value->kind != NODE_SCALAR || value->is_null)
+    if (value->kind != SL_YAML_SCALAR || value->is_null)
         return fail_type(ld, key, value);
     bool is_valid = value->len >= 1 && value->len <= NAME_MAX_BYTES;
     for (size_t i = 0; is_valid && i < value->len; i++)
@@ -571,7 +320,7 @@ static int parse_name(struct loader *ld, const struct key *key, const struct nod
     return *out == NULL ? fail_oom(ld) : 0;
 }
 
-static int parse_prefix(struct loader *ld, const struct key *key, const struct node *value,
+static int parse_prefix(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                         char *target)
 {
     const char *text;
@@ -590,8 +339,8 @@ static int parse_prefix(struct loader *ld, const struct key *key, const struct n
     return 0;
 }
 
-static int parse_backend_ref(struct loader *ld, const struct key *key, const struct node *value,
-                             const struct sl_backend_config **out)
+static int parse_backend_ref(struct loader *ld, const struct key *key,
+                             const struct sl_yaml_node *value, const struct sl_backend_config **out)
 {
     const char *text;
     if (string_value(ld, key, value, &text) < 0)
@@ -616,12 +365,12 @@ static int parse_backend_ref(struct loader *ld, const struct key *key, const str
                 describe(value, got, sizeof(got)), defined);
 }
 
-static int parse_list(struct loader *ld, const struct key *key, const struct node *value,
+static int parse_list(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                       char *target)
 {
-    if (value->kind != NODE_SEQUENCE && !value->is_null)
+    if (value->kind != SL_YAML_SEQUENCE && !value->is_null)
         return fail_type(ld, key, value);
-    size_t count = value->kind == NODE_SEQUENCE ? value->count : 0;
+    size_t count = value->kind == SL_YAML_SEQUENCE ? value->count : 0;
     if (count < key->min) {
         return fail(ld, value->line, "%s must have at least %u entr%s", label_of(key), key->min,
                     key->min == 1 ? "y" : "ies");
@@ -634,9 +383,9 @@ static int parse_list(struct loader *ld, const struct key *key, const struct nod
             return -1;
     }
     size_t i = 0;
-    for (const struct node *item = count > 0 ? value->first : NULL; item != NULL;
+    for (const struct sl_yaml_node *item = count > 0 ? value->first : NULL; item != NULL;
          item = item->next, i++) {
-        if (item->kind != NODE_MAPPING) {
+        if (item->kind != SL_YAML_MAPPING) {
             char got[QUOTE_MAX_BYTES + 8];
             return fail(ld, item->line, "each %s entry must be a mapping, got %s", label_of(key),
                         describe(item, got, sizeof(got)));
@@ -651,7 +400,7 @@ static int parse_list(struct loader *ld, const struct key *key, const struct nod
     return 0;
 }
 
-static int apply_value(struct loader *ld, const struct key *key, const struct node *value,
+static int apply_value(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                        char *target)
 {
     void *field = target + key->offset;
@@ -660,7 +409,7 @@ static int apply_value(struct loader *ld, const struct key *key, const struct no
         return parse_uint(ld, key, value, field);
     case KEY_LOG_LEVEL: {
         enum sl_log_level level;
-        if (value->kind != NODE_SCALAR || value->is_null ||
+        if (value->kind != SL_YAML_SCALAR || value->is_null ||
             sl_log_level_parse(value->text, &level) < 0)
             return fail_type(ld, key, value);
         *(enum sl_log_level *)field = level;
@@ -679,7 +428,7 @@ static int apply_value(struct loader *ld, const struct key *key, const struct no
     case KEY_BACKEND:
         return parse_backend_ref(ld, key, value, field);
     case KEY_MAPPING:
-        if (value->kind != NODE_MAPPING)
+        if (value->kind != SL_YAML_MAPPING)
             return fail_type(ld, key, value);
         return apply_kind(ld, key->sub, value, target);
     case KEY_LIST:
@@ -697,7 +446,8 @@ static void apply_default(const struct key *key, char *target)
     /* everything else defaults to zero/NULL; kind checks fill in the rest */
 }
 
-static int fail_unknown_key(struct loader *ld, const struct kind *kind, const struct node *key)
+static int fail_unknown_key(struct loader *ld, const struct kind *kind,
+                            const struct sl_yaml_node *key)
 {
     char expected[256];
     size_t at = 0;
@@ -708,7 +458,7 @@ static int fail_unknown_key(struct loader *ld, const struct kind *kind, const st
         at += n > 0 ? (size_t)n : 0;
     }
     char got[QUOTE_MAX_BYTES + 8];
-    if (key->kind != NODE_SCALAR) {
+    if (key->kind != SL_YAML_SCALAR) {
         return fail(ld, key->line, "a key in %s must be a word, got %s (expected: %s)", kind->noun,
                     describe(key, got, sizeof(got)), expected);
     }
@@ -716,14 +466,14 @@ static int fail_unknown_key(struct loader *ld, const struct kind *kind, const st
                 describe(key, got, sizeof(got)), kind->noun, expected);
 }
 
-static int apply_kind(struct loader *ld, const struct kind *kind, const struct node *map,
+static int apply_kind(struct loader *ld, const struct kind *kind, const struct sl_yaml_node *map,
                       void *target)
 {
-    const struct node *keys[KEYS_MAX] = {0};
-    for (const struct node *k = map->first; k != NULL; k = k->next->next) {
+    const struct sl_yaml_node *keys[KEYS_MAX] = {0};
+    for (const struct sl_yaml_node *k = map->first; k != NULL; k = k->next->next) {
         size_t i = 0;
         while (i < kind->key_count &&
-               (k->kind != NODE_SCALAR || strcmp(k->text, kind->keys[i].name) != 0))
+               (k->kind != SL_YAML_SCALAR || strcmp(k->text, kind->keys[i].name) != 0))
             i++;
         if (i == kind->key_count)
             return fail_unknown_key(ld, kind, k);
@@ -749,7 +499,8 @@ static int apply_kind(struct loader *ld, const struct kind *kind, const struct n
 
 /* ---- checks across keys and entries ---- */
 
-static int check_listener(struct loader *ld, const struct node *seq, void *items, size_t index)
+static int check_listener(struct loader *ld, const struct sl_yaml_node *seq, void *items,
+                          size_t index)
 {
     const struct sl_listener_config *listeners = items;
     const struct sl_addr *addr = &listeners[index].addr;
@@ -765,7 +516,8 @@ static int check_listener(struct loader *ld, const struct node *seq, void *items
     return 0;
 }
 
-static int check_backend(struct loader *ld, const struct node *seq, void *items, size_t index)
+static int check_backend(struct loader *ld, const struct sl_yaml_node *seq, void *items,
+                         size_t index)
 {
     const struct sl_backend_config *backends = items;
     for (size_t i = 0; i < index; i++) {
@@ -780,7 +532,7 @@ static int check_backend(struct loader *ld, const struct node *seq, void *items,
 
 /* Routes are tried in order, so a route whose prefix extends an earlier one
  * would never be chosen; that is always a mistake (usually "/" put first). */
-static int check_route(struct loader *ld, const struct node *seq, void *items, size_t index)
+static int check_route(struct loader *ld, const struct sl_yaml_node *seq, void *items, size_t index)
 {
     const struct sl_route_config *routes = items;
     const struct sl_route_config *route = &routes[index];
@@ -922,13 +674,13 @@ _Static_assert(COUNT(backend_keys) <= KEYS_MAX, "raise KEYS_MAX");
 
 /* ---- the contract ---- */
 
-static int apply_root(struct loader *ld, const struct node *root)
+static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
 {
-    if (root == NULL || (root->kind == NODE_SCALAR && root->is_null)) {
+    if (root == NULL || (root->kind == SL_YAML_SCALAR && root->is_null)) {
         return fail(ld, root == NULL ? 1 : root->line,
                     "the file holds no settings; it needs at least listeners and backends");
     }
-    if (root->kind != NODE_MAPPING) {
+    if (root->kind != SL_YAML_MAPPING) {
         char got[QUOTE_MAX_BYTES + 8];
         return fail(ld, root->line, "the config must be a mapping of keys to values, got %s",
                     describe(root, got, sizeof(got)));
@@ -944,14 +696,13 @@ static int apply_root(struct loader *ld, const struct node *root)
 int sl_config_load(const char *path, struct sl_config **out, char *err, size_t err_len)
 {
     struct loader ld = {.path = path, .err = err, .err_len = err_len};
-    int rc = -1;
-    if (read_file(&ld) < 0)
-        return -1;
-    ld.scratch = sl_arena_new(16384);
-    if (ld.scratch == NULL) {
-        fail_oom(&ld);
-        goto fail_scratch;
-    }
+    /* the tree and the file text are only needed while the config is built */
+    struct sl_arena *scratch = sl_arena_new(16384);
+    if (scratch == NULL)
+        return fail_oom(&ld);
+    const struct sl_yaml_node *root;
+    if (sl_yaml_load(path, scratch, &root, err, err_len) < 0)
+        goto fail_tree;
     struct sl_arena *arena = sl_arena_new(4096);
     if (arena == NULL) {
         fail_oom(&ld);
@@ -967,29 +718,17 @@ int sl_config_load(const char *path, struct sl_config **out, char *err, size_t e
         goto fail_cfg;
     }
     ld.cfg = cfg;
-    if (!yaml_parser_initialize(&ld.parser)) {
-        fail_oom(&ld);
-        goto fail_cfg;
-    }
-    yaml_parser_set_input_string(&ld.parser, ld.text, ld.text_len);
-    struct node *root;
-    rc = build_tree(&ld, &root);
-    yaml_parser_delete(&ld.parser);
-    if (rc == 0)
-        rc = apply_root(&ld, root);
-    if (rc < 0)
+    if (apply_root(&ld, root) < 0)
         goto fail_cfg;
     *out = cfg;
-    sl_arena_free(ld.scratch);
-    free(ld.text);
+    sl_arena_free(scratch);
     return 0;
 
 fail_cfg:
     sl_arena_free(arena);
 fail_arena:
-    sl_arena_free(ld.scratch);
-fail_scratch:
-    free(ld.text);
+fail_tree:
+    sl_arena_free(scratch);
     return -1;
 }
 
