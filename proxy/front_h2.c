@@ -313,9 +313,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->id,
                  front->peer, front->worker->cfg->client_idle_timeout_ms);
         /* a client that does not even read its GOAWAY is dropped */
-        bool is_stuck = front->has_timed_out ||
-                        evbuffer_get_length(bufferevent_get_output(bev)) > 0;
-        if (is_stuck) {
+        if (front->has_timed_out || sl_front_h2_is_write_blocked(front)) {
             front->is_closing = true;
         } else {
             front->has_timed_out = true;
