@@ -94,23 +94,16 @@ static int fail(struct loader *ld, unsigned line, const char *fmt, ...)
 
 static int fail(struct loader *ld, unsigned line, const char *fmt, ...)
 {
-    if (ld->err_len == 0)
-        return -1;
-    int n = snprintf(ld->err, ld->err_len, "%s:%u: ", ld->path, line);
-    if (n >= 0 && (size_t)n < ld->err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ld->err + n, ld->err_len - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    sl_config_verror(ld->err, ld->err_len, ld->path, line, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
 static int fail_oom(struct loader *ld)
 {
-    if (ld->err_len > 0)
-        snprintf(ld->err, ld->err_len, "%s: out of memory while loading the config", ld->path);
-    return -1;
+    return sl_config_oom(ld->err, ld->err_len, ld->path);
 }
 
 static void *alloc_zero(struct loader *ld, struct sl_arena *arena, size_t size)

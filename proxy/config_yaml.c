@@ -34,26 +34,36 @@ struct reader {
 static int fail(struct reader *rd, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int fail(struct reader *rd, unsigned line, const char *fmt, ...)
+int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line,
+                     const char *fmt, va_list ap)
 {
-    if (rd->err_len == 0)
+    if (err_len == 0)
         return -1;
-    int n = snprintf(rd->err, rd->err_len, "%s:%u: ", rd->path, line);
-    if (n >= 0 && (size_t)n < rd->err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(rd->err + n, rd->err_len - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    int n = snprintf(err, err_len, "%s:%u: ", path, line);
+    if (n >= 0 && (size_t)n < err_len)
+        vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
     return -1;
 }
 
-/* The same words as config.c's, so a failed allocation reads the same wherever it happens. */
+int sl_config_oom(char *err, size_t err_len, const char *path)
+{
+    if (err_len > 0)
+        snprintf(err, err_len, "%s: out of memory while loading the config", path);
+    return -1;
+}
+
+static int fail(struct reader *rd, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sl_config_verror(rd->err, rd->err_len, rd->path, line, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int fail_oom(struct reader *rd)
 {
-    if (rd->err_len > 0)
-        snprintf(rd->err, rd->err_len, "%s: out of memory while loading the config", rd->path);
-    return -1;
+    return sl_config_oom(rd->err, rd->err_len, rd->path);
 }
 
 static int read_file(struct reader *rd)

@@ -7,6 +7,7 @@
 #ifndef SL_CONFIG_YAML_H
 #define SL_CONFIG_YAML_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -28,6 +29,14 @@ struct sl_yaml_node {
     struct sl_yaml_node *last;
     struct sl_yaml_node *next;
 };
+
+/* Writes "PATH:LINE: " and the formatted reason into err (nothing when err_len
+ * is 0), the one format of every config error. Returns -1, for tail calls. */
+int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line,
+                     const char *fmt, va_list ap);
+
+/* Writes "PATH: out of memory while loading the config". Returns -1. */
+int sl_config_oom(char *err, size_t err_len, const char *path);
 
 /* Reads the file at path and builds its one YAML document into a tree whose
  * nodes and strings are allocated from arena (the caller's; free the arena to

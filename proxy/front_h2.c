@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "timeval_ms.h"
 #include "worker.h"
 
 /* Frames are generated only while less than this is waiting for the socket, so a
@@ -29,7 +30,6 @@ struct sl_front {
     struct bufferevent *bev;
     nghttp2_session *session;
     struct event *flush_event; /* runs flush() on the next loop turn */
-    const struct sl_listener_config *listener;
     struct sl_request_list requests; /* open streams that have a request */
     uint64_t id;
     bool is_tls;
@@ -74,8 +74,7 @@ static void update_idle_timeout(struct sl_front *front)
     if (is_idle == front->is_idle)
         return;
     front->is_idle = is_idle;
-    uint32_t ms = front->worker->cfg->client_idle_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = sl_timeval_ms(front->worker->cfg->client_idle_timeout_ms);
     bufferevent_set_timeouts(front->bev, is_idle ? &tv : NULL, NULL);
 }
 
@@ -380,7 +379,6 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
         goto fail_alloc;
     front->worker = w;
     front->bev = bev;
-    front->listener = listener;
     front->is_tls = is_tls;
     front->id = ++w->next_conn_id;
     TAILQ_INIT(&front->requests);

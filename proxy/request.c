@@ -11,6 +11,7 @@
 #include "config.h"
 #include "front_h2.h"
 #include "log.h"
+#include "timeval_ms.h"
 #include "upstream_h1.h"
 #include "upstream_pool.h"
 #include "worker.h"
@@ -230,7 +231,7 @@ static void detach_upstream(struct sl_request *req)
 
 static void arm_timer(struct sl_request *req, uint32_t ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = sl_timeval_ms(ms);
     evtimer_add(req->timer, &tv);
 }
 
@@ -393,7 +394,6 @@ static const char *field_value(const struct sl_request *req, const char *name)
 
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
-    req->has_body = has_body;
     req->is_ended = !has_body;
     if (req->is_too_large) {
         respond_locally(req, 431, "431 request header fields too large\n");

@@ -67,7 +67,6 @@ struct sl_request {
     size_t unconsumed_bytes;       /* body bytes not yet credited to the client */
     const char *head;              /* the HTTP/1.1 request head (arena) */
     size_t head_len;
-    bool has_body;
     bool is_chunked;
     bool is_ended;        /* the client sent END_STREAM */
     bool is_end_sent;     /* the upstream was told the body ended */

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "timeval_ms.h"
 #include "upstream_pool.h"
 
 /* One read's worth. Parsed at once and never kept: the parser copies body bytes
@@ -38,12 +39,6 @@ static const http_parser_settings parser_settings = {
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
-
-static struct timeval tv_from_ms(uint32_t ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
-}
 
 static const struct sl_backend_config *backend_of(const struct sl_upconn *conn)
 {
@@ -101,7 +96,7 @@ static void start_reading(struct sl_upconn *conn)
     struct timeval tv;
     bool has_timer = conn->is_request_sent;
     if (has_timer)
-        tv = tv_from_ms(backend_of(conn)->response_timeout_ms);
+        tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
     event_add(conn->read_event, has_timer ? &tv : NULL);
 }
 
@@ -133,7 +128,7 @@ struct sl_upconn *sl_upconn_connect(struct sl_server *server, struct event_base 
         start_reading(conn);
     } else {
         conn->state = SL_UPCONN_CONNECTING;
-        struct timeval connect_tv = tv_from_ms(backend_of(conn)->connect_timeout_ms);
+        struct timeval connect_tv = sl_timeval_ms(backend_of(conn)->connect_timeout_ms);
         event_add(conn->write_event, &connect_tv);
     }
     return conn;
@@ -198,27 +193,12 @@ void sl_upconn_set_paused(struct sl_upconn *conn, bool is_paused)
         start_reading(conn);
 }
 
-bool sl_upconn_is_reused(const struct sl_upconn *conn)
-{
-    return conn->exchanges_done > 0;
-}
-
-size_t sl_upconn_pending(const struct sl_upconn *conn)
-{
-    return evbuffer_get_length(conn->out);
-}
-
-struct sl_server *sl_upconn_server(const struct sl_upconn *conn)
-{
-    return conn->server;
-}
-
 void sl_upconn_idle(struct sl_upconn *conn)
 {
     conn->state = SL_UPCONN_IDLE;
     conn->req = NULL;
     conn->is_paused = false;
-    struct timeval idle_tv = tv_from_ms(backend_of(conn)->keepalive_idle_timeout_ms);
+    struct timeval idle_tv = sl_timeval_ms(backend_of(conn)->keepalive_idle_timeout_ms);
     event_add(conn->read_event, &idle_tv);
 }
 
@@ -302,7 +282,7 @@ static void fail(struct sl_upconn *conn, enum sl_upstream_failure what)
 {
     struct sl_request *req = conn->req;
     struct sl_pool *pool = conn->server->pool;
-    bool was_reused = sl_upconn_is_reused(conn);
+    bool was_reused = conn->exchanges_done > 0;
     conn->req = NULL;
     sl_pool_close(conn);
     if (req != NULL)
@@ -324,7 +304,7 @@ static void complete(struct sl_upconn *conn, bool is_reusable)
     struct sl_request *req = conn->req;
     conn->req = NULL;
     conn->exchanges_done++;
-    is_reusable = is_reusable && conn->is_request_sent && sl_upconn_pending(conn) == 0 &&
+    is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->out) == 0 &&
                   http_should_keep_alive(&conn->parser);
     sl_request_on_upstream_progress(req);
     if (is_reusable)

@@ -69,14 +69,6 @@ void sl_upconn_request_sent(struct sl_upconn *conn);
 /* Stops or resumes reading the response (backpressure from a slow client). */
 void sl_upconn_set_paused(struct sl_upconn *conn, bool is_paused);
 
-/* Has it carried a request before the current one? */
-bool sl_upconn_is_reused(const struct sl_upconn *conn);
-
-/* Bytes queued and not yet written to the socket. */
-size_t sl_upconn_pending(const struct sl_upconn *conn);
-
-struct sl_server *sl_upconn_server(const struct sl_upconn *conn);
-
 /* Puts an idle connection in the idle state: keep-alive timeout armed, reading
  * only to notice the backend closing it. */
 void sl_upconn_idle(struct sl_upconn *conn);

@@ -12,6 +12,7 @@
 #include "listener.h"
 #include "log.h"
 #include "request.h"
+#include "timeval_ms.h"
 #include "upstream_pool.h"
 
 static void close_listeners(struct sl_worker *w)
@@ -39,7 +40,7 @@ static void begin_drain(struct sl_worker *w)
     SL_INFO("draining %zu connections (at most %u ms)", w->front_count,
             w->cfg->drain_timeout_ms);
     sl_front_h2_shutdown_all(w);
-    struct timeval tv = {w->cfg->drain_timeout_ms / 1000, (w->cfg->drain_timeout_ms % 1000) * 1000};
+    struct timeval tv = sl_timeval_ms(w->cfg->drain_timeout_ms);
     evtimer_add(w->drain_timer, &tv);
 }
 
