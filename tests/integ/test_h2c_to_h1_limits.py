@@ -100,9 +100,10 @@ class H2cToH1Limits(IntegTest):
     def test_idle_client_gets_goaway_then_close(self):
         _, addr = self.start_backend()
         port = self.start_sluice({"demo": [addr]}, extra="client_idle_timeout_ms: 200\n")
+        # the clock starts before the connect: sluice's idle timer starts at accept
+        started = time.monotonic()
         c = RawClient(port)
         c.start()
-        started = time.monotonic()
         f = c.wait_for(GOAWAY)
         self.assertIsNotNone(f)
         self.assertEqual(struct.unpack(">I", f[3][4:8])[0], 0)  # NO_ERROR
