@@ -1,0 +1,303 @@
+/* Admission to one backend (contract in admission.h).
+ *
+ * An entry is in one of three states, told by its two flags (never both set):
+ *   idle       neither: before sl_admission_admit, and after release, cancel,
+ *              eviction, a shed by sl_admission_next or a shed at admission.
+ *   queued     is_queued: linked on queues[class_index], enqueued_ns set.
+ *   in flight  is_inflight: counted in inflight, admitted_ns and
+ *              inflight_at_admit set (inflight just after counting it, this
+ *              entry included; release hands it to the limiter).
+ * Moves: idle -> in flight (admit, fast path); idle -> queued (admit);
+ * queued -> in flight (next); queued -> idle (next sheds it, cancel, eviction);
+ * in flight -> idle (release).
+ *
+ * Invariants of the admission:
+ *   - queued_by_class[k] is the length of queues[k]; queued is their sum and
+ *     never exceeds queue_size. Each list is in arrival order, newest at the
+ *     tail, whatever the mode: LIFO only changes which end next() takes from.
+ *   - inflight counts the entries in flight. It may exceed the limit for a
+ *     while after an adaptive limit falls; nothing then goes until it drops.
+ *   - usable(k) never grows with k (the reserves above k only accumulate), so
+ *     if the most important non-empty class cannot go, no queued entry can:
+ *     every more important class is empty and every less important one has
+ *     at most the same usable limit. next() therefore looks only at that class.
+ *   - Once the caller has called next() until it returned SL_QUEUE (as it must
+ *     after each release), no queued entry could go. admit and cancel keep
+ *     that true, so the fast path's "nothing of my class or higher queued" is
+ *     what stops a newcomer from passing an entry admitted late (a limit that
+ *     rose, or a caller still about to call next()).
+ *   - is_lifo implies queued > 0; above_target_since_ns is 0 or the time of
+ *     the first of an unbroken run of dequeues that waited longer than the
+ *     target (a wait above the target is >= 1 ns, so that time is never 0).
+ *
+ * Decisions the header leaves open:
+ *   - usable(k) is at least 1 for every class, not only class 0. The formula
+ *     alone gives 0 to classes below a reserve when the limit is small (limit
+ *     1 and any reserve, limit 4 and 80%): with a static limit they would
+ *     never go, even to an idle backend. So at tiny limits reserves yield.
+ *   - service_ns is an EWMA (alpha 1/8) of the latencies released without
+ *     is_drop; the first sample sets it. Drops say little about how long a
+ *     request takes, so they only reach the limiter.
+ *   - The CoDel switch looks at dequeues by next() (sent or shed for their
+ *     deadline), and at each measures the wait of the oldest entry of the
+ *     class served, before taking one: in FIFO mode that is the entry taken;
+ *     in LIFO mode it says whether a standing queue is still there (the newest
+ *     entry, which LIFO takes, has always waited little). Cancel and
+ *     eviction remove entries without a dequeue, but a cancel or next() that
+ *     empties the queue ends LIFO. A wait equal to the target is not above it.
+ *   - Expiry: when both limits fall at the same instant the reason is the
+ *     queue timeout. Sums and differences of times saturate.
+ *   - At dequeue, an entry is shed when deadline_ns < now + service_ns:
+ *     finishing exactly at the deadline is still in time. */
+#include "admission.h"
+
+#include <assert.h>
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t sub_sat(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+static unsigned reserve_above(const struct sl_admission *adm, size_t class_index)
+{
+    unsigned percent = 0;
+    for (size_t k = 0; k < class_index; k++)
+        percent += adm->cfg.classes[k].reserve_percent;
+    return percent;
+}
+
+static uint32_t usable_limit(const struct sl_admission *adm, size_t class_index)
+{
+    uint64_t limit = sl_limiter_limit(&adm->limiter);
+    uint64_t reserved = (limit * reserve_above(adm, class_index) + 99) / 100;
+    assert(limit >= 1);
+    return reserved < limit ? (uint32_t)(limit - reserved) : 1;
+}
+
+/* class_count when the queue is empty */
+static size_t highest_queued_class(const struct sl_admission *adm)
+{
+    size_t k = 0;
+    while (k < adm->cfg.class_count && adm->queued_by_class[k] == 0)
+        k++;
+    return k;
+}
+
+static void check_counts(const struct sl_admission *adm)
+{
+#ifndef NDEBUG
+    uint32_t sum = 0;
+    for (size_t k = 0; k < adm->cfg.class_count; k++)
+        sum += adm->queued_by_class[k];
+    assert(sum == adm->queued);
+    assert(adm->queued <= adm->cfg.queue_size);
+    assert(adm->queued > 0 || !adm->is_lifo);
+#endif
+}
+
+void sl_admission_init(struct sl_admission *adm, const struct sl_admission_config *cfg,
+                       uint64_t now_ns)
+{
+    assert(cfg->class_count >= 1 && cfg->class_count <= SL_CLASS_MAX);
+    *adm = (struct sl_admission){.cfg = *cfg};
+    assert(reserve_above(adm, cfg->class_count) < 100);
+    sl_limiter_init(&adm->limiter, &cfg->limiter, now_ns);
+    for (size_t k = 0; k < SL_CLASS_MAX; k++)
+        TAILQ_INIT(&adm->queues[k]);
+}
+
+static void start_flight(struct sl_admission *adm, struct sl_admission_entry *entry,
+                         uint64_t now_ns)
+{
+    assert(!entry->is_queued && !entry->is_inflight);
+    assert(adm->inflight < UINT32_MAX);
+    adm->inflight++;
+    entry->inflight_at_admit = adm->inflight;
+    entry->admitted_ns = now_ns;
+    entry->is_inflight = true;
+}
+
+static void enqueue(struct sl_admission *adm, struct sl_admission_entry *entry, uint64_t now_ns)
+{
+    assert(!entry->is_queued && !entry->is_inflight);
+    assert(adm->queued < adm->cfg.queue_size);
+    TAILQ_INSERT_TAIL(&adm->queues[entry->class_index], entry, link);
+    adm->queued_by_class[entry->class_index]++;
+    adm->queued++;
+    entry->enqueued_ns = now_ns;
+    entry->is_queued = true;
+}
+
+static void unlink_entry(struct sl_admission *adm, struct sl_admission_entry *entry)
+{
+    unsigned k = entry->class_index;
+    assert(entry->is_queued && !entry->is_inflight);
+    assert(adm->queued_by_class[k] > 0 && adm->queued > 0);
+    TAILQ_REMOVE(&adm->queues[k], entry, link);
+    adm->queued_by_class[k]--;
+    adm->queued--;
+    entry->is_queued = false;
+}
+
+/* CoDel's "the queue went empty": whatever queue stood is gone */
+static void end_standing_queue_if_empty(struct sl_admission *adm)
+{
+    if (adm->queued > 0)
+        return;
+    adm->is_lifo = false;
+    adm->above_target_since_ns = 0;
+}
+
+static void note_dequeue_wait(struct sl_admission *adm, uint64_t wait_ns, uint64_t now_ns)
+{
+    if (wait_ns <= adm->cfg.queue_target_ns) {
+        adm->above_target_since_ns = 0;
+        adm->is_lifo = false;
+        return;
+    }
+    if (adm->above_target_since_ns == 0)
+        adm->above_target_since_ns = now_ns;
+    if (now_ns - adm->above_target_since_ns >= adm->cfg.queue_interval_ns)
+        adm->is_lifo = true;
+}
+
+/* The newest entry of the least important class below class_index that may
+ * be shed; NULL when there is none. */
+static struct sl_admission_entry *find_eviction_victim(const struct sl_admission *adm,
+                                                       unsigned class_index)
+{
+    for (size_t k = adm->cfg.class_count; k-- > class_index + 1;) {
+        if (adm->queued_by_class[k] > 0 && adm->cfg.classes[k].shed_rank != 0)
+            return TAILQ_LAST(&adm->queues[k], sl_admission_list);
+    }
+    return NULL;
+}
+
+static bool can_start_now(const struct sl_admission *adm, unsigned class_index)
+{
+    if (adm->inflight >= usable_limit(adm, class_index))
+        return false;
+    return highest_queued_class(adm) > class_index;
+}
+
+enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission_entry *entry,
+                                   uint64_t now_ns, struct sl_admission_entry **evicted,
+                                   enum sl_shed_reason *reason)
+{
+    assert(entry->class_index < adm->cfg.class_count);
+    assert(!entry->is_queued && !entry->is_inflight);
+    *evicted = NULL;
+    if (can_start_now(adm, entry->class_index)) {
+        start_flight(adm, entry, now_ns);
+        return SL_ADMIT;
+    }
+    if (adm->queued >= adm->cfg.queue_size) {
+        struct sl_admission_entry *victim = find_eviction_victim(adm, entry->class_index);
+        if (victim == NULL) {
+            *reason = SL_SHED_QUEUE_FULL;
+            return SL_SHED;
+        }
+        unlink_entry(adm, victim);
+        *evicted = victim;
+    }
+    enqueue(adm, entry, now_ns);
+    check_counts(adm);
+    return SL_QUEUE;
+}
+
+uint64_t sl_admission_expiry(const struct sl_admission *adm, const struct sl_admission_entry *entry,
+                             uint64_t now_ns, enum sl_shed_reason *reason)
+{
+    assert(entry->is_queued);
+    uint64_t expiry_ns =
+        add_sat(entry->enqueued_ns, adm->cfg.classes[entry->class_index].max_queue_ns);
+    *reason = SL_SHED_QUEUE_TIMEOUT;
+    if (entry->deadline_ns != 0) {
+        uint64_t last_start_ns = sub_sat(entry->deadline_ns, adm->service_ns);
+        if (last_start_ns < expiry_ns) {
+            expiry_ns = last_start_ns;
+            *reason = SL_SHED_DEADLINE;
+        }
+    }
+    return expiry_ns > now_ns ? expiry_ns : now_ns;
+}
+
+void sl_admission_cancel(struct sl_admission *adm, struct sl_admission_entry *entry)
+{
+    unlink_entry(adm, entry);
+    end_standing_queue_if_empty(adm);
+    check_counts(adm);
+}
+
+static void update_service_estimate(struct sl_admission *adm, uint64_t latency_ns)
+{
+    if (adm->service_ns == 0)
+        adm->service_ns = latency_ns;
+    else if (latency_ns >= adm->service_ns)
+        adm->service_ns += (latency_ns - adm->service_ns) / 8;
+    else
+        adm->service_ns -= (adm->service_ns - latency_ns) / 8;
+}
+
+void sl_admission_release(struct sl_admission *adm, struct sl_admission_entry *entry,
+                          uint64_t now_ns, uint64_t latency_ns, enum sl_sample sample)
+{
+    assert(entry->is_inflight && !entry->is_queued);
+    assert(adm->inflight > 0);
+    adm->inflight--;
+    entry->is_inflight = false;
+    if (sample == SL_SAMPLE_NONE)
+        return;
+    bool is_drop = sample == SL_SAMPLE_DROP;
+    sl_limiter_on_sample(&adm->limiter, now_ns, latency_ns, entry->inflight_at_admit, is_drop);
+    if (!is_drop)
+        update_service_estimate(adm, latency_ns);
+}
+
+static struct sl_admission_entry *take_from_queue(struct sl_admission *adm, size_t class_index,
+                                                  uint64_t now_ns)
+{
+    struct sl_admission_list *list = &adm->queues[class_index];
+    /* the oldest entry's wait is the queue's sojourn time, whichever end is served */
+    uint64_t oldest_wait_ns = sub_sat(now_ns, TAILQ_FIRST(list)->enqueued_ns);
+    struct sl_admission_entry *entry =
+        adm->is_lifo ? TAILQ_LAST(list, sl_admission_list) : TAILQ_FIRST(list);
+    unlink_entry(adm, entry);
+    note_dequeue_wait(adm, oldest_wait_ns, now_ns);
+    end_standing_queue_if_empty(adm);
+    return entry;
+}
+
+static bool misses_deadline(const struct sl_admission *adm, const struct sl_admission_entry *entry,
+                            uint64_t now_ns)
+{
+    return entry->deadline_ns != 0 && entry->deadline_ns < add_sat(now_ns, adm->service_ns);
+}
+
+enum sl_verdict sl_admission_next(struct sl_admission *adm, uint64_t now_ns,
+                                  struct sl_admission_entry **entry, enum sl_shed_reason *reason)
+{
+    *entry = NULL;
+    size_t k = highest_queued_class(adm);
+    if (k == adm->cfg.class_count || adm->inflight >= usable_limit(adm, k))
+        return SL_QUEUE;
+    struct sl_admission_entry *taken = take_from_queue(adm, k, now_ns);
+    check_counts(adm);
+    *entry = taken;
+    if (misses_deadline(adm, taken, now_ns)) {
+        *reason = SL_SHED_DEADLINE;
+        return SL_SHED;
+    }
+    start_flight(adm, taken, now_ns);
+    return SL_ADMIT;
+}
+
+uint32_t sl_admission_limit(const struct sl_admission *adm)
+{
+    return sl_limiter_limit(&adm->limiter);
+}
