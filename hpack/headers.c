@@ -272,6 +272,22 @@ const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const c
     return NULL;
 }
 
+size_t sl_header_list_remove(struct sl_header_list *list, const char *name)
+{
+    size_t len = strlen(name), kept = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        const nghttp2_nv *nv = &list->items[i];
+        if (is_named(nv, name, len)) {
+            list->total_bytes -= nv->namelen + nv->valuelen + FIELD_OVERHEAD;
+            continue;
+        }
+        list->items[kept++] = *nv;
+    }
+    size_t removed = list->count - kept;
+    list->count = kept;
+    return removed;
+}
+
 /* ---- HTTP/2 request → HTTP/1.1 request head ---- */
 
 /* What becomes of each regular field of the request */

@@ -50,6 +50,10 @@ int sl_header_list_append_name(struct sl_header_list *list, const char *name_par
 /* First field named name (ASCII case-insensitive), or NULL. */
 const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name);
 
+/* Removes every field named name (ASCII case-insensitive), keeping the order
+ * of the others; returns how many were removed. The arena keeps their bytes. */
+size_t sl_header_list_remove(struct sl_header_list *list, const char *name);
+
 /* What the proxy knows of the connection a request came in on. */
 struct sl_forward_info {
     const char *client_addr; /* text form of the peer address, "unix" for a Unix socket */

@@ -7,15 +7,21 @@
 #ifndef SL_CONFIG_H
 #define SL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "addr.h"
+#include "class.h"
+#include "limiter.h"
 #include "log.h"
+#include "rules.h"
 
 struct sl_arena;
+struct sl_config_pattern;
 
 struct sl_listener_config {
+    const char *name; /* for rules to refer to; NULL when unnamed */
     struct sl_addr addr;
     const char *tls_certificate; /* PEM path; NULL for cleartext (h2c) */
     const char *tls_key;         /* PEM path; set exactly when tls_certificate is */
@@ -30,12 +36,48 @@ struct sl_backend_config {
                                    * response; waiting for a free connection */
     uint32_t max_connections;     /* per server */
     uint32_t keepalive_idle_timeout_ms;
+    /* admission (policy/admission.h) */
+    enum sl_limiter_kind limiter;
+    uint32_t max_inflight; /* static: the limit; adaptive: the ceiling. Never 0: a
+                            * file without it gets max_connections * server_count */
+    uint32_t min_inflight; /* adaptive: the floor */
+    uint32_t queue_size;
+    uint32_t queue_target_ms;
+    uint32_t queue_interval_ms;
+    size_t index; /* in sl_config.backends */
 };
 
-struct sl_route_config {
-    const char *prefix; /* matched against the request path, byte for byte */
-    size_t prefix_len;
-    const struct sl_backend_config *backend;
+struct sl_header_field {
+    struct sl_string name; /* lowercase */
+    struct sl_string value;
+};
+
+/* How a shed request is answered. */
+struct sl_shed_answer {
+    uint32_t status;
+    struct sl_header_field *headers;
+    size_t header_count;
+    struct sl_string body;
+    bool is_refuse_stream; /* HTTP/2: RST_STREAM REFUSED_STREAM instead of a response */
+};
+
+struct sl_class_config {
+    const char *name;
+    uint32_t deadline_ms;  /* arrival to response; 0: none */
+    uint32_t max_queue_ms; /* longest wait in a backend's queue */
+    uint32_t reserve_percent;
+    bool is_sheddable;
+    struct sl_shed_answer shed;
+    size_t index; /* in sl_config.classes: the priority, 0 highest */
+};
+
+/* Thresholds of sluice's own overload level (policy/overload.h). */
+struct sl_overload_config_ms {
+    uint32_t max_loop_lag_ms;
+    uint32_t max_connections;
+    uint32_t max_streams;
+    uint32_t recover_percent;
+    uint32_t step_ms;
 };
 
 struct sl_config {
@@ -52,9 +94,20 @@ struct sl_config {
     size_t listener_count; /* >= 1 */
     struct sl_backend_config *backends;
     size_t backend_count; /* >= 1 */
-    struct sl_route_config *routes;
-    size_t route_count;
+    struct sl_class_config *classes; /* highest priority first; >= 1 (an implicit
+                                      * "default" class when the file has none) */
+    size_t class_count;
+    struct sl_class_policy *class_policies; /* classes as policy/ sees them */
+    unsigned shed_levels;                   /* sheddable classes: the top overload level */
+    const struct sl_class_config *default_class;
+    struct sl_rule *rules; /* the file's rules, then a catch-all for the defaults */
+    size_t rule_count;     /* including the catch-all, so >= 1 */
     const struct sl_backend_config *default_backend;
+    struct sl_string budget_header;         /* a request's own budget in ms; len 0: off */
+    struct sl_string forward_budget_header; /* the remaining budget, sent upstream */
+    bool decision_header; /* x-sluice-decision on responses: class and shed reason */
+    struct sl_overload_config_ms overload;
+    struct sl_config_pattern *patterns; /* compiled patterns, freed with the config */
     struct sl_arena *arena;
 };
 
@@ -66,9 +119,7 @@ int sl_config_load(const char *path, struct sl_config **out, char *err, size_t e
 
 void sl_config_free(struct sl_config *cfg);
 
-/* The backend for a request path: the first route whose prefix starts the
- * path, else the default backend. Never NULL. */
-const struct sl_backend_config *sl_config_route(const struct sl_config *cfg, const char *path,
-                                                size_t path_len);
+/* The first rule that matches in (the catch-all if no other does). Never NULL. */
+const struct sl_rule *sl_config_match(const struct sl_config *cfg, const struct sl_rule_input *in);
 
 #endif

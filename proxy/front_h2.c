@@ -38,6 +38,8 @@ struct sl_front {
     bool is_idle;      /* no open request: the idle timeout is armed */
     bool has_timed_out; /* the idle timeout sent GOAWAY once already */
     char peer[SL_ADDR_TEXT_MAX];
+    struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */
+    unsigned listener_index;           /* in cfg->listeners, for rules */
     TAILQ_ENTRY(sl_front) in_worker;
 };
 
@@ -54,6 +56,18 @@ struct sl_worker *sl_front_h2_worker(const struct sl_front *front)
 const char *sl_front_h2_peer(const struct sl_front *front)
 {
     return front->peer;
+}
+
+const struct sockaddr *sl_front_h2_peer_addr(const struct sl_front *front)
+{
+    int family = front->peer_addr.ss_family;
+    return family == AF_INET || family == AF_INET6 ? (const struct sockaddr *)&front->peer_addr
+                                                   : NULL;
+}
+
+unsigned sl_front_h2_listener_index(const struct sl_front *front)
+{
+    return front->listener_index;
 }
 
 const char *sl_front_h2_scheme(const struct sl_front *front)
@@ -383,6 +397,10 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
     front->id = ++w->next_conn_id;
     TAILQ_INIT(&front->requests);
     format_peer(peer, front->peer, sizeof(front->peer));
+    if (peer_len <= sizeof(front->peer_addr) &&
+        (peer->sa_family == AF_INET || peer->sa_family == AF_INET6))
+        memcpy(&front->peer_addr, peer, peer_len);
+    front->listener_index = (unsigned)(listener - w->cfg->listeners);
     front->flush_event = event_new(w->base, -1, 0, on_flush_event, front);
     if (front->flush_event == NULL)
         goto fail_event;

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -48,4 +49,10 @@ void sl_log_write(enum sl_log_level level, const char *fmt, ...)
     /* one write so that lines from several processes do not interleave */
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
+}
+
+void sl_assert_fail(const char *cond, const char *file, int line)
+{
+    sl_log_write(SL_LOG_ERROR, "assertion failed at %s:%d: %s", file, line, cond);
+    abort();
 }

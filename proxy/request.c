@@ -8,8 +8,10 @@
 #include <event2/event.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "config.h"
 #include "front_h2.h"
+#include "gate.h"
 #include "log.h"
 #include "timeval_ms.h"
 #include "upstream_h1.h"
@@ -31,6 +33,11 @@ static const struct sl_config *cfg_of(const struct sl_request *req)
 static nghttp2_session *session_of(const struct sl_request *req)
 {
     return sl_front_h2_session(req->front);
+}
+
+static struct sl_gate *gate_of(const struct sl_request *req)
+{
+    return sl_worker_gate(req->worker, req->backend);
 }
 
 const char *sl_request_describe(const struct sl_request *req, char *buf, size_t len)
@@ -93,6 +100,8 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
     req->worker = w;
     req->stream_id = stream_id;
     req->state = SL_REQ_HEADERS;
+    req->arrival_ns = sl_clock_ns();
+    w->request_count++;
     sl_header_list_init(&req->fields, req->arena);
     sl_header_list_init(&req->response.headers, req->arena);
     return req;
@@ -214,9 +223,28 @@ static void return_credit(struct sl_request *req)
     sl_front_h2_schedule_flush(req->front);
 }
 
-/* Leaves the pool's wait list or gives up the connection mid-exchange. */
+/* Leaves the backend's admission: out of its queue (the client gave up), or
+ * out of flight, feeding the limiter what the exchange showed. */
+static void leave_admission(struct sl_request *req, enum sl_sample sample)
+{
+    struct sl_admission_entry *entry = &req->admission;
+    if (!entry->is_queued && !entry->is_inflight)
+        return;
+    struct sl_gate *gate = gate_of(req);
+    if (entry->is_queued) {
+        sl_admission_cancel(&gate->admission, entry);
+        gate->counts[req->class_index].cancelled++;
+        return;
+    }
+    uint64_t now = sl_clock_ns();
+    sl_admission_release(&gate->admission, entry, now, now - entry->admitted_ns, sample);
+    sl_gate_schedule_dispatch(gate);
+}
+
+/* Leaves the admission, the pool's wait list, or the connection mid-exchange. */
 static void detach_upstream(struct sl_request *req)
 {
+    leave_admission(req, SL_SAMPLE_NONE);
     evtimer_del(req->timer);
     if (req->state == SL_REQ_WAITING) {
         sl_pool_cancel(sl_worker_pool(req->worker, req->backend), req);
@@ -257,37 +285,120 @@ static void update_stall_timer(struct sl_request *req)
         evtimer_del(req->timer);
 }
 
-/* Answers the request from sluice itself (an error or a refusal). */
-static void respond_locally(struct sl_request *req, unsigned status, const char *text)
+/* "class=NAME", and "; shed=REASON" for a shed request, in the arena; NULL
+ * when the arena is exhausted. */
+static const char *decision_text(struct sl_request *req)
+{
+    char buf[128];
+    const char *name = cfg_of(req)->classes[req->class_index].name;
+    int n = req->is_shed ? snprintf(buf, sizeof(buf), "class=%s; shed=%s", name,
+                                    sl_shed_reason_name(req->shed_reason))
+                         : snprintf(buf, sizeof(buf), "class=%s", name);
+    return sl_arena_strndup(req->arena, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static nghttp2_nv make_nv(const char *name, const char *value)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value),
+                        NGHTTP2_NV_FLAG_NONE};
+}
+
+/* Adds x-sluice-decision to nva[*count] when the config asks for it; nva has
+ * room for one more field. Returns false when out of memory. */
+static bool add_decision_field(struct sl_request *req, nghttp2_nv *nva, size_t *count)
+{
+    if (!cfg_of(req)->decision_header)
+        return true;
+    const char *text = decision_text(req);
+    if (text == NULL)
+        return false;
+    nva[(*count)++] = make_nv("x-sluice-decision", text);
+    return true;
+}
+
+/* What sluice answers itself: an error, a refusal, or a shed answer. */
+struct local_answer {
+    unsigned status;
+    const char *content_type; /* NULL: none */
+    const struct sl_header_field *fields;
+    size_t field_count;
+    const char *body;
+    size_t body_len;
+};
+
+static int submit_local_answer(struct sl_request *req, const struct local_answer *ans)
+{
+    bool has_body = status_has_body(ans->status);
+    nghttp2_nv *nva = sl_arena_alloc(req->arena, (4 + ans->field_count) * sizeof(*nva));
+    char status_text[4], length_text[24];
+    if (nva == NULL)
+        return -1;
+    snprintf(status_text, sizeof(status_text), "%u", ans->status);
+    snprintf(length_text, sizeof(length_text), "%zu", has_body ? ans->body_len : 0);
+    size_t n = 0;
+    nva[n++] = make_nv(":status", status_text);
+    if (ans->content_type != NULL && has_body)
+        nva[n++] = make_nv("content-type", ans->content_type);
+    if (has_body) /* RFC 9110 §8.6: never on 204 and 304 */
+        nva[n++] = make_nv("content-length", length_text);
+    for (size_t i = 0; i < ans->field_count; i++)
+        nva[n++] = make_nv(ans->fields[i].name.text, ans->fields[i].value.text);
+    if (!add_decision_field(req, nva, &n))
+        return -1;
+    struct sl_upstream_response *resp = &req->response;
+    evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
+    resp->status = ans->status;
+    resp->is_complete = true;
+    if (has_body && ans->body_len > 0 && evbuffer_add(resp->body, ans->body, ans->body_len) != 0)
+        return -1;
+    return submit_response(req, nva, n);
+}
+
+static void respond(struct sl_request *req, const struct local_answer *ans)
 {
     detach_upstream(req);
     return_credit(req);
     req->state = SL_REQ_DONE;
-    if (req->is_submitted) {
-        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    struct sl_upstream_response *resp = &req->response;
-    char status_text[4], length_text[24];
-    size_t text_len = strlen(text);
-    snprintf(status_text, sizeof(status_text), "%u", status);
-    snprintf(length_text, sizeof(length_text), "%zu", text_len);
-    const nghttp2_nv nva[] = {
-        {(uint8_t *)":status", (uint8_t *)status_text, 7, 3, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"content-type", (uint8_t *)"text/plain; charset=utf-8", 12, 25,
-         NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"content-length", (uint8_t *)length_text, 14, strlen(length_text),
-         NGHTTP2_NV_FLAG_NONE},
-    };
-    evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
-    resp->status = status;
-    resp->is_complete = true;
-    if (evbuffer_add(resp->body, text, text_len) != 0 ||
-        submit_response(req, nva, sizeof(nva) / sizeof(nva[0])) != 0) {
+    if (req->is_submitted || submit_local_answer(req, ans) != 0) {
         reset_stream(req, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     sl_front_h2_schedule_flush(req->front);
+}
+
+/* Answers the request from sluice itself with an error in plain text. */
+static void respond_locally(struct sl_request *req, unsigned status, const char *text)
+{
+    struct local_answer ans = {.status = status,
+                               .content_type = "text/plain; charset=utf-8",
+                               .body = text,
+                               .body_len = strlen(text)};
+    respond(req, &ans);
+}
+
+void sl_request_shed(struct sl_request *req, enum sl_shed_reason reason)
+{
+    const struct sl_class_config *cls = &cfg_of(req)->classes[req->class_index];
+    gate_of(req)->counts[req->class_index].shed[reason]++;
+    req->is_shed = true;
+    req->shed_reason = reason;
+    char who[128];
+    SL_DEBUG("%s backend %s class %s: shed (%s)", sl_request_describe(req, who, sizeof(who)),
+             req->backend->name, cls->name, sl_shed_reason_name(reason));
+    if (cls->shed.is_refuse_stream) {
+        /* RFC 9113 §8.7: the request was not processed; the client may retry it */
+        detach_upstream(req);
+        return_credit(req);
+        req->state = SL_REQ_DONE;
+        reset_stream(req, NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    struct local_answer ans = {.status = cls->shed.status,
+                               .fields = cls->shed.headers,
+                               .field_count = cls->shed.header_count,
+                               .body = cls->shed.body.text,
+                               .body_len = cls->shed.body.len};
+    respond(req, &ans);
 }
 
 /* --- sending the request upstream --- */
@@ -353,11 +464,30 @@ static void send_replay(struct sl_request *req)
         sl_upconn_write(req->upconn, evbuffer_pullup(req->replay, -1), len);
 }
 
+/* The head, with the budget left (counted now, so a retry tells the truth)
+ * when the request has a deadline. */
+static void write_head(struct sl_request *req)
+{
+    const struct sl_string *name = &cfg_of(req)->forward_budget_header;
+    uint64_t deadline = req->admission.deadline_ns;
+    if (deadline == 0 || name->len == 0) {
+        sl_upconn_write(req->upconn, req->head, req->head_len);
+        return;
+    }
+    uint64_t now = sl_clock_ns();
+    char line[128];
+    int n = snprintf(line, sizeof(line), "%s: %llu\r\n\r\n", name->text,
+                     (unsigned long long)(deadline > now ? (deadline - now) / 1000000 : 0));
+    /* the head ends with the empty line: the field goes in before it */
+    sl_upconn_write(req->upconn, req->head, req->head_len - 2);
+    sl_upconn_write(req->upconn, line, (size_t)n);
+}
+
 void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 {
     req->state = SL_REQ_FORWARD;
     req->upconn = conn;
-    sl_upconn_write(conn, req->head, req->head_len);
+    write_head(req);
     send_replay(req);
     send_pending_body(req);
     if (req->is_ended)
@@ -392,6 +522,138 @@ static const char *field_value(const struct sl_request *req, const char *name)
     return nv != NULL ? (const char *)nv->value : NULL;
 }
 
+/* --- classification and admission --- */
+
+static struct sl_request *request_of(struct sl_admission_entry *entry)
+{
+    return (struct sl_request *)((char *)entry - offsetof(struct sl_request, admission));
+}
+
+/* HTTP/2 field names arrive lowercase (RFC 9113 §8.2.1), as rules hold them. */
+static const char *rule_field(const void *ctx, const char *name, size_t name_len,
+                              size_t *value_len)
+{
+    const struct sl_header_list *fields = ctx;
+    for (size_t i = 0; i < fields->count; i++) {
+        const nghttp2_nv *nv = &fields->items[i];
+        if (nv->namelen == name_len && memcmp(nv->name, name, name_len) == 0) {
+            *value_len = nv->valuelen;
+            return (const char *)nv->value;
+        }
+    }
+    return NULL;
+}
+
+/* A budget in milliseconds: digits only, at most a day. */
+static bool parse_budget_ms(const char *text, uint64_t *out)
+{
+    uint64_t ms = 0;
+    if (text[0] == '\0')
+        return false;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || ms > 86400000)
+            return false;
+        ms = ms * 10 + (uint64_t)(*p - '0');
+    }
+    *out = ms;
+    return ms <= 86400000;
+}
+
+/* The class's deadline, or the request's own budget when it is shorter. */
+static uint64_t deadline_of(const struct sl_request *req)
+{
+    const struct sl_config *cfg = cfg_of(req);
+    uint64_t budget_ms = cfg->classes[req->class_index].deadline_ms;
+    bool has_budget = budget_ms > 0;
+    const char *asked = cfg->budget_header.len > 0 ? field_value(req, cfg->budget_header.text)
+                                                   : NULL;
+    uint64_t asked_ms;
+    if (asked != NULL && parse_budget_ms(asked, &asked_ms) && (!has_budget || asked_ms < budget_ms)) {
+        budget_ms = asked_ms;
+        has_budget = true;
+    }
+    return has_budget ? req->arrival_ns + budget_ms * 1000000 : 0;
+}
+
+static void classify(struct sl_request *req, const char *method, const char *path)
+{
+    const char *authority = field_value(req, ":authority");
+    if (authority == NULL)
+        authority = field_value(req, "host");
+    struct sl_rule_input in = {
+        .method = method,
+        .method_len = method != NULL ? strlen(method) : 0,
+        .path = path,
+        .path_len = path != NULL ? strlen(path) : 0,
+        .authority = authority,
+        .authority_len = authority != NULL ? strlen(authority) : 0,
+        .client = sl_front_h2_peer_addr(req->front),
+        .listener_index = sl_front_h2_listener_index(req->front),
+        .header = rule_field,
+        .header_ctx = &req->fields,
+    };
+    const struct sl_config *cfg = cfg_of(req);
+    const struct sl_rule *rule = sl_config_match(cfg, &in);
+    req->class_index = rule->class_index;
+    req->backend = &cfg->backends[rule->backend_index];
+    req->admission.class_index = rule->class_index;
+    req->admission.deadline_ns = deadline_of(req);
+}
+
+static void start_forward(struct sl_request *req)
+{
+    gate_of(req)->counts[req->class_index].admitted++;
+    forward(req);
+}
+
+void sl_request_on_admitted(struct sl_request *req)
+{
+    evtimer_del(req->timer);
+    req->state = SL_REQ_HEADERS;
+    start_forward(req);
+}
+
+/* The queue timer fires when the request must leave the queue unserved. */
+static void arm_expiry(struct sl_request *req, uint64_t now)
+{
+    uint64_t at = sl_admission_expiry(&gate_of(req)->admission, &req->admission, now,
+                                      &req->expiry_reason);
+    struct timeval tv = sl_timeval_ns(at - now);
+    evtimer_add(req->timer, &tv);
+}
+
+static void admit(struct sl_request *req)
+{
+    struct sl_gate *gate = gate_of(req);
+    gate->counts[req->class_index].received++;
+    if (sl_overload_sheds(&req->worker->overload, &cfg_of(req)->class_policies[req->class_index])) {
+        sl_request_shed(req, SL_SHED_OVERLOAD);
+        return;
+    }
+    uint64_t now = sl_clock_ns();
+    struct sl_admission_entry *entry = &req->admission;
+    if (entry->deadline_ns != 0 && now + gate->admission.service_ns >= entry->deadline_ns) {
+        sl_request_shed(req, SL_SHED_DEADLINE);
+        return;
+    }
+    struct sl_admission_entry *evicted;
+    enum sl_shed_reason reason;
+    switch (sl_admission_admit(&gate->admission, entry, now, &evicted, &reason)) {
+    case SL_ADMIT:
+        start_forward(req);
+        break;
+    case SL_QUEUE:
+        req->state = SL_REQ_QUEUED;
+        arm_expiry(req, now);
+        if (evicted != NULL)
+            sl_request_shed(request_of(evicted), SL_SHED_EVICTED);
+        break;
+    case SL_SHED:
+        sl_request_shed(req, reason);
+        break;
+    }
+}
+
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     req->is_ended = !has_body;
@@ -406,6 +668,10 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
         return;
     }
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
+    classify(req, method, path);
+    const struct sl_string *budget_field = &cfg_of(req)->forward_budget_header;
+    if (req->admission.deadline_ns != 0 && budget_field->len > 0)
+        sl_header_list_remove(&req->fields, budget_field->text); /* sluice writes its own */
     struct sl_forward_info fwd = {
         .client_addr = sl_front_h2_peer(req->front),
         .scheme = sl_front_h2_scheme(req->front),
@@ -423,8 +689,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
         return;
     }
     req->head = head;
-    req->backend = sl_config_route(cfg_of(req), path, strlen(path));
-    forward(req);
+    admit(req);
 }
 
 /* Credit for body bytes the upstream will never take. */
@@ -482,6 +747,21 @@ struct sl_upstream_response *sl_request_response(struct sl_request *req)
     return &req->response;
 }
 
+/* nva with x-sluice-decision appended, when the config asks for it. */
+static int with_decision_field(struct sl_request *req, nghttp2_nv **nva, size_t *count)
+{
+    if (!cfg_of(req)->decision_header)
+        return 0;
+    nghttp2_nv *more = sl_arena_alloc(req->arena, (*count + 1) * sizeof(*more));
+    if (more == NULL)
+        return -1;
+    memcpy(more, *nva, *count * sizeof(*more));
+    if (!add_decision_field(req, more, count))
+        return -1;
+    *nva = more;
+    return 0;
+}
+
 static void submit_upstream_head(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
@@ -491,7 +771,7 @@ static void submit_upstream_head(struct sl_request *req)
     req->is_replayable = false;
     evbuffer_drain(req->replay, evbuffer_get_length(req->replay));
     if (sl_h2_response_fields(&resp->headers, resp->status, req->arena, &nva, &count) != 0 ||
-        submit_response(req, nva, count) != 0) {
+        with_decision_field(req, &nva, &count) != 0 || submit_response(req, nva, count) != 0) {
         char who[128];
         SL_WARN("%s backend %s: response head with status %u cannot be relayed",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name, resp->status);
@@ -515,6 +795,7 @@ void sl_request_on_upstream_progress(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
     if (resp->is_complete) {
+        leave_admission(req, SL_SAMPLE_OK);
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */
         req->is_upstream_paused = false;
@@ -572,6 +853,7 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
         retry(req);
         return;
     }
+    leave_admission(req, SL_SAMPLE_DROP);
     char who[128];
     SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
             req->backend->name,
@@ -611,7 +893,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
     char who[128];
-    if (req->state == SL_REQ_WAITING) {
+    if (req->state == SL_REQ_QUEUED) {
+        sl_admission_cancel(&gate_of(req)->admission, &req->admission);
+        sl_request_shed(req, req->expiry_reason);
+    } else if (req->state == SL_REQ_WAITING) {
         SL_WARN("%s backend %s: no connection became free within %u ms",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name,
                 req->backend->response_timeout_ms);
@@ -625,6 +910,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 void sl_request_free(struct sl_request *req)
 {
+    req->worker->request_count--;
     detach_upstream(req);
     return_credit(req);
     request_recycle(req);

@@ -3,12 +3,15 @@
  *
  * States (in order; a request may jump to DONE from any of them):
  *   HEADERS   receiving the request head from the client
- *   WAITING   head complete, waiting in the pool for an upstream connection
+ *   QUEUED    head complete and classified, waiting in its backend's admission
+ *             queue (gate.h) for a slot under the backend's concurrency limit
+ *   WAITING   admitted, waiting in the pool for an upstream connection
  *   FORWARD   attached to an upstream connection, request and response flowing
  *   DONE      upstream side finished (response complete, failed, or answered
  *             locally); the stream may still be sending buffered data
  * Invariants: upconn is set only in FORWARD; the request is on the pool's wait
- * list only in WAITING.
+ * list only in WAITING; admission.is_queued only in QUEUED; admission.is_inflight
+ * from admission until the response ends, fails, or the request is freed.
  *
  * Owned by its front session; freed only by sl_request_on_stream_close() (or
  * sl_request_free() when the front goes away), which detaches it from the
@@ -23,6 +26,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "admission.h"
 #include "headers.h"
 
 struct event;
@@ -49,7 +53,13 @@ enum sl_upstream_failure {
     SL_UPSTREAM_PROTOCOL, /* unparsable response: 502 or RST_STREAM */
 };
 
-enum sl_request_state { SL_REQ_HEADERS, SL_REQ_WAITING, SL_REQ_FORWARD, SL_REQ_DONE };
+enum sl_request_state {
+    SL_REQ_HEADERS,
+    SL_REQ_QUEUED,
+    SL_REQ_WAITING,
+    SL_REQ_FORWARD,
+    SL_REQ_DONE,
+};
 
 struct sl_request {
     struct sl_front *front;
@@ -59,6 +69,11 @@ struct sl_request {
     struct sl_arena *arena;      /* owned; reset when the object is recycled */
     struct sl_header_list fields; /* as received, pseudo-headers first */
     const struct sl_backend_config *backend;
+    unsigned class_index;        /* in cfg->classes, chosen by the rules */
+    uint64_t arrival_ns;         /* the stream opened; deadlines count from here */
+    struct sl_admission_entry admission; /* in the backend's gate while queued or in flight */
+    enum sl_shed_reason expiry_reason;   /* what it is shed for if the queue timer fires */
+    enum sl_shed_reason shed_reason;     /* valid when is_shed */
     struct sl_upconn *upconn;    /* borrowed from the pool while FORWARD */
     struct sl_upstream_response response;
     struct evbuffer *pending_body; /* body received while WAITING */
@@ -76,6 +91,7 @@ struct sl_request {
     bool is_head_method;
     bool is_submitted;    /* response HEADERS submitted to nghttp2 */
     bool is_upstream_paused;
+    bool is_shed;
     TAILQ_ENTRY(sl_request) in_front; /* the front's open requests */
     TAILQ_ENTRY(sl_request) in_pool;  /* the pool's wait list, WAITING only */
     struct sl_request *next_free;     /* the worker's free list */
@@ -109,6 +125,15 @@ void sl_request_on_stream_close(struct sl_request *req, uint32_t error_code);
 
 /* Frees a request whose front is going away without closing its stream. */
 void sl_request_free(struct sl_request *req);
+
+/* --- called by the admission gate --- */
+
+/* The gate took the request out of its queue and gave it a slot: forward it. */
+void sl_request_on_admitted(struct sl_request *req);
+
+/* Answers the request with its class's shed answer (or REFUSED_STREAM), and
+ * counts it under reason. The request must not be queued nor in flight. */
+void sl_request_shed(struct sl_request *req, enum sl_shed_reason reason);
 
 /* --- called by the pool and the upstream connection --- */
 

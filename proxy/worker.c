@@ -7,8 +7,10 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "front_h2.h"
+#include "gate.h"
 #include "listener.h"
 #include "log.h"
 #include "request.h"
@@ -67,6 +69,56 @@ struct sl_pool *sl_worker_pool(const struct sl_worker *w, const struct sl_backen
     return w->pools[backend - w->cfg->backends];
 }
 
+struct sl_gate *sl_worker_gate(const struct sl_worker *w, const struct sl_backend_config *backend)
+{
+    return w->gates[backend->index];
+}
+
+/* How often the overload signals are sampled. Short enough that the level
+ * follows a burst within a step, long enough to cost nothing. */
+#define OVERLOAD_SAMPLE_NS (50u * 1000000u)
+
+static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+    uint64_t now = sl_clock_ns();
+    struct sl_overload_signal sig = {
+        .loop_lag_ns = now > w->overload_due_ns ? now - w->overload_due_ns : 0,
+        .connections = (uint32_t)w->front_count,
+        .streams = (uint32_t)w->request_count,
+    };
+    unsigned before = w->overload.level;
+    unsigned level = sl_overload_update(&w->overload, now, &sig);
+    if (level != before) {
+        SL_WARN("overload level %u -> %u (loop lag %llu ms, %zu connections, %zu streams)",
+                before, level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->front_count,
+                w->request_count);
+    }
+    w->overload_due_ns = now + OVERLOAD_SAMPLE_NS;
+    struct timeval tv = sl_timeval_ns(OVERLOAD_SAMPLE_NS);
+    evtimer_add(w->overload_timer, &tv);
+}
+
+static int watch_overload(struct sl_worker *w)
+{
+    const struct sl_overload_config_ms *o = &w->cfg->overload;
+    struct sl_overload_config oc = {
+        .max_loop_lag_ns = (uint64_t)o->max_loop_lag_ms * 1000000,
+        .max_connections = o->max_connections,
+        .max_streams = o->max_streams,
+        .recover_percent = o->recover_percent,
+        .step_ns = (uint64_t)o->step_ms * 1000000,
+        .max_level = w->cfg->shed_levels,
+    };
+    sl_overload_init(&w->overload, &oc);
+    w->overload_timer = evtimer_new(w->base, on_overload_sample, w);
+    if (w->overload_timer == NULL)
+        return -1;
+    w->overload_due_ns = sl_clock_ns() + OVERLOAD_SAMPLE_NS;
+    struct timeval tv = sl_timeval_ns(OVERLOAD_SAMPLE_NS);
+    return evtimer_add(w->overload_timer, &tv);
+}
+
 static struct event_base *new_base(void)
 {
     struct event_config *ec = event_config_new();
@@ -83,11 +135,14 @@ static struct event_base *new_base(void)
 static int open_pools(struct sl_worker *w, char *err, size_t err_len)
 {
     w->pools = calloc(w->cfg->backend_count, sizeof(*w->pools));
-    if (w->pools == NULL)
+    w->gates = calloc(w->cfg->backend_count, sizeof(*w->gates));
+    if (w->pools == NULL || w->gates == NULL)
         goto oom;
+    uint64_t now = sl_clock_ns();
     for (size_t i = 0; i < w->cfg->backend_count; i++) {
         w->pools[i] = sl_pool_new(w->base, &w->cfg->backends[i]);
-        if (w->pools[i] == NULL)
+        w->gates[i] = sl_gate_new(w, &w->cfg->backends[i], now);
+        if (w->pools[i] == NULL || w->gates[i] == NULL)
             goto oom;
     }
     return 0;
@@ -134,8 +189,8 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, 
     }
     if (open_pools(w, err, err_len) != 0 || open_listeners(w, err, err_len) != 0)
         goto fail;
-    if (watch_signals(w) != 0) {
-        snprintf(err, err_len, "cannot watch signals");
+    if (watch_signals(w) != 0 || watch_overload(w) != 0) {
+        snprintf(err, err_len, "cannot watch signals and timers");
         goto fail;
     }
     return 0;
@@ -147,6 +202,8 @@ fail:
 int sl_worker_run(struct sl_worker *w)
 {
     event_base_dispatch(w->base);
+    for (size_t i = 0; i < w->cfg->backend_count; i++)
+        sl_gate_log_counts(w->gates[i], w->cfg);
     return 0;
 }
 
@@ -158,6 +215,11 @@ void sl_worker_fini(struct sl_worker *w)
     for (size_t i = 0; w->pools != NULL && i < w->cfg->backend_count; i++)
         sl_pool_free(w->pools[i]);
     free(w->pools);
+    for (size_t i = 0; w->gates != NULL && i < w->cfg->backend_count; i++)
+        sl_gate_free(w->gates[i]);
+    free(w->gates);
+    if (w->overload_timer)
+        event_free(w->overload_timer);
     if (w->on_sigterm)
         event_free(w->on_sigterm);
     if (w->on_sigint)

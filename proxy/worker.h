@@ -11,11 +11,14 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "overload.h"
+
 struct event;
 struct event_base;
 struct sl_config;
 struct sl_backend_config;
 struct sl_listener;
+struct sl_gate;
 struct sl_pool;
 struct sl_front;
 struct sl_request;
@@ -27,8 +30,13 @@ struct sl_worker {
     const struct sl_config *cfg;
     struct sl_listener *listeners; /* cfg->listener_count of them */
     struct sl_pool **pools;        /* parallel to cfg->backends */
+    struct sl_gate **gates;        /* parallel to cfg->backends: admission */
     struct sl_front_list fronts;
     size_t front_count;
+    size_t request_count; /* open streams with a request object */
+    struct sl_overload overload;
+    struct event *overload_timer; /* samples the overload signals */
+    uint64_t overload_due_ns;     /* when the sampler should have run: lateness is loop lag */
     uint64_t next_conn_id;
     struct sl_request *free_requests; /* recycled request objects, a singly linked stack */
     size_t free_request_count;
@@ -50,6 +58,9 @@ void sl_worker_fini(struct sl_worker *w);
 
 /* The pool serving backend (a pointer into w->cfg). */
 struct sl_pool *sl_worker_pool(const struct sl_worker *w, const struct sl_backend_config *backend);
+
+/* The admission gate of backend (a pointer into w->cfg). */
+struct sl_gate *sl_worker_gate(const struct sl_worker *w, const struct sl_backend_config *backend);
 
 /* Called by a front as it is freed, after unlinking itself from w->fronts. */
 void sl_worker_on_front_closed(struct sl_worker *w);

@@ -19,6 +19,10 @@ APPS = os.path.join(HERE, "apps")
 PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+# libevent reads the coarse monotonic clock, which may lag by a tick: a timer
+# can fire a few ms before its nominal time, as measured by the test's clock.
+TIMER_SLACK = 0.01
+
 def pattern_bytes(n):
     """The demo backend's /bytes/N body, computed independently of it."""
     whole, rest = divmod(n, len(PATTERN))
@@ -163,7 +167,7 @@ class IntegTest(unittest.TestCase):
             f.write(text)
         return path
 
-    def start_sluice(self, backends, routes="", extra="", listeners=None, log_level="info",
+    def start_sluice(self, backends, rules="", extra="", listeners=None, log_level="info",
                      port=None):
         """backends: {name: [addr, ...]} or {name: ([addr], {key: value})}.
         With listeners given, port must name the cleartext one to probe.
@@ -177,7 +181,7 @@ class IntegTest(unittest.TestCase):
             text += "  - name: %s\n    servers: [%s]\n" % (name, ", ".join(servers))
             for key, value in opts.items():
                 text += "    %s: %s\n" % (key, value)
-        text += routes
+        text += rules
         path = self.write_config(text)
         self.sluice = self.start("sluice", [SLUICE, "-c", path])
         self.sluice_port = port

@@ -63,9 +63,11 @@ class RawClient:
             if f[0] == ftype and (stream is None or f[2] == stream):
                 return f
 
-    def request(self, stream, method, path, end_stream=True):
+    def request(self, stream, method, path, end_stream=True, headers=()):
         block = literal(":method", method) + literal(":scheme", "http") + \
             literal(":path", path) + literal(":authority", "x")
+        for name, value in headers:
+            block += literal(name, value)
         self.send(frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), stream, block))
 
     def close(self):

@@ -68,8 +68,8 @@ class H2cToBadBackend(IntegTest):
         backend = ScriptedBackend(path, answer, keep_alive)
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
-        routes = "routes:\n  - prefix: /headers\n    backend: good\n"
-        self.start_sluice({"bad": ["unix:" + path], "good": [good]}, routes=routes)
+        routes = "rules:\n  - path_prefix: /headers\n    backend: good\n"
+        self.start_sluice({"bad": ["unix:" + path], "good": [good]}, rules=routes)
         return backend
 
     def assert_502_and_alive(self):

@@ -8,6 +8,8 @@ Routes (any method), a subset of tools/demo_backend.c:
     /echo       200 the request body, read fully; Content-Length set
     /headers    200 JSON {"method", "path", "headers": {lowercased name: value}}
     /bytes/N    200 N bytes, byte i = "0-9a-z"[i % 36]; Content-Length set
+    .../work/MS 200 "done\n" after MS milliseconds (a fixed service time: with
+                sync workers, a backend of known capacity), any prefix
     otherwise   404 "not found\\n"
 
 "path" is the request target as received, query included, as in the demo
@@ -17,6 +19,7 @@ every non-ASCII byte as \\u00XX, again as the demo backend does.
 
 import json
 import re
+import time
 from urllib.parse import quote
 
 PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyz"
@@ -25,6 +28,7 @@ PIECE = PATTERN * (64 * 1024 // len(PATTERN))
 BYTES_MAX = 1 << 30
 READ_BYTES = 64 * 1024
 BYTES_ROUTE = re.compile(r"/bytes/([0-9]{1,10})")
+WORK_ROUTE = re.compile(r".*/work/([0-9]{1,5})")
 
 
 def app(environ, start_response):
@@ -35,6 +39,10 @@ def app(environ, start_response):
         return reply(start_response, "200 OK", "application/octet-stream", read_body(environ))
     if path == "/headers":
         return reply(start_response, "200 OK", "application/json", describe_request(environ))
+    match = WORK_ROUTE.fullmatch(path)
+    if match:
+        time.sleep(int(match.group(1)) / 1000)
+        return reply(start_response, "200 OK", "text/plain", b"done\n")
     match = BYTES_ROUTE.fullmatch(path)
     if match and int(match.group(1)) <= BYTES_MAX:
         return reply_pattern(start_response, int(match.group(1)))

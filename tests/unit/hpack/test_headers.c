@@ -190,6 +190,22 @@ static void test_list_find_ignores_case(void **state)
     assert_null(sl_header_list_find(&f->list, "accept"));
 }
 
+static void test_list_remove_keeps_the_others_in_order(void **state)
+{
+    struct fixture *f = *state;
+    add(&f->list, "a", "1");
+    add(&f->list, "X-Budget", "50");
+    add(&f->list, "b", "2");
+    add(&f->list, "x-budget", "60");
+    size_t before = f->list.total_bytes;
+    assert_int_equal(sl_header_list_remove(&f->list, "x-budget"), 2);
+    assert_int_equal(f->list.count, 2);
+    assert_nv(&f->list.items[0], "a", "1", 0);
+    assert_nv(&f->list.items[1], "b", "2", 0);
+    assert_int_equal(f->list.total_bytes, before - 2 * (8 + 2 + 32));
+    assert_int_equal(sl_header_list_remove(&f->list, "x-budget"), 0);
+}
+
 /* ---- HTTP/2 request → HTTP/1.1 head ---- */
 
 static void test_request_minimal_get(void **state)
@@ -945,6 +961,7 @@ int main(void)
         T(test_list_append_name_joins_pieces),
         T(test_list_append_to_empty_list_is_invalid),
         T(test_list_find_ignores_case),
+        T(test_list_remove_keeps_the_others_in_order),
         T(test_request_minimal_get),
         T(test_request_forwards_fields_in_order_as_received),
         T(test_request_drops_hop_by_hop),

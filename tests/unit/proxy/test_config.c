@@ -8,85 +8,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include "config.h"
-
-/* Each test writes its config to DIR/sluice.yaml; DIR also holds cert.pem
- * and key.pem for the TLS keys. */
-static char dir[64];
-static char cfg_path[128];
-static char cert_path[128];
-static char key_path[128];
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
-
-static int setup_dir(void **state)
-{
-    strcpy(dir, "/tmp/sluice-test-config-XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(cfg_path, sizeof(cfg_path), "%s/sluice.yaml", dir);
-    snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir);
-    snprintf(key_path, sizeof(key_path), "%s/key.pem", dir);
-    write_file(cert_path, "not checked at load time\n");
-    write_file(key_path, "not checked at load time\n");
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    unlink(cfg_path);
-    unlink(cert_path);
-    unlink(key_path);
-    return rmdir(dir);
-}
-
-static int load(const char *yaml, struct sl_config **cfg, char *err, size_t err_len)
-{
-    write_file(cfg_path, yaml);
-    return sl_config_load(cfg_path, cfg, err, err_len);
-}
-
-static struct sl_config *load_ok(const char *yaml)
-{
-    struct sl_config *cfg = NULL;
-    char err[512] = "";
-    int rc = load(yaml, &cfg, err, sizeof(err));
-    if (rc != 0)
-        print_error("unexpected error: %s\n", err);
-    assert_int_equal(rc, 0);
-    assert_non_null(cfg);
-    return cfg;
-}
-
-/* Asserts that yaml is refused with exactly "PATH:line: reason". */
-static void assert_load_error(const char *yaml, unsigned line, const char *reason)
-{
-    struct sl_config *cfg = (struct sl_config *)0x1;
-    char err[512] = "";
-    char expected[512];
-    snprintf(expected, sizeof(expected), "%s:%u: %s", cfg_path, line, reason);
-    assert_int_equal(load(yaml, &cfg, err, sizeof(err)), -1);
-    assert_string_equal(err, expected);
-    assert_ptr_equal(cfg, (struct sl_config *)0x1);
-}
-
-#define MINIMAL                                                                                    \
-    "listeners:\n"                                                                                 \
-    "  - address: 127.0.0.1:8080\n"                                                                \
-    "backends:\n"                                                                                  \
-    "  - name: demo\n"                                                                             \
-    "    servers: [unix:/tmp/sluice-demo.sock]\n"
+#include "config_fixture.h"
 
 static uint16_t port_of(const struct sl_addr *addr)
 {
@@ -95,13 +21,20 @@ static uint16_t port_of(const struct sl_addr *addr)
     return ntohs(((const struct sockaddr_in6 *)&addr->ss)->sin6_port);
 }
 
+/* The keys of the top level, in table order, as unknown-key messages list them. */
+#define TOP_KEYS                                                                                   \
+    "log_level, drain_timeout_ms, client_idle_timeout_ms, max_concurrent_streams, "                \
+    "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, listeners, backends, "  \
+    "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
+    "decision_header, overload"
+
 /* ---- good files ---- */
 
 static void test_full_file(void **state)
 {
-    char yaml[2048];
+    char yaml[4096];
     snprintf(yaml, sizeof(yaml),
-             "# every key, none at its default\n"
+             "# every core key, none at its default (test_config_policy.c: the policy keys)\n"
              "log_level: debug\n"
              "drain_timeout_ms: 2500\n"
              "client_idle_timeout_ms: 5000\n"
@@ -111,11 +44,13 @@ static void test_full_file(void **state)
              "max_request_header_bytes: 16384\n"
              "listeners:\n"
              "  - address: 127.0.0.1:8080\n"
+             "    name: public\n"
              "  - address: \"[::1]:8443\"\n"
              "    tls:\n"
              "      certificate: cert.pem\n" /* relative to the config file */
              "      key: %s\n"
              "  - address: unix:/tmp/sluice-front.sock\n"
+             "    name: internal.sock\n"
              "backends:\n"
              "  - name: bidders\n"
              "    servers: [10.0.0.1:9000, \"[::1]:9001\", unix:/run/bidder.sock]\n"
@@ -123,13 +58,19 @@ static void test_full_file(void **state)
              "    response_timeout_ms: 120\n"
              "    max_connections: 32\n"
              "    keepalive_idle_timeout_ms: 0\n"
+             "    limiter: adaptive\n"
+             "    max_inflight: 200\n"
+             "    min_inflight: 8\n"
+             "    queue_size: 64\n"
+             "    queue_target_ms: 20\n"
+             "    queue_interval_ms: 250\n"
              "  - name: analytics.v2\n"
              "    servers:\n"
              "      - unix:/run/analytics.sock\n"
-             "routes:\n"
-             "  - prefix: /bid\n"
+             "rules:\n"
+             "  - path_prefix: /bid\n"
              "    backend: bidders\n"
-             "  - prefix: /track\n"
+             "  - path_prefix: [/track, /analytics]\n"
              "    backend: analytics.v2\n"
              "default_backend: analytics.v2\n",
              key_path);
@@ -146,16 +87,19 @@ static void test_full_file(void **state)
 
     assert_int_equal(cfg->listener_count, 3);
     const struct sl_listener_config *l = cfg->listeners;
+    assert_string_equal(l[0].name, "public");
     assert_string_equal(l[0].addr.text, "127.0.0.1:8080");
     assert_int_equal(l[0].addr.ss.ss_family, AF_INET);
     assert_int_equal(port_of(&l[0].addr), 8080);
     assert_null(l[0].tls_certificate);
     assert_null(l[0].tls_key);
+    assert_null(l[1].name);
     assert_string_equal(l[1].addr.text, "[::1]:8443");
     assert_int_equal(l[1].addr.ss.ss_family, AF_INET6);
     assert_int_equal(port_of(&l[1].addr), 8443);
     assert_string_equal(l[1].tls_certificate, cert_path);
     assert_string_equal(l[1].tls_key, key_path);
+    assert_string_equal(l[2].name, "internal.sock");
     assert_true(sl_addr_is_unix(&l[2].addr));
     assert_string_equal(((const struct sockaddr_un *)&l[2].addr.ss)->sun_path,
                         "/tmp/sluice-front.sock");
@@ -164,6 +108,7 @@ static void test_full_file(void **state)
     assert_int_equal(cfg->backend_count, 2);
     const struct sl_backend_config *b = &cfg->backends[0];
     assert_string_equal(b->name, "bidders");
+    assert_int_equal(b->index, 0);
     assert_int_equal(b->server_count, 3);
     assert_string_equal(b->servers[0].text, "10.0.0.1:9000");
     assert_int_equal(port_of(&b->servers[0]), 9000);
@@ -175,22 +120,36 @@ static void test_full_file(void **state)
     assert_int_equal(b->response_timeout_ms, 120);
     assert_int_equal(b->max_connections, 32);
     assert_int_equal(b->keepalive_idle_timeout_ms, 0);
+    assert_int_equal(b->limiter, SL_LIMITER_ADAPTIVE);
+    assert_int_equal(b->max_inflight, 200);
+    assert_int_equal(b->min_inflight, 8);
+    assert_int_equal(b->queue_size, 64);
+    assert_int_equal(b->queue_target_ms, 20);
+    assert_int_equal(b->queue_interval_ms, 250);
     b = &cfg->backends[1];
     assert_string_equal(b->name, "analytics.v2");
+    assert_int_equal(b->index, 1);
     assert_int_equal(b->server_count, 1);
     assert_string_equal(b->servers[0].text, "unix:/run/analytics.sock");
     assert_int_equal(b->connect_timeout_ms, 1000);
     assert_int_equal(b->response_timeout_ms, 10000);
     assert_int_equal(b->max_connections, 128);
     assert_int_equal(b->keepalive_idle_timeout_ms, 60000);
+    assert_int_equal(b->limiter, SL_LIMITER_STATIC);
+    assert_int_equal(b->max_inflight, 128);
 
-    assert_int_equal(cfg->route_count, 2);
-    assert_string_equal(cfg->routes[0].prefix, "/bid");
-    assert_int_equal(cfg->routes[0].prefix_len, 4);
-    assert_ptr_equal(cfg->routes[0].backend, &cfg->backends[0]);
-    assert_string_equal(cfg->routes[1].prefix, "/track");
-    assert_int_equal(cfg->routes[1].prefix_len, 6);
-    assert_ptr_equal(cfg->routes[1].backend, &cfg->backends[1]);
+    assert_int_equal(cfg->rule_count, 3); /* and the catch-all */
+    const struct sl_rule *r = cfg->rules;
+    assert_int_equal(r[0].path_prefix_count, 1);
+    assert_int_equal(r[0].path_prefixes[0].len, 4);
+    assert_memory_equal(r[0].path_prefixes[0].text, "/bid", 4);
+    assert_int_equal(r[0].backend_index, 0);
+    assert_int_equal(r[1].path_prefix_count, 2);
+    assert_string_equal(r[1].path_prefixes[0].text, "/track");
+    assert_string_equal(r[1].path_prefixes[1].text, "/analytics");
+    assert_int_equal(r[1].backend_index, 1);
+    assert_int_equal(r[2].path_prefix_count, 0);
+    assert_int_equal(r[2].backend_index, 1);
     assert_ptr_equal(cfg->default_backend, &cfg->backends[1]);
     sl_config_free(cfg);
 }
@@ -204,15 +163,62 @@ static void assert_defaults(const struct sl_config *cfg)
     assert_int_equal(cfg->stream_window_bytes, 262144);
     assert_int_equal(cfg->response_buffer_bytes, 65536);
     assert_int_equal(cfg->max_request_header_bytes, 65536);
-    for (size_t i = 0; i < cfg->listener_count; i++)
+    for (size_t i = 0; i < cfg->listener_count; i++) {
+        assert_null(cfg->listeners[i].name);
         assert_null(cfg->listeners[i].tls_certificate);
+    }
     for (size_t i = 0; i < cfg->backend_count; i++) {
         const struct sl_backend_config *b = &cfg->backends[i];
         assert_int_equal(b->connect_timeout_ms, 1000);
         assert_int_equal(b->response_timeout_ms, 10000);
         assert_int_equal(b->max_connections, 128);
         assert_int_equal(b->keepalive_idle_timeout_ms, 60000);
+        assert_int_equal(b->limiter, SL_LIMITER_STATIC);
+        assert_int_equal(b->max_inflight, b->max_connections * b->server_count);
+        assert_int_equal(b->min_inflight, 1);
+        assert_int_equal(b->queue_size, 1024);
+        assert_int_equal(b->queue_target_ms, 5);
+        assert_int_equal(b->queue_interval_ms, 100);
     }
+
+    /* one implicit class, which every request gets */
+    assert_int_equal(cfg->class_count, 1);
+    const struct sl_class_config *cls = &cfg->classes[0];
+    assert_string_equal(cls->name, "default");
+    assert_int_equal(cls->index, 0);
+    assert_int_equal(cls->deadline_ms, 0);
+    assert_int_equal(cls->max_queue_ms, 1000);
+    assert_int_equal(cls->reserve_percent, 0);
+    assert_false(cls->is_sheddable); /* nothing below it to favour */
+    assert_int_equal(cls->shed.status, 503);
+    assert_int_equal(cls->shed.header_count, 0);
+    assert_int_equal(cls->shed.body.len, 0);
+    assert_false(cls->shed.is_refuse_stream);
+    assert_ptr_equal(cfg->default_class, cls);
+    assert_int_equal(cfg->class_policies[0].max_queue_ns, 1000000000);
+    assert_int_equal(cfg->class_policies[0].reserve_percent, 0);
+    assert_int_equal(cfg->class_policies[0].shed_rank, 0);
+    assert_int_equal(cfg->shed_levels, 0);
+
+    assert_int_equal(cfg->budget_header.len, 0);
+    assert_string_equal(cfg->forward_budget_header.text, "x-sluice-budget-ms");
+    assert_int_equal(cfg->forward_budget_header.len, 18);
+    assert_false(cfg->decision_header);
+    assert_int_equal(cfg->overload.max_loop_lag_ms, 100);
+    assert_int_equal(cfg->overload.max_connections, 0);
+    assert_int_equal(cfg->overload.max_streams, 0);
+    assert_int_equal(cfg->overload.recover_percent, 80);
+    assert_int_equal(cfg->overload.step_ms, 500);
+    assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
+}
+
+/* A rule with no matcher, as the catch-all is. */
+static void assert_matches_everything(const struct sl_rule *r)
+{
+    assert_int_equal(r->method_count + r->path_count + r->path_prefix_count + r->authority_count +
+                         r->header_count + r->client_count + r->listener_count,
+                     0);
+    assert_null(r->path_pattern);
 }
 
 static void test_defaults(void **state)
@@ -226,14 +232,19 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->backends[0].name, "demo");
     assert_int_equal(cfg->backends[0].server_count, 1);
     assert_string_equal(cfg->backends[0].servers[0].text, "unix:/tmp/sluice-demo.sock");
-    assert_int_equal(cfg->route_count, 0);
-    assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
+    assert_int_equal(cfg->backends[0].max_inflight, 128);
+    /* no rules: only the catch-all, with the defaults */
+    assert_int_equal(cfg->rule_count, 1);
+    assert_matches_everything(&cfg->rules[0]);
+    assert_int_equal(cfg->rules[0].class_index, 0);
+    assert_int_equal(cfg->rules[0].backend_index, 0);
+    assert_null(cfg->patterns);
     sl_config_free(cfg);
 }
 
-static void test_empty_routes_and_limits(void **state)
+static void test_empty_rules_and_limits(void **state)
 {
-    /* the ends of every range are accepted; "routes:" with nothing is no routes */
+    /* the ends of every range are accepted; "rules:" with nothing is no rules */
     struct sl_config *cfg = load_ok("drain_timeout_ms: 0\n"
                                     "max_concurrent_streams: 65535\n"
                                     "stream_window_bytes: 16384\n"
@@ -243,19 +254,45 @@ static void test_empty_routes_and_limits(void **state)
                                     "    response_timeout_ms: 1\n"
                                     "    max_connections: 65535\n"
                                     "    keepalive_idle_timeout_ms: 3600000\n"
-                                    "routes:\n");
+                                    "    limiter: adaptive\n"
+                                    "    max_inflight: 1000000\n"
+                                    "    min_inflight: 1000000\n"
+                                    "    queue_size: 0\n"
+                                    "    queue_target_ms: 60000\n"
+                                    "    queue_interval_ms: 1\n"
+                                    "  - name: other\n"
+                                    "    servers: [127.0.0.1:9000]\n"
+                                    "    max_inflight: 1\n"
+                                    "    queue_size: 1000000\n"
+                                    "    queue_target_ms: 1\n"
+                                    "    queue_interval_ms: 60000\n"
+                                    "rules:\n");
     assert_int_equal(cfg->log_level, SL_LOG_ERROR);
     assert_int_equal(cfg->drain_timeout_ms, 0);
     assert_int_equal(cfg->max_concurrent_streams, 65535);
     assert_int_equal(cfg->stream_window_bytes, 16384);
     assert_int_equal(cfg->response_buffer_bytes, 16777216);
     assert_int_equal(cfg->max_request_header_bytes, 1024);
-    assert_int_equal(cfg->backends[0].connect_timeout_ms, 600000);
-    assert_int_equal(cfg->backends[0].response_timeout_ms, 1);
-    assert_int_equal(cfg->backends[0].max_connections, 65535);
-    assert_int_equal(cfg->backends[0].keepalive_idle_timeout_ms, 3600000);
-    assert_int_equal(cfg->route_count, 0);
-    assert_null(cfg->routes);
+    const struct sl_backend_config *b = &cfg->backends[0];
+    assert_int_equal(b->connect_timeout_ms, 600000);
+    assert_int_equal(b->response_timeout_ms, 1);
+    assert_int_equal(b->max_connections, 65535);
+    assert_int_equal(b->keepalive_idle_timeout_ms, 3600000);
+    assert_int_equal(b->limiter, SL_LIMITER_ADAPTIVE);
+    assert_int_equal(b->max_inflight, 1000000);
+    assert_int_equal(b->min_inflight, 1000000);
+    assert_int_equal(b->queue_size, 0);
+    assert_int_equal(b->queue_target_ms, 60000);
+    assert_int_equal(b->queue_interval_ms, 1);
+    b = &cfg->backends[1];
+    assert_int_equal(b->limiter, SL_LIMITER_STATIC);
+    assert_int_equal(b->max_inflight, 1);
+    assert_int_equal(b->min_inflight, 1);
+    assert_int_equal(b->queue_size, 1000000);
+    assert_int_equal(b->queue_target_ms, 1);
+    assert_int_equal(b->queue_interval_ms, 60000);
+    assert_int_equal(cfg->rule_count, 1);
+    assert_matches_everything(&cfg->rules[0]);
     sl_config_free(cfg);
 }
 
@@ -264,16 +301,35 @@ static void test_flow_style_and_quoting(void **state)
     struct sl_config *cfg =
         load_ok("{listeners: [{address: '0.0.0.0:80'}],\n"
                 " backends: [{name: \"a\", servers: [\"127.0.0.1:81\"], max_connections: '7'}],\n"
+                " rules: [{path_prefix: '/x', backend: a}],\n"
                 " log_level: WARN}\n");
     assert_int_equal(cfg->log_level, SL_LOG_WARN);
     assert_string_equal(cfg->listeners[0].addr.text, "0.0.0.0:80");
     assert_int_equal(cfg->backends[0].max_connections, 7);
+    assert_int_equal(cfg->backends[0].max_inflight, 7);
+    assert_int_equal(cfg->rule_count, 2);
+    assert_string_equal(cfg->rules[0].path_prefixes[0].text, "/x");
     sl_config_free(cfg);
 }
 
-/* ---- routing ---- */
+/* ---- rules: routing by path ---- */
 
-static void test_route_first_match_and_default(void **state)
+static const struct sl_rule *match_path(const struct sl_config *cfg, const char *path, size_t len)
+{
+    struct sl_rule_input in = {.method = "GET", .method_len = 3, .path = path, .path_len = len};
+    const struct sl_rule *rule = sl_config_match(cfg, &in);
+    assert_non_null(rule);
+    assert_true(rule >= cfg->rules && rule < cfg->rules + cfg->rule_count);
+    return rule;
+}
+
+static const struct sl_backend_config *backend_of(const struct sl_config *cfg, const char *path,
+                                                  size_t len)
+{
+    return &cfg->backends[match_path(cfg, path, len)->backend_index];
+}
+
+static void test_rule_first_match_and_default(void **state)
 {
     struct sl_config *cfg = load_ok(MINIMAL "  - name: v2\n"
                                             "    servers: [127.0.0.1:9002]\n"
@@ -281,12 +337,12 @@ static void test_route_first_match_and_default(void **state)
                                             "    servers: [127.0.0.1:9003]\n"
                                             "  - name: fallback\n"
                                             "    servers: [127.0.0.1:9004]\n"
-                                            "routes:\n"
-                                            "  - prefix: /bid/v2\n"
+                                            "rules:\n"
+                                            "  - path_prefix: /bid/v2\n"
                                             "    backend: v2\n"
-                                            "  - prefix: /bid\n"
+                                            "  - path_prefix: /bid\n"
                                             "    backend: bid\n"
-                                            "  - prefix: /track\n"
+                                            "  - path_prefix: /track\n"
                                             "    backend: demo\n"
                                             "default_backend: fallback\n");
     const struct sl_backend_config *demo = &cfg->backends[0], *v2 = &cfg->backends[1],
@@ -304,46 +360,53 @@ static void test_route_first_match_and_default(void **state)
         {"/bid/v2", 4, bid}, /* only path_len bytes count */
         {"/bi", 3, fallback},
         {"/track?x=1", 10, demo},
-        {"/TRACK", 6, fallback}, /* case matters */
+        {"/tr?ack", 7, fallback}, /* the query is not part of the path */
+        {"/TRACK", 6, fallback},  /* case matters */
         {"/", 1, fallback},
         {"", 0, fallback},
+        {NULL, 0, fallback}, /* no :path at all */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_ptr_equal(sl_config_route(cfg, cases[i].path, cases[i].len), cases[i].want);
+        assert_ptr_equal(backend_of(cfg, cases[i].path, cases[i].len), cases[i].want);
+    /* the catch-all is the last rule */
+    assert_int_equal(cfg->rule_count, 4);
+    assert_ptr_equal(match_path(cfg, "/", 1), &cfg->rules[3]);
+    assert_matches_everything(&cfg->rules[3]);
     sl_config_free(cfg);
 }
 
-static void test_route_catch_all_and_first_backend(void **state)
+static void test_rule_catch_all_and_first_backend(void **state)
 {
     struct sl_config *cfg = load_ok(MINIMAL "  - name: other\n"
                                             "    servers: [127.0.0.1:9002]\n"
-                                            "routes:\n"
-                                            "  - prefix: /x\n"
+                                            "rules:\n"
+                                            "  - path_prefix: /x\n"
                                             "    backend: other\n"
-                                            "  - prefix: /\n"
-                                            "    backend: other\n");
-    /* without default_backend, unmatched paths go to the first backend */
+                                            "  - path_prefix: /\n"
+                                            "    backend: other\n"
+                                            "  - method: OPTIONS\n" /* no path: not hidden by / */
+                                            "    backend: demo\n");
+    /* without default_backend, requests no rule matches go to the first backend */
     assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
-    assert_ptr_equal(sl_config_route(cfg, "/anything", 9), &cfg->backends[1]);
-    assert_ptr_equal(sl_config_route(cfg, "*", 1), &cfg->backends[0]);
+    assert_ptr_equal(backend_of(cfg, "/anything", 9), &cfg->backends[1]);
+    assert_ptr_equal(backend_of(cfg, "*", 1), &cfg->backends[0]);
+    assert_ptr_equal(match_path(cfg, "*", 1), &cfg->rules[3]);
     sl_config_free(cfg);
 }
-
-/* ---- errors, one class at a time ---- */
 
 static void test_error_cannot_open(void **state)
 {
     struct sl_config *cfg = NULL;
     char err[512], expected[512];
     char path[160];
-    snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+    snprintf(path, sizeof(path), "%s/missing.yaml", cfg_dir);
     assert_int_equal(sl_config_load(path, &cfg, err, sizeof(err)), -1);
     snprintf(expected, sizeof(expected), "%s: cannot open: No such file or directory", path);
     assert_string_equal(err, expected);
     assert_null(cfg);
 
-    assert_int_equal(sl_config_load(dir, &cfg, err, sizeof(err)), -1);
-    snprintf(expected, sizeof(expected), "%s: cannot read: Is a directory", dir);
+    assert_int_equal(sl_config_load(cfg_dir, &cfg, err, sizeof(err)), -1);
+    snprintf(expected, sizeof(expected), "%s: cannot read: Is a directory", cfg_dir);
     assert_string_equal(err, expected);
 }
 
@@ -352,7 +415,7 @@ static void test_error_yaml_syntax(void **state)
     assert_load_error("listeners\n"
                       "  - address: 127.0.0.1:8080\n",
                       2, "YAML syntax error: mapping values are not allowed in this context");
-    assert_load_error(MINIMAL "routes: [{prefix: /, backend: demo}\n", 6,
+    assert_load_error(MINIMAL "rules: [{path_prefix: /, backend: demo}\n", 6,
                       "YAML syntax error: did not find expected ',' or ']' (while parsing a "
                       "flow sequence at line 6)");
     assert_load_error("listeners:\n"
@@ -399,30 +462,30 @@ static void test_error_unknown_key(void **state)
 {
     assert_load_error("listeners:\n"
                       "  - adress: 127.0.0.1:8080\n",
-                      2, "unknown key 'adress' in listener (expected: address, tls)");
+                      2, "unknown key 'adress' in listener (expected: name, address, tls)");
     assert_load_error(MINIMAL "log-level: debug\n", 6,
-                      "unknown key 'log-level' in the config (expected: log_level, "
-                      "drain_timeout_ms, client_idle_timeout_ms, max_concurrent_streams, "
-                      "stream_window_bytes, "
-                      "response_buffer_bytes, max_request_header_bytes, listeners, backends, "
-                      "routes, default_backend)");
+                      "unknown key 'log-level' in the config (expected: " TOP_KEYS ")");
     assert_load_error(MINIMAL "    timeout_ms: 5\n", 6,
                       "unknown key 'timeout_ms' in backend (expected: name, servers, "
                       "connect_timeout_ms, response_timeout_ms, max_connections, "
-                      "keepalive_idle_timeout_ms)");
+                      "keepalive_idle_timeout_ms, limiter, max_inflight, min_inflight, "
+                      "queue_size, queue_target_ms, queue_interval_ms)");
     assert_load_error("listeners:\n"
                       "  - address: 127.0.0.1:8080\n"
                       "    tls: {cert: a.pem}\n",
                       3, "unknown key 'cert' in tls (expected: certificate, key)");
+    /* the routes of older versions */
     assert_load_error(MINIMAL "routes:\n"
-                              "  - path: /\n",
-                      7, "unknown key 'path' in route (expected: prefix, backend)");
+                              "  - {prefix: /, backend: demo}\n",
+                      6, "unknown key 'routes' in the config (expected: " TOP_KEYS ")");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - prefix: /\n",
+                      7,
+                      "unknown key 'prefix' in rule (expected: method, path, path_prefix, "
+                      "path_regex, authority, headers, client, listener, class, backend)");
     assert_load_error(MINIMAL "[a]: 1\n", 6,
-                      "a key in the config must be a word, got a sequence (expected: "
-                      "log_level, drain_timeout_ms, client_idle_timeout_ms, "
-                      "max_concurrent_streams, "
-                      "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "
-                      "listeners, backends, routes, default_backend)");
+                      "a key in the config must be a word, got a sequence (expected: " TOP_KEYS
+                      ")");
 }
 
 static void test_error_duplicate_key(void **state)
@@ -457,8 +520,18 @@ static void test_error_wrong_type(void **state)
                       "max_connections must be a whole number, got a mapping");
     assert_load_error(MINIMAL "default_backend: [demo]\n", 6,
                       "default_backend must be a backend name, got a sequence");
-    assert_load_error(MINIMAL "routes: /bid\n", 6,
-                      "routes must be a sequence of mappings, got '/bid'");
+    assert_load_error(MINIMAL "rules: /bid\n", 6,
+                      "rules must be a sequence of mappings, got '/bid'");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: {a: b}\n",
+                      7,
+                      "path_prefix must be a path starting with '/' or a sequence of them, "
+                      "got a mapping");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: []\n",
+                      7,
+                      "path_prefix must be a path starting with '/' or a sequence of them, "
+                      "got a sequence");
     assert_load_error("listeners: 127.0.0.1:8080\n", 1,
                       "listeners must be a sequence of mappings, got '127.0.0.1:8080'");
     assert_load_error("listeners:\n"
@@ -558,12 +631,6 @@ static void test_error_missing_key(void **state)
                       "    tls:\n"
                       "      certificate: cert.pem\n",
                       4, "tls is missing required key 'key'");
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - prefix: /\n",
-                      7, "route is missing required key 'backend'");
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - {backend: demo}\n",
-                      7, "route is missing required key 'prefix'");
 }
 
 static void test_error_empty_lists(void **state)
@@ -590,10 +657,10 @@ static void test_error_empty_lists(void **state)
 
 static void test_error_dangling_backend(void **state)
 {
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - prefix: /bid\n"
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: /bid\n"
                               "    backend: bidders\n",
-                      8, "route backend 'bidders' is not defined (defined: demo)");
+                      8, "rule backend 'bidders' is not defined (defined: demo)");
     assert_load_error(MINIMAL "  - name: b2\n"
                               "    servers: [127.0.0.1:1]\n"
                               "default_backend: Demo\n",
@@ -632,32 +699,22 @@ static void test_error_bad_names_and_prefixes(void **state)
         4,
         "backend name must be 1 to 64 characters from A-Z a-z 0-9 _ . -, got "
         "'a123456789a123456789a123456789a123456789a123456789a123456789abcd...'");
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - prefix: bid\n"
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: bid\n"
                               "    backend: demo\n",
-                      7, "route prefix must start with '/', got 'bid'");
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - prefix: \"/a\\0b\"\n"
+                      7, "path_prefix must start with '/', got 'bid'");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: [/a, b]\n",
+                      7, "path_prefix must start with '/', got 'b'");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path:\n"
+                              "      - /a\n"
+                              "      - \"\"\n",
+                      9, "path must be a path starting with '/' or a sequence of them, got ''");
+    assert_load_error(MINIMAL "rules:\n"
+                              "  - path_prefix: \"/a\\0b\"\n"
                               "    backend: demo\n",
-                      7, "route prefix must not contain a NUL character");
-}
-
-static void test_error_shadowed_route(void **state)
-{
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - prefix: /\n"
-                              "    backend: demo\n"
-                              "  - prefix: /bid\n"
-                              "    backend: demo\n",
-                      9,
-                      "route prefix '/bid' can never match: the route at line 7 with prefix '/' "
-                      "comes first (routes are tried in order; put longer prefixes first)");
-    assert_load_error(MINIMAL "routes:\n"
-                              "  - {prefix: /bid, backend: demo}\n"
-                              "  - {prefix: /bid, backend: demo}\n",
-                      8,
-                      "route prefix '/bid' can never match: the route at line 7 with prefix "
-                      "'/bid' comes first (routes are tried in order; put longer prefixes first)");
+                      7, "path_prefix must not contain a NUL character");
 }
 
 static void test_error_bad_address(void **state)
@@ -708,7 +765,7 @@ static void test_error_tls_file(void **state)
 {
     char yaml[512], reason[512];
     snprintf(reason, sizeof(reason),
-             "tls certificate '%s/missing.pem' cannot be read: No such file or directory", dir);
+             "tls certificate '%s/missing.pem' cannot be read: No such file or directory", cfg_dir);
     assert_load_error("listeners:\n"
                       "  - address: 127.0.0.1:8443\n"
                       "    tls:\n"
@@ -736,7 +793,7 @@ static void test_error_log_level(void **state)
 
 static void test_error_nesting(void **state)
 {
-    char yaml[256] = MINIMAL "routes: ";
+    char yaml[256] = MINIMAL "rules: ";
     size_t at = strlen(yaml);
     for (int i = 0; i < 40; i++)
         yaml[at++] = '[';
@@ -777,9 +834,11 @@ static void test_shipped_default_config(void **state)
     assert_string_equal(cfg->backends[0].name, "demo");
     assert_int_equal(cfg->backends[0].server_count, 1);
     assert_string_equal(cfg->backends[0].servers[0].text, "unix:/tmp/sluice-demo.sock");
-    assert_int_equal(cfg->route_count, 1);
-    assert_string_equal(cfg->routes[0].prefix, "/");
-    assert_ptr_equal(cfg->routes[0].backend, &cfg->backends[0]);
+    assert_int_equal(cfg->rule_count, 2);
+    assert_int_equal(cfg->rules[0].path_prefix_count, 1);
+    assert_string_equal(cfg->rules[0].path_prefixes[0].text, "/");
+    assert_int_equal(cfg->rules[0].backend_index, 0);
+    assert_int_equal(cfg->rules[0].class_index, 0);
     assert_ptr_equal(cfg->default_backend, &cfg->backends[0]);
     sl_config_free(cfg);
 #else
@@ -800,8 +859,9 @@ static void test_shipped_multi_backend_example(void **state)
     assert_int_equal(cfg->backend_count, 2);
     assert_string_equal(cfg->backends[0].name, "bidders");
     assert_string_equal(cfg->backends[1].name, "analytics");
-    assert_ptr_equal(sl_config_route(cfg, "/bid/openrtb", 12), &cfg->backends[0]);
-    assert_ptr_equal(sl_config_route(cfg, "/track/imp", 10), &cfg->backends[1]);
+    assert_ptr_equal(backend_of(cfg, "/bid/openrtb", 12), &cfg->backends[0]);
+    assert_ptr_equal(backend_of(cfg, "/track/imp", 10), &cfg->backends[1]);
+    assert_ptr_equal(backend_of(cfg, "/other", 6), &cfg->backends[0]);
     sl_config_free(cfg);
 #else
     skip();
@@ -829,12 +889,49 @@ static void test_failing_allocations(void **state)
 {
     if (__real_malloc == NULL)
         skip();
-    char yaml[8192];
-    size_t at = (size_t)snprintf(yaml, sizeof(yaml), MINIMAL "routes:\n");
-    /* enough routes and a long file that the arena and the read buffer grow */
-    for (int i = 0; i < 100 && at < sizeof(yaml) - 64; i++) {
-        at += (size_t)snprintf(yaml + at, sizeof(yaml) - at,
-                               "  - {prefix: /route-number-%02d, backend: demo}\n", i);
+    /* every kind of allocation the loader makes: classes and their shed
+     * answers, each matcher of a rule, compiled patterns (malloc'ed by
+     * sl_pattern_compile, not the arena) */
+    char yaml[16384];
+    size_t at = (size_t)snprintf(
+        yaml, sizeof(yaml),
+        "listeners:\n"
+        "  - {address: 127.0.0.1:8080, name: public}\n"
+        "  - {address: 127.0.0.1:8081, name: internal}\n"
+        "backends:\n"
+        "  - name: demo\n"
+        "    servers: [unix:/tmp/sluice-demo.sock, 127.0.0.1:9000]\n"
+        "    limiter: adaptive\n"
+        "classes:\n"
+        "  - name: critical\n"
+        "    sheddable: false\n"
+        "    shed: {status: 204, headers: {X-Reason: overload, Retry-After: '1'}}\n"
+        "  - name: bulk\n"
+        "    shed: {body: \"try later\\n\"}\n"
+        "default_class: bulk\n"
+        "budget_header: X-Request-Timeout-Ms\n"
+        "forward_budget_header: X-Budget\n"
+        "rules:\n"
+        "  - method: [POST, PUT]\n"
+        "    path: [/openrtb, /openrtb2]\n"
+        "    authority: bid.example.com\n"
+        "    headers:\n"
+        "      - {name: X-Priority, equals: high}\n"
+        "      - {name: User-Agent, matches: '^curl/[0-9.]+$'}\n"
+        "      - {name: X-Debug, absent: true}\n"
+        "    client: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+        "    listener: [public, internal]\n"
+        "    class: critical\n"
+        "  - path_regex: '^/v[0-9]+/(bid|win)$'\n"
+        "    class: critical\n");
+    /* enough rules and a long file that the arena and the read buffer grow */
+    for (int i = 0; i < 100 && at < sizeof(yaml) - 128; i++) {
+        at +=
+            (size_t)snprintf(yaml + at, sizeof(yaml) - at,
+                             i % 10 == 0 ? "  - {path_prefix: /rule-number-%02d, path_regex: "
+                                           "'^/[a-z-]+[0-9]*$', backend: demo}\n"
+                                         : "  - {path_prefix: /rule-number-%02d, backend: demo}\n",
+                             i);
     }
     char expected[512];
     snprintf(expected, sizeof(expected), "%s: out of memory while loading the config", cfg_path);
@@ -847,7 +944,13 @@ static void test_failing_allocations(void **state)
         int rc = sl_config_load(cfg_path, &cfg, err, sizeof(err));
         malloc_fail_at = -1;
         if (rc == 0) {
-            assert_int_equal(cfg->route_count, 100);
+            assert_int_equal(cfg->rule_count, 103);
+            assert_int_equal(cfg->class_count, 2);
+            assert_int_equal(cfg->classes[0].shed.header_count, 2);
+            assert_non_null(cfg->rules[0].headers[1].pattern);
+            assert_non_null(cfg->rules[1].path_pattern);
+            assert_non_null(cfg->rules[92].path_pattern);
+            assert_null(cfg->rules[93].path_pattern);
             sl_config_free(cfg);
             break;
         }
@@ -856,7 +959,8 @@ static void test_failing_allocations(void **state)
         assert_string_equal(err, expected);
         failures++;
     }
-    assert_true(failures >= 5); /* file buffer (twice), two arenas, arena growth */
+    /* file buffer (twice), two arenas, arena growth, and two per pattern (13) */
+    assert_true(failures >= 5 + 2 * 13);
 }
 
 int main(void)
@@ -864,10 +968,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_empty_routes_and_limits),
+        cmocka_unit_test(test_empty_rules_and_limits),
         cmocka_unit_test(test_flow_style_and_quoting),
-        cmocka_unit_test(test_route_first_match_and_default),
-        cmocka_unit_test(test_route_catch_all_and_first_backend),
+        cmocka_unit_test(test_rule_first_match_and_default),
+        cmocka_unit_test(test_rule_catch_all_and_first_backend),
         cmocka_unit_test(test_error_cannot_open),
         cmocka_unit_test(test_error_yaml_syntax),
         cmocka_unit_test(test_error_empty_and_not_a_mapping),
@@ -882,7 +986,6 @@ int main(void)
         cmocka_unit_test(test_error_dangling_backend),
         cmocka_unit_test(test_error_duplicate_backend_name),
         cmocka_unit_test(test_error_bad_names_and_prefixes),
-        cmocka_unit_test(test_error_shadowed_route),
         cmocka_unit_test(test_error_bad_address),
         cmocka_unit_test(test_error_tls_file),
         cmocka_unit_test(test_error_log_level),
@@ -892,5 +995,5 @@ int main(void)
         cmocka_unit_test(test_shipped_multi_backend_example),
         cmocka_unit_test(test_failing_allocations),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

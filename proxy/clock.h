@@ -1,0 +1,24 @@
+/* The monotonic clock that policy/ decisions are fed with. */
+#ifndef SL_CLOCK_H
+#define SL_CLOCK_H
+
+#include <stdint.h>
+#include <sys/time.h>
+#include <time.h>
+
+static inline uint64_t sl_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A duration in nanoseconds as the timeval libevent takes. */
+static inline struct timeval sl_timeval_ns(uint64_t ns)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000u),
+                         .tv_usec = (suseconds_t)(ns % 1000000000u / 1000)};
+    return tv;
+}
+
+#endif
