@@ -62,6 +62,19 @@ static bool has_host_bits(const struct sl_cidr *cidr)
     return false;
 }
 
+/* Clients with IPv4-mapped addresses are matched as IPv4 (read_address), so a
+ * network written inside ::ffff:0:0/96 is kept as the IPv4 network it means. */
+static void unmap_v4(struct sl_cidr *cidr)
+{
+    if (cidr->family != AF_INET6 || cidr->prefix_len < 96 ||
+        memcmp(cidr->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) != 0)
+        return;
+    memmove(cidr->addr, cidr->addr + sizeof(v4_mapped_prefix), 4);
+    memset(cidr->addr + 4, 0, 12);
+    cidr->family = AF_INET;
+    cidr->prefix_len -= 96;
+}
+
 int sl_cidr_parse(const char *text, struct sl_cidr *out)
 {
     struct sl_cidr cidr;
@@ -76,6 +89,7 @@ int sl_cidr_parse(const char *text, struct sl_cidr *out)
         return -EINVAL;
     if (has_host_bits(&cidr))
         return -EINVAL;
+    unmap_v4(&cidr);
     *out = cidr;
     return 0;
 }

@@ -22,6 +22,8 @@ struct sl_cidr {
 };
 
 /* Parses "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128).
+ * A network inside ::ffff:0:0/96 becomes the IPv4 network it maps
+ * ("::ffff:10.0.0.0/104" is 10.0.0.0/8), as mapped clients are matched as IPv4.
  * Returns 0, or -EINVAL when the text is not that, or when bits past the
  * prefix are set ("10.1.0.0/8": a likely typo). */
 int sl_cidr_parse(const char *text, struct sl_cidr *out);

@@ -266,6 +266,25 @@ static void cidr_ipv4_mapped_client_counts_as_ipv4(void **state)
     assert_false(contains("::/0", &mapped));
 }
 
+/* A network written in mapped form means the IPv4 network, for both kinds of
+ * client; a wider IPv6 network reaching past the mapped block stays IPv6. */
+static void cidr_written_as_mapped_is_ipv4(void **state)
+{
+    struct sl_cidr cidr;
+    assert_int_equal(sl_cidr_parse("::ffff:10.0.0.0/104", &cidr), 0);
+    assert_int_equal(cidr.family, AF_INET);
+    assert_int_equal(cidr.prefix_len, 8);
+    assert_memory_equal(cidr.addr, "\x0a\0\0\0", 4);
+    struct sockaddr_in6 mapped = v6_client("::ffff:10.1.2.3");
+    struct sockaddr_in plain = v4_client("10.200.0.1");
+    struct sockaddr_in other = v4_client("11.0.0.1");
+    assert_true(contains("::ffff:10.0.0.0/104", &mapped));
+    assert_true(contains("::ffff:10.0.0.0/104", &plain));
+    assert_false(contains("::ffff:10.0.0.0/104", &other));
+    assert_int_equal(sl_cidr_parse("::/80", &cidr), 0); /* holds the mapped block */
+    assert_int_equal(cidr.family, AF_INET6);
+}
+
 static void cidr_other_families_never_match(void **state)
 {
     struct sockaddr_un un;
@@ -704,6 +723,7 @@ int main(void)
         cmocka_unit_test(cidr_contains_ipv6),
         cmocka_unit_test(cidr_families_do_not_mix),
         cmocka_unit_test(cidr_ipv4_mapped_client_counts_as_ipv4),
+        cmocka_unit_test(cidr_written_as_mapped_is_ipv4),
         cmocka_unit_test(cidr_other_families_never_match),
         cmocka_unit_test(empty_rule_matches_everything),
         cmocka_unit_test(matchers_with_null_or_zero_count_are_off),
