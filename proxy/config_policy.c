@@ -88,6 +88,27 @@ static int parse_field_name(struct loader *ld, const struct key *key,
     return 0;
 }
 
+static bool is_named_in(const struct sl_string *name, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(name->text, names[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Request fields that sluice writes or that frame the message: a budget header
+ * by one of these names would corrupt or smuggle the forwarded request. */
+static bool is_request_framing_field(const struct sl_string *name)
+{
+    static const char *const names[] = {
+        "connection", "content-length", "cookie",          "expect",
+        "host",       "keep-alive",     "proxy-connection", "te",
+        "transfer-encoding", "upgrade", "x-forwarded-for",  "x-forwarded-proto",
+    };
+    return is_named_in(name, names, COUNT(names));
+}
+
 int sl_config_parse_header_name(struct loader *ld, const struct key *key,
                                 const struct sl_yaml_node *value, char *target)
 {
@@ -96,7 +117,13 @@ int sl_config_parse_header_name(struct loader *ld, const struct key *key,
         *out = (struct sl_string){.text = "", .len = 0};
         return 0;
     }
-    return parse_field_name(ld, key, value, out);
+    if (parse_field_name(ld, key, value, out) < 0)
+        return -1;
+    if (is_request_framing_field(out)) {
+        return sl_config_fail(ld, value->line, "%s cannot be '%s': sluice writes that field "
+                              "itself or it frames the request", sl_config_label(key), out->text);
+    }
+    return 0;
 }
 
 /* Fields that sluice writes itself, or that mean something per hop. */
@@ -105,11 +132,7 @@ static bool is_reserved_field(const struct sl_string *name)
     static const char *const reserved[] = {"connection", "content-length", "keep-alive",
                                            "proxy-connection", "transfer-encoding", "upgrade",
                                            "te"};
-    for (size_t i = 0; i < COUNT(reserved); i++) {
-        if (strcmp(name->text, reserved[i]) == 0)
-            return true;
-    }
-    return false;
+    return is_named_in(name, reserved, COUNT(reserved));
 }
 
 static int parse_field_value(struct loader *ld, const struct sl_string *name,

@@ -307,7 +307,7 @@ static nghttp2_nv make_nv(const char *name, const char *value)
  * room for one more field. Returns false when out of memory. */
 static bool add_decision_field(struct sl_request *req, nghttp2_nv *nva, size_t *count)
 {
-    if (!cfg_of(req)->decision_header)
+    if (!cfg_of(req)->decision_header || req->backend == NULL) /* answered before the rules */
         return true;
     const char *text = decision_text(req);
     if (text == NULL)
@@ -512,6 +512,7 @@ static void forward(struct sl_request *req)
         char who[128];
         SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
                 req->backend->name, strerror(-err));
+        leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
     }
 }
@@ -632,7 +633,7 @@ static void admit(struct sl_request *req)
     }
     uint64_t now = sl_clock_ns();
     struct sl_admission_entry *entry = &req->admission;
-    if (entry->deadline_ns != 0 && now + gate->admission.service_ns >= entry->deadline_ns) {
+    if (entry->deadline_ns != 0 && now + gate->admission.service_ns > entry->deadline_ns) {
         sl_request_shed(req, SL_SHED_DEADLINE);
         return;
     }
@@ -670,8 +671,8 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
     classify(req, method, path);
     const struct sl_string *budget_field = &cfg_of(req)->forward_budget_header;
-    if (req->admission.deadline_ns != 0 && budget_field->len > 0)
-        sl_header_list_remove(&req->fields, budget_field->text); /* sluice writes its own */
+    if (budget_field->len > 0) /* only sluice writes it, or a client could fake it */
+        sl_header_list_remove(&req->fields, budget_field->text);
     struct sl_forward_info fwd = {
         .client_addr = sl_front_h2_peer(req->front),
         .scheme = sl_front_h2_scheme(req->front),
@@ -702,6 +703,7 @@ static void discard_body(struct sl_request *req, size_t len)
 void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 {
     switch (req->state) {
+    case SL_REQ_QUEUED:
     case SL_REQ_WAITING:
         if (evbuffer_add(req->pending_body, data, len) != 0) {
             discard_body(req, len);
@@ -840,6 +842,7 @@ static void retry(struct sl_request *req)
     start_queue_timer(req);
     if (err < 0) {
         SL_WARN("%s backend %s: cannot connect: %s", who, req->backend->name, strerror(-err));
+        leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
     }
 }
@@ -900,6 +903,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         SL_WARN("%s backend %s: no connection became free within %u ms",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name,
                 req->backend->response_timeout_ms);
+        leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 504, "504 gateway timeout: the backend is saturated\n");
     } else if (is_clients_turn(req)) {
         abandon_stalled(req, req->is_ended || req->state == SL_REQ_DONE

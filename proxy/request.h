@@ -76,7 +76,7 @@ struct sl_request {
     enum sl_shed_reason shed_reason;     /* valid when is_shed */
     struct sl_upconn *upconn;    /* borrowed from the pool while FORWARD */
     struct sl_upstream_response response;
-    struct evbuffer *pending_body; /* body received while WAITING */
+    struct evbuffer *pending_body; /* body received while QUEUED or WAITING */
     struct evbuffer *replay;       /* body bytes sent upstream, kept for one retry */
     struct event *timer;           /* owned: queueing limit, or a stalled client */
     size_t unconsumed_bytes;       /* body bytes not yet credited to the client */

@@ -68,6 +68,7 @@ class Proc:
 
     def __init__(self, name, args, workdir, env=None):
         self.name = name
+        self.stop_signal = signal.SIGTERM  # what tearDown stops it with
         self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
@@ -127,7 +128,7 @@ class IntegTest(unittest.TestCase):
                 if status != 0:
                     failed_sluice = (status, proc.output())
             elif proc.is_running():
-                proc.stop(timeout=5)
+                proc.stop(sig=proc.stop_signal, timeout=5)
         shutil.rmtree(self.dir, ignore_errors=True)
         if failed_sluice is not None:
             self.fail("sluice exited %d on SIGTERM:\n%s" % failed_sluice)
@@ -156,6 +157,8 @@ class IntegTest(unittest.TestCase):
         if threads > 1:
             args += ["--threads", str(threads), "--worker-class", "gthread"]
         proc = self.start("gunicorn", args + ["wsgi_app:app"])
+        # SIGTERM waits up to 30 s for busy workers; SIGINT is gunicorn's quick shutdown
+        proc.stop_signal = signal.SIGINT
         wait_until(lambda: can_connect(addr) or not proc.is_running(), timeout=20,
                    what="gunicorn")
         self.assertTrue(proc.is_running(), proc.output())

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import TIMER_SLACK, IntegTest, backend_seen, wait_until
-from test_h2_malformed import DATA, RST_STREAM, RawClient
+from test_h2_malformed import DATA, END_STREAM, RST_STREAM, RawClient, frame
 
 REFUSED_STREAM = 7
 
@@ -127,11 +127,43 @@ class H2cShed(IntegTest):
         self.assertLess(elapsed, 0.9)  # not held until the slot freed
         holder.close()
 
-    def test_queued_request_goes_when_the_slot_frees(self):
+    def test_queued_request_goes_when_the_slot_frees_with_its_body(self):
         backend = self.start_gated(queue_size=8)
-        self.hold_slot(backend, "/delay/200")
-        status, headers, body = self.get("/headers")
+        holder = self.hold_slot(backend, "/delay/300")
+        started = time.monotonic()
+        payload = bytes(range(256)) * 64  # sent while the request waits in the queue
+        path = os.path.join(self.dir, "payload")
+        with open(path, "wb") as f:
+            f.write(payload)
+        status, headers, body = self.get("/echo", "--data-binary", "@" + path)
         self.assertEqual((status, headers["x-sluice-decision"]), (200, "class=bulk"))
+        self.assertEqual(body, payload)
+        self.assertGreater(time.monotonic() - started, 0.2, "it waited for the slot")
+        holder = self.hold_slot(backend, "/delay/301")
+        # and without a content-length: chunked upstream, the body intact
+        c = RawClient(self.sluice_port)
+        c.start()
+        c.request(1, "POST", "/echo", end_stream=False)
+        c.send(frame(DATA, 0, 1, b"hello ") + frame(DATA, END_STREAM, 1, b"world"))
+        received = b""
+        while True:
+            f = c.wait_for(DATA, 1)
+            self.assertIsNotNone(f)
+            received += f[3]
+            if f[1] & END_STREAM:
+                break
+        self.assertEqual(received, b"hello world")
+        c.close()
+        holder.close()
+
+    def test_local_errors_carry_no_class(self):
+        """A request answered before the rules ran (here 431 for its header size)
+        has no class to report."""
+        self.start_gated(extra="max_request_header_bytes: 1024\n")
+        status, headers, _ = self.get("/status/200", "-H", "x-big: " + "a" * 2000)
+        self.assertEqual(status, 431)
+        self.assertNotIn("x-sluice-decision", headers)
+        self.assertEqual(self.get("/status/200")[1]["x-sluice-decision"], "class=critical")
 
     @unittest.skipUnless(shutil.which("nghttp"), "nghttp (nghttp2-client) is not installed")
     def test_critical_evicts_the_newest_bulk_from_a_full_queue(self):

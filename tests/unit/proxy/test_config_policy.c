@@ -975,6 +975,13 @@ static void test_error_top_level_policy_keys(void **state)
     assert_load_error(MINIMAL "forward_budget_header: [x-budget]\n", 6,
                       "forward_budget_header must be a header name (1 to 64 token "
                       "characters), got a sequence");
+    /* a budget header must not be a field that frames or routes the request */
+    assert_load_error(MINIMAL "forward_budget_header: Content-Length\n", 6,
+                      "forward_budget_header cannot be 'content-length': sluice writes that "
+                      "field itself or it frames the request");
+    assert_load_error(MINIMAL "budget_header: host\n", 6,
+                      "budget_header cannot be 'host': sluice writes that field itself or it "
+                      "frames the request");
     assert_load_error(MINIMAL "decision_header: yes\n", 6,
                       "decision_header must be true or false, got 'yes'");
     assert_load_error(MINIMAL "overload:\n"
