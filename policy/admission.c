@@ -51,7 +51,7 @@
  *     finishing exactly at the deadline is still in time. */
 #include "admission.h"
 
-#include <assert.h>
+#include "sl_assert.h"
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
@@ -75,7 +75,7 @@ static uint32_t usable_limit(const struct sl_admission *adm, size_t class_index)
 {
     uint64_t limit = sl_limiter_limit(&adm->limiter);
     uint64_t reserved = (limit * reserve_above(adm, class_index) + 99) / 100;
-    assert(limit >= 1);
+    SL_ASSERT(limit >= 1);
     return reserved < limit ? (uint32_t)(limit - reserved) : 1;
 }
 
@@ -90,22 +90,22 @@ static size_t highest_queued_class(const struct sl_admission *adm)
 
 static void check_counts(const struct sl_admission *adm)
 {
-#ifndef NDEBUG
+    SL_ASSERT(adm->queued <= adm->cfg.queue_size);
+    SL_ASSERT(adm->queued > 0 || !adm->is_lifo);
+#ifndef NDEBUG /* a loop over the classes: debug builds only */
     uint32_t sum = 0;
     for (size_t k = 0; k < adm->cfg.class_count; k++)
         sum += adm->queued_by_class[k];
-    assert(sum == adm->queued);
-    assert(adm->queued <= adm->cfg.queue_size);
-    assert(adm->queued > 0 || !adm->is_lifo);
+    SL_ASSERT(sum == adm->queued);
 #endif
 }
 
 void sl_admission_init(struct sl_admission *adm, const struct sl_admission_config *cfg,
                        uint64_t now_ns)
 {
-    assert(cfg->class_count >= 1 && cfg->class_count <= SL_CLASS_MAX);
+    SL_ASSERT(cfg->class_count >= 1 && cfg->class_count <= SL_CLASS_MAX);
     *adm = (struct sl_admission){.cfg = *cfg};
-    assert(reserve_above(adm, cfg->class_count) < 100);
+    SL_ASSERT(reserve_above(adm, cfg->class_count) < 100);
     sl_limiter_init(&adm->limiter, &cfg->limiter, now_ns);
     for (size_t k = 0; k < SL_CLASS_MAX; k++)
         TAILQ_INIT(&adm->queues[k]);
@@ -114,8 +114,8 @@ void sl_admission_init(struct sl_admission *adm, const struct sl_admission_confi
 static void start_flight(struct sl_admission *adm, struct sl_admission_entry *entry,
                          uint64_t now_ns)
 {
-    assert(!entry->is_queued && !entry->is_inflight);
-    assert(adm->inflight < UINT32_MAX);
+    SL_ASSERT(!entry->is_queued && !entry->is_inflight);
+    SL_ASSERT(adm->inflight < UINT32_MAX);
     adm->inflight++;
     entry->inflight_at_admit = adm->inflight;
     entry->admitted_ns = now_ns;
@@ -124,8 +124,8 @@ static void start_flight(struct sl_admission *adm, struct sl_admission_entry *en
 
 static void enqueue(struct sl_admission *adm, struct sl_admission_entry *entry, uint64_t now_ns)
 {
-    assert(!entry->is_queued && !entry->is_inflight);
-    assert(adm->queued < adm->cfg.queue_size);
+    SL_ASSERT(!entry->is_queued && !entry->is_inflight);
+    SL_ASSERT(adm->queued < adm->cfg.queue_size);
     TAILQ_INSERT_TAIL(&adm->queues[entry->class_index], entry, link);
     adm->queued_by_class[entry->class_index]++;
     adm->queued++;
@@ -136,8 +136,8 @@ static void enqueue(struct sl_admission *adm, struct sl_admission_entry *entry, 
 static void unlink_entry(struct sl_admission *adm, struct sl_admission_entry *entry)
 {
     unsigned k = entry->class_index;
-    assert(entry->is_queued && !entry->is_inflight);
-    assert(adm->queued_by_class[k] > 0 && adm->queued > 0);
+    SL_ASSERT(entry->is_queued && !entry->is_inflight);
+    SL_ASSERT(adm->queued_by_class[k] > 0 && adm->queued > 0);
     TAILQ_REMOVE(&adm->queues[k], entry, link);
     adm->queued_by_class[k]--;
     adm->queued--;
@@ -189,8 +189,8 @@ enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission
                                    uint64_t now_ns, struct sl_admission_entry **evicted,
                                    enum sl_shed_reason *reason)
 {
-    assert(entry->class_index < adm->cfg.class_count);
-    assert(!entry->is_queued && !entry->is_inflight);
+    SL_ASSERT(entry->class_index < adm->cfg.class_count);
+    SL_ASSERT(!entry->is_queued && !entry->is_inflight);
     *evicted = NULL;
     if (can_start_now(adm, entry->class_index)) {
         start_flight(adm, entry, now_ns);
@@ -213,7 +213,7 @@ enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission
 uint64_t sl_admission_expiry(const struct sl_admission *adm, const struct sl_admission_entry *entry,
                              uint64_t now_ns, enum sl_shed_reason *reason)
 {
-    assert(entry->is_queued);
+    SL_ASSERT(entry->is_queued);
     uint64_t expiry_ns =
         add_sat(entry->enqueued_ns, adm->cfg.classes[entry->class_index].max_queue_ns);
     *reason = SL_SHED_QUEUE_TIMEOUT;
@@ -247,8 +247,8 @@ static void update_service_estimate(struct sl_admission *adm, uint64_t latency_n
 void sl_admission_release(struct sl_admission *adm, struct sl_admission_entry *entry,
                           uint64_t now_ns, uint64_t latency_ns, enum sl_sample sample)
 {
-    assert(entry->is_inflight && !entry->is_queued);
-    assert(adm->inflight > 0);
+    SL_ASSERT(entry->is_inflight && !entry->is_queued);
+    SL_ASSERT(adm->inflight > 0);
     adm->inflight--;
     entry->is_inflight = false;
     if (sample == SL_SAMPLE_NONE)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "sl_assert.h"
 #include "worker.h"
 
 static struct sl_request *request_of(struct sl_admission_entry *entry)
@@ -47,12 +48,13 @@ struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config 
     }
     const struct sl_config *cfg = w->cfg;
     uint32_t initial = backend->max_inflight < 16 ? backend->max_inflight : 16;
+    bool is_adaptive = backend->limiter == SL_LIMITER_ADAPTIVE;
     struct sl_admission_config ac = {
         .classes = cfg->class_policies,
         .class_count = cfg->class_count,
         .limiter = {.kind = backend->limiter,
                     .max_inflight = backend->max_inflight,
-                    .min_inflight = backend->min_inflight,
+                    .min_inflight = is_adaptive ? backend->min_inflight : 1, /* static: no floor */
                     .initial_inflight = initial > backend->min_inflight ? initial
                                                                         : backend->min_inflight,
                     .window_ns = (uint64_t)backend->queue_interval_ms * 1000000},

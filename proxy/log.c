@@ -50,9 +50,3 @@ void sl_log_write(enum sl_log_level level, const char *fmt, ...)
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
 }
-
-void sl_assert_fail(const char *cond, const char *file, int line)
-{
-    sl_log_write(SL_LOG_ERROR, "assertion failed at %s:%d: %s", file, line, cond);
-    abort();
-}

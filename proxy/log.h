@@ -26,12 +26,4 @@ void sl_log_write(enum sl_log_level level, const char *fmt, ...)
 #define SL_INFO(...) SL_LOG(SL_LOG_INFO, __VA_ARGS__)
 #define SL_DEBUG(...) SL_LOG(SL_LOG_DEBUG, __VA_ARGS__)
 
-/* Logs the broken invariant and aborts; stays on in release builds. */
-void sl_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
-#define SL_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            sl_assert_fail(#cond, __FILE__, __LINE__);                                             \
-    } while (0)
-
 #endif
