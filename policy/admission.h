@@ -44,10 +44,10 @@
 struct sl_admission_entry {
     /* set by the caller before sl_admission_admit, then read-only to it */
     unsigned class_index;
-    uint64_t deadline_ns;  /* absolute; 0: none */
+    uint64_t deadline_ns; /* absolute; 0: none */
     /* owned by the admission */
-    uint64_t enqueued_ns;  /* valid while is_queued */
-    uint64_t admitted_ns;  /* valid while is_inflight */
+    uint64_t enqueued_ns; /* valid while is_queued */
+    uint64_t admitted_ns; /* valid while is_inflight */
     uint32_t inflight_at_admit;
     bool is_queued;
     bool is_inflight;
@@ -67,7 +67,7 @@ struct sl_admission_config {
     const struct sl_class_policy *classes; /* borrowed; must outlive the admission */
     size_t class_count;                    /* 1..SL_CLASS_MAX */
     struct sl_limiter_config limiter;
-    uint32_t queue_size;                   /* entries queued at most, over all classes */
+    uint32_t queue_size; /* entries queued at most, over all classes */
     uint64_t queue_target_ns;
     uint64_t queue_interval_ns;
 };
@@ -79,7 +79,7 @@ struct sl_admission {
     uint32_t queued_by_class[SL_CLASS_MAX];
     uint32_t queued;
     uint32_t inflight;
-    uint64_t service_ns;        /* smoothed latency of finished requests; 0: none yet */
+    uint64_t service_ns;            /* smoothed latency of finished requests; 0: none yet */
     uint64_t above_target_since_ns; /* 0: the last dequeue waited less than the target */
     bool is_lifo;
 };
@@ -105,9 +105,8 @@ enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission
 /* When a queued entry must leave the queue, and why: the earlier of its
  * class's max_queue time (SL_SHED_QUEUE_TIMEOUT) and its deadline less the
  * recent service time (SL_SHED_DEADLINE). Never earlier than now_ns. */
-uint64_t sl_admission_expiry(const struct sl_admission *adm,
-                             const struct sl_admission_entry *entry, uint64_t now_ns,
-                             enum sl_shed_reason *reason);
+uint64_t sl_admission_expiry(const struct sl_admission *adm, const struct sl_admission_entry *entry,
+                             uint64_t now_ns, enum sl_shed_reason *reason);
 
 /* Takes a queued entry out (its client went away, or its expiry passed). */
 void sl_admission_cancel(struct sl_admission *adm, struct sl_admission_entry *entry);

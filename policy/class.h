@@ -32,11 +32,11 @@ enum sl_shed_reason {
 const char *sl_shed_reason_name(enum sl_shed_reason reason);
 
 struct sl_class_policy {
-    uint64_t max_queue_ns;     /* longest wait in a backend's queue */
-    unsigned reserve_percent;  /* share of each backend's limit that classes below this
-                                * one may not use; the sum over classes is < 100 */
-    unsigned shed_rank;        /* 0: never shed at the door nor evicted; otherwise
-                                * 1 for the lowest sheddable class, 2 for the next... */
+    uint64_t max_queue_ns;    /* longest wait in a backend's queue */
+    unsigned reserve_percent; /* share of each backend's limit that classes below this
+                               * one may not use; the sum over classes is < 100 */
+    unsigned shed_rank;       /* 0: never shed at the door nor evicted; otherwise
+                               * 1 for the lowest sheddable class, 2 for the next... */
 };
 
 /* Sets shed_rank for count classes from is_sheddable[i], lowest class (highest

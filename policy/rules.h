@@ -59,7 +59,7 @@ struct sl_string {
 struct sl_rule {
     const struct sl_string *methods; /* exact, case-sensitive (RFC 9110 §9.1) */
     size_t method_count;
-    const struct sl_string *paths;   /* exact */
+    const struct sl_string *paths; /* exact */
     size_t path_count;
     const struct sl_string *path_prefixes;
     size_t path_prefix_count;
@@ -80,7 +80,7 @@ struct sl_rule {
 /* Returns the value (and its length) of the first field named name (lowercase,
  * name_len bytes), or NULL. */
 typedef const char *(*sl_rule_header_fn)(const void *ctx, const char *name, size_t name_len,
-                                        size_t *value_len);
+                                         size_t *value_len);
 
 struct sl_rule_input {
     const char *method;

@@ -98,12 +98,13 @@ int sl_config_fail_type(struct loader *ld, const struct key *key, const struct s
 
 /* A scalar as a C string; empty values, collections and NUL bytes are refused. */
 int sl_config_string(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
-                        const char **out)
+                     const char **out)
 {
     if (value->kind != SL_YAML_SCALAR || value->is_null || value->len == 0)
         return sl_config_fail_type(ld, key, value);
     if (memchr(value->text, '\0', value->len) != NULL)
-        return sl_config_fail(ld, value->line, "%s must not contain a NUL character", sl_config_label(key));
+        return sl_config_fail(ld, value->line, "%s must not contain a NUL character",
+                              sl_config_label(key));
     *out = value->text;
     return 0;
 }
@@ -140,8 +141,9 @@ static int parse_uint(struct loader *ld, const struct key *key, const struct sl_
             n = n * 10 + (uint64_t)(c - '0');
     }
     if (n < key->min || n > key->max) {
-        return sl_config_fail(ld, value->line, "%s must be between %u and %u, got %.*s", sl_config_label(key),
-                    key->min, key->max, QUOTE_MAX_BYTES, value->text);
+        return sl_config_fail(ld, value->line, "%s must be between %u and %u, got %.*s",
+                              sl_config_label(key), key->min, key->max, QUOTE_MAX_BYTES,
+                              value->text);
     }
     *out = (uint32_t)n;
     return 0;
@@ -154,14 +156,14 @@ static int parse_addr(struct loader *ld, const char *what, const struct sl_yaml_
     char got[QUOTE_MAX_BYTES + 8];
     if (value->kind != SL_YAML_SCALAR || value->is_null || value->len == 0) {
         return sl_config_fail(ld, value->line, "%s must be %s, got %s", what, type_what[KEY_ADDR],
-                    sl_config_describe(value, got, sizeof(got)));
+                              sl_config_describe(value, got, sizeof(got)));
     }
     if (memchr(value->text, '\0', value->len) != NULL)
         return sl_config_fail(ld, value->line, "%s must not contain a NUL character", what);
     char reason[256];
     if (sl_addr_parse(value->text, out, reason, sizeof(reason)) < 0) {
         return sl_config_fail(ld, value->line, "%s %s is not valid: %s", what,
-                    sl_config_describe(value, got, sizeof(got)), reason);
+                              sl_config_describe(value, got, sizeof(got)), reason);
     }
     return 0;
 }
@@ -173,8 +175,8 @@ static int parse_addr_list(struct loader *ld, const struct key *key,
         return sl_config_fail_type(ld, key, value);
     size_t count = value->kind == SL_YAML_SEQUENCE ? value->count : 0;
     if (count < key->min) {
-        return sl_config_fail(ld, value->line, "%s must list at least %u address%s", sl_config_label(key), key->min,
-                    key->min == 1 ? "" : "es");
+        return sl_config_fail(ld, value->line, "%s must list at least %u address%s",
+                              sl_config_label(key), key->min, key->min == 1 ? "" : "es");
     }
     struct sl_addr *addrs = sl_config_alloc_zero(ld, ld->cfg->arena, count * sizeof(*addrs));
     if (addrs == NULL)
@@ -215,8 +217,8 @@ static int parse_file(struct loader *ld, const struct key *key, const struct sl_
     if (path == NULL)
         return sl_config_fail_oom(ld);
     if (access(path, R_OK) < 0) {
-        return sl_config_fail(ld, value->line, "%s '%s' cannot be read: %s", sl_config_label(key), path,
-                    strerror(errno));
+        return sl_config_fail(ld, value->line, "%s '%s' cannot be read: %s", sl_config_label(key),
+                              path, strerror(errno));
     }
     *out = path;
     return 0;
@@ -238,8 +240,9 @@ static int parse_name(struct loader *ld, const struct key *key, const struct sl_
         is_valid = is_name_char(value->text[i]);
     if (!is_valid) {
         char got[QUOTE_MAX_BYTES + 8];
-        return sl_config_fail(ld, value->line, "%s must be 1 to %d characters from A-Z a-z 0-9 _ . -, got %s",
-                    sl_config_label(key), NAME_MAX_BYTES, sl_config_describe(value, got, sizeof(got)));
+        return sl_config_fail(
+            ld, value->line, "%s must be 1 to %d characters from A-Z a-z 0-9 _ . -, got %s",
+            sl_config_label(key), NAME_MAX_BYTES, sl_config_describe(value, got, sizeof(got)));
     }
     *out = sl_arena_strndup(ld->cfg->arena, value->text, value->len);
     return *out == NULL ? sl_config_fail_oom(ld) : 0;
@@ -359,8 +362,8 @@ static int parse_list(struct loader *ld, const struct key *key, const struct sl_
         return sl_config_fail_type(ld, key, value);
     size_t count = value->kind == SL_YAML_SEQUENCE ? value->count : 0;
     if (count < key->min) {
-        return sl_config_fail(ld, value->line, "%s must have at least %u entr%s", sl_config_label(key), key->min,
-                    key->min == 1 ? "y" : "ies");
+        return sl_config_fail(ld, value->line, "%s must have at least %u entr%s",
+                              sl_config_label(key), key->min, key->min == 1 ? "y" : "ies");
     }
     if (key->max > 0 && count > key->max) { /* classes: policy/ sizes arrays by SL_CLASS_MAX */
         return sl_config_fail(ld, value->line, "%s must have at most %u entr%s",
@@ -378,8 +381,8 @@ static int parse_list(struct loader *ld, const struct key *key, const struct sl_
          item = item->next, i++) {
         if (item->kind != SL_YAML_MAPPING) {
             char got[QUOTE_MAX_BYTES + 8];
-            return sl_config_fail(ld, item->line, "each %s entry must be a mapping, got %s", sl_config_label(key),
-                        sl_config_describe(item, got, sizeof(got)));
+            return sl_config_fail(ld, item->line, "each %s entry must be a mapping, got %s",
+                                  sl_config_label(key), sl_config_describe(item, got, sizeof(got)));
         }
         if (sl_config_apply_kind(ld, sub, item, items + i * sub->target_size) < 0)
             return -1;
@@ -462,15 +465,15 @@ static int fail_unknown_key(struct loader *ld, const struct kind *kind,
     }
     char got[QUOTE_MAX_BYTES + 8];
     if (key->kind != SL_YAML_SCALAR) {
-        return sl_config_fail(ld, key->line, "a key in %s must be a word, got %s (expected: %s)", kind->noun,
-                    sl_config_describe(key, got, sizeof(got)), expected);
+        return sl_config_fail(ld, key->line, "a key in %s must be a word, got %s (expected: %s)",
+                              kind->noun, sl_config_describe(key, got, sizeof(got)), expected);
     }
     return sl_config_fail(ld, key->line, "unknown key %s in %s (expected: %s)",
-                sl_config_describe(key, got, sizeof(got)), kind->noun, expected);
+                          sl_config_describe(key, got, sizeof(got)), kind->noun, expected);
 }
 
 int sl_config_apply_kind(struct loader *ld, const struct kind *kind, const struct sl_yaml_node *map,
-                      void *target)
+                         void *target)
 {
     const struct sl_yaml_node *keys[KEYS_MAX] = {0};
     for (const struct sl_yaml_node *k = map->first; k != NULL; k = k->next->next) {
@@ -481,8 +484,8 @@ int sl_config_apply_kind(struct loader *ld, const struct kind *kind, const struc
         if (i == kind->key_count)
             return fail_unknown_key(ld, kind, k);
         if (keys[i] != NULL) {
-            return sl_config_fail(ld, k->line, "duplicate key '%s' in %s (first set at line %u)", k->text,
-                        kind->noun, keys[i]->line);
+            return sl_config_fail(ld, k->line, "duplicate key '%s' in %s (first set at line %u)",
+                                  k->text, kind->noun, keys[i]->line);
         }
         keys[i] = k;
     }
@@ -492,7 +495,8 @@ int sl_config_apply_kind(struct loader *ld, const struct kind *kind, const struc
             if (apply_value(ld, key, keys[i]->next, target) < 0)
                 return -1;
         } else if (key->is_required) {
-            return sl_config_fail(ld, map->line, "%s is missing required key '%s'", kind->noun, key->name);
+            return sl_config_fail(ld, map->line, "%s is missing required key '%s'", kind->noun,
+                                  key->name);
         } else {
             apply_default(key, target);
         }

@@ -61,15 +61,15 @@ struct key {
     const char *label; /* subject of messages when the name alone is vague; NULL: name */
     enum key_type type;
     bool is_required;
-    uint32_t def; /* KEY_UINT, KEY_BOOL, KEY_LOG_LEVEL */
-    uint32_t min; /* KEY_UINT; for lists, the fewest entries */
-    uint32_t max; /* KEY_UINT; KEY_STRING: bytes at most; KEY_LIST: entries (0: any) */
+    uint32_t def;         /* KEY_UINT, KEY_BOOL, KEY_LOG_LEVEL */
+    uint32_t min;         /* KEY_UINT; for lists, the fewest entries */
+    uint32_t max;         /* KEY_UINT; KEY_STRING: bytes at most; KEY_LIST: entries (0: any) */
     const char *def_text; /* the default in words, for the docs */
     size_t offset;        /* of the value in the target struct */
     size_t count_offset;  /* KEY_*_LIST, KEY_LIST: the count */
     const struct kind *sub;
-    key_parse_fn parse;   /* KEY_CUSTOM */
-    const char *what;     /* KEY_CUSTOM: what the value must be, for messages */
+    key_parse_fn parse; /* KEY_CUSTOM */
+    const char *what;   /* KEY_CUSTOM: what the value must be, for messages */
     const char *doc;
 };
 
@@ -87,8 +87,10 @@ struct kind {
 /* The tables keep one row per key; a number key is named after its field, so
  * the two cannot drift apart. */
 #define UINT_KEY(target, field, def_, min_, max_, doc_)                                            \
-    {.name = #field, .type = KEY_UINT, .def = (def_), .min = (min_), .max = (max_),                \
-     .offset = offsetof(target, field), .doc = (doc_)}
+    {                                                                                              \
+        .name = #field, .type = KEY_UINT, .def = (def_), .min = (min_), .max = (max_),             \
+        .offset = offsetof(target, field), .doc = (doc_)                                           \
+    }
 
 /* Writes "PATH:LINE: reason" into the loader's error buffer; returns -1. */
 int sl_config_fail(struct loader *ld, unsigned line, const char *fmt, ...)
@@ -121,7 +123,7 @@ int sl_config_lookup(struct loader *ld, const struct key *key, const struct sl_y
                      const void *items, size_t count, size_t stride, size_t *index);
 
 /* Checks map against kind's table and fills target. Returns 0 or -1. */
-int sl_config_apply_kind(struct loader *ld, const struct kind *kind,
-                         const struct sl_yaml_node *map, void *target);
+int sl_config_apply_kind(struct loader *ld, const struct kind *kind, const struct sl_yaml_node *map,
+                         void *target);
 
 #endif

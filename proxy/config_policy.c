@@ -73,8 +73,10 @@ static int parse_field_name(struct loader *ld, const struct key *key,
     for (size_t i = 0; is_valid && i < value->len; i++)
         is_valid = is_token_char(value->text[i]);
     if (!is_valid) {
-        return sl_config_fail(ld, value->line, "%s must be a header name (1 to %d token "
-                              "characters), got %s", sl_config_label(key), NAME_MAX_BYTES,
+        return sl_config_fail(ld, value->line,
+                              "%s must be a header name (1 to %d token "
+                              "characters), got %s",
+                              sl_config_label(key), NAME_MAX_BYTES,
                               sl_config_describe(value, got, sizeof(got)));
     }
     char *name = sl_arena_strndup(ld->cfg->arena, value->text, value->len);
@@ -102,9 +104,18 @@ static bool is_named_in(const struct sl_string *name, const char *const *names, 
 static bool is_request_framing_field(const struct sl_string *name)
 {
     static const char *const names[] = {
-        "connection", "content-length", "cookie",          "expect",
-        "host",       "keep-alive",     "proxy-connection", "te",
-        "transfer-encoding", "upgrade", "x-forwarded-for",  "x-forwarded-proto",
+        "connection",
+        "content-length",
+        "cookie",
+        "expect",
+        "host",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "x-forwarded-for",
+        "x-forwarded-proto",
     };
     return is_named_in(name, names, COUNT(names));
 }
@@ -120,8 +131,10 @@ int sl_config_parse_header_name(struct loader *ld, const struct key *key,
     if (parse_field_name(ld, key, value, out) < 0)
         return -1;
     if (is_request_framing_field(out)) {
-        return sl_config_fail(ld, value->line, "%s cannot be '%s': sluice writes that field "
-                              "itself or it frames the request", sl_config_label(key), out->text);
+        return sl_config_fail(ld, value->line,
+                              "%s cannot be '%s': sluice writes that field "
+                              "itself or it frames the request",
+                              sl_config_label(key), out->text);
     }
     return 0;
 }
@@ -129,9 +142,9 @@ int sl_config_parse_header_name(struct loader *ld, const struct key *key,
 /* Fields that sluice writes itself, or that mean something per hop. */
 static bool is_reserved_field(const struct sl_string *name)
 {
-    static const char *const reserved[] = {"connection", "content-length", "keep-alive",
-                                           "proxy-connection", "transfer-encoding", "upgrade",
-                                           "te"};
+    static const char *const reserved[] = {
+        "connection",        "content-length", "keep-alive", "proxy-connection",
+        "transfer-encoding", "upgrade",        "te"};
     return is_named_in(name, reserved, COUNT(reserved));
 }
 
@@ -141,8 +154,10 @@ static int parse_field_value(struct loader *ld, const struct sl_string *name,
     if (value->kind != SL_YAML_SCALAR || value->len == 0 ||
         strcspn(value->text, "\r\n") != value->len || memchr(value->text, '\0', value->len)) {
         char got[QUOTE_MAX_BYTES + 8];
-        return sl_config_fail(ld, value->line, "shed header '%s' must have a one-line value, "
-                              "got %s", name->text, sl_config_describe(value, got, sizeof(got)));
+        return sl_config_fail(ld, value->line,
+                              "shed header '%s' must have a one-line value, "
+                              "got %s",
+                              name->text, sl_config_describe(value, got, sizeof(got)));
     }
     char *copy = sl_arena_strndup(ld->cfg->arena, value->text, value->len);
     if (copy == NULL)
@@ -158,8 +173,8 @@ static int parse_shed_headers(struct loader *ld, const struct key *key,
     if (value->kind != SL_YAML_MAPPING)
         return sl_config_fail_type(ld, key, value);
     struct sl_shed_answer *shed = (struct sl_shed_answer *)(target + key->offset);
-    shed->headers = sl_config_alloc_zero(ld, ld->cfg->arena,
-                                         (value->count + 1) * sizeof(*shed->headers));
+    shed->headers =
+        sl_config_alloc_zero(ld, ld->cfg->arena, (value->count + 1) * sizeof(*shed->headers));
     if (shed->headers == NULL)
         return -1;
     for (const struct sl_yaml_node *k = value->first; k != NULL; k = k->next->next) {
@@ -201,8 +216,8 @@ static int find_class(struct loader *ld, const struct key *key, const struct sl_
     const struct sl_config *cfg = ld->cfg;
     if (cfg->class_count == 0 && add_implicit_class(ld) < 0)
         return -1;
-    return sl_config_lookup(ld, key, value, cfg->classes, cfg->class_count,
-                            sizeof(*cfg->classes), index);
+    return sl_config_lookup(ld, key, value, cfg->classes, cfg->class_count, sizeof(*cfg->classes),
+                            index);
 }
 
 int sl_config_parse_class_ref(struct loader *ld, const struct key *key,
@@ -230,8 +245,7 @@ int sl_config_parse_limiter(struct loader *ld, const struct key *key,
     return 0;
 }
 
-static int check_class(struct loader *ld, const struct sl_yaml_node *seq, void *items,
-                       size_t index)
+static int check_class(struct loader *ld, const struct sl_yaml_node *seq, void *items, size_t index)
 {
     struct sl_class_config *classes = items;
     classes[index].index = index;
@@ -262,8 +276,8 @@ static int parse_cidr_list(struct loader *ld, const struct key *key,
         return sl_config_fail_type(ld, key, value);
     struct sl_rule *rule = (struct sl_rule *)target;
     rule->client_count = is_one ? 1 : value->count;
-    struct sl_cidr *cidrs = sl_config_alloc_zero(ld, ld->cfg->arena,
-                                                 rule->client_count * sizeof(*cidrs));
+    struct sl_cidr *cidrs =
+        sl_config_alloc_zero(ld, ld->cfg->arena, rule->client_count * sizeof(*cidrs));
     if (cidrs == NULL)
         return -1;
     const struct sl_yaml_node *item = is_one ? value : value->first;
@@ -273,10 +287,11 @@ static int parse_cidr_list(struct loader *ld, const struct key *key,
             return -1;
         if (sl_cidr_parse(text, &cidrs[i]) < 0) {
             char got[QUOTE_MAX_BYTES + 8];
-            return sl_config_fail(ld, item->line, "%s %s is not an address or a network in "
+            return sl_config_fail(ld, item->line,
+                                  "%s %s is not an address or a network in "
                                   "CIDR form (10.0.0.0/8, 2001:db8::/32) with no bits set past "
-                                  "its prefix", sl_config_label(key),
-                                  sl_config_describe(item, got, sizeof(got)));
+                                  "its prefix",
+                                  sl_config_label(key), sl_config_describe(item, got, sizeof(got)));
         }
     }
     rule->clients = cidrs;
@@ -292,8 +307,8 @@ static int parse_listener_refs(struct loader *ld, const struct key *key,
     const struct sl_config *cfg = ld->cfg;
     struct sl_rule *rule = (struct sl_rule *)target;
     rule->listener_count = is_one ? 1 : value->count;
-    unsigned *indexes = sl_config_alloc_zero(ld, cfg->arena,
-                                             rule->listener_count * sizeof(*indexes));
+    unsigned *indexes =
+        sl_config_alloc_zero(ld, cfg->arena, rule->listener_count * sizeof(*indexes));
     if (indexes == NULL)
         return -1;
     const struct sl_yaml_node *item = is_one ? value : value->first;
@@ -377,7 +392,8 @@ static int check_header_matcher(struct loader *ld, const struct sl_yaml_node *se
     int tests = (sl_config_find(map, "equals") != NULL) + (sl_config_find(map, "matches") != NULL) +
                 (sl_config_find(map, "absent") != NULL);
     if (tests > 1) {
-        return sl_config_fail(ld, map->line, "a header matcher takes one of equals, matches "
+        return sl_config_fail(ld, map->line,
+                              "a header matcher takes one of equals, matches "
                               "and absent (neither: the header must be present)");
     }
     return 0;
@@ -397,9 +413,8 @@ static bool hides(const struct sl_rule *earlier, const struct sl_rule *later)
     if (later->path_count + later->path_prefix_count == 0)
         return false;
     for (size_t i = 0; i < later->path_count + later->path_prefix_count; i++) {
-        const struct sl_string *p = i < later->path_count
-                                        ? &later->paths[i]
-                                        : &later->path_prefixes[i - later->path_count];
+        const struct sl_string *p =
+            i < later->path_count ? &later->paths[i] : &later->path_prefixes[i - later->path_count];
         bool is_covered = false;
         for (size_t j = 0; j < earlier->path_prefix_count && !is_covered; j++) {
             const struct sl_string *prefix = &earlier->path_prefixes[j];
@@ -572,8 +587,8 @@ static int resolve_classes(struct loader *ld, const struct sl_yaml_node *root)
         }
         cfg->default_class = &cfg->classes[0];
     }
-    cfg->class_policies = sl_config_alloc_zero(ld, cfg->arena,
-                                               cfg->class_count * sizeof(*cfg->class_policies));
+    cfg->class_policies =
+        sl_config_alloc_zero(ld, cfg->arena, cfg->class_count * sizeof(*cfg->class_policies));
     if (cfg->class_policies == NULL)
         return -1;
     bool is_sheddable[SL_CLASS_MAX];
@@ -588,7 +603,8 @@ static int resolve_classes(struct loader *ld, const struct sl_yaml_node *root)
     if (reserved >= 100) {
         return sl_config_fail(ld, sl_config_find(root, "classes")->line,
                               "the classes reserve %u%% of each backend's limit in all; the "
-                              "sum of reserve_percent must stay below 100", reserved);
+                              "sum of reserve_percent must stay below 100",
+                              reserved);
     }
     cfg->shed_levels = sl_class_rank(cfg->class_policies, is_sheddable, cfg->class_count);
     return 0;
@@ -599,8 +615,8 @@ static int resolve_rules(struct loader *ld, const struct sl_yaml_node *root)
 {
     struct sl_config *cfg = ld->cfg;
     const struct sl_yaml_node *seq = sl_config_find(root, "rules");
-    struct sl_rule *rules = sl_config_alloc_zero(ld, cfg->arena,
-                                                 (cfg->rule_count + 1) * sizeof(*rules));
+    struct sl_rule *rules =
+        sl_config_alloc_zero(ld, cfg->arena, (cfg->rule_count + 1) * sizeof(*rules));
     if (rules == NULL)
         return -1;
     for (size_t i = 0; i < cfg->rule_count; i++) {
@@ -629,10 +645,11 @@ static int resolve_admission(struct loader *ld, const struct sl_yaml_node *root)
         }
         if (b->limiter == SL_LIMITER_ADAPTIVE && b->min_inflight > b->max_inflight) {
             const struct sl_yaml_node *map = sl_config_nth(sl_config_find(root, "backends"), i);
-            return sl_config_fail(ld, map->line, "backend '%s' has min_inflight %u above its "
+            return sl_config_fail(ld, map->line,
+                                  "backend '%s' has min_inflight %u above its "
                                   "max_inflight %u (when unset: max_connections times the "
-                                  "number of servers)", b->name, b->min_inflight,
-                                  b->max_inflight);
+                                  "number of servers)",
+                                  b->name, b->min_inflight, b->max_inflight);
         }
     }
     return 0;

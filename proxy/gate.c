@@ -55,8 +55,8 @@ struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config 
         .limiter = {.kind = backend->limiter,
                     .max_inflight = backend->max_inflight,
                     .min_inflight = is_adaptive ? backend->min_inflight : 1, /* static: no floor */
-                    .initial_inflight = initial > backend->min_inflight ? initial
-                                                                        : backend->min_inflight,
+                    .initial_inflight =
+                        initial > backend->min_inflight ? initial : backend->min_inflight,
                     .window_ns = (uint64_t)backend->queue_interval_ms * 1000000},
         .queue_size = backend->queue_size,
         .queue_target_ns = (uint64_t)backend->queue_target_ms * 1000000,

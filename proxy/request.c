@@ -116,8 +116,7 @@ static void request_recycle(struct sl_request *req)
         return;
     }
     struct sl_arena *arena = req->arena;
-    struct evbuffer *pending = req->pending_body, *replay = req->replay,
-                    *body = req->response.body;
+    struct evbuffer *pending = req->pending_body, *replay = req->replay, *body = req->response.body;
     struct event *timer = req->timer;
     evtimer_del(timer);
     sl_arena_reset(arena);
@@ -164,8 +163,8 @@ int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t nam
 /* --- answering the client --- */
 
 static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                                  size_t length, uint32_t *data_flags,
-                                  nghttp2_data_source *source, void *user_data)
+                                  size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                                  void *user_data)
 {
     struct sl_request *req = source->ptr;
     struct sl_upstream_response *resp = &req->response;
@@ -269,9 +268,8 @@ static void arm_timer(struct sl_request *req, uint32_t ms)
 static bool is_clients_turn(const struct sl_request *req)
 {
     bool owes_body = req->state == SL_REQ_FORWARD && !req->is_ended && req->unconsumed_bytes == 0;
-    bool owes_read = req->is_upstream_paused ||
-                     (req->state == SL_REQ_DONE && req->is_submitted &&
-                      evbuffer_get_length(req->response.body) > 0);
+    bool owes_read = req->is_upstream_paused || (req->state == SL_REQ_DONE && req->is_submitted &&
+                                                 evbuffer_get_length(req->response.body) > 0);
     return owes_body || owes_read;
 }
 
@@ -531,8 +529,7 @@ static struct sl_request *request_of(struct sl_admission_entry *entry)
 }
 
 /* HTTP/2 field names arrive lowercase (RFC 9113 §8.2.1), as rules hold them. */
-static const char *rule_field(const void *ctx, const char *name, size_t name_len,
-                              size_t *value_len)
+static const char *rule_field(const void *ctx, const char *name, size_t name_len, size_t *value_len)
 {
     const struct sl_header_list *fields = ctx;
     for (size_t i = 0; i < fields->count; i++) {
@@ -566,10 +563,11 @@ static uint64_t deadline_of(const struct sl_request *req)
     const struct sl_config *cfg = cfg_of(req);
     uint64_t budget_ms = cfg->classes[req->class_index].deadline_ms;
     bool has_budget = budget_ms > 0;
-    const char *asked = cfg->budget_header.len > 0 ? field_value(req, cfg->budget_header.text)
-                                                   : NULL;
+    const char *asked =
+        cfg->budget_header.len > 0 ? field_value(req, cfg->budget_header.text) : NULL;
     uint64_t asked_ms;
-    if (asked != NULL && parse_budget_ms(asked, &asked_ms) && (!has_budget || asked_ms < budget_ms)) {
+    if (asked != NULL && parse_budget_ms(asked, &asked_ms) &&
+        (!has_budget || asked_ms < budget_ms)) {
         budget_ms = asked_ms;
         has_budget = true;
     }
@@ -617,8 +615,8 @@ void sl_request_on_admitted(struct sl_request *req)
 /* The queue timer fires when the request must leave the queue unserved. */
 static void arm_expiry(struct sl_request *req, uint64_t now)
 {
-    uint64_t at = sl_admission_expiry(&gate_of(req)->admission, &req->admission, now,
-                                      &req->expiry_reason);
+    uint64_t at =
+        sl_admission_expiry(&gate_of(req)->admission, &req->admission, now, &req->expiry_reason);
     struct timeval tv = sl_timeval_ns(at - now);
     evtimer_add(req->timer, &tv);
 }
@@ -818,8 +816,7 @@ void sl_request_on_upstream_progress(struct sl_request *req)
 /* Only a kept-alive connection that broke before any response byte: the backend
  * closed it as sluice reused it. A timeout is not retried, since the backend may
  * be working on the request. */
-static bool can_retry(const struct sl_request *req, enum sl_upstream_failure what,
-                      bool was_reused)
+static bool can_retry(const struct sl_request *req, enum sl_upstream_failure what, bool was_reused)
 {
     return what == SL_UPSTREAM_BROKEN && was_reused && !req->response.has_bytes &&
            req->is_replayable && !req->has_retried;
@@ -878,8 +875,7 @@ static void abandon_stalled(struct sl_request *req, const char *what)
 {
     char who[128];
     SL_INFO("%s client %s for %u ms; resetting the stream",
-            sl_request_describe(req, who, sizeof(who)), what,
-            cfg_of(req)->client_idle_timeout_ms);
+            sl_request_describe(req, who, sizeof(who)), what, cfg_of(req)->client_idle_timeout_ms);
     detach_upstream(req);
     return_credit(req);
     req->state = SL_REQ_DONE;

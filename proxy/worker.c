@@ -39,8 +39,7 @@ static void begin_drain(struct sl_worker *w)
         event_base_loopexit(w->base, NULL);
         return;
     }
-    SL_INFO("draining %zu connections (at most %u ms)", w->front_count,
-            w->cfg->drain_timeout_ms);
+    SL_INFO("draining %zu connections (at most %u ms)", w->front_count, w->cfg->drain_timeout_ms);
     sl_front_h2_shutdown_all(w);
     struct timeval tv = sl_timeval_ms(w->cfg->drain_timeout_ms);
     evtimer_add(w->drain_timer, &tv);
@@ -90,8 +89,8 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
     unsigned before = w->overload.level;
     unsigned level = sl_overload_update(&w->overload, now, &sig);
     if (level != before) {
-        SL_WARN("overload level %u -> %u (loop lag %llu ms, %zu connections, %zu streams)",
-                before, level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->front_count,
+        SL_WARN("overload level %u -> %u (loop lag %llu ms, %zu connections, %zu streams)", before,
+                level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->front_count,
                 w->request_count);
     }
     w->overload_due_ns = now + OVERLOAD_SAMPLE_NS;
