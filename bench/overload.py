@@ -23,11 +23,16 @@ Peers (bench/peers/overload-*.in):
   haproxy          priority classes, server maxconn = workers, timeout queue 100ms
   nginx            upstream max_conns = workers, limit_req on /track at 0.7 C
 Each proxy runs alone, pinned to OVERLOAD_PROXY_CPU; h2load and gunicorn share
-OVERLOAD_LOAD_CPU. See bench/README.md.
+OVERLOAD_LOAD_CPU.
+
+Last, the cost of a shed: sluice's CPU time per request (utime + stime from
+/proc) for SHED_COST_REQUESTS requests all proxied to the C demo backend, then
+all shed (queue_full: the backend's one slot is held by a slow request).
+See bench/README.md.
 
 Usage, from the repo root after building:  bench/overload.py
 Environment (all optional): BUILD_DIR (build), OVERLOAD_PEERS (all five),
-OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (4), OVERLOAD_SERVICE_MS (5),
+OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (8), OVERLOAD_SERVICE_MS (5),
 OVERLOAD_WORKERS (4), OVERLOAD_PROXY_CPU (1), OVERLOAD_LOAD_CPU (0),
 OVERLOAD_RESULTS_DIR (bench/results), BENCH_INSTALL (1: apt-get missing
 packages when root).
@@ -49,7 +54,7 @@ BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(REPO, "build"))
 PEERS = os.environ.get("OVERLOAD_PEERS",
                        "sluice-static sluice-reserve sluice-adaptive haproxy nginx").split()
 DURATION_S = int(os.environ.get("OVERLOAD_DURATION_S", "10"))
-BASELINE_S = int(os.environ.get("OVERLOAD_BASELINE_S", "4"))
+BASELINE_S = int(os.environ.get("OVERLOAD_BASELINE_S", "8"))
 SERVICE_MS = int(os.environ.get("OVERLOAD_SERVICE_MS", "5"))
 WORKERS = int(os.environ.get("OVERLOAD_WORKERS", "4"))
 PROXY_CPU = os.environ.get("OVERLOAD_PROXY_CPU", "1")
@@ -57,6 +62,17 @@ LOAD_CPU = os.environ.get("OVERLOAD_LOAD_CPU", "0")
 RESULTS = os.environ.get("OVERLOAD_RESULTS_DIR", os.path.join(BENCH, "results"))
 CRITICAL_SHARE, BULK_SHARE = 0.3, 4.0
 CRITICAL_CLIENTS, BULK_CLIENTS = 4, 16
+SHED_COST_REQUESTS = int(os.environ.get("OVERLOAD_SHED_COST_REQUESTS", "100000"))
+SHED_COST_CONFIG = """\
+log_level: warn
+listeners:
+  - address: 127.0.0.1:%(port)d
+backends:
+  - name: demo
+    servers: [unix:%(sock)s]
+    max_inflight: %(max_inflight)d
+    queue_size: 0
+"""
 PACKAGES = {"h2load": "nghttp2-client", "gunicorn": "gunicorn", "haproxy": "haproxy",
             "nginx": "nginx", "taskset": "util-linux"}
 
@@ -204,6 +220,68 @@ class Run:
         return results
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_shedding(base):
+    """Until sluice sheds a request: the holder has the slot."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                              "--http2-prior-knowledge", base + "/"], capture_output=True)
+        if res.stdout == b"503":
+            return
+        time.sleep(0.05)
+    sys.exit("sluice never started shedding")
+
+
+def shed_cost(tmp):
+    """sluice's CPU µs per request, (proxied, shed), on the C demo backend."""
+    sock = os.path.join(tmp, "demo.sock")
+    backend = spawn([os.path.join(BUILD, "tools/sluice-demo-backend"), "--listen",
+                     "unix:" + sock, "--quiet"], LOAD_CPU, os.path.join(tmp, "demo.log"))
+    figures_us = []
+    try:
+        wait_for(sock, backend, "sluice-demo-backend")
+        for max_inflight in (256, 1):
+            port = free_port()
+            conf = os.path.join(tmp, "shed-cost-%d.yaml" % max_inflight)
+            with open(conf, "w") as f:
+                f.write(SHED_COST_CONFIG % {"port": port, "sock": sock,
+                                            "max_inflight": max_inflight})
+            proc = spawn([os.path.join(BUILD, "proxy/sluice"), "-c", conf], PROXY_CPU,
+                         os.path.join(tmp, "shed-cost.log"))
+            try:
+                wait_for(("127.0.0.1", port), proc, "sluice")
+                base = "http://127.0.0.1:%d" % port
+                holder = None
+                if max_inflight == 1:  # the one slot stays taken: everything else is shed
+                    holder = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
+                                               base + "/delay/60000"], stdout=subprocess.DEVNULL)
+                    wait_shedding(base)
+                before = cpu_seconds(proc.pid)
+                h2 = subprocess.run(["taskset", "-c", LOAD_CPU, find_bin("h2load"), "-c", "16",
+                                     "-m", "16", "-n", str(SHED_COST_REQUESTS), base + "/"],
+                                    capture_output=True, timeout=600)
+                spent = cpu_seconds(proc.pid) - before
+                out = h2.stdout.decode(errors="replace")
+                want = "%d 5xx" % SHED_COST_REQUESTS if holder else "%d 2xx" % SHED_COST_REQUESTS
+                if want not in out:
+                    sys.exit("shed-cost run did not get %s:\n%s" % (want, out))
+                figures_us.append(spent * 1e6 / SHED_COST_REQUESTS)
+                if holder:
+                    holder.kill()
+                    holder.wait()
+            finally:
+                stop(proc)
+    finally:
+        stop(backend)
+    return tuple(figures_us)
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -274,6 +352,11 @@ def main():
                          figures(*loaded["bulk"], DURATION_S)))
             log("%s done" % peer)
         text = report(capacity, rows)
+        proxied_us, shed_us = shed_cost(tmp)
+        text += ("\nCost of a shed: sluice spends %.1f µs of CPU per shed request against "
+                 "%.1f µs per proxied one (%.0f%%), over %d requests each (h2load -c 16 -m 16, "
+                 "the C demo backend).\n" % (shed_us, proxied_us, 100 * shed_us / proxied_us,
+                                              SHED_COST_REQUESTS))
         print(text)
         os.makedirs(RESULTS, exist_ok=True)
         with open(os.path.join(RESULTS, "overload-%s.md" % time.strftime("%Y%m%d-%H%M%S")),
