@@ -77,6 +77,11 @@ unsigned sl_overload_update(struct sl_overload *ov, uint64_t now_ns,
     return ov->level;
 }
 
+unsigned sl_overload_level(const struct sl_overload *ov)
+{
+    return ov->level;
+}
+
 bool sl_overload_sheds(const struct sl_overload *ov, const struct sl_class_policy *cls)
 {
     return cls->shed_rank != 0 && cls->shed_rank <= ov->level;

@@ -51,6 +51,9 @@ void sl_overload_init(struct sl_overload *ov, const struct sl_overload_config *c
 unsigned sl_overload_update(struct sl_overload *ov, uint64_t now_ns,
                             const struct sl_overload_signal *sig);
 
+/* The current level, 0 (nothing shed) to max_level. */
+unsigned sl_overload_level(const struct sl_overload *ov);
+
 /* Whether a request of class cls is shed at the door at the current level. */
 bool sl_overload_sheds(const struct sl_overload *ov, const struct sl_class_policy *cls);
 

@@ -86,7 +86,7 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
         .connections = (uint32_t)w->front_count,
         .streams = (uint32_t)w->request_count,
     };
-    unsigned before = w->overload.level;
+    unsigned before = sl_overload_level(&w->overload);
     unsigned level = sl_overload_update(&w->overload, now, &sig);
     if (level != before) {
         SL_WARN("overload level %u -> %u (loop lag %llu ms, %zu connections, %zu streams)", before,

@@ -49,6 +49,7 @@ static uint64_t raise_to(struct sl_overload *ov, unsigned level)
     uint64_t at_ns = now_ns;
     for (unsigned l = 1; l <= level; l++) {
         assert_int_equal(feed_at(ov, at_ns, &hot), l);
+        assert_int_equal(sl_overload_level(ov), l);
         if (l < level)
             at_ns += STEP_NS;
     }
@@ -61,6 +62,7 @@ static void starts_at_zero_and_sheds_nothing(void **state)
     init(&ov, &base_cfg);
     struct sl_class_policy cls = {.shed_rank = 1};
     assert_false(sl_overload_sheds(&ov, &cls));
+    assert_int_equal(sl_overload_level(&ov), 0);
     assert_int_equal(feed_at(&ov, 0, &cool), 0);
     assert_int_equal(feed_at(&ov, 5 * STEP_NS, &neutral), 0);
 }
