@@ -96,8 +96,11 @@ static void close_window(struct sl_limiter *lim)
         gradient = clamp_double(TOLERANCE * lim->no_load_ns / short_ns, MIN_GRADIENT, 1.0);
 
     double target = lim->limit * gradient;
-    /* Only a window that came near the limit says anything about a higher one. */
-    if (2.0 * lim->window_peak_inflight >= lim->limit)
+    /* Only a window that came near the limit says anything about a higher one,
+     * and only while latency stays within tolerance: headroom granted while a
+     * queue shows would hold the limit above the knee by about sqrt(limit),
+     * which on a small backend (a few workers) is a whole extra queue. */
+    if (gradient >= 1.0 && 2.0 * lim->window_peak_inflight >= lim->limit)
         target += sqrt_newton(lim->limit);
 
     lim->limit = lim->limit * (1 - SMOOTHING) + target * SMOOTHING;

@@ -5,9 +5,10 @@
  * Envoy's adaptive concurrency. It keeps a no-load latency (a slowly forgetting
  * minimum of recent sample windows) and a short-term latency (the mean of the
  * current window). At the end of each window the limit is multiplied by
- * clamp(tolerance * no_load / short_term, 0.5, 1.0) and a headroom of
- * sqrt(limit) is added, smoothed, and clamped to [min_inflight, max_inflight]:
- * it grows while latency stays near its minimum and shrinks when it rises.
+ * clamp(tolerance * no_load / short_term, 0.5, 1.0); when that factor is 1
+ * (latency within tolerance) a headroom of sqrt(limit) is added; the result is
+ * smoothed and clamped to [min_inflight, max_inflight]: the limit grows while
+ * latency stays near its minimum and shrinks when it rises.
  * A window in which the limit was not approached (peak in flight below half the
  * limit) does not grow the limit, so an idle backend is not granted a huge one.
  *

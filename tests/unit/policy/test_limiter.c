@@ -243,8 +243,13 @@ static void slowdown_under_heavy_load_is_not_pinned_forever(void **state)
     assert_int_equal(sl_limiter_limit(&s.lim), 100);
     s.service_ns = 2 * SERVICE_NS;
     s.demand = 40; /* the slowdown doubles concurrency at the same request rate */
-    sim_windows(&s, 200);
-    assert_true(sl_limiter_limit(&s.lim) < 40); /* the case bites: demand is refused */
+    uint32_t lowest = sl_limiter_limit(&s.lim);
+    for (int i = 0; i < 200; i++) {
+        sim_windows(&s, 1);
+        if (sl_limiter_limit(&s.lim) < lowest)
+            lowest = sl_limiter_limit(&s.lim);
+    }
+    assert_true(lowest < 40); /* the case bites: demand is refused for a while */
     sim_windows(&s, 3000);
     assert_true(sl_limiter_limit(&s.lim) >= 40);
 }
