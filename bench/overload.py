@@ -226,14 +226,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_shedding(base):
-    """Until sluice sheds a request: the holder has the slot."""
+def hold_the_slot(base):
+    """A slow request that holds the backend's one slot, started (again, if a
+    probe took the slot first and it was shed) until sluice sheds the probes."""
     deadline = time.monotonic() + 10
+    holder = None
     while time.monotonic() < deadline:
+        if holder is None or holder.poll() is not None:
+            holder = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
+                                       base + "/delay/60000"], stdout=subprocess.DEVNULL)
         res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                               "--http2-prior-knowledge", base + "/"], capture_output=True)
-        if res.stdout == b"503":
-            return
+        if res.stdout == b"503" and holder.poll() is None:
+            return holder
         time.sleep(0.05)
     sys.exit("sluice never started shedding")
 
@@ -257,11 +262,8 @@ def shed_cost(tmp):
             try:
                 wait_for(("127.0.0.1", port), proc, "sluice")
                 base = "http://127.0.0.1:%d" % port
-                holder = None
-                if max_inflight == 1:  # the one slot stays taken: everything else is shed
-                    holder = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge",
-                                               base + "/delay/60000"], stdout=subprocess.DEVNULL)
-                    wait_shedding(base)
+                # with one slot, held, everything else is shed
+                holder = hold_the_slot(base) if max_inflight == 1 else None
                 before = cpu_seconds(proc.pid)
                 h2 = subprocess.run(["taskset", "-c", LOAD_CPU, find_bin("h2load"), "-c", "16",
                                      "-m", "16", "-n", str(SHED_COST_REQUESTS), base + "/"],
