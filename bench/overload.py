@@ -23,7 +23,9 @@ Peers (bench/peers/overload-*.in):
   haproxy          priority classes, server maxconn = workers, timeout queue 100ms
   nginx            upstream max_conns = workers, limit_req on /track at 0.7 C
 Each proxy runs alone, pinned to OVERLOAD_PROXY_CPU; h2load and gunicorn share
-OVERLOAD_LOAD_CPU.
+OVERLOAD_LOAD_CPU. The host's speed drifts, so all of it runs OVERLOAD_ROUNDS
+times, the peers in an order that rotates from round to round, and the report
+gives medians (and the bid p99's spread).
 
 Last, the cost of a shed: sluice's CPU time per request (utime + stime from
 /proc) for SHED_COST_REQUESTS requests all proxied to the C demo backend, then
@@ -32,7 +34,8 @@ See bench/README.md.
 
 Usage, from the repo root after building:  bench/overload.py
 Environment (all optional): BUILD_DIR (build), OVERLOAD_PEERS (all five),
-OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (8), OVERLOAD_SERVICE_MS (5),
+OVERLOAD_ROUNDS (3), OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (8),
+OVERLOAD_SERVICE_MS (5),
 OVERLOAD_WORKERS (4), OVERLOAD_PROXY_CPU (1), OVERLOAD_LOAD_CPU (0),
 OVERLOAD_RESULTS_DIR (bench/results), BENCH_INSTALL (1: apt-get missing
 packages when root).
@@ -53,6 +56,7 @@ REPO = os.path.dirname(BENCH)
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
 PEERS = os.environ.get("OVERLOAD_PEERS",
                        "sluice-static sluice-reserve sluice-adaptive haproxy nginx").split()
+ROUNDS = int(os.environ.get("OVERLOAD_ROUNDS", "3"))
 DURATION_S = int(os.environ.get("OVERLOAD_DURATION_S", "10"))
 BASELINE_S = int(os.environ.get("OVERLOAD_BASELINE_S", "8"))
 SERVICE_MS = int(os.environ.get("OVERLOAD_SERVICE_MS", "5"))
@@ -308,25 +312,51 @@ def figures(logfile, out, seconds):
             "shed_p99": percentile(shed, 99), "ok_per_s": len(ok) / seconds}
 
 
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def summarize(capacity, rounds):
+    """One row of medians over the rounds from [(base, crit, bulk), ...]."""
+    def med(fn):
+        return median([fn(base, crit, bulk) for base, crit, bulk in rounds])
+    return {
+        "success": med(lambda b, c, k: c["success"]),
+        "p50": med(lambda b, c, k: c["p50"]),
+        "p99": med(lambda b, c, k: c["p99"]),
+        "p99_spread": (min(c["p99"] for _, c, _ in rounds), max(c["p99"] for _, c, _ in rounds)),
+        "p999": med(lambda b, c, k: c["p999"]),
+        "base_p99": med(lambda b, c, k: b["p99"]),
+        "bulk_success": med(lambda b, c, k: k["success"]),
+        "bulk_shed": med(lambda b, c, k: k["shed"] / max(1, k["sent"])),
+        "shed_p99": med(lambda b, c, k: max(c["shed_p99"], k["shed_p99"]) if c["shed"]
+                        else k["shed_p99"]),
+        "cut": med(lambda b, c, k: c["unanswered"] + k["unanswered"]),
+        "goodput": med(lambda b, c, k: (c["ok_per_s"] + k["ok_per_s"]) / capacity),
+    }
+
+
 def report(capacity, rows):
     lines = ["# bench/overload.py", "",
              "Backend: gunicorn, %d sync workers, %d ms per request; capacity C = %.0f req/s "
              "(measured). Load: bids at %.1f C, a /track flood at %.1f C, %d s; baseline: bids "
              "alone, %d s." % (WORKERS, SERVICE_MS, capacity, CRITICAL_SHARE, BULK_SHARE,
                                DURATION_S, BASELINE_S), "",
-             "| peer | bid success | bid p50 ms | bid p99 ms | bid p99.9 ms | bid p99 / unloaded "
-             "| track success | track shed | shed answer p99 ms | cut off | goodput / C |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for peer, base, crit, bulk in rows:
-        goodput = (crit["ok_per_s"] + bulk["ok_per_s"]) / capacity
-        shed_p99 = max(crit["shed_p99"], bulk["shed_p99"]) if crit["shed"] else bulk["shed_p99"]
-        lines.append("| %s | %.2f%% | %.1f | %.1f | %.1f | %.2fx | %.1f%% | %.1f%% | %.1f | %d | "
-                     "%.0f%% |" % (peer, 100 * crit["success"], crit["p50"], crit["p99"],
-                                   crit["p999"], crit["p99"] / base["p99"], 100 * bulk["success"],
-                                   100 * bulk["shed"] / max(1, bulk["sent"]), shed_p99,
-                                   crit["unanswered"] + bulk["unanswered"], 100 * goodput))
-    lines += ["", "Unloaded bid p99 per peer: " +
-              ", ".join("%s %.1f ms" % (peer, base["p99"]) for peer, base, _, _ in rows)]
+             "Medians over %d rounds, peers in rotated order; bid p99 also as min-max." % ROUNDS,
+             "",
+             "| peer | bid success | bid p50 ms | bid p99 ms | bid p99 min-max | bid p99.9 ms "
+             "| unloaded bid p99 ms | bid p99 / unloaded | track success | track shed "
+             "| shed answer p99 ms | cut off | goodput / C |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for peer, r in rows:
+        lines.append("| %s | %.2f%% | %.1f | %.1f | %.1f-%.1f | %.1f | %.1f | %.2fx | %.1f%% | "
+                     "%.1f%% | %.1f | %d | %.0f%% |"
+                     % (peer, 100 * r["success"], r["p50"], r["p99"], r["p99_spread"][0],
+                        r["p99_spread"][1], r["p999"], r["base_p99"], r["p99"] / r["base_p99"],
+                        100 * r["bulk_success"], 100 * r["bulk_shed"], r["shed_p99"], r["cut"],
+                        100 * r["goodput"]))
     return "\n".join(lines) + "\n"
 
 
@@ -340,20 +370,23 @@ def main():
         run.start_backend()
         capacity = run.capacity()
         log("backend capacity %.0f req/s" % capacity)
-        rows = []
-        for peer in PEERS:
-            proc, port = run.start_peer(peer, capacity)
-            try:
-                run.load(port, capacity, 1, False, peer + "-warmup")
-                base = run.load(port, capacity, BASELINE_S, False, peer + "-base")
-                loaded = run.load(port, capacity, DURATION_S, True, peer)
-            finally:
-                stop(proc)
-            rows.append((peer, figures(*base["critical"], BASELINE_S),
-                         figures(*loaded["critical"], DURATION_S),
-                         figures(*loaded["bulk"], DURATION_S)))
-            log("%s done" % peer)
-        text = report(capacity, rows)
+        rounds = {peer: [] for peer in PEERS}
+        for r in range(ROUNDS):
+            # rotated, so that no peer always runs first, last, or after the same one
+            for peer in PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]:
+                proc, port = run.start_peer(peer, capacity)
+                tag = "%s-r%d" % (peer, r)
+                try:
+                    run.load(port, capacity, 1, False, tag + "-warmup")
+                    base = run.load(port, capacity, BASELINE_S, False, tag + "-base")
+                    loaded = run.load(port, capacity, DURATION_S, True, tag)
+                finally:
+                    stop(proc)
+                rounds[peer].append((figures(*base["critical"], BASELINE_S),
+                                     figures(*loaded["critical"], DURATION_S),
+                                     figures(*loaded["bulk"], DURATION_S)))
+                log("round %d: %s done" % (r + 1, peer))
+        text = report(capacity, [(peer, summarize(capacity, rounds[peer])) for peer in PEERS])
         proxied_us, shed_us = shed_cost(tmp)
         text += ("\nCost of a shed: sluice spends %.1f µs of CPU per shed request against "
                  "%.1f µs per proxied one (%.0f%%), over %d requests each (h2load -c 16 -m 16, "
