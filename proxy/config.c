@@ -18,6 +18,7 @@
 #include "config_keys.h"
 #include "config_policy.h"
 #include "config_yaml.h"
+#include "stats.h"
 
 /* ---- checks across keys and entries ---- */
 
@@ -56,6 +57,23 @@ static int check_backend(struct loader *ld, const struct sl_yaml_node *seq, void
                         backends[index].name, sl_config_find(sl_config_nth(seq, i), "name")->line);
         }
     }
+    return 0;
+}
+
+/* The segment is created from the working directory of the moment; an
+ * absolute path is the only one sluicectl can be pointed at reliably. */
+static int parse_stats_path(struct loader *ld, const struct key *key,
+                            const struct sl_yaml_node *value, char *target)
+{
+    const char *text;
+    if (sl_config_string(ld, key, value, &text) < 0)
+        return -1;
+    if (text[0] != '/' || value->len >= 4096)
+        return sl_config_fail_type(ld, key, value);
+    const char *copy = sl_arena_strndup(ld->cfg->arena, text, value->len);
+    if (copy == NULL)
+        return sl_config_fail_oom(ld);
+    memcpy(target + key->offset, &copy, sizeof(copy));
     return 0;
 }
 
@@ -159,10 +177,11 @@ static const struct key top_keys[] = {
      .offset = offsetof(struct sl_config, listeners),
      .count_offset = offsetof(struct sl_config, listener_count), .sub = &listener_kind,
      .doc = "where sluice accepts connections; at least one"},
-    {.name = "backends", .type = KEY_LIST, .is_required = true, .min = 1, .def_text = "none",
+    {.name = "backends", .type = KEY_LIST, .is_required = true, .min = 1,
+     .max = SL_STATS_MAX_BACKENDS, .def_text = "none",
      .offset = offsetof(struct sl_config, backends),
      .count_offset = offsetof(struct sl_config, backend_count), .sub = &backend_kind,
-     .doc = "groups of servers that requests are proxied to; at least one"},
+     .doc = "groups of servers that requests are proxied to; at least one, at most 64"},
     {.name = "classes", .type = KEY_LIST, .min = 0, .max = SL_CLASS_MAX,
      .def_text = "one class, default",
      .offset = offsetof(struct sl_config, classes),
@@ -191,6 +210,11 @@ static const struct key top_keys[] = {
     {.name = "decision_header", .type = KEY_BOOL, .def = false, .def_text = "false",
      .offset = offsetof(struct sl_config, decision_header),
      .doc = "add x-sluice-decision (the class, and the shed reason) to every response"},
+    {.name = "stats_path", .type = KEY_CUSTOM, .parse = parse_stats_path,
+     .what = "an absolute file path", .def_text = "none (no segment)",
+     .offset = offsetof(struct sl_config, stats_path),
+     .doc = "file of the shared-memory stats segment that sluicectl reads (e.g. under "
+            "/dev/shm); replaced at start"},
     {.name = "overload", .type = KEY_MAPPING, .sub = &sl_config_overload_kind,
      .def_text = "see its keys",
      .doc = "when sluice itself is overloaded, shed the least important classes at the door"},

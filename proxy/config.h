@@ -107,6 +107,7 @@ struct sl_config {
     struct sl_string forward_budget_header; /* the remaining budget, sent upstream */
     bool decision_header; /* x-sluice-decision on responses: class and shed reason */
     struct sl_overload_config_ms overload;
+    const char *stats_path; /* the stats segment's file; NULL: none */
     struct sl_config_pattern *patterns; /* compiled patterns, freed with the config */
     struct sl_arena *arena;
 };

@@ -41,6 +41,7 @@ struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config 
     if (gate == NULL)
         return NULL;
     gate->backend = backend;
+    gate->counts = w->stats->counts[backend->index];
     gate->dispatch = event_new(w->base, -1, 0, on_dispatch, gate);
     if (gate->dispatch == NULL) {
         free(gate);
@@ -84,7 +85,7 @@ void sl_gate_schedule_dispatch(struct sl_gate *gate)
 void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg)
 {
     for (size_t i = 0; i < cfg->class_count; i++) {
-        const struct sl_gate_counts *c = &gate->counts[i];
+        const struct sl_stats_counts *c = &gate->counts[i];
         if (c->received == 0)
             continue;
         char shed[256];
@@ -99,4 +100,11 @@ void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg)
                 gate->backend->name, cfg->classes[i].name, (unsigned long long)c->received,
                 (unsigned long long)c->admitted, shed, (unsigned long long)c->cancelled);
     }
+}
+
+void sl_gate_publish(const struct sl_gate *gate, struct sl_stats_backend *g)
+{
+    g->inflight = gate->admission.inflight;
+    g->queued = gate->admission.queued;
+    g->limit = sl_admission_limit(&gate->admission);
 }

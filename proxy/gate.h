@@ -14,28 +14,21 @@
 
 #include "admission.h"
 #include "class.h"
+#include "stats.h"
 
 struct event;
 struct sl_backend_config;
 struct sl_config;
 struct sl_worker;
 
-/* Per class; received = admitted + shed (all reasons) + cancelled + queued now. */
-struct sl_gate_counts {
-    uint64_t received;
-    uint64_t admitted;
-    uint64_t shed[SL_SHED_REASON_COUNT];
-    uint64_t cancelled; /* the client gave up while the request was queued */
-};
-
 struct sl_gate {
     struct sl_admission admission;
     const struct sl_backend_config *backend;
-    struct event *dispatch; /* runs sl_admission_next on the next loop turn */
-    struct sl_gate_counts counts[SL_CLASS_MAX];
+    struct event *dispatch;         /* runs sl_admission_next on the next loop turn */
+    struct sl_stats_counts *counts; /* per class: the worker's stats slot (borrowed) */
 };
 
-/* NULL when out of memory. */
+/* NULL when out of memory. The worker's stats slot must be set. */
 struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config *backend,
                             uint64_t now_ns);
 
@@ -48,5 +41,8 @@ void sl_gate_schedule_dispatch(struct sl_gate *gate);
 /* One INFO line per class that saw requests: what was received, admitted, shed
  * (by reason) and cancelled. */
 void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg);
+
+/* Writes the gate's in-flight, queued and limit figures into g. */
+void sl_gate_publish(const struct sl_gate *gate, struct sl_stats_backend *g);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -11,6 +13,7 @@
 #include "config.h"
 #include "front_h2.h"
 #include "gate.h"
+#include "stats.h"
 #include "listener.h"
 #include "log.h"
 #include "request.h"
@@ -77,6 +80,25 @@ struct sl_gate *sl_worker_gate(const struct sl_worker *w, const struct sl_backen
  * follows a burst within a step, long enough to cost nothing. */
 #define OVERLOAD_SAMPLE_NS (50u * 1000000u)
 
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Gauges go to the stats slot with the overload sample: off the hot path. */
+static void publish_gauges(struct sl_worker *w)
+{
+    struct sl_stats_worker *s = w->stats;
+    for (size_t i = 0; i < w->cfg->backend_count; i++)
+        sl_gate_publish(w->gates[i], &s->backends[i]);
+    s->connections_open = w->front_count;
+    s->streams_open = w->request_count;
+    s->overload_level = sl_overload_level(&w->overload);
+    s->updated_unix_ms = unix_ms();
+}
+
 static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_worker *w = arg;
@@ -93,9 +115,31 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
                 level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->front_count,
                 w->request_count);
     }
+    publish_gauges(w);
     w->overload_due_ns = now + OVERLOAD_SAMPLE_NS;
     struct timeval tv = sl_timeval_ns(OVERLOAD_SAMPLE_NS);
     evtimer_add(w->overload_timer, &tv);
+}
+
+/* The segment's one slot (the master/worker split will give each worker its
+ * own), or private memory when the config names no segment. */
+static int open_stats(struct sl_worker *w, char *err, size_t err_len)
+{
+    if (w->cfg->stats_path != NULL) {
+        if (sl_stats_create(w->cfg->stats_path, w->cfg, 1, &w->stats_segment, err, err_len) < 0)
+            return -1;
+        w->stats = &w->stats_segment->workers[0];
+    } else {
+        w->stats = calloc(1, sizeof(*w->stats));
+        if (w->stats == NULL) {
+            snprintf(err, err_len, "out of memory for the stats");
+            return -1;
+        }
+    }
+    w->stats->started_unix_ms = unix_ms();
+    w->stats->updated_unix_ms = w->stats->started_unix_ms;
+    w->stats->pid = (uint64_t)getpid();
+    return 0;
 }
 
 static int watch_overload(struct sl_worker *w)
@@ -186,7 +230,8 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, 
         snprintf(err, err_len, "cannot create the event loop");
         return -1;
     }
-    if (open_pools(w, err, err_len) != 0 || open_listeners(w, err, err_len) != 0)
+    if (open_stats(w, err, err_len) != 0 || open_pools(w, err, err_len) != 0 ||
+        open_listeners(w, err, err_len) != 0)
         goto fail;
     if (watch_signals(w) != 0 || watch_overload(w) != 0) {
         snprintf(err, err_len, "cannot watch signals and timers");
@@ -219,6 +264,10 @@ void sl_worker_fini(struct sl_worker *w)
     free(w->gates);
     if (w->overload_timer)
         event_free(w->overload_timer);
+    if (w->stats_segment != NULL)
+        sl_stats_unmap(w->stats_segment); /* the file stays: its last figures */
+    else
+        free(w->stats);
     if (w->on_sigterm)
         event_free(w->on_sigterm);
     if (w->on_sigint)

@@ -20,6 +20,8 @@ struct sl_backend_config;
 struct sl_listener;
 struct sl_gate;
 struct sl_pool;
+struct sl_stats_segment;
+struct sl_stats_worker;
 struct sl_front;
 struct sl_request;
 
@@ -31,6 +33,9 @@ struct sl_worker {
     struct sl_listener *listeners; /* cfg->listener_count of them */
     struct sl_pool **pools;        /* parallel to cfg->backends */
     struct sl_gate **gates;        /* parallel to cfg->backends: admission */
+    struct sl_stats_segment *stats_segment; /* mapped when cfg->stats_path is set */
+    struct sl_stats_worker *stats; /* this worker's figures: a slot of the segment, or
+                                    * private memory without one; never NULL once init */
     struct sl_front_list fronts;
     size_t front_count;
     size_t request_count; /* open streams with a request object */

@@ -14,6 +14,7 @@ import unittest
 
 SLUICE = os.environ.get("SLUICE_BIN", "build/proxy/sluice")
 BACKEND = os.environ.get("DEMO_BACKEND_BIN", "build/tools/sluice-demo-backend")
+SLUICECTL = os.environ.get("SLUICECTL_BIN", "build/tools/sluicectl")
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(HERE, "apps")
 PATTERN = b"0123456789abcdefghijklmnopqrstuvwxyz"

@@ -1,0 +1,157 @@
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+size_t sl_stats_size(unsigned worker_slots)
+{
+    return sizeof(struct sl_stats_header) + (size_t)worker_slots * sizeof(struct sl_stats_worker);
+}
+
+static void copy_name(char *to, const char *name)
+{
+    snprintf(to, SL_STATS_NAME_BYTES, "%s", name);
+}
+
+static void write_header(struct sl_stats_segment *seg, const struct sl_config *cfg,
+                         unsigned worker_slots, size_t size)
+{
+    struct sl_stats_header *h = &seg->header;
+    h->version = SL_STATS_VERSION;
+    h->size = size;
+    h->worker_slots = worker_slots;
+    h->backend_count = (uint32_t)cfg->backend_count;
+    h->class_count = (uint32_t)cfg->class_count;
+    for (size_t i = 0; i < cfg->backend_count; i++)
+        copy_name(h->backend_names[i], cfg->backends[i].name);
+    for (size_t i = 0; i < cfg->class_count; i++)
+        copy_name(h->class_names[i], cfg->classes[i].name);
+    /* last: a reader that sees the magic sees a complete header */
+    __atomic_store_n(&h->magic, SL_STATS_MAGIC, __ATOMIC_RELEASE);
+}
+
+int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned worker_slots,
+                    struct sl_stats_segment **out, char *err, size_t err_len)
+{
+    if (cfg->backend_count > SL_STATS_MAX_BACKENDS) {
+        snprintf(err, err_len, "stats segment %s: at most %d backends", path,
+                 SL_STATS_MAX_BACKENDS);
+        return -1;
+    }
+    size_t size = sl_stats_size(worker_slots);
+    /* a fresh file: readers that still map an old one keep their old figures */
+    unlink(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, err_len, "stats segment %s: %s", path, strerror(errno));
+        return -1;
+    }
+    void *map = MAP_FAILED;
+    if (ftruncate(fd, (off_t)size) == 0)
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(err, err_len, "stats segment %s: %s", path, strerror(saved));
+        unlink(path);
+        return -1;
+    }
+    write_header(map, cfg, worker_slots, size);
+    *out = map;
+    return 0;
+}
+
+static int check_header(const struct sl_stats_header *h, size_t file_size, const char *path,
+                        char *err, size_t err_len)
+{
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != SL_STATS_MAGIC) {
+        snprintf(err, err_len, "%s is not a sluice stats segment", path);
+        return -1;
+    }
+    if (h->version != SL_STATS_VERSION) {
+        snprintf(err, err_len, "%s has stats layout version %u; this reader knows %u", path,
+                 h->version, SL_STATS_VERSION);
+        return -1;
+    }
+    if (h->size != file_size || h->size != sl_stats_size(h->worker_slots) ||
+        h->backend_count > SL_STATS_MAX_BACKENDS || h->class_count > SL_CLASS_MAX) {
+        snprintf(err, err_len, "%s is a damaged stats segment", path);
+        return -1;
+    }
+    return 0;
+}
+
+int sl_stats_open(const char *path, const struct sl_stats_segment **out, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_len, "cannot open the stats segment %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(struct sl_stats_header)) {
+        close(fd);
+        snprintf(err, err_len, "%s is not a sluice stats segment", path);
+        return -1;
+    }
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(err, err_len, "cannot map the stats segment %s: %s", path, strerror(saved));
+        return -1;
+    }
+    if (check_header(map, (size_t)st.st_size, path, err, err_len) < 0) {
+        munmap(map, (size_t)st.st_size);
+        return -1;
+    }
+    *out = map;
+    return 0;
+}
+
+void sl_stats_unmap(const struct sl_stats_segment *seg)
+{
+    if (seg != NULL)
+        munmap((void *)seg, seg->header.size);
+}
+
+static void add_counts(struct sl_stats_counts *to, const struct sl_stats_counts *from)
+{
+    to->received += from->received;
+    to->admitted += from->admitted;
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+        to->shed[r] += from->shed[r];
+    to->cancelled += from->cancelled;
+}
+
+static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker *from,
+                       const struct sl_stats_header *h)
+{
+    to->connections_open += from->connections_open;
+    to->streams_open += from->streams_open;
+    if (from->overload_level > to->overload_level)
+        to->overload_level = from->overload_level; /* the worst worker's */
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        to->backends[b].inflight += from->backends[b].inflight;
+        to->backends[b].queued += from->backends[b].queued;
+        to->backends[b].limit += from->backends[b].limit;
+        for (uint32_t c = 0; c < h->class_count; c++)
+            add_counts(&to->counts[b][c], &from->counts[b][c]);
+    }
+}
+
+void sl_stats_sum(const struct sl_stats_segment *seg, struct sl_stats_worker *total)
+{
+    memset(total, 0, sizeof(*total));
+    for (uint32_t i = 0; i < seg->header.worker_slots; i++) {
+        if (seg->workers[i].pid != 0)
+            add_worker(total, &seg->workers[i], &seg->header);
+    }
+}

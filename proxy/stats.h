@@ -1,0 +1,92 @@
+/* The stats segment: a file that workers map shared and write their figures
+ * into, and that readers (sluicectl, later the admin server) map read-only.
+ *
+ * Layout, version 1 (every field a fixed size, no pointers, so that any
+ * process maps it as is):
+ *   struct sl_stats_header       magic, version, sizes, backend and class names
+ *   struct sl_stats_worker [n]   one slot per worker, written only by it
+ * Writers use plain stores on naturally aligned 64-bit words (single writer per
+ * slot), so a reader sees each word whole; figures of one slot read at once may
+ * be a few events apart, which sums and rates tolerate. A reader checks magic,
+ * version and size before trusting anything else; a new layout bumps the
+ * version. */
+#ifndef SL_STATS_H
+#define SL_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "class.h"
+
+#define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
+#define SL_STATS_VERSION 1u
+#define SL_STATS_MAX_BACKENDS 64
+#define SL_STATS_NAME_BYTES 64
+
+struct sl_config;
+
+/* What admission decided, per backend and class: received = admitted + shed
+ * (every reason) + cancelled + queued now. */
+struct sl_stats_counts {
+    uint64_t received;
+    uint64_t admitted;
+    uint64_t shed[SL_SHED_REASON_COUNT];
+    uint64_t cancelled; /* the client gave up while the request was queued */
+};
+
+/* Gauges, refreshed every overload sample (50 ms). */
+struct sl_stats_backend {
+    uint64_t inflight;
+    uint64_t queued;
+    uint64_t limit;
+};
+
+struct sl_stats_worker {
+    uint64_t pid; /* 0: the slot is unused */
+    uint64_t started_unix_ms;
+    uint64_t updated_unix_ms; /* last gauge refresh: a reader can tell a stalled worker */
+    uint64_t connections_open;
+    uint64_t streams_open;
+    uint64_t overload_level;
+    struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
+    struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
+};
+
+struct sl_stats_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t size; /* of the whole segment, in bytes */
+    uint32_t worker_slots;
+    uint32_t backend_count;
+    uint32_t class_count;
+    uint32_t reserved;
+    char backend_names[SL_STATS_MAX_BACKENDS][SL_STATS_NAME_BYTES];
+    char class_names[SL_CLASS_MAX][SL_STATS_NAME_BYTES];
+};
+
+struct sl_stats_segment {
+    struct sl_stats_header header;
+    struct sl_stats_worker workers[];
+};
+
+/* Bytes of a segment with worker_slots slots. */
+size_t sl_stats_size(unsigned worker_slots);
+
+/* Creates (or replaces) the file at path, sized for worker_slots, maps it
+ * shared and writes the header from cfg (which must have at most
+ * SL_STATS_MAX_BACKENDS backends). Returns 0 and *out (unmap with
+ * sl_stats_unmap), or -1 with a sentence in err. */
+int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned worker_slots,
+                    struct sl_stats_segment **out, char *err, size_t err_len);
+
+/* Maps an existing segment read-only and checks its header. Returns 0 and
+ * *out, or -1 with a sentence in err (no file, not a segment, another
+ * version, truncated). */
+int sl_stats_open(const char *path, const struct sl_stats_segment **out, char *err, size_t err_len);
+
+void sl_stats_unmap(const struct sl_stats_segment *seg);
+
+/* Adds the figures of every used slot into *total (zeroed first). */
+void sl_stats_sum(const struct sl_stats_segment *seg, struct sl_stats_worker *total);
+
+#endif

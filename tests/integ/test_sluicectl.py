@@ -1,0 +1,91 @@
+"""sluicectl reads the stats segment a running sluice writes: its counts are
+what the clients sent, and its gauges follow the backend."""
+
+import json
+import os
+import subprocess
+import unittest
+
+from harness import SLUICECTL, IntegTest, wait_until
+from test_h2_malformed import RawClient
+
+CLASSES = """\
+classes:
+  - name: bid
+    shed:
+      status: 204
+  - name: bulk
+default_class: bulk
+rules:
+  - path: /status/204
+    class: bid
+"""
+
+
+class Sluicectl(IntegTest):
+    def start_with_stats(self, max_inflight=1):
+        self.segment = os.path.join(self.dir, "sluice.stats")
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": ([addr], {"max_inflight": max_inflight, "queue_size": 0})},
+                          extra=CLASSES + "stats_path: %s\n" % self.segment)
+        return backend
+
+    def ctl(self, *args):
+        return subprocess.run([SLUICECTL] + list(args), capture_output=True, timeout=10)
+
+    def stats(self):
+        res = self.ctl("stats", "--json", "-s", self.segment)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        doc = json.loads(res.stdout)
+        backend = doc["backends"][0]
+        return doc, backend, {c["name"]: c for c in backend["classes"]}
+
+    def test_counts_are_what_the_clients_sent(self):
+        backend = self.start_with_stats()
+        for _ in range(5):
+            self.assertEqual(self.get("/")[0], 200)
+        holder = RawClient(self.sluice_port)
+        holder.start()
+        holder.request(1, "GET", "/delay/2000")
+        wait_until(lambda: "/delay/2000 waiting" in backend.output(), what="the held request")
+        for _ in range(3):  # the one slot is taken and nothing may queue
+            self.assertEqual(self.get("/status/204")[0], 204)
+            self.assertEqual(self.get("/")[0], 503)
+        # gauges are published every 50 ms
+        wait_until(lambda: self.stats()[1]["inflight"] == 1, what="the in-flight gauge")
+        doc, gauges, classes = self.stats()
+        self.assertEqual((doc["workers"], gauges["name"], gauges["limit"]), (1, "demo", 1))
+        self.assertEqual(doc["streams_open"], 1)
+        self.assertEqual(classes["bulk"]["received"], 5 + 1 + 3)
+        self.assertEqual(classes["bulk"]["admitted"], 5 + 1)
+        self.assertEqual(classes["bulk"]["shed"]["queue_full"], 3)
+        self.assertEqual(classes["bid"]["received"], 3)
+        self.assertEqual(classes["bid"]["admitted"], 0)
+        self.assertEqual(classes["bid"]["shed"]["queue_full"], 3)
+        holder.close()
+        wait_until(lambda: self.stats()[1]["inflight"] == 0, what="the slot to free")
+        # the same figures, as tables, through the config file
+        res = self.ctl("stats", "-c", os.path.join(self.dir, "sluice.yaml"))
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rows = [line.split() for line in res.stdout.decode().splitlines()]
+        self.assertIn(["demo", "bulk", "9", "6", "3", "3", "0", "0", "0", "0", "0"], rows)
+        self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0"], rows)
+
+    def test_clear_errors(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        res = self.ctl("stats", "-c", os.path.join(self.dir, "sluice.yaml"))
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"sets no stats_path", res.stderr)
+        res = self.ctl("stats", "-s", os.path.join(self.dir, "sluice.yaml"))
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"is not a sluice stats segment", res.stderr)
+        res = self.ctl("stats", "-s", os.path.join(self.dir, "missing"))
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"No such file", res.stderr)
+        self.assertEqual(self.ctl("stats").returncode, 2)  # neither -c nor -s: usage
+        self.assertEqual(self.ctl("frobnicate", "-s", "x").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,170 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "stats.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+    snprintf(path, sizeof(path), "/tmp/sluice-test-stats-%d", (int)getpid());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    return 0;
+}
+
+/* Only what the segment reads of a config: the names. */
+static struct sl_config *fake_config(struct sl_backend_config *backends, size_t backend_count,
+                                     struct sl_class_config *classes, size_t class_count)
+{
+    static struct sl_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.backends = backends;
+    cfg.backend_count = backend_count;
+    cfg.classes = classes;
+    cfg.class_count = class_count;
+    return &cfg;
+}
+
+static struct sl_config *two_by_two(void)
+{
+    static struct sl_backend_config backends[2] = {{.name = "bidders"}, {.name = "analytics"}};
+    static struct sl_class_config classes[2] = {{.name = "critical"}, {.name = "bulk"}};
+    return fake_config(backends, 2, classes, 2);
+}
+
+static void write_slot(struct sl_stats_worker *w, uint64_t pid, uint64_t n)
+{
+    w->pid = pid;
+    w->connections_open = n;
+    w->overload_level = n;
+    w->backends[1].inflight = n;
+    w->counts[1][0].received = 10 * n;
+    w->counts[1][0].shed[SL_SHED_EVICTED] = n;
+}
+
+static void test_create_open_and_sum(void **state)
+{
+    char err[256];
+    struct sl_stats_segment *seg;
+    assert_int_equal(sl_stats_create(path, two_by_two(), 3, &seg, err, sizeof(err)), 0);
+    write_slot(&seg->workers[0], 100, 2);
+    write_slot(&seg->workers[1], 0, 50); /* unused slot: never summed */
+    write_slot(&seg->workers[2], 102, 3);
+
+    const struct sl_stats_segment *view;
+    assert_int_equal(sl_stats_open(path, &view, err, sizeof(err)), 0);
+    assert_int_equal(view->header.worker_slots, 3);
+    assert_int_equal(view->header.backend_count, 2);
+    assert_int_equal(view->header.class_count, 2);
+    assert_string_equal(view->header.backend_names[1], "analytics");
+    assert_string_equal(view->header.class_names[0], "critical");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal((size_t)st.st_size, sl_stats_size(3));
+
+    /* the reader sees the writer's later stores: one shared mapping */
+    seg->workers[0].counts[1][0].admitted = 7;
+    struct sl_stats_worker *total = malloc(sizeof(*total));
+    assert_non_null(total);
+    sl_stats_sum(view, total);
+    assert_int_equal(total->connections_open, 2 + 3);
+    assert_int_equal(total->overload_level, 3); /* the worst worker's */
+    assert_int_equal(total->backends[1].inflight, 2 + 3);
+    assert_int_equal(total->counts[1][0].received, 20 + 30);
+    assert_int_equal(total->counts[1][0].admitted, 7);
+    assert_int_equal(total->counts[1][0].shed[SL_SHED_EVICTED], 2 + 3);
+    assert_int_equal(total->counts[0][0].received, 0);
+    free(total);
+    sl_stats_unmap(view);
+    sl_stats_unmap(seg);
+}
+
+static void assert_open_fails(const char *reason_part)
+{
+    char err[256] = "";
+    const struct sl_stats_segment *view = (const struct sl_stats_segment *)0x1;
+    assert_int_equal(sl_stats_open(path, &view, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, reason_part));
+    assert_ptr_equal(view, (const struct sl_stats_segment *)0x1);
+}
+
+static void patch(size_t offset, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)offset, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_open_refuses_what_is_not_a_segment(void **state)
+{
+    assert_open_fails("No such file");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("listeners: []\n", f);
+    fclose(f);
+    assert_open_fails("is not a sluice stats segment");
+
+    char err[256];
+    struct sl_stats_segment *seg;
+    assert_int_equal(sl_stats_create(path, two_by_two(), 1, &seg, err, sizeof(err)), 0);
+    sl_stats_unmap(seg);
+    uint32_t version = SL_STATS_VERSION + 1;
+    patch(offsetof(struct sl_stats_header, version), &version, sizeof(version));
+    assert_open_fails("has stats layout version 2; this reader knows 1");
+    version = SL_STATS_VERSION;
+    patch(offsetof(struct sl_stats_header, version), &version, sizeof(version));
+    assert_int_equal(truncate(path, (off_t)sl_stats_size(1) - 8), 0);
+    assert_open_fails("is a damaged stats segment");
+}
+
+static void test_create_replaces_and_checks_backends(void **state)
+{
+    char err[256];
+    struct sl_stats_segment *seg;
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("an old file\n", f);
+    fclose(f);
+    assert_int_equal(sl_stats_create(path, two_by_two(), 2, &seg, err, sizeof(err)), 0);
+    assert_int_equal(seg->workers[1].pid, 0);
+    sl_stats_unmap(seg);
+
+    static struct sl_backend_config many[SL_STATS_MAX_BACKENDS + 1];
+    static struct sl_class_config one = {.name = "c"};
+    assert_int_equal(sl_stats_create(path, fake_config(many, SL_STATS_MAX_BACKENDS + 1, &one, 1), 1,
+                                     &seg, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "at most 64 backends"));
+    snprintf(err, sizeof(err), "%s", "");
+    assert_int_equal(
+        sl_stats_create("/nonexistent-dir/x.stats", two_by_two(), 1, &seg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.stats"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_open_and_sum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_what_is_not_a_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_replaces_and_checks_backends, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

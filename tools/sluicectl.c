@@ -1,0 +1,194 @@
+/* sluicectl: the operator's view of a running sluice.
+ *
+ *   sluicectl stats [--json] (-c CONFIG | -s SEGMENT)
+ *
+ * It reads the stats segment (proxy/stats.h) directly, so it works whether or
+ * not anything else in sluice answers, and never touches the workers. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "stats.h"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: sluicectl stats [--json] (-c CONFIG | -s SEGMENT)\n"
+                 "  stats        counts per backend and class, shed reasons, backend gauges\n"
+                 "  -c CONFIG    read the segment named by CONFIG's stats_path\n"
+                 "  -s SEGMENT   read the segment file directly\n"
+                 "  --json       print JSON instead of tables\n");
+}
+
+/* The segment path from a config file, or NULL with the reason printed. */
+static const char *segment_of_config(const char *config_path, struct sl_config **cfg)
+{
+    char err[1024];
+    if (sl_config_load(config_path, cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluicectl: %s\n", err);
+        return NULL;
+    }
+    if ((*cfg)->stats_path == NULL) {
+        fprintf(stderr, "sluicectl: %s sets no stats_path: sluice keeps no stats segment\n",
+                config_path);
+        return NULL;
+    }
+    return (*cfg)->stats_path;
+}
+
+static uint64_t shed_total(const struct sl_stats_counts *c)
+{
+    uint64_t n = 0;
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+        n += c->shed[r];
+    return n;
+}
+
+static double seconds_since(uint64_t unix_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return now_ms > unix_ms ? (double)(now_ms - unix_ms) / 1000 : 0;
+}
+
+static uint64_t newest_update(const struct sl_stats_segment *seg, unsigned *live)
+{
+    uint64_t newest = 0;
+    *live = 0;
+    for (uint32_t i = 0; i < seg->header.worker_slots; i++) {
+        const struct sl_stats_worker *w = &seg->workers[i];
+        if (w->pid == 0)
+            continue;
+        (*live)++;
+        if (w->updated_unix_ms > newest)
+            newest = w->updated_unix_ms;
+    }
+    return newest;
+}
+
+static void print_tables(const struct sl_stats_segment *seg, const struct sl_stats_worker *t,
+                         const char *path)
+{
+    const struct sl_stats_header *h = &seg->header;
+    unsigned live;
+    uint64_t updated = newest_update(seg, &live);
+    printf("%s: %u worker%s, updated %.1f s ago\n", path, live, live == 1 ? "" : "s",
+           seconds_since(updated));
+    printf("connections open %" PRIu64 ", streams open %" PRIu64 ", overload level %" PRIu64 "\n\n",
+           t->connections_open, t->streams_open, t->overload_level);
+    printf("%-16s %-12s %10s %10s %10s", "backend", "class", "received", "admitted", "shed");
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+        printf(" %13s", sl_shed_reason_name((enum sl_shed_reason)r));
+    printf(" %10s\n", "cancelled");
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        for (uint32_t c = 0; c < h->class_count; c++) {
+            const struct sl_stats_counts *n = &t->counts[b][c];
+            printf("%-16.16s %-12.12s %10" PRIu64 " %10" PRIu64 " %10" PRIu64, h->backend_names[b],
+                   h->class_names[c], n->received, n->admitted, shed_total(n));
+            for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+                printf(" %13" PRIu64, n->shed[r]);
+            printf(" %10" PRIu64 "\n", n->cancelled);
+        }
+    }
+    printf("\n%-16s %10s %10s %10s\n", "backend", "in flight", "queued", "limit");
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        const struct sl_stats_backend *g = &t->backends[b];
+        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", h->backend_names[b],
+               g->inflight, g->queued, g->limit);
+    }
+}
+
+/* Names are [A-Za-z0-9_.-] (config.c), so they need no JSON escaping. */
+static void print_json_class(const struct sl_stats_header *h, uint32_t c,
+                             const struct sl_stats_counts *n, bool is_last)
+{
+    printf("{\"name\":\"%s\",\"received\":%" PRIu64 ",\"admitted\":%" PRIu64
+           ",\"cancelled\":%" PRIu64 ",\"shed\":{",
+           h->class_names[c], n->received, n->admitted, n->cancelled);
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
+        printf("\"%s\":%" PRIu64 "%s", sl_shed_reason_name((enum sl_shed_reason)r), n->shed[r],
+               r + 1 < SL_SHED_REASON_COUNT ? "," : "");
+    }
+    printf("}}%s", is_last ? "" : ",");
+}
+
+static void print_json(const struct sl_stats_segment *seg, const struct sl_stats_worker *t)
+{
+    const struct sl_stats_header *h = &seg->header;
+    unsigned live;
+    uint64_t updated = newest_update(seg, &live);
+    printf("{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
+           ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"backends\":[",
+           live, updated, t->connections_open, t->streams_open, t->overload_level);
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        const struct sl_stats_backend *g = &t->backends[b];
+        printf("{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"limit\":%" PRIu64
+               ",\"classes\":[",
+               h->backend_names[b], g->inflight, g->queued, g->limit);
+        for (uint32_t c = 0; c < h->class_count; c++)
+            print_json_class(h, c, &t->counts[b][c], c + 1 == h->class_count);
+        printf("]}%s", b + 1 < h->backend_count ? "," : "");
+    }
+    printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *segment_path = NULL;
+    bool is_json = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:s:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 's':
+            segment_path = optarg;
+            break;
+        case 'j':
+            is_json = true;
+            break;
+        case 'h':
+            print_usage(stdout);
+            return 0;
+        default:
+            print_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind + 1 != argc || strcmp(argv[optind], "stats") != 0 ||
+        (config_path == NULL) == (segment_path == NULL)) {
+        print_usage(stderr);
+        return 2;
+    }
+    struct sl_config *cfg = NULL;
+    if (config_path != NULL && (segment_path = segment_of_config(config_path, &cfg)) == NULL)
+        return 1;
+    const struct sl_stats_segment *seg;
+    char err[1024];
+    int status = 0;
+    if (sl_stats_open(segment_path, &seg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluicectl: %s\n", err);
+        status = 1;
+    } else {
+        struct sl_stats_worker total;
+        sl_stats_sum(seg, &total);
+        if (is_json)
+            print_json(seg, &total);
+        else
+            print_tables(seg, &total, segment_path);
+        sl_stats_unmap(seg);
+    }
+    sl_config_free(cfg);
+    return status;
+}
