@@ -12,6 +12,7 @@
 #include "config.h"
 #include "front_h2.h"
 #include "gate.h"
+#include "stats.h"
 #include "log.h"
 #include "timeval_ms.h"
 #include "upstream_h1.h"
@@ -791,10 +792,20 @@ static void apply_backpressure(struct sl_request *req)
     }
 }
 
+/* A proxied response ended: its latency as the client saw it, into the stats. */
+static void record_latency(const struct sl_request *req)
+{
+    struct sl_stats_worker *stats = req->worker->stats;
+    uint64_t latency_us = (sl_clock_ns() - req->arrival_ns) / 1000;
+    sl_hist_record(&stats->latency_by_class[req->class_index], latency_us);
+    sl_hist_record(&stats->latency_by_backend[req->backend->index], latency_us);
+}
+
 void sl_request_on_upstream_progress(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
     if (resp->is_complete) {
+        record_latency(req);
         leave_admission(req, SL_SAMPLE_OK);
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */

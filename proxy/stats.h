@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "class.h"
+#include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
 #define SL_STATS_VERSION 1u
@@ -50,6 +51,9 @@ struct sl_stats_worker {
     uint64_t overload_level;
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
+    /* from the request's arrival to the end of a proxied response, in µs */
+    struct sl_histogram latency_by_class[SL_CLASS_MAX];
+    struct sl_histogram latency_by_backend[SL_STATS_MAX_BACKENDS];
 };
 
 struct sl_stats_header {

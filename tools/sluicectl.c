@@ -56,6 +56,49 @@ static double seconds_since(uint64_t unix_ms)
     return now_ms > unix_ms ? (double)(now_ms - unix_ms) / 1000 : 0;
 }
 
+/* A percentile in ms for tables: "-" with no sample, ">134217" past the last
+ * bucket (histogram.h). */
+static const char *ms_text(const struct sl_histogram *h, double p, char *buf, size_t len)
+{
+    uint64_t us = sl_hist_percentile(h, p);
+    if (sl_hist_total(h) == 0)
+        snprintf(buf, len, "-");
+    else if (us == UINT64_MAX)
+        snprintf(buf, len, ">%" PRIu64, (SL_HIST_OVERFLOW_US - 1) / 1000);
+    else
+        snprintf(buf, len, "%.1f", (double)us / 1000);
+    return buf;
+}
+
+static void print_latency_row(const char *name, const struct sl_histogram *h)
+{
+    char p50[32], p99[32], p999[32];
+    printf("%-16.16s %10" PRIu64 " %10s %10s %10s\n", name, sl_hist_total(h),
+           ms_text(h, 50, p50, sizeof(p50)), ms_text(h, 99, p99, sizeof(p99)),
+           ms_text(h, 99.9, p999, sizeof(p999)));
+}
+
+/* The same for JSON: null with no sample, -1 past the last bucket. */
+static void print_json_ms(const char *name, const struct sl_histogram *h, double p)
+{
+    uint64_t us = sl_hist_percentile(h, p);
+    if (sl_hist_total(h) == 0)
+        printf(",\"%s\":null", name);
+    else if (us == UINT64_MAX)
+        printf(",\"%s\":-1", name);
+    else
+        printf(",\"%s\":%.3f", name, (double)us / 1000);
+}
+
+/* "responses":N,"p50_ms":...,"p99_ms":...,"p999_ms":... (bucket upper bounds) */
+static void print_json_latency(const struct sl_histogram *h)
+{
+    printf("\"responses\":%" PRIu64, sl_hist_total(h));
+    print_json_ms("p50_ms", h, 50);
+    print_json_ms("p99_ms", h, 99);
+    print_json_ms("p999_ms", h, 99.9);
+}
+
 static uint64_t newest_update(const struct sl_stats_segment *seg, unsigned *live)
 {
     uint64_t newest = 0;
@@ -101,6 +144,12 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", h->backend_names[b],
                g->inflight, g->queued, g->limit);
     }
+    printf("\nlatency in ms, from arrival to the end of a proxied response\n");
+    printf("%-16s %10s %10s %10s %10s\n", "class/backend", "responses", "p50", "p99", "p99.9");
+    for (uint32_t c = 0; c < h->class_count; c++)
+        print_latency_row(h->class_names[c], &t->latency_by_class[c]);
+    for (uint32_t b = 0; b < h->backend_count; b++)
+        print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
 }
 
 /* Names are [A-Za-z0-9_.-] (config.c), so they need no JSON escaping. */
@@ -128,11 +177,19 @@ static void print_json(const struct sl_stats_segment *seg, const struct sl_stats
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const struct sl_stats_backend *g = &t->backends[b];
         printf("{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"limit\":%" PRIu64
-               ",\"classes\":[",
+               ",",
                h->backend_names[b], g->inflight, g->queued, g->limit);
+        print_json_latency(&t->latency_by_backend[b]);
+        printf(",\"classes\":[");
         for (uint32_t c = 0; c < h->class_count; c++)
             print_json_class(h, c, &t->counts[b][c], c + 1 == h->class_count);
         printf("]}%s", b + 1 < h->backend_count ? "," : "");
+    }
+    printf("],\"classes\":[");
+    for (uint32_t c = 0; c < h->class_count; c++) {
+        printf("{\"name\":\"%s\",", h->class_names[c]);
+        print_json_latency(&t->latency_by_class[c]);
+        printf("}%s", c + 1 < h->class_count ? "," : "");
     }
     printf("]}\n");
 }

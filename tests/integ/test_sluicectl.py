@@ -44,6 +44,7 @@ class Sluicectl(IntegTest):
         backend = self.start_with_stats()
         for _ in range(5):
             self.assertEqual(self.get("/")[0], 200)
+        self.assertEqual(self.get("/delay/200")[0], 200)  # the slowest response
         holder = RawClient(self.sluice_port)
         holder.start()
         holder.request(1, "GET", "/delay/2000")
@@ -56,19 +57,27 @@ class Sluicectl(IntegTest):
         doc, gauges, classes = self.stats()
         self.assertEqual((doc["workers"], gauges["name"], gauges["limit"]), (1, "demo", 1))
         self.assertEqual(doc["streams_open"], 1)
-        self.assertEqual(classes["bulk"]["received"], 5 + 1 + 3)
-        self.assertEqual(classes["bulk"]["admitted"], 5 + 1)
+        self.assertEqual(classes["bulk"]["received"], 6 + 1 + 3)
+        self.assertEqual(classes["bulk"]["admitted"], 6 + 1)
         self.assertEqual(classes["bulk"]["shed"]["queue_full"], 3)
         self.assertEqual(classes["bid"]["received"], 3)
         self.assertEqual(classes["bid"]["admitted"], 0)
         self.assertEqual(classes["bid"]["shed"]["queue_full"], 3)
         holder.close()
         wait_until(lambda: self.stats()[1]["inflight"] == 0, what="the slot to free")
+        # latency of the proxied responses only: the reset holder has none
+        doc, gauges, _ = self.stats()
+        latency = {c["name"]: c for c in doc["classes"]}
+        self.assertEqual((latency["bulk"]["responses"], gauges["responses"]), (6, 6))
+        self.assertEqual((latency["bid"]["responses"], latency["bid"]["p99_ms"]), (0, None))
+        # the p99 of six is the slowest, reported as its bucket's upper bound (<= 12.5% above)
+        self.assertTrue(200 <= latency["bulk"]["p99_ms"] < 200 * 1.125 + 50, latency)
+        self.assertLess(latency["bulk"]["p50_ms"], 200)
         # the same figures, as tables, through the config file
         res = self.ctl("stats", "-c", os.path.join(self.dir, "sluice.yaml"))
         self.assertEqual(res.returncode, 0, res.stderr)
         rows = [line.split() for line in res.stdout.decode().splitlines()]
-        self.assertIn(["demo", "bulk", "9", "6", "3", "3", "0", "0", "0", "0", "0"], rows)
+        self.assertIn(["demo", "bulk", "10", "7", "3", "3", "0", "0", "0", "0", "0"], rows)
         self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0"], rows)
 
     def test_clear_errors(self):

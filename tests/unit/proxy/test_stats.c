@@ -56,6 +56,10 @@ static void write_slot(struct sl_stats_worker *w, uint64_t pid, uint64_t n)
     w->backends[1].inflight = n;
     w->counts[1][0].received = 10 * n;
     w->counts[1][0].shed[SL_SHED_EVICTED] = n;
+    for (uint64_t i = 1; i <= n; i++) {
+        sl_hist_record(&w->latency_by_class[1], 1000 * i);
+        sl_hist_record(&w->latency_by_backend[0], 1000 * i);
+    }
 }
 
 static void test_create_open_and_sum(void **state)
@@ -90,6 +94,13 @@ static void test_create_open_and_sum(void **state)
     assert_int_equal(total->counts[1][0].admitted, 7);
     assert_int_equal(total->counts[1][0].shed[SL_SHED_EVICTED], 2 + 3);
     assert_int_equal(total->counts[0][0].received, 0);
+    /* latencies 1, 2 ms from one worker and 1, 2, 3 ms from the other: the slowest
+     * is the 5th, 3 ms, within its bucket */
+    assert_int_equal(sl_hist_total(&total->latency_by_class[1]), 2 + 3);
+    assert_int_equal(sl_hist_total(&total->latency_by_backend[0]), 2 + 3);
+    assert_int_equal(sl_hist_total(&total->latency_by_class[0]), 0);
+    uint64_t p100 = sl_hist_percentile(&total->latency_by_class[1], 100);
+    assert_true(p100 >= 3000 && p100 <= 3000 * 9 / 8);
     free(total);
     sl_stats_unmap(view);
     sl_stats_unmap(seg);
