@@ -26,7 +26,8 @@
 #                          requests per run for -c16 -m16 / -c200 -m1 / -c1 -m1 (150000 / 75000 / 15000)
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
 #   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
-#                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx)
+#                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx);
+#                          sluice-stats is sluice with its stats segment on
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
 #   BENCH_LOAD_CPU         core for h2load and the backend (0)
 #   BENCH_PORT_BASE        first port tried for proxy listeners (18400)
@@ -509,9 +510,11 @@ start_peer() {
     [[ $(id -u) == 0 ]] && ifroot=""
     local subst=("PORT=$PORT" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
     case $peer in
-    sluice)
+    sluice | sluice-stats)
         [[ -x $SLUICE_BIN ]] || { PEER_FAIL="not built ($SLUICE_BIN missing)"; return 1; }
         fill "$PEERS_DIR/sluice.yaml.in" "$dir/sluice.yaml" "${subst[@]}"
+        # the same sluice, keeping its stats segment: what the stats cost
+        [[ $peer == sluice-stats ]] && echo "stats_path: $dir/sluice.stats" >>"$dir/sluice.yaml"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$SLUICE_BIN" -c "$dir/sluice.yaml"
         ;;
     nginx)
@@ -554,7 +557,7 @@ peer_version() {
     local bin
     case $1 in
     direct) echo "-" ;;
-    sluice)
+    sluice | sluice-stats)
         local v=""
         [[ -x $SLUICE_BIN ]] && v=$(timeout 2 "$SLUICE_BIN" -V 2>&1 </dev/null | head -n 1)
         [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"
