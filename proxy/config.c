@@ -10,6 +10,8 @@
  * file text are freed before sl_config_load() returns. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +76,41 @@ static int parse_stats_path(struct loader *ld, const struct key *key,
     if (copy == NULL)
         return sl_config_fail_oom(ld);
     memcpy(target + key->offset, &copy, sizeof(copy));
+    return 0;
+}
+
+static bool is_loopback(const struct sl_addr *addr)
+{
+    if (addr->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&addr->ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (addr->ss.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&addr->ss)->sin6_addr);
+    return false;
+}
+
+/* The admin listener has no authentication yet: loopback only. */
+static int parse_admin_address(struct loader *ld, const struct key *key,
+                               const struct sl_yaml_node *value, char *target)
+{
+    const char *text;
+    if (sl_config_string(ld, key, value, &text) < 0)
+        return -1;
+    struct sl_addr *addr = sl_config_alloc_zero(ld, ld->cfg->arena, sizeof(*addr));
+    if (addr == NULL)
+        return -1;
+    char reason[256];
+    if (sl_addr_parse(text, addr, reason, sizeof(reason)) < 0)
+        return sl_config_fail(ld, value->line, "admin_address '%s' is not valid: %s", text,
+                              reason);
+    if (!is_loopback(addr)) {
+        return sl_config_fail(ld, value->line,
+                              "admin_address '%s' must be a loopback address (127.0.0.0/8 or "
+                              "[::1]): the admin listener has no authentication",
+                              text);
+    }
+    memcpy(target + key->offset, &addr, sizeof(addr));
     return 0;
 }
 
@@ -215,6 +252,11 @@ static const struct key top_keys[] = {
      .offset = offsetof(struct sl_config, stats_path),
      .doc = "file of the shared-memory stats segment that sluicectl reads (e.g. under "
             "/dev/shm); replaced at start"},
+    {.name = "admin_address", .type = KEY_CUSTOM, .parse = parse_admin_address,
+     .what = "a loopback IP:port", .def_text = "none (no admin listener)",
+     .offset = offsetof(struct sl_config, admin_address),
+     .doc = "loopback address of the admin listener (GET /stats as JSON, /metrics for "
+            "Prometheus)"},
     {.name = "overload", .type = KEY_MAPPING, .sub = &sl_config_overload_kind,
      .def_text = "see its keys",
      .doc = "when sluice itself is overloaded, shed the least important classes at the door"},

@@ -46,6 +46,16 @@ int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned work
         return -1;
     }
     size_t size = sl_stats_size(worker_slots);
+    if (path == NULL) {
+        void *anon = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (anon == MAP_FAILED) {
+            snprintf(err, err_len, "stats segment: %s", strerror(errno));
+            return -1;
+        }
+        write_header(anon, cfg, worker_slots, size);
+        *out = anon;
+        return 0;
+    }
     /* a fresh file: readers that still map an old one keep their old figures */
     unlink(path);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

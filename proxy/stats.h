@@ -78,7 +78,9 @@ size_t sl_stats_size(unsigned worker_slots);
 
 /* Creates (or replaces) the file at path, sized for worker_slots, maps it
  * shared and writes the header from cfg (which must have at most
- * SL_STATS_MAX_BACKENDS backends). Returns 0 and *out (unmap with
+ * SL_STATS_MAX_BACKENDS backends). With path NULL the segment is anonymous
+ * shared memory: the same figures for the admin server (and for processes
+ * forked later), with no file. Returns 0 and *out (unmap with
  * sl_stats_unmap), or -1 with a sentence in err. */
 int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned worker_slots,
                     struct sl_stats_segment **out, char *err, size_t err_len);

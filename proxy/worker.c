@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "admin.h"
 #include "clock.h"
 #include "config.h"
 #include "front_h2.h"
@@ -38,6 +39,8 @@ static void begin_drain(struct sl_worker *w)
 {
     w->is_draining = true;
     close_listeners(w);
+    sl_admin_close(w->admin);
+    w->admin = NULL;
     if (w->front_count == 0) {
         event_base_loopexit(w->base, NULL);
         return;
@@ -122,20 +125,12 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The segment's one slot (the master/worker split will give each worker its
- * own), or private memory when the config names no segment. */
+ * own); anonymous memory when the config names no file. */
 static int open_stats(struct sl_worker *w, char *err, size_t err_len)
 {
-    if (w->cfg->stats_path != NULL) {
-        if (sl_stats_create(w->cfg->stats_path, w->cfg, 1, &w->stats_segment, err, err_len) < 0)
-            return -1;
-        w->stats = &w->stats_segment->workers[0];
-    } else {
-        w->stats = calloc(1, sizeof(*w->stats));
-        if (w->stats == NULL) {
-            snprintf(err, err_len, "out of memory for the stats");
-            return -1;
-        }
-    }
+    if (sl_stats_create(w->cfg->stats_path, w->cfg, 1, &w->stats_segment, err, err_len) < 0)
+        return -1;
+    w->stats = &w->stats_segment->workers[0];
     w->stats->started_unix_ms = unix_ms();
     w->stats->updated_unix_ms = w->stats->started_unix_ms;
     w->stats->pid = (uint64_t)getpid();
@@ -233,6 +228,11 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, 
     if (open_stats(w, err, err_len) != 0 || open_pools(w, err, err_len) != 0 ||
         open_listeners(w, err, err_len) != 0)
         goto fail;
+    if (cfg->admin_address != NULL) {
+        w->admin = sl_admin_open(w->base, cfg->admin_address, w->stats_segment, err, err_len);
+        if (w->admin == NULL)
+            goto fail;
+    }
     if (watch_signals(w) != 0 || watch_overload(w) != 0) {
         snprintf(err, err_len, "cannot watch signals and timers");
         goto fail;
@@ -256,6 +256,7 @@ void sl_worker_fini(struct sl_worker *w)
     sl_front_h2_abort_all(w);
     close_listeners(w);
     free(w->listeners);
+    sl_admin_close(w->admin);
     for (size_t i = 0; w->pools != NULL && i < w->cfg->backend_count; i++)
         sl_pool_free(w->pools[i]);
     free(w->pools);
@@ -264,10 +265,7 @@ void sl_worker_fini(struct sl_worker *w)
     free(w->gates);
     if (w->overload_timer)
         event_free(w->overload_timer);
-    if (w->stats_segment != NULL)
-        sl_stats_unmap(w->stats_segment); /* the file stays: its last figures */
-    else
-        free(w->stats);
+    sl_stats_unmap(w->stats_segment); /* a file stays, with its last figures */
     if (w->on_sigterm)
         event_free(w->on_sigterm);
     if (w->on_sigint)

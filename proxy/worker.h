@@ -18,6 +18,7 @@ struct event_base;
 struct sl_config;
 struct sl_backend_config;
 struct sl_listener;
+struct sl_admin;
 struct sl_gate;
 struct sl_pool;
 struct sl_stats_segment;
@@ -33,9 +34,9 @@ struct sl_worker {
     struct sl_listener *listeners; /* cfg->listener_count of them */
     struct sl_pool **pools;        /* parallel to cfg->backends */
     struct sl_gate **gates;        /* parallel to cfg->backends: admission */
-    struct sl_stats_segment *stats_segment; /* mapped when cfg->stats_path is set */
-    struct sl_stats_worker *stats; /* this worker's figures: a slot of the segment, or
-                                    * private memory without one; never NULL once init */
+    struct sl_stats_segment *stats_segment; /* the file at cfg->stats_path, or anonymous */
+    struct sl_stats_worker *stats;          /* this worker's slot; never NULL once init */
+    struct sl_admin *admin;                 /* when cfg->admin_address is set */
     struct sl_front_list fronts;
     size_t front_count;
     size_t request_count; /* open streams with a request object */

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "stats.h"
+#include "stats_render.h"
 
 static void print_usage(FILE *out)
 {
@@ -78,48 +79,12 @@ static void print_latency_row(const char *name, const struct sl_histogram *h)
            ms_text(h, 99.9, p999, sizeof(p999)));
 }
 
-/* The same for JSON: null with no sample, -1 past the last bucket. */
-static void print_json_ms(const char *name, const struct sl_histogram *h, double p)
-{
-    uint64_t us = sl_hist_percentile(h, p);
-    if (sl_hist_total(h) == 0)
-        printf(",\"%s\":null", name);
-    else if (us == UINT64_MAX)
-        printf(",\"%s\":-1", name);
-    else
-        printf(",\"%s\":%.3f", name, (double)us / 1000);
-}
-
-/* "responses":N,"p50_ms":...,"p99_ms":...,"p999_ms":... (bucket upper bounds) */
-static void print_json_latency(const struct sl_histogram *h)
-{
-    printf("\"responses\":%" PRIu64, sl_hist_total(h));
-    print_json_ms("p50_ms", h, 50);
-    print_json_ms("p99_ms", h, 99);
-    print_json_ms("p999_ms", h, 99.9);
-}
-
-static uint64_t newest_update(const struct sl_stats_segment *seg, unsigned *live)
-{
-    uint64_t newest = 0;
-    *live = 0;
-    for (uint32_t i = 0; i < seg->header.worker_slots; i++) {
-        const struct sl_stats_worker *w = &seg->workers[i];
-        if (w->pid == 0)
-            continue;
-        (*live)++;
-        if (w->updated_unix_ms > newest)
-            newest = w->updated_unix_ms;
-    }
-    return newest;
-}
-
 static void print_tables(const struct sl_stats_segment *seg, const struct sl_stats_worker *t,
                          const char *path)
 {
     const struct sl_stats_header *h = &seg->header;
     unsigned live;
-    uint64_t updated = newest_update(seg, &live);
+    uint64_t updated = sl_stats_newest_update(seg, &live);
     printf("%s: %u worker%s, updated %.1f s ago\n", path, live, live == 1 ? "" : "s",
            seconds_since(updated));
     printf("connections open %" PRIu64 ", streams open %" PRIu64 ", overload level %" PRIu64 "\n\n",
@@ -150,48 +115,6 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         print_latency_row(h->class_names[c], &t->latency_by_class[c]);
     for (uint32_t b = 0; b < h->backend_count; b++)
         print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
-}
-
-/* Names are [A-Za-z0-9_.-] (config.c), so they need no JSON escaping. */
-static void print_json_class(const struct sl_stats_header *h, uint32_t c,
-                             const struct sl_stats_counts *n, bool is_last)
-{
-    printf("{\"name\":\"%s\",\"received\":%" PRIu64 ",\"admitted\":%" PRIu64
-           ",\"cancelled\":%" PRIu64 ",\"shed\":{",
-           h->class_names[c], n->received, n->admitted, n->cancelled);
-    for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
-        printf("\"%s\":%" PRIu64 "%s", sl_shed_reason_name((enum sl_shed_reason)r), n->shed[r],
-               r + 1 < SL_SHED_REASON_COUNT ? "," : "");
-    }
-    printf("}}%s", is_last ? "" : ",");
-}
-
-static void print_json(const struct sl_stats_segment *seg, const struct sl_stats_worker *t)
-{
-    const struct sl_stats_header *h = &seg->header;
-    unsigned live;
-    uint64_t updated = newest_update(seg, &live);
-    printf("{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
-           ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"backends\":[",
-           live, updated, t->connections_open, t->streams_open, t->overload_level);
-    for (uint32_t b = 0; b < h->backend_count; b++) {
-        const struct sl_stats_backend *g = &t->backends[b];
-        printf("{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"limit\":%" PRIu64
-               ",",
-               h->backend_names[b], g->inflight, g->queued, g->limit);
-        print_json_latency(&t->latency_by_backend[b]);
-        printf(",\"classes\":[");
-        for (uint32_t c = 0; c < h->class_count; c++)
-            print_json_class(h, c, &t->counts[b][c], c + 1 == h->class_count);
-        printf("]}%s", b + 1 < h->backend_count ? "," : "");
-    }
-    printf("],\"classes\":[");
-    for (uint32_t c = 0; c < h->class_count; c++) {
-        printf("{\"name\":\"%s\",", h->class_names[c]);
-        print_json_latency(&t->latency_by_class[c]);
-        printf("}%s", c + 1 < h->class_count ? "," : "");
-    }
-    printf("]}\n");
 }
 
 int main(int argc, char **argv)
@@ -241,7 +164,7 @@ int main(int argc, char **argv)
         struct sl_stats_worker total;
         sl_stats_sum(seg, &total);
         if (is_json)
-            print_json(seg, &total);
+            sl_stats_render_json(stdout, seg, &total);
         else
             print_tables(seg, &total, segment_path);
         sl_stats_unmap(seg);

@@ -1,0 +1,127 @@
+#include "admin.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "addr.h"
+#include "stats.h"
+#include "stats_render.h"
+
+struct sl_admin {
+    struct evhttp *http;
+    const struct sl_stats_segment *seg;
+    struct sl_stats_worker *total; /* scratch for one sum: too big for the stack */
+};
+
+typedef void (*render_fn)(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *total);
+
+/* Renders into memory (open_memstream) and sends it whole. */
+static void reply_rendered(struct evhttp_request *req, struct sl_admin *admin, render_fn render,
+                           const char *content_type)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    sl_stats_sum(admin->seg, admin->total);
+    render(out, admin->seg, admin->total);
+    if (fclose(out) != 0) {
+        free(text);
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    if (evbuffer_add(body, text, len) != 0) {
+        free(text);
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    free(text);
+    evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct sl_admin *admin = arg;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        evhttp_send_error(req, 405, "only GET");
+        return;
+    }
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path != NULL && strcmp(path, "/stats") == 0)
+        reply_rendered(req, admin, sl_stats_render_json, "application/json");
+    else if (path != NULL && strcmp(path, "/metrics") == 0)
+        reply_rendered(req, admin, sl_stats_render_prometheus,
+                       "text/plain; version=0.0.4; charset=utf-8");
+    else
+        evhttp_send_error(req, HTTP_NOTFOUND, "try /stats or /metrics");
+}
+
+static int listen_on(const struct sl_addr *addr, char *err, size_t err_len)
+{
+    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+        bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 64) < 0) {
+        snprintf(err, err_len, "admin listener %s: %s", addr->text, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+struct sl_admin *sl_admin_open(struct event_base *base, const struct sl_addr *addr,
+                               const struct sl_stats_segment *seg, char *err, size_t err_len)
+{
+    struct sl_admin *admin = calloc(1, sizeof(*admin));
+    if (admin == NULL)
+        goto fail_alloc;
+    admin->seg = seg;
+    admin->total = malloc(sizeof(*admin->total));
+    admin->http = evhttp_new(base);
+    if (admin->total == NULL || admin->http == NULL)
+        goto fail_alloc;
+    evhttp_set_gencb(admin->http, on_request, admin);
+    evhttp_set_timeout(admin->http, 10);
+    int fd = listen_on(addr, err, err_len);
+    if (fd < 0)
+        goto fail;
+    if (evhttp_accept_socket(admin->http, fd) != 0) {
+        close(fd);
+        snprintf(err, err_len, "admin listener %s: cannot accept", addr->text);
+        goto fail;
+    }
+    return admin;
+fail_alloc:
+    snprintf(err, err_len, "out of memory for the admin listener");
+fail:
+    sl_admin_close(admin);
+    return NULL;
+}
+
+void sl_admin_close(struct sl_admin *admin)
+{
+    if (admin == NULL)
+        return;
+    if (admin->http != NULL)
+        evhttp_free(admin->http); /* closes its listening socket and connections */
+    free(admin->total);
+    free(admin);
+}

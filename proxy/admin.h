@@ -1,0 +1,27 @@
+/* The admin listener: HTTP/1.1 on a loopback address, serving the stats
+ * segment to tools that speak HTTP.
+ *   GET /stats    the figures as JSON (stats_render.h)
+ *   GET /metrics  the Prometheus text exposition format
+ * Anything else is 404; other methods 405. It reads the segment like any
+ * reader, so it shows every worker's figures, not only its own.
+ *
+ * Owned by the worker; it borrows the worker's segment. */
+#ifndef SL_ADMIN_H
+#define SL_ADMIN_H
+
+#include <stddef.h>
+
+struct event_base;
+struct sl_addr;
+struct sl_admin;
+struct sl_stats_segment;
+
+/* Starts serving on addr (a loopback IP address: the config refuses others).
+ * Returns the admin server, or NULL with a sentence in err. */
+struct sl_admin *sl_admin_open(struct event_base *base, const struct sl_addr *addr,
+                               const struct sl_stats_segment *seg, char *err, size_t err_len);
+
+/* Stops listening and closes every admin connection. NULL is a no-op. */
+void sl_admin_close(struct sl_admin *admin);
+
+#endif

@@ -1,0 +1,207 @@
+/* Renderings of the stats segment (contract in stats_render.h). */
+#include "stats_render.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+uint64_t sl_stats_newest_update(const struct sl_stats_segment *seg, unsigned *live)
+{
+    uint64_t newest = 0;
+    *live = 0;
+    for (uint32_t i = 0; i < seg->header.worker_slots; i++) {
+        const struct sl_stats_worker *w = &seg->workers[i];
+        if (w->pid == 0)
+            continue;
+        (*live)++;
+        if (w->updated_unix_ms > newest)
+            newest = w->updated_unix_ms;
+    }
+    return newest;
+}
+
+/* The same for JSON: null with no sample, -1 past the last bucket. */
+static void print_json_ms(FILE *out, const char *name, const struct sl_histogram *h, double p)
+{
+    uint64_t us = sl_hist_percentile(h, p);
+    if (sl_hist_total(h) == 0)
+        fprintf(out, ",\"%s\":null", name);
+    else if (us == UINT64_MAX)
+        fprintf(out, ",\"%s\":-1", name);
+    else
+        fprintf(out, ",\"%s\":%.3f", name, (double)us / 1000);
+}
+
+/* "responses":N,"p50_ms":...,"p99_ms":...,"p999_ms":... (bucket upper bounds) */
+static void print_json_latency(FILE *out, const struct sl_histogram *h)
+{
+    fprintf(out, "\"responses\":%" PRIu64, sl_hist_total(h));
+    print_json_ms(out, "p50_ms", h, 50);
+    print_json_ms(out, "p99_ms", h, 99);
+    print_json_ms(out, "p999_ms", h, 99.9);
+}
+
+/* Names are [A-Za-z0-9_.-] (config.c), so they need no JSON escaping. */
+static void print_json_class(FILE *out, const struct sl_stats_header *h, uint32_t c,
+                             const struct sl_stats_counts *n, bool is_last)
+{
+    fprintf(out,
+            "{\"name\":\"%s\",\"received\":%" PRIu64 ",\"admitted\":%" PRIu64
+            ",\"cancelled\":%" PRIu64 ",\"shed\":{",
+            h->class_names[c], n->received, n->admitted, n->cancelled);
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
+        fprintf(out, "\"%s\":%" PRIu64 "%s", sl_shed_reason_name((enum sl_shed_reason)r),
+                n->shed[r], r + 1 < SL_SHED_REASON_COUNT ? "," : "");
+    }
+    fprintf(out, "}}%s", is_last ? "" : ",");
+}
+
+void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *t)
+{
+    const struct sl_stats_header *h = &seg->header;
+    unsigned live;
+    uint64_t updated = sl_stats_newest_update(seg, &live);
+    fprintf(out,
+            "{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
+            ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"backends\":[",
+            live, updated, t->connections_open, t->streams_open, t->overload_level);
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        const struct sl_stats_backend *g = &t->backends[b];
+        fprintf(out,
+                "{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64
+                ",\"limit\":%" PRIu64 ",",
+                h->backend_names[b], g->inflight, g->queued, g->limit);
+        print_json_latency(out, &t->latency_by_backend[b]);
+        fprintf(out, ",\"classes\":[");
+        for (uint32_t c = 0; c < h->class_count; c++)
+            print_json_class(out, h, c, &t->counts[b][c], c + 1 == h->class_count);
+        fprintf(out, "]}%s", b + 1 < h->backend_count ? "," : "");
+    }
+    fprintf(out, "],\"classes\":[");
+    for (uint32_t c = 0; c < h->class_count; c++) {
+        fprintf(out, "{\"name\":\"%s\",", h->class_names[c]);
+        print_json_latency(out, &t->latency_by_class[c]);
+        fprintf(out, "}%s", c + 1 < h->class_count ? "," : "");
+    }
+    fprintf(out, "]}\n");
+}
+
+/* ---- Prometheus ---- */
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counts_family(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *t, const char *name, const char *help,
+                          size_t offset)
+{
+    const struct sl_stats_header *h = &seg->header;
+    family(out, name, "counter", help);
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        for (uint32_t c = 0; c < h->class_count; c++) {
+            const char *counts = (const char *)&t->counts[b][c];
+            fprintf(out, "%s{backend=\"%s\",class=\"%s\"} %" PRIu64 "\n", name, h->backend_names[b],
+                    h->class_names[c], *(const uint64_t *)(counts + offset));
+        }
+    }
+}
+
+static void shed_family(FILE *out, const struct sl_stats_segment *seg,
+                        const struct sl_stats_worker *t)
+{
+    const struct sl_stats_header *h = &seg->header;
+    family(out, "sluice_requests_shed_total", "counter",
+           "Requests answered by their class's shed answer, by reason.");
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        for (uint32_t c = 0; c < h->class_count; c++) {
+            for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
+                fprintf(out,
+                        "sluice_requests_shed_total{backend=\"%s\",class=\"%s\",reason=\"%s\"} "
+                        "%" PRIu64 "\n",
+                        h->backend_names[b], h->class_names[c],
+                        sl_shed_reason_name((enum sl_shed_reason)r), t->counts[b][c].shed[r]);
+            }
+        }
+    }
+}
+
+static void backend_gauge(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *t, const char *name, const char *help,
+                          size_t offset)
+{
+    const struct sl_stats_header *h = &seg->header;
+    family(out, name, "gauge", help);
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        const char *g = (const char *)&t->backends[b];
+        fprintf(out, "%s{backend=\"%s\"} %" PRIu64 "\n", name, h->backend_names[b],
+                *(const uint64_t *)(g + offset));
+    }
+}
+
+static void histogram_series(FILE *out, const char *name, const char *label, const char *value,
+                             const struct sl_histogram *hist)
+{
+    struct sl_hist_le buckets[SL_HIST_PROM_BOUNDS];
+    size_t n = sl_hist_prometheus_buckets(hist, buckets);
+    for (size_t i = 0; i < n; i++) {
+        if (buckets[i].le_us == UINT64_MAX)
+            fprintf(out, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, label, value,
+                    buckets[i].count);
+        else
+            fprintf(out, "%s_bucket{%s=\"%s\",le=\"%.6f\"} %" PRIu64 "\n", name, label, value,
+                    (double)buckets[i].le_us / 1e6, buckets[i].count);
+    }
+    /* _count from the buckets, so that it equals the +Inf bucket (histogram.h) */
+    fprintf(out, "%s_sum{%s=\"%s\"} %.6f\n%s_count{%s=\"%s\"} %" PRIu64 "\n", name, label, value,
+            (double)__atomic_load_n(&hist->sum_us, __ATOMIC_RELAXED) / 1e6, name, label, value,
+            sl_hist_total(hist));
+}
+
+static void gauge(FILE *out, const char *name, const char *help, uint64_t value)
+{
+    family(out, name, "gauge", help);
+    fprintf(out, "%s %" PRIu64 "\n", name, value);
+}
+
+void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
+                                const struct sl_stats_worker *t)
+{
+    const struct sl_stats_header *h = &seg->header;
+    unsigned live;
+    sl_stats_newest_update(seg, &live);
+    gauge(out, "sluice_workers", "Worker processes with a stats slot.", live);
+    gauge(out, "sluice_connections_open", "Client connections open now.", t->connections_open);
+    gauge(out, "sluice_streams_open", "Client streams open now.", t->streams_open);
+    gauge(out, "sluice_overload_level",
+          "Overload level of the most loaded worker: the number of classes shed at the door.",
+          t->overload_level);
+    counts_family(out, seg, t, "sluice_requests_received_total",
+                  "Requests given to a backend's admission, by class.",
+                  offsetof(struct sl_stats_counts, received));
+    counts_family(out, seg, t, "sluice_requests_admitted_total",
+                  "Requests admitted to a backend, by class.",
+                  offsetof(struct sl_stats_counts, admitted));
+    shed_family(out, seg, t);
+    counts_family(out, seg, t, "sluice_requests_cancelled_total",
+                  "Queued requests whose client gave up.",
+                  offsetof(struct sl_stats_counts, cancelled));
+    backend_gauge(out, seg, t, "sluice_backend_inflight", "Requests in flight to the backend.",
+                  offsetof(struct sl_stats_backend, inflight));
+    backend_gauge(out, seg, t, "sluice_backend_queued", "Requests waiting for admission.",
+                  offsetof(struct sl_stats_backend, queued));
+    backend_gauge(out, seg, t, "sluice_backend_limit", "The backend's concurrency limit now.",
+                  offsetof(struct sl_stats_backend, limit));
+    family(out, "sluice_response_latency_seconds", "histogram",
+           "Arrival to the end of a proxied response, by class.");
+    for (uint32_t c = 0; c < h->class_count; c++)
+        histogram_series(out, "sluice_response_latency_seconds", "class", h->class_names[c],
+                         &t->latency_by_class[c]);
+    family(out, "sluice_backend_response_latency_seconds", "histogram",
+           "Arrival to the end of a proxied response, by backend.");
+    for (uint32_t b = 0; b < h->backend_count; b++)
+        histogram_series(out, "sluice_backend_response_latency_seconds", "backend",
+                         h->backend_names[b], &t->latency_by_backend[b]);
+}

@@ -1,0 +1,138 @@
+"""The admin listener: /stats (JSON) and /metrics (Prometheus text format,
+checked by a strict parser) report what the clients did; it stays on loopback."""
+
+import json
+import math
+import re
+import subprocess
+import unittest
+import urllib.error
+import urllib.request
+
+from harness import SLUICE, IntegTest, free_port
+
+CLASSES = """\
+classes:
+  - name: bid
+  - name: bulk
+default_class: bulk
+rules:
+  - path: /status/200
+    class: bid
+"""
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABELS = r'\{(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\}'
+SAMPLE = re.compile(r"^(%s)(%s)? (\S+)$" % (NAME, LABELS))
+
+
+def parse_prometheus(text):
+    """Strict text format 0.0.4: every sample's family has HELP then TYPE before
+    it, values are floats, histograms have cumulative buckets ending at +Inf
+    equal to _count. Returns {(name, labels): value}."""
+    assert text.endswith("\n"), "the exposition ends with a newline"
+    types, samples, helped = {}, {}, set()
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert name in helped, "TYPE before HELP for " + name
+            assert name not in types, "two TYPE lines for " + name
+            assert kind in ("counter", "gauge", "histogram"), kind
+            types[name] = kind
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a sample line: %r" % line
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        family = family if types.get(family) == "histogram" else name
+        assert family in types, "sample before its TYPE: " + line
+        if types[family] == "counter":
+            assert name.endswith("_total") and value >= 0, line
+        assert (name, labels) not in samples, "duplicate sample " + line
+        samples[(name, labels)] = value
+    check_histograms(types, samples)
+    return samples
+
+
+def check_histograms(types, samples):
+    for family in (f for f, kind in types.items() if kind == "histogram"):
+        series = {}
+        for (name, labels), value in samples.items():
+            if name == family + "_bucket":
+                le = re.search(r'le="([^"]+)"', labels).group(1)
+                key = re.sub(r',?le="[^"]+"', "", labels)
+                series.setdefault(key, []).append((math.inf if le == "+Inf" else float(le), value))
+        assert series, "histogram %s has no buckets" % family
+        for key, buckets in series.items():
+            buckets.sort()
+            counts = [count for _, count in buckets]
+            assert counts == sorted(counts), "buckets not cumulative: %s%s" % (family, key)
+            assert buckets[-1][0] == math.inf, "no +Inf bucket: %s%s" % (family, key)
+            assert samples[(family + "_count", key)] == buckets[-1][1]
+            assert (family + "_sum", key) in samples
+
+
+class Admin(IntegTest):
+    def fetch(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.admin_port, path),
+                                    timeout=10) as res:
+            return res.status, res.headers.get("Content-Type"), res.read().decode()
+
+    def start_with_admin(self):
+        self.admin_port = free_port()
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]},
+                          extra=CLASSES + "admin_address: 127.0.0.1:%d\n" % self.admin_port)
+
+    def test_stats_and_metrics_report_the_traffic(self):
+        self.start_with_admin()
+        for _ in range(4):
+            self.assertEqual(self.get("/status/200")[0], 200)
+        for _ in range(3):
+            self.assertEqual(self.get("/")[0], 200)
+        status, ctype, body = self.fetch("/stats")
+        self.assertEqual((status, ctype), (200, "application/json"))
+        doc = json.loads(body)
+        counts = {c["name"]: c for c in doc["backends"][0]["classes"]}
+        self.assertEqual((counts["bid"]["received"], counts["bid"]["admitted"]), (4, 4))
+        self.assertEqual((counts["bulk"]["received"], counts["bulk"]["admitted"]), (3, 3))
+        latency = {c["name"]: c for c in doc["classes"]}
+        self.assertEqual((latency["bid"]["responses"], latency["bulk"]["responses"]), (4, 3))
+
+        status, ctype, text = self.fetch("/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(ctype.startswith("text/plain; version=0.0.4"), ctype)
+        samples = parse_prometheus(text)
+        received = 'sluice_requests_received_total'
+        self.assertEqual(samples[(received, '{backend="demo",class="bid"}')], 4)
+        self.assertEqual(samples[(received, '{backend="demo",class="bulk"}')], 3)
+        self.assertEqual(samples[("sluice_response_latency_seconds_count", '{class="bid"}')], 4)
+        self.assertEqual(samples[("sluice_backend_response_latency_seconds_count",
+                                  '{backend="demo"}')], 7)
+        self.assertEqual(samples[("sluice_workers", "")], 1)
+
+    def test_other_paths_and_methods(self):
+        self.start_with_admin()
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            self.fetch("/nothing")
+        self.assertEqual(caught.exception.code, 404)
+        req = urllib.request.Request("http://127.0.0.1:%d/stats" % self.admin_port,
+                                     data=b"x", method="POST")
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(caught.exception.code, 405)
+
+    def test_admin_stays_on_loopback(self):
+        path = self.write_config("listeners:\n  - address: 127.0.0.1:%d\n"
+                                 "backends:\n  - name: demo\n    servers: [127.0.0.1:9]\n"
+                                 "admin_address: 0.0.0.0:%d\n" % (free_port(), free_port()))
+        res = subprocess.run([SLUICE, "-t", "-c", path], capture_output=True, timeout=10)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"must be a loopback address", res.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
