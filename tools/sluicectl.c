@@ -1,6 +1,7 @@
 /* sluicectl: the operator's view of a running sluice.
  *
  *   sluicectl stats [--json] (-c CONFIG | -s SEGMENT)
+ *   sluicectl top (-c CONFIG | -s SEGMENT)
  *
  * It reads the stats segment (proxy/stats.h) directly, so it works whether or
  * not anything else in sluice answers, and never touches the workers. */
@@ -14,12 +15,15 @@
 
 #include "config.h"
 #include "stats.h"
+#include "sluicectl_top.h"
 #include "stats_render.h"
 
 static void print_usage(FILE *out)
 {
     fprintf(out, "usage: sluicectl stats [--json] (-c CONFIG | -s SEGMENT)\n"
+                 "       sluicectl top (-c CONFIG | -s SEGMENT)\n"
                  "  stats        counts per backend and class, shed reasons, backend gauges\n"
+                 "  top          the same live, per second, full screen (q quits)\n"
                  "  -c CONFIG    read the segment named by CONFIG's stats_path\n"
                  "  -s SEGMENT   read the segment file directly\n"
                  "  --json       print JSON instead of tables\n");
@@ -117,6 +121,22 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
 }
 
+static int print_stats(const struct sl_stats_segment *seg, const char *path, bool is_json)
+{
+    struct sl_stats_worker *total = malloc(sizeof(*total)); /* too big for the stack */
+    if (total == NULL) {
+        fprintf(stderr, "sluicectl: out of memory\n");
+        return 1;
+    }
+    sl_stats_sum(seg, total);
+    if (is_json)
+        sl_stats_render_json(stdout, seg, total);
+    else
+        print_tables(seg, total, path);
+    free(total);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -146,7 +166,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind + 1 != argc || strcmp(argv[optind], "stats") != 0 ||
+    bool is_top = optind + 1 == argc && strcmp(argv[optind], "top") == 0;
+    bool is_stats = optind + 1 == argc && strcmp(argv[optind], "stats") == 0;
+    if ((!is_top && !is_stats) || (is_top && is_json) ||
         (config_path == NULL) == (segment_path == NULL)) {
         print_usage(stderr);
         return 2;
@@ -161,12 +183,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluicectl: %s\n", err);
         status = 1;
     } else {
-        struct sl_stats_worker total;
-        sl_stats_sum(seg, &total);
-        if (is_json)
-            sl_stats_render_json(stdout, seg, &total);
-        else
-            print_tables(seg, &total, segment_path);
+        status = is_top ? sl_top_run(seg, segment_path) : print_stats(seg, segment_path, is_json);
         sl_stats_unmap(seg);
     }
     sl_config_free(cfg);

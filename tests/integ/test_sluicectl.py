@@ -3,6 +3,7 @@ what the clients sent, and its gauges follow the backend."""
 
 import json
 import os
+import shutil
 import subprocess
 import unittest
 
@@ -79,6 +80,44 @@ class Sluicectl(IntegTest):
         rows = [line.split() for line in res.stdout.decode().splitlines()]
         self.assertIn(["demo", "bulk", "10", "7", "3", "3", "0", "0", "0", "0", "0"], rows)
         self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0"], rows)
+
+    @unittest.skipUnless(shutil.which("tmux") and shutil.which("h2load"),
+                         "tmux and h2load (nghttp2-client) are needed")
+    def test_top_shows_live_figures_and_quits_on_q(self):
+        """sluicectl top in a tmux pane: per-second rates of the traffic running
+        now, the shed share and its reason, the backend gauges."""
+        self.start_with_stats(max_inflight=1)
+        session = "sluicectl-top-%d" % os.getpid()
+        # a steady shed flood of bulk (one slot, no queue) under a paced load
+        flood = subprocess.Popen(["h2load", "-c", "2", "-m", "4", "-D", "20", "--rps", "100",
+                                  self.url("/delay/20")], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30",
+                            "%s top -s %s" % (SLUICECTL, self.segment)], check=True, timeout=10)
+            try:
+                wait_until(lambda: "queue_full" in self.pane(session), timeout=15,
+                           what="top to show the shed flood")
+                screen = self.pane(session)
+                row = next(line.split() for line in screen.splitlines()
+                           if line.startswith("bulk"))
+                # 2 clients x 100 req/s offered, one 20 ms slot: most are shed
+                self.assertTrue(100 <= float(row[1]) <= 300, screen)
+                self.assertTrue(50 <= float(row[3].rstrip("%")) < 100, screen)
+                self.assertIn("demo", screen)
+                subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True, timeout=10)
+                wait_until(lambda: subprocess.run(["tmux", "has-session", "-t", session],
+                                                  capture_output=True).returncode != 0,
+                           what="top to quit on q")
+            finally:
+                subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        finally:
+            flood.kill()
+            flood.wait()
+
+    def pane(self, session):
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                              timeout=10).stdout.decode(errors="replace")
 
     def test_clear_errors(self):
         _, addr = self.start_backend()

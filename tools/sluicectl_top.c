@@ -1,0 +1,179 @@
+/* sluicectl top: a full-screen view of the stats segment, refreshed every
+ * second, like top. Figures are per second over the last refresh: two
+ * snapshots of the summed slots a second apart, and their difference (counts
+ * and latency histograms alike, so the p99 shown is the last second's). */
+#include "sluicectl_top.h"
+
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stats_render.h"
+
+#define REFRESH_MS 1000
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t shed_sum(const struct sl_stats_counts *c)
+{
+    uint64_t n = 0;
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+        n += c->shed[r];
+    return n;
+}
+
+/* Counts of class c over every backend. */
+static struct sl_stats_counts class_counts(const struct sl_stats_worker *t, uint32_t backends,
+                                           uint32_t c)
+{
+    struct sl_stats_counts sum;
+    memset(&sum, 0, sizeof(sum));
+    for (uint32_t b = 0; b < backends; b++) {
+        sum.received += t->counts[b][c].received;
+        sum.admitted += t->counts[b][c].admitted;
+        sum.cancelled += t->counts[b][c].cancelled;
+        for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
+            sum.shed[r] += t->counts[b][c].shed[r];
+    }
+    return sum;
+}
+
+/* The last interval's p99 in ms, from the difference of two histograms; -1
+ * without samples. */
+static double interval_p99_ms(const struct sl_histogram *now, const struct sl_histogram *before)
+{
+    struct sl_histogram delta;
+    memset(&delta, 0, sizeof(delta));
+    for (size_t i = 0; i < SL_HIST_BUCKETS; i++)
+        delta.counts[i] = now->counts[i] - before->counts[i];
+    if (sl_hist_total(&delta) == 0)
+        return -1;
+    uint64_t us = sl_hist_percentile(&delta, 99);
+    return us == UINT64_MAX ? (double)SL_HIST_OVERFLOW_US / 1000 : (double)us / 1000;
+}
+
+static void print_p99(double ms)
+{
+    if (ms < 0)
+        printf(" %9s", "-");
+    else
+        printf(" %9.1f", ms);
+}
+
+/* The reason behind most of the interval's sheds, or "". */
+static const char *main_reason(const struct sl_stats_counts *now,
+                               const struct sl_stats_counts *before)
+{
+    uint64_t most = 0;
+    const char *name = "";
+    for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
+        uint64_t n = now->shed[r] - before->shed[r];
+        if (n > most) {
+            most = n;
+            name = sl_shed_reason_name((enum sl_shed_reason)r);
+        }
+    }
+    return name;
+}
+
+static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_worker *now,
+                         const struct sl_stats_worker *before, double seconds)
+{
+    printf("\n%-16s %10s %10s %8s %-14s %9s\n", "CLASS", "req/s", "admitted/s", "shed %", "mostly",
+           "p99 ms");
+    for (uint32_t c = 0; c < h->class_count; c++) {
+        struct sl_stats_counts a = class_counts(now, h->backend_count, c);
+        struct sl_stats_counts b = class_counts(before, h->backend_count, c);
+        uint64_t received = a.received - b.received, shed = shed_sum(&a) - shed_sum(&b);
+        printf("%-16.16s %10.0f %10.0f %7.1f%% %-14s", h->class_names[c], received / seconds,
+               (a.admitted - b.admitted) / seconds, received ? 100.0 * shed / received : 0.0,
+               main_reason(&a, &b));
+        print_p99(interval_p99_ms(&now->latency_by_class[c], &before->latency_by_class[c]));
+        printf("\n");
+    }
+}
+
+static void draw_backends(const struct sl_stats_header *h, const struct sl_stats_worker *now,
+                          const struct sl_stats_worker *before)
+{
+    printf("\n%-16s %10s %10s %10s %9s\n", "BACKEND", "in flight", "queued", "limit", "p99 ms");
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        const struct sl_stats_backend *g = &now->backends[b];
+        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64, h->backend_names[b], g->inflight,
+               g->queued, g->limit);
+        print_p99(interval_p99_ms(&now->latency_by_backend[b], &before->latency_by_backend[b]));
+        printf("\n");
+    }
+}
+
+static void draw(const struct sl_stats_segment *seg, const struct sl_stats_worker *now,
+                 const struct sl_stats_worker *before, double seconds, const char *path)
+{
+    unsigned live;
+    sl_stats_newest_update(seg, &live);
+    printf("\033[H\033[J"); /* home, clear: one frame */
+    printf("sluice top - %s - %u worker%s - q quits\n", path, live, live == 1 ? "" : "s");
+    printf("connections %" PRIu64 "  streams %" PRIu64 "  overload level %" PRIu64 "\n",
+           now->connections_open, now->streams_open, now->overload_level);
+    draw_classes(&seg->header, now, before, seconds);
+    draw_backends(&seg->header, now, before);
+    fflush(stdout);
+}
+
+/* Waits up to ms for a key; true when it was q (or stdin closed). */
+static bool wants_quit(int ms)
+{
+    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&pfd, 1, ms) <= 0)
+        return false;
+    char c;
+    ssize_t n = read(STDIN_FILENO, &c, 1);
+    return n <= 0 || c == 'q' || c == 'Q';
+}
+
+int sl_top_run(const struct sl_stats_segment *seg, const char *path)
+{
+    struct sl_stats_worker *now = malloc(sizeof(*now)), *before = malloc(sizeof(*before));
+    if (now == NULL || before == NULL) {
+        free(now);
+        free(before);
+        fprintf(stderr, "sluicectl: out of memory\n");
+        return 1;
+    }
+    struct termios saved, raw;
+    bool is_tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (is_tty) { /* keys without Enter, and no echo */
+        raw = saved;
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    }
+    printf("\033[?25l"); /* hide the cursor */
+    sl_stats_sum(seg, before);
+    uint64_t then = monotonic_ms();
+    while (!wants_quit(REFRESH_MS)) {
+        sl_stats_sum(seg, now);
+        uint64_t at = monotonic_ms();
+        draw(seg, now, before, (double)(at - then) / 1000, path);
+        struct sl_stats_worker *swap = before;
+        before = now;
+        now = swap;
+        then = at;
+    }
+    printf("\033[?25h\n");
+    if (is_tty)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    free(now);
+    free(before);
+    return 0;
+}
