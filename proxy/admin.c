@@ -1,19 +1,14 @@
 #include "admin.h"
 
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
 
-#include "addr.h"
 #include "stats.h"
 #include "stats_render.h"
 
@@ -73,22 +68,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, HTTP_NOTFOUND, "try /stats or /metrics");
 }
 
-static int listen_on(const struct sl_addr *addr, char *err, size_t err_len)
-{
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-        bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, err_len, "admin listener %s: %s", addr->text, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-struct sl_admin *sl_admin_open(struct event_base *base, const struct sl_addr *addr,
-                               const struct sl_stats_segment *seg, char *err, size_t err_len)
+struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_stats_segment *seg,
+                               char *err, size_t err_len)
 {
     struct sl_admin *admin = calloc(1, sizeof(*admin));
     if (admin == NULL)
@@ -100,18 +81,15 @@ struct sl_admin *sl_admin_open(struct event_base *base, const struct sl_addr *ad
         goto fail_alloc;
     evhttp_set_gencb(admin->http, on_request, admin);
     evhttp_set_timeout(admin->http, 10);
-    int fd = listen_on(addr, err, err_len);
-    if (fd < 0)
-        goto fail;
     if (evhttp_accept_socket(admin->http, fd) != 0) {
-        close(fd);
-        snprintf(err, err_len, "admin listener %s: cannot accept", addr->text);
+        snprintf(err, err_len, "admin listener: cannot accept");
         goto fail;
     }
     return admin;
 fail_alloc:
     snprintf(err, err_len, "out of memory for the admin listener");
 fail:
+    close(fd);
     sl_admin_close(admin);
     return NULL;
 }

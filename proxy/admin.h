@@ -12,14 +12,14 @@
 #include <stddef.h>
 
 struct event_base;
-struct sl_addr;
 struct sl_admin;
 struct sl_stats_segment;
 
-/* Starts serving on addr (a loopback IP address: the config refuses others).
- * Returns the admin server, or NULL with a sentence in err. */
-struct sl_admin *sl_admin_open(struct event_base *base, const struct sl_addr *addr,
-                               const struct sl_stats_segment *seg, char *err, size_t err_len);
+/* Starts serving on fd, a socket the master bound to the admin address (a
+ * loopback one: the config refuses others); the admin server takes fd over.
+ * Returns the admin server, or NULL with a sentence in err (fd closed). */
+struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_stats_segment *seg,
+                               char *err, size_t err_len);
 
 /* Stops listening and closes every admin connection. NULL is a no-op. */
 void sl_admin_close(struct sl_admin *admin);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arena.h"
@@ -59,6 +60,26 @@ static int check_backend(struct loader *ld, const struct sl_yaml_node *seq, void
                         backends[index].name, sl_config_find(sl_config_nth(seq, i), "name")->line);
         }
     }
+    return 0;
+}
+
+/* "auto" (0: one per online CPU, counted at start) or 1..256. */
+static int parse_workers(struct loader *ld, const struct key *key,
+                         const struct sl_yaml_node *value, char *target)
+{
+    uint32_t n = 0;
+    bool is_auto = value->kind == SL_YAML_SCALAR && strcmp(value->text, "auto") == 0;
+    if (!is_auto) {
+        char *end;
+        unsigned long parsed = value->kind == SL_YAML_SCALAR && value->len > 0
+                                   ? strtoul(value->text, &end, 10)
+                                   : 0;
+        if (value->kind != SL_YAML_SCALAR || value->len == 0 || *end != '\0' ||
+            value->text[0] < '0' || value->text[0] > '9' || parsed < 1 || parsed > 256)
+            return sl_config_fail_type(ld, key, value);
+        n = (uint32_t)parsed;
+    }
+    memcpy(target + key->offset, &n, sizeof(n));
     return 0;
 }
 
@@ -197,6 +218,11 @@ static const struct key top_keys[] = {
     {.name = "log_level", .type = KEY_LOG_LEVEL, .def = SL_LOG_INFO, .def_text = "info",
      .offset = offsetof(struct sl_config, log_level),
      .doc = "least severe level logged: error, warn, info or debug"},
+    {.name = "workers", .type = KEY_CUSTOM, .parse = parse_workers,
+     .what = "auto or a whole number from 1 to 256", .def_text = "1",
+     .offset = offsetof(struct sl_config, workers),
+     .doc = "worker processes, each with its own event loop on the same sockets; auto: one "
+            "per online CPU"},
     UINT_KEY(struct sl_config, drain_timeout_ms, 10000, 0, 3600000,
              "time in-flight requests get to finish on shutdown"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
@@ -210,7 +236,8 @@ static const struct key top_keys[] = {
              "response-body bytes buffered per stream before reading from the backend pauses"),
     UINT_KEY(struct sl_config, max_request_header_bytes, 65536, 1024, 1048576,
              "request header size (RFC 9113 §6.5.2); larger headers get 431"),
-    {.name = "listeners", .type = KEY_LIST, .is_required = true, .min = 1, .def_text = "none",
+    {.name = "listeners", .type = KEY_LIST, .is_required = true, .min = 1,
+     .max = SL_MAX_LISTENERS, .def_text = "none",
      .offset = offsetof(struct sl_config, listeners),
      .count_offset = offsetof(struct sl_config, listener_count), .sub = &listener_kind,
      .doc = "where sluice accepts connections; at least one"},
@@ -290,6 +317,8 @@ static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
         return -1;
     if (cfg->default_backend == NULL)
         cfg->default_backend = &cfg->backends[0];
+    if (sl_config_find(root, "workers") == NULL)
+        cfg->workers = 1;
     return sl_config_resolve_policy(ld, root);
 }
 

@@ -17,6 +17,8 @@
 #include "log.h"
 #include "rules.h"
 
+#define SL_MAX_LISTENERS 64
+
 struct sl_arena;
 struct sl_config_pattern;
 
@@ -83,6 +85,7 @@ struct sl_overload_config_ms {
 struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
+    uint32_t workers; /* worker processes; 0: one per online CPU ("auto") */
     uint32_t drain_timeout_ms;
     uint32_t client_idle_timeout_ms;   /* a connection with no open stream, or a stream
                                         * whose client stopped sending or reading */

@@ -29,14 +29,15 @@ struct sl_front {
     struct sl_worker *worker;
     struct bufferevent *bev;
     nghttp2_session *session;
-    struct event *flush_event; /* runs flush() on the next loop turn */
+    struct event *flush_event;       /* runs flush() on the next loop turn */
     struct sl_request_list requests; /* open streams that have a request */
     uint64_t id;
     bool is_tls;
-    bool is_closing;   /* drop the connection at the next edge */
-    bool is_finishing; /* close once the output has drained */
-    bool is_idle;      /* no open request: the idle timeout is armed */
+    bool is_closing;    /* drop the connection at the next edge */
+    bool is_finishing;  /* close once the output has drained */
+    bool is_idle;       /* no open request: the idle timeout is armed */
     bool has_timed_out; /* the idle timeout sent GOAWAY once already */
+    bool is_noticed;    /* the shutdown notice went out; the final GOAWAY has not */
     char peer[SL_ADDR_TEXT_MAX];
     struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */
     unsigned listener_index;           /* in cfg->listeners, for rules */
@@ -95,9 +96,26 @@ static void update_idle_timeout(struct sl_front *front)
 /* RFC 9113 §6.8: no new streams; those up to the last processed will be answered. */
 static void submit_goaway(struct sl_front *front)
 {
+    front->is_noticed = false;
     nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(front->session),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+                          nghttp2_session_get_last_proc_stream_id(front->session), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+}
+
+/* The PING that measures the round trip of a graceful shutdown. */
+static const uint8_t drain_ping[8] = {'s', 'l', 'd', 'r', 'a', 'i', 'n', '!'};
+
+/* RFC 9113 §6.8's graceful shutdown, first half: a GOAWAY that refuses no
+ * stream yet, and a PING; the final GOAWAY follows its ACK, a round trip later,
+ * so that a request the client sent meanwhile is still answered. */
+static void submit_shutdown_notice(struct sl_front *front)
+{
+    if (nghttp2_submit_shutdown_notice(front->session) != 0 ||
+        nghttp2_submit_ping(front->session, NGHTTP2_FLAG_NONE, drain_ping) != 0) {
+        submit_goaway(front);
+        return;
+    }
+    front->is_noticed = true;
 }
 
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
@@ -143,6 +161,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    struct sl_front *front = user_data;
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) &&
+        front->is_noticed && memcmp(frame->ping.opaque_data, drain_ping, 8) == 0) {
+        submit_goaway(front); /* a round trip since the notice */
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -330,7 +354,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             front->is_closing = true;
         } else {
             front->has_timed_out = true;
-            submit_goaway(front); /* RFC 9113 §9.1: say so before closing */
+            submit_goaway(front);             /* RFC 9113 §9.1: say so before closing */
             bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
         }
         flush(front);
@@ -429,9 +453,22 @@ fail_alloc:
 void sl_front_h2_shutdown_all(struct sl_worker *w)
 {
     struct sl_front *front;
-    TAILQ_FOREACH(front, &w->fronts, in_worker) {
-        submit_goaway(front);
+    TAILQ_FOREACH(front, &w->fronts, in_worker)
+    {
+        submit_shutdown_notice(front);
         sl_front_h2_schedule_flush(front);
+    }
+}
+
+void sl_front_h2_finish_shutdown(struct sl_worker *w)
+{
+    struct sl_front *front;
+    TAILQ_FOREACH(front, &w->fronts, in_worker)
+    {
+        if (front->is_noticed) {
+            submit_goaway(front);
+            sl_front_h2_schedule_flush(front);
+        }
     }
 }
 

@@ -34,20 +34,25 @@ bool sl_front_h2_is_write_blocked(const struct sl_front *front);
 /* Drops the connection on the next loop turn (its requests are freed then). */
 void sl_front_h2_close_later(struct sl_front *front);
 
-/* Sends GOAWAY on every front of w: no new streams; each connection closes once
- * its open streams end. */
+/* Starts a graceful shutdown of every front of w (RFC 9113 §6.8): a GOAWAY
+ * that refuses nothing yet and a PING; when its ACK comes back, the final
+ * GOAWAY (no new streams), and each connection closes once its streams end. */
 void sl_front_h2_shutdown_all(struct sl_worker *w);
+
+/* Sends the final GOAWAY to every connection still waiting for the ACK of
+ * its shutdown PING (a client that never answers PINGs). */
+void sl_front_h2_finish_shutdown(struct sl_worker *w);
 
 /* Closes every front of w at once (drain timeout): open streams are dropped. */
 void sl_front_h2_abort_all(struct sl_worker *w);
 
 nghttp2_session *sl_front_h2_session(const struct sl_front *front);
 struct sl_worker *sl_front_h2_worker(const struct sl_front *front);
-const char *sl_front_h2_peer(const struct sl_front *front);   /* address text */
+const char *sl_front_h2_peer(const struct sl_front *front); /* address text */
 /* The client's IP address, or NULL for a Unix-socket client. */
 const struct sockaddr *sl_front_h2_peer_addr(const struct sl_front *front);
 unsigned sl_front_h2_listener_index(const struct sl_front *front); /* in cfg->listeners */
-const char *sl_front_h2_scheme(const struct sl_front *front); /* "http" or "https" */
+const char *sl_front_h2_scheme(const struct sl_front *front);      /* "http" or "https" */
 uint64_t sl_front_h2_id(const struct sl_front *front);
 
 #endif

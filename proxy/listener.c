@@ -90,7 +90,7 @@ static int clear_stale_socket(const struct sl_addr *addr, char *err, size_t err_
     return 0;
 }
 
-static int bind_socket(const struct sl_addr *addr, char *err, size_t err_len)
+int sl_listener_bind(const struct sl_addr *addr, char *err, size_t err_len)
 {
     if (sl_addr_is_unix(addr) && clear_stale_socket(addr, err, err_len) != 0)
         return -1;
@@ -114,38 +114,36 @@ static int bind_socket(const struct sl_addr *addr, char *err, size_t err_len)
 }
 
 int sl_listener_open(struct sl_listener *l, struct sl_worker *w,
-                     const struct sl_listener_config *cfg, char *err, size_t err_len)
+                     const struct sl_listener_config *cfg, int fd, char *err, size_t err_len)
 {
     l->worker = w;
     l->cfg = cfg;
     if (cfg->tls_certificate != NULL) {
         l->tls = sl_tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, err_len);
         if (l->tls == NULL)
-            return -1;
+            goto fail_tls;
     }
     l->resume_timer = evtimer_new(w->base, on_resume, l);
     if (l->resume_timer == NULL) {
         snprintf(err, err_len, "listener %s: out of memory", cfg->addr.text);
         goto fail_timer;
     }
-    int fd = bind_socket(&cfg->addr, err, err_len);
-    if (fd < 0)
-        goto fail_bind;
     l->evl = evconnlistener_new(w->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     if (l->evl == NULL) {
         snprintf(err, err_len, "listener %s: out of memory", cfg->addr.text);
-        close(fd);
-        goto fail_bind;
+        goto fail_evl;
     }
     evconnlistener_set_error_cb(l->evl, on_accept_error);
     return 0;
 
-fail_bind:
+fail_evl:
     event_free(l->resume_timer);
     l->resume_timer = NULL;
 fail_timer:
     SSL_CTX_free(l->tls);
     l->tls = NULL;
+fail_tls:
+    close(fd);
     return -1;
 }
 
@@ -154,8 +152,6 @@ void sl_listener_close(struct sl_listener *l)
     if (l->evl != NULL) {
         evconnlistener_free(l->evl);
         l->evl = NULL;
-        if (sl_addr_is_unix(&l->cfg->addr))
-            unlink(((const struct sockaddr_un *)&l->cfg->addr.ss)->sun_path);
     }
     if (l->resume_timer != NULL) {
         event_free(l->resume_timer);

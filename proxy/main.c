@@ -9,8 +9,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "master.h"
 #include "tls.h"
-#include "worker.h"
 
 #define SL_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"
 
@@ -21,44 +21,9 @@ static void print_usage(FILE *out)
                  "  -t       check the configuration and exit\n"
                  "  -V       print the version and exit\n"
                  "  -h       print this help and exit\n"
+                 "SIGHUP: reload the configuration without dropping a connection.\n"
                  "SIGTERM or SIGINT: stop accepting, finish requests in flight (up to\n"
                  "drain_timeout_ms), exit 0.\n");
-}
-
-/* The checks -t adds to the parser's: certificates and keys load and match. */
-static int check_tls(const struct sl_config *cfg)
-{
-    for (size_t i = 0; i < cfg->listener_count; i++) {
-        const struct sl_listener_config *l = &cfg->listeners[i];
-        if (l->tls_certificate == NULL)
-            continue;
-        char err[512];
-        SSL_CTX *ctx = sl_tls_server_ctx(l->tls_certificate, l->tls_key, err, sizeof(err));
-        if (ctx == NULL) {
-            fprintf(stderr, "%s: listener %s: %s\n", cfg->path, l->addr.text, err);
-            return -1;
-        }
-        SSL_CTX_free(ctx);
-    }
-    return 0;
-}
-
-static int serve(const struct sl_config *cfg)
-{
-    struct sl_worker worker;
-    char err[512];
-    if (sl_worker_init(&worker, cfg, err, sizeof(err)) != 0) {
-        SL_ERROR("cannot start: %s", err);
-        return 1;
-    }
-    for (size_t i = 0; i < cfg->listener_count; i++)
-        SL_INFO("listening on %s (%s)", cfg->listeners[i].addr.text,
-                cfg->listeners[i].tls_certificate ? "TLS, h2" : "h2c");
-    SL_INFO("sluice %s started with %s", SLUICE_VERSION, cfg->path);
-    sl_worker_run(&worker);
-    sl_worker_fini(&worker);
-    SL_INFO("sluice stopped");
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -95,16 +60,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    int status = 0;
     if (is_check) {
-        status = check_tls(cfg) == 0 ? 0 : 1;
+        int status = sl_tls_check_config(cfg, err, sizeof(err)) == 0 ? 0 : 1;
         if (status == 0)
             printf("configuration ok\n");
-    } else {
-        signal(SIGPIPE, SIG_IGN);
-        sl_log_set_level(cfg->log_level);
-        status = serve(cfg);
+        else
+            fprintf(stderr, "%s\n", err);
+        sl_config_free(cfg);
+        return status;
     }
-    sl_config_free(cfg);
-    return status;
+    signal(SIGPIPE, SIG_IGN);
+    sl_log_set_level(cfg->log_level);
+    return sl_master_run(path, cfg); /* takes cfg over */
 }

@@ -5,6 +5,8 @@
 
 #include <openssl/err.h>
 
+#include "config.h"
+
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
 static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *out_len,
@@ -62,4 +64,21 @@ SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, 
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+int sl_tls_check_config(const struct sl_config *cfg, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < cfg->listener_count; i++) {
+        const struct sl_listener_config *l = &cfg->listeners[i];
+        if (l->tls_certificate == NULL)
+            continue;
+        char reason[512];
+        SSL_CTX *ctx = sl_tls_server_ctx(l->tls_certificate, l->tls_key, reason, sizeof(reason));
+        if (ctx == NULL) {
+            snprintf(err, err_len, "%s: listener %s: %s", cfg->path, l->addr.text, reason);
+            return -1;
+        }
+        SSL_CTX_free(ctx);
+    }
+    return 0;
 }

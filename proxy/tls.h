@@ -13,4 +13,10 @@
  * sentence in err naming the file and OpenSSL's reason. */
 SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, size_t err_len);
 
+struct sl_config;
+
+/* What loading a config cannot tell: every TLS listener's certificate and key
+ * load and match. Returns 0, or -1 with "FILE: listener ADDR: reason" in err. */
+int sl_tls_check_config(const struct sl_config *cfg, char *err, size_t err_len);
+
 #endif

@@ -35,6 +35,15 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     sl_front_h2_abort_all(w);
 }
 
+/* How long a client gets to answer the shutdown PING before its final GOAWAY
+ * goes out anyway. */
+#define SHUTDOWN_PING_WAIT_MS 1000
+
+static void on_goaway_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    sl_front_h2_finish_shutdown(arg);
+}
+
 static void begin_drain(struct sl_worker *w)
 {
     w->is_draining = true;
@@ -47,6 +56,8 @@ static void begin_drain(struct sl_worker *w)
     }
     SL_INFO("draining %zu connections (at most %u ms)", w->front_count, w->cfg->drain_timeout_ms);
     sl_front_h2_shutdown_all(w);
+    struct timeval grace = sl_timeval_ms(SHUTDOWN_PING_WAIT_MS);
+    evtimer_add(w->goaway_timer, &grace);
     struct timeval tv = sl_timeval_ms(w->cfg->drain_timeout_ms);
     evtimer_add(w->drain_timer, &tv);
 }
@@ -124,17 +135,15 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
     evtimer_add(w->overload_timer, &tv);
 }
 
-/* The segment's one slot (the master/worker split will give each worker its
- * own); anonymous memory when the config names no file. */
-static int open_stats(struct sl_worker *w, char *err, size_t err_len)
+/* A restarted worker takes over its slot as it is: the counters keep counting
+ * up, so sums over workers never go backwards. */
+static void open_stats(struct sl_worker *w, const struct sl_worker_setup *setup)
 {
-    if (sl_stats_create(w->cfg->stats_path, w->cfg, 1, &w->stats_segment, err, err_len) < 0)
-        return -1;
-    w->stats = &w->stats_segment->workers[0];
+    w->stats_segment = setup->stats;
+    w->stats = &setup->stats->workers[setup->slot];
     w->stats->started_unix_ms = unix_ms();
     w->stats->updated_unix_ms = w->stats->started_unix_ms;
     w->stats->pid = (uint64_t)getpid();
-    return 0;
 }
 
 static int watch_overload(struct sl_worker *w)
@@ -189,7 +198,7 @@ oom:
     return -1;
 }
 
-static int open_listeners(struct sl_worker *w, char *err, size_t err_len)
+static int open_listeners(struct sl_worker *w, const int *fds, char *err, size_t err_len)
 {
     w->listeners = calloc(w->cfg->listener_count, sizeof(*w->listeners));
     if (w->listeners == NULL) {
@@ -197,7 +206,7 @@ static int open_listeners(struct sl_worker *w, char *err, size_t err_len)
         return -1;
     }
     for (size_t i = 0; i < w->cfg->listener_count; i++) {
-        if (sl_listener_open(&w->listeners[i], w, &w->cfg->listeners[i], err, err_len) != 0)
+        if (sl_listener_open(&w->listeners[i], w, &w->cfg->listeners[i], fds[i], err, err_len) != 0)
             return -1;
     }
     return 0;
@@ -208,14 +217,17 @@ static int watch_signals(struct sl_worker *w)
     w->on_sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->on_sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
-    if (w->on_sigterm == NULL || w->on_sigint == NULL || w->drain_timer == NULL)
+    w->goaway_timer = evtimer_new(w->base, on_goaway_timeout, w);
+    if (w->on_sigterm == NULL || w->on_sigint == NULL || w->drain_timer == NULL ||
+        w->goaway_timer == NULL)
         return -1;
     if (evsignal_add(w->on_sigterm, NULL) != 0 || evsignal_add(w->on_sigint, NULL) != 0)
         return -1;
     return 0;
 }
 
-int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, size_t err_len)
+int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
+                   const struct sl_worker_setup *setup, char *err, size_t err_len)
 {
     memset(w, 0, sizeof(*w));
     w->cfg = cfg;
@@ -225,11 +237,11 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, 
         snprintf(err, err_len, "cannot create the event loop");
         return -1;
     }
-    if (open_stats(w, err, err_len) != 0 || open_pools(w, err, err_len) != 0 ||
-        open_listeners(w, err, err_len) != 0)
+    open_stats(w, setup);
+    if (open_pools(w, err, err_len) != 0 || open_listeners(w, setup->listen_fds, err, err_len) != 0)
         goto fail;
-    if (cfg->admin_address != NULL) {
-        w->admin = sl_admin_open(w->base, cfg->admin_address, w->stats_segment, err, err_len);
+    if (setup->admin_fd >= 0) {
+        w->admin = sl_admin_open(w->base, setup->admin_fd, w->stats_segment, err, err_len);
         if (w->admin == NULL)
             goto fail;
     }
@@ -265,13 +277,14 @@ void sl_worker_fini(struct sl_worker *w)
     free(w->gates);
     if (w->overload_timer)
         event_free(w->overload_timer);
-    sl_stats_unmap(w->stats_segment); /* a file stays, with its last figures */
     if (w->on_sigterm)
         event_free(w->on_sigterm);
     if (w->on_sigint)
         event_free(w->on_sigint);
     if (w->drain_timer)
         event_free(w->drain_timer);
+    if (w->goaway_timer)
+        event_free(w->goaway_timer);
     sl_request_free_list_clear(w);
     if (w->base)
         event_base_free(w->base);

@@ -31,10 +31,10 @@ TAILQ_HEAD(sl_front_list, sl_front);
 struct sl_worker {
     struct event_base *base;
     const struct sl_config *cfg;
-    struct sl_listener *listeners; /* cfg->listener_count of them */
-    struct sl_pool **pools;        /* parallel to cfg->backends */
-    struct sl_gate **gates;        /* parallel to cfg->backends: admission */
-    struct sl_stats_segment *stats_segment; /* the file at cfg->stats_path, or anonymous */
+    struct sl_listener *listeners;          /* cfg->listener_count of them */
+    struct sl_pool **pools;                 /* parallel to cfg->backends */
+    struct sl_gate **gates;                 /* parallel to cfg->backends: admission */
+    struct sl_stats_segment *stats_segment; /* the master's (borrowed) */
     struct sl_stats_worker *stats;          /* this worker's slot; never NULL once init */
     struct sl_admin *admin;                 /* when cfg->admin_address is set */
     struct sl_front_list fronts;
@@ -50,12 +50,23 @@ struct sl_worker {
     struct event *on_sigterm;
     struct event *on_sigint;
     struct event *drain_timer;
+    struct event *goaway_timer; /* the final GOAWAY for clients that ignore the PING */
 };
 
-/* Creates the event loop, opens every listener (TLS contexts included) and the
- * pools. Returns 0, or -1 with a sentence in err; on failure everything
- * acquired is released. cfg must outlive the worker. */
-int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg, char *err, size_t err_len);
+/* What the master hands a worker it forks (master.h). */
+struct sl_worker_setup {
+    const int *listen_fds;          /* bound sockets, one per cfg->listeners entry */
+    int admin_fd;                   /* the admin socket, or -1 */
+    struct sl_stats_segment *stats; /* mapped shared before the fork */
+    unsigned slot;                  /* this worker's slot in it */
+};
+
+/* Creates the event loop, starts accepting on the master's sockets (TLS
+ * contexts included; the worker takes the fds over), and opens the pools.
+ * Returns 0, or -1 with a sentence in err; on failure everything acquired is
+ * released. cfg and the segment must outlive the worker. */
+int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
+                   const struct sl_worker_setup *setup, char *err, size_t err_len);
 
 /* Serves until SIGTERM/SIGINT and the drain that follows end. Returns 0. */
 int sl_worker_run(struct sl_worker *w);

@@ -1,0 +1,91 @@
+"""The master and its workers: a killed worker is back within a second while
+the others serve; reloads under a reconnecting load lose no request and put the
+new rules in effect; a broken config changes nothing."""
+
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import IntegTest, wait_until
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+class Master(IntegTest):
+    def start_two_workers(self, extra=""):
+        _, addr = self.start_backend()
+        self.backend_addr = addr
+        self.start_sluice({"demo": [addr]}, extra="workers: 2\ndecision_header: true\n" + extra)
+        wait_until(lambda: len(children(self.sluice.pid)) == 2, what="two workers")
+
+    def write_rules(self, class_name):
+        """The config with one more class, made the default: each reload can be
+        told apart in x-sluice-decision."""
+        text = ("log_level: info\nworkers: 2\ndecision_header: true\n"
+                "listeners:\n  - address: 127.0.0.1:%d\n"
+                "backends:\n  - name: demo\n    servers: [%s]\n"
+                "classes:\n  - name: %s\n" % (self.sluice_port, self.backend_addr, class_name))
+        self.write_config(text)
+
+    def test_a_killed_worker_is_replaced_and_the_others_serve(self):
+        self.start_two_workers()
+        before = children(self.sluice.pid)
+        started = time.monotonic()
+        subprocess.run(["kill", "-9", str(before[0])], check=True)
+        self.assertEqual(self.get("/")[0], 200)  # the other worker serves meanwhile
+        wait_until(lambda: len(children(self.sluice.pid)) == 2 and
+                   before[0] not in children(self.sluice.pid), timeout=5, what="a new worker")
+        self.assertLess(time.monotonic() - started, 1.5)
+        self.assertIn("(pid %d) was killed by signal 9" % before[0], self.sluice.output())
+        for _ in range(10):
+            self.assertEqual(self.get("/")[0], 200)
+
+    def test_reloads_under_load_lose_nothing(self):
+        self.start_two_workers()
+        results, stop = [], threading.Event()
+
+        def client():  # a new connection per request, as a reconnecting client would
+            while not stop.is_set():
+                res = self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", self.url("/"),
+                                timeout=10)
+                results.append(res.stdout.decode())
+
+        threads = [threading.Thread(target=client) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(5):
+                wait_until(lambda n=len(results): len(results) >= n + 20, what="traffic")
+                self.write_rules("gen%d" % i)
+                self.sluice.send_signal(1)  # SIGHUP
+                wait_until(lambda i=i: self.get("/")[1].get("x-sluice-decision") ==
+                           "class=gen%d" % i, what="reload %d in effect" % i)
+            wait_until(lambda n=len(results): len(results) >= n + 20, what="traffic")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        failed = [r for r in results if r != "200"]
+        self.assertEqual(failed, [], "of %d requests" % len(results))
+        self.assertGreater(len(results), 100)
+        self.assertEqual(self.sluice.output().count("reloaded"), 5)
+        wait_until(lambda: len(children(self.sluice.pid)) == 2, what="the old workers to exit")
+
+    def test_a_broken_config_changes_nothing(self):
+        self.start_two_workers()
+        workers = children(self.sluice.pid)
+        self.write_config("listeners: [\n")
+        self.sluice.send_signal(1)
+        wait_until(lambda: "still running the previous config" in self.sluice.output(),
+                   what="the reload to be refused")
+        self.assertIn("sluice.yaml:", self.sluice.output())
+        self.assertEqual(children(self.sluice.pid), workers)
+        self.assertEqual(self.get("/")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
