@@ -34,9 +34,10 @@ static int check_listener(struct loader *ld, const struct sl_yaml_node *seq, voi
         const struct sl_addr *other = &listeners[i].addr;
         /* sl_addr_parse zeroes the storage, so equal addresses are equal bytes */
         if (other->len == addr->len && memcmp(&other->ss, &addr->ss, addr->len) == 0) {
-            return sl_config_fail(ld, sl_config_find(sl_config_nth(seq, index), "address")->line,
-                        "listener address '%s' is already used by the listener at line %u",
-                        addr->text, sl_config_find(sl_config_nth(seq, i), "address")->line);
+            return sl_config_fail(
+                ld, sl_config_find(sl_config_nth(seq, index), "address")->line,
+                "listener address '%s' is already used by the listener at line %u", addr->text,
+                sl_config_find(sl_config_nth(seq, i), "address")->line);
         }
         const char *name = listeners[index].name;
         if (name != NULL && listeners[i].name != NULL && strcmp(name, listeners[i].name) == 0) {
@@ -56,24 +57,24 @@ static int check_backend(struct loader *ld, const struct sl_yaml_node *seq, void
     for (size_t i = 0; i < index; i++) {
         if (strcmp(backends[i].name, backends[index].name) == 0) {
             return sl_config_fail(ld, sl_config_find(sl_config_nth(seq, index), "name")->line,
-                        "duplicate backend name '%s' (first defined at line %u)",
-                        backends[index].name, sl_config_find(sl_config_nth(seq, i), "name")->line);
+                                  "duplicate backend name '%s' (first defined at line %u)",
+                                  backends[index].name,
+                                  sl_config_find(sl_config_nth(seq, i), "name")->line);
         }
     }
     return 0;
 }
 
 /* "auto" (0: one per online CPU, counted at start) or 1..256. */
-static int parse_workers(struct loader *ld, const struct key *key,
-                         const struct sl_yaml_node *value, char *target)
+static int parse_workers(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
+                         char *target)
 {
     uint32_t n = 0;
     bool is_auto = value->kind == SL_YAML_SCALAR && strcmp(value->text, "auto") == 0;
     if (!is_auto) {
         char *end;
-        unsigned long parsed = value->kind == SL_YAML_SCALAR && value->len > 0
-                                   ? strtoul(value->text, &end, 10)
-                                   : 0;
+        unsigned long parsed =
+            value->kind == SL_YAML_SCALAR && value->len > 0 ? strtoul(value->text, &end, 10) : 0;
         if (value->kind != SL_YAML_SCALAR || value->len == 0 || *end != '\0' ||
             value->text[0] < '0' || value->text[0] > '9' || parsed < 1 || parsed > 256)
             return sl_config_fail_type(ld, key, value);
@@ -83,10 +84,11 @@ static int parse_workers(struct loader *ld, const struct key *key,
     return 0;
 }
 
-/* The segment is created from the working directory of the moment; an
- * absolute path is the only one sluicectl can be pointed at reliably. */
-static int parse_stats_path(struct loader *ld, const struct key *key,
-                            const struct sl_yaml_node *value, char *target)
+/* Files that other processes are pointed at (the stats segment, the pid
+ * file) are created from the working directory of the moment: an absolute path
+ * is the only one they can be found by reliably. */
+static int parse_absolute_path(struct loader *ld, const struct key *key,
+                               const struct sl_yaml_node *value, char *target)
 {
     const char *text;
     if (sl_config_string(ld, key, value, &text) < 0)
@@ -123,8 +125,7 @@ static int parse_admin_address(struct loader *ld, const struct key *key,
         return -1;
     char reason[256];
     if (sl_addr_parse(text, addr, reason, sizeof(reason)) < 0)
-        return sl_config_fail(ld, value->line, "admin_address '%s' is not valid: %s", text,
-                              reason);
+        return sl_config_fail(ld, value->line, "admin_address '%s' is not valid: %s", text, reason);
     if (!is_loopback(addr)) {
         return sl_config_fail(ld, value->line,
                               "admin_address '%s' must be a loopback address (127.0.0.0/8 or "
@@ -274,7 +275,12 @@ static const struct key top_keys[] = {
     {.name = "decision_header", .type = KEY_BOOL, .def = false, .def_text = "false",
      .offset = offsetof(struct sl_config, decision_header),
      .doc = "add x-sluice-decision (the class, and the shed reason) to every response"},
-    {.name = "stats_path", .type = KEY_CUSTOM, .parse = parse_stats_path,
+    {.name = "pid_file", .type = KEY_CUSTOM, .parse = parse_absolute_path,
+     .what = "an absolute file path", .def_text = "none",
+     .offset = offsetof(struct sl_config, pid_file),
+     .doc = "file the master writes its pid to, for sluice -s reload|stop and sluicectl "
+            "reload; removed at exit"},
+    {.name = "stats_path", .type = KEY_CUSTOM, .parse = parse_absolute_path,
      .what = "an absolute file path", .def_text = "none (no segment)",
      .offset = offsetof(struct sl_config, stats_path),
      .doc = "file of the shared-memory stats segment that sluicectl reads (e.g. under "
@@ -304,13 +310,15 @@ _Static_assert(COUNT(backend_keys) <= KEYS_MAX, "raise KEYS_MAX");
 static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
 {
     if (root == NULL || (root->kind == SL_YAML_SCALAR && root->is_null)) {
-        return sl_config_fail(ld, root == NULL ? 1 : root->line,
-                    "the file holds no settings; it needs at least listeners and backends");
+        return sl_config_fail(
+            ld, root == NULL ? 1 : root->line,
+            "the file holds no settings; it needs at least listeners and backends");
     }
     if (root->kind != SL_YAML_MAPPING) {
         char got[QUOTE_MAX_BYTES + 8];
-        return sl_config_fail(ld, root->line, "the config must be a mapping of keys to values, got %s",
-                    sl_config_describe(root, got, sizeof(got)));
+        return sl_config_fail(ld, root->line,
+                              "the config must be a mapping of keys to values, got %s",
+                              sl_config_describe(root, got, sizeof(got)));
     }
     struct sl_config *cfg = ld->cfg;
     if (sl_config_apply_kind(ld, &top_kind, root, cfg) < 0)

@@ -111,6 +111,7 @@ struct sl_config {
     bool decision_header; /* x-sluice-decision on responses: class and shed reason */
     struct sl_overload_config_ms overload;
     const char *stats_path; /* the stats segment's file; NULL: none */
+    const char *pid_file;   /* the master's pid, for sluice -s; NULL: none */
     const struct sl_addr *admin_address; /* loopback; NULL: no admin listener */
     struct sl_config_pattern *patterns; /* compiled patterns, freed with the config */
     struct sl_arena *arena;

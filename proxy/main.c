@@ -10,15 +10,18 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "pidfile.h"
 #include "tls.h"
 
 #define SL_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"
 
 static void print_usage(FILE *out)
 {
-    fprintf(out, "usage: sluice [-c FILE] [-t] [-V] [-h]\n"
+    fprintf(out, "usage: sluice [-c FILE] [-t | -s reload|stop] [-V] [-h]\n"
                  "  -c FILE  configuration file (default " SL_DEFAULT_CONFIG ")\n"
                  "  -t       check the configuration and exit\n"
+                 "  -s SIG   signal the running sluice found through FILE's pid_file:\n"
+                 "           reload (SIGHUP) or stop (SIGTERM)\n"
                  "  -V       print the version and exit\n"
                  "  -h       print this help and exit\n"
                  "SIGHUP: reload the configuration without dropping a connection.\n"
@@ -31,10 +34,14 @@ int main(int argc, char **argv)
     const char *path = SL_DEFAULT_CONFIG;
     bool is_check = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    const char *send = NULL;
+    while ((opt = getopt(argc, argv, "c:s:tVh")) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
+            break;
+        case 's':
+            send = optarg;
             break;
         case 't':
             is_check = true;
@@ -50,7 +57,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc) {
+    int sig = send == NULL                  ? 0
+              : strcmp(send, "reload") == 0 ? SIGHUP
+              : strcmp(send, "stop") == 0   ? SIGTERM
+                                            : -1;
+    if (optind != argc || sig < 0 || (sig != 0 && is_check)) {
         print_usage(stderr);
         return 2;
     }
@@ -59,6 +70,13 @@ int main(int argc, char **argv)
     if (sl_config_load(path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    if (sig != 0) {
+        int status = sl_pidfile_signal(cfg, sig, err, sizeof(err)) == 0 ? 0 : 1;
+        if (status != 0)
+            fprintf(stderr, "sluice: %s\n", err);
+        sl_config_free(cfg);
+        return status;
     }
     if (is_check) {
         int status = sl_tls_check_config(cfg, err, sizeof(err)) == 0 ? 0 : 1;

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "pidfile.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -335,6 +336,16 @@ static void retire(struct master *m, struct generation *gen)
     sl_config_free(gen->cfg);
 }
 
+/* A reload may name another pid file: write it, and remove the old one. */
+static void move_pid_file(const struct sl_config *old, const struct sl_config *next)
+{
+    if (old->pid_file != NULL && (next->pid_file == NULL || strcmp(old->pid_file, next->pid_file)))
+        unlink(old->pid_file);
+    char err[256];
+    if (next->pid_file != NULL && sl_pidfile_write(next->pid_file, err, sizeof(err)) != 0)
+        SL_ERROR("reload: %s", err);
+}
+
 static void reload(struct master *m)
 {
     char err[1024];
@@ -359,6 +370,7 @@ static void reload(struct master *m)
         return;
     }
     sl_log_set_level(next.cfg->log_level);
+    move_pid_file(m->current.cfg, next.cfg);
     start_generation(&next);
     struct generation old = m->current;
     m->current = next;
@@ -448,10 +460,14 @@ int sl_master_run(const char *path, struct sl_config *cfg)
     for (size_t i = 0; i < cfg->listener_count; i++)
         SL_INFO("listening on %s (%s)", cfg->listeners[i].addr.text,
                 cfg->listeners[i].tls_certificate ? "TLS, h2" : "h2c");
+    if (cfg->pid_file != NULL && sl_pidfile_write(cfg->pid_file, err, sizeof(err)) != 0)
+        SL_ERROR("%s; sluice -s and sluicectl reload cannot find this sluice", err);
     start_generation(&m->current);
     SL_INFO("sluice %s started with %s, %u worker%s", SLUICE_VERSION, path, m->current.worker_count,
             m->current.worker_count == 1 ? "" : "s");
     loop(m, &signals);
+    if (m->current.cfg->pid_file != NULL)
+        unlink(m->current.cfg->pid_file);
     close_sockets(&m->current);
     sl_stats_unmap(m->current.stats);
     sl_config_free(m->current.cfg);

@@ -2,10 +2,12 @@
  *
  *   sluicectl stats [--json] (-c CONFIG | -s SEGMENT)
  *   sluicectl top (-c CONFIG | -s SEGMENT)
+ *   sluicectl reload -c CONFIG
  *
  * It reads the stats segment (proxy/stats.h) directly, so it works whether or
  * not anything else in sluice answers, and never touches the workers. */
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "pidfile.h"
 #include "stats.h"
 #include "sluicectl_top.h"
 #include "stats_render.h"
@@ -22,8 +25,10 @@ static void print_usage(FILE *out)
 {
     fprintf(out, "usage: sluicectl stats [--json] (-c CONFIG | -s SEGMENT)\n"
                  "       sluicectl top (-c CONFIG | -s SEGMENT)\n"
+                 "       sluicectl reload -c CONFIG\n"
                  "  stats        counts per backend and class, shed reasons, backend gauges\n"
                  "  top          the same live, per second, full screen (q quits)\n"
+                 "  reload       make the running sluice (CONFIG's pid_file) reload\n"
                  "  -c CONFIG    read the segment named by CONFIG's stats_path\n"
                  "  -s SEGMENT   read the segment file directly\n"
                  "  --json       print JSON instead of tables\n");
@@ -121,6 +126,21 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
 }
 
+static int reload(const char *config_path)
+{
+    struct sl_config *cfg;
+    char err[1024];
+    if (sl_config_load(config_path, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluicectl: %s\n", err);
+        return 1;
+    }
+    int status = sl_pidfile_signal(cfg, SIGHUP, err, sizeof(err)) == 0 ? 0 : 1;
+    if (status != 0)
+        fprintf(stderr, "sluicectl: %s\n", err);
+    sl_config_free(cfg);
+    return status;
+}
+
 static int print_stats(const struct sl_stats_segment *seg, const char *path, bool is_json)
 {
     struct sl_stats_worker *total = malloc(sizeof(*total)); /* too big for the stack */
@@ -166,6 +186,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (optind + 1 == argc && strcmp(argv[optind], "reload") == 0 && config_path != NULL &&
+        segment_path == NULL && !is_json)
+        return reload(config_path);
     bool is_top = optind + 1 == argc && strcmp(argv[optind], "top") == 0;
     bool is_stats = optind + 1 == argc && strcmp(argv[optind], "stats") == 0;
     if ((!is_top && !is_stats) || (is_top && is_json) ||

@@ -2,12 +2,13 @@
 the others serve; reloads under a reconnecting load lose no request and put the
 new rules in effect; a broken config changes nothing."""
 
+import os
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import IntegTest, wait_until
+from harness import SLUICE, SLUICECTL, IntegTest, wait_until
 
 
 def children(pid):
@@ -74,6 +75,33 @@ class Master(IntegTest):
         self.assertGreater(len(results), 100)
         self.assertEqual(self.sluice.output().count("reloaded"), 5)
         wait_until(lambda: len(children(self.sluice.pid)) == 2, what="the old workers to exit")
+
+    def test_signals_through_the_pid_file(self):
+        """sluice -s reload|stop and sluicectl reload find the master through
+        pid_file; it is removed at exit."""
+        pid_file = os.path.join(self.dir, "sluice.pid")
+        self.start_two_workers(extra="pid_file: %s\n" % pid_file)
+        config = os.path.join(self.dir, "sluice.yaml")
+        with open(pid_file) as f:
+            self.assertEqual(int(f.read()), self.sluice.pid)
+        res = subprocess.run([SLUICE, "-s", "reload", "-c", config], capture_output=True,
+                             timeout=10)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        wait_until(lambda: self.sluice.output().count("reloaded") == 1, what="the first reload")
+        res = subprocess.run([SLUICECTL, "reload", "-c", config], capture_output=True, timeout=10)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        wait_until(lambda: self.sluice.output().count("reloaded") == 2, what="the second reload")
+        res = subprocess.run([SLUICE, "-s", "stop", "-c", config], capture_output=True, timeout=10)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(self.sluice.wait(), 0, self.sluice.output())
+        self.assertFalse(os.path.exists(pid_file))
+        res = subprocess.run([SLUICE, "-s", "reload", "-c", config], capture_output=True,
+                             timeout=10)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"is sluice running?", res.stderr)
+        res = subprocess.run([SLUICE, "-s", "restart", "-c", config], capture_output=True,
+                             timeout=10)
+        self.assertEqual(res.returncode, 2)
 
     def test_a_broken_config_changes_nothing(self):
         self.start_two_workers()

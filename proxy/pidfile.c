@@ -1,0 +1,56 @@
+#include "pidfile.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+int sl_pidfile_write(const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "we");
+    if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+        snprintf(err, err_len, "pid file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int read_pid(const char *path, pid_t *pid, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, err_len, "pid file %s: %s (is sluice running?)", path, strerror(errno));
+        return -1;
+    }
+    long n = 0;
+    int matched = fscanf(f, "%ld", &n);
+    fclose(f);
+    if (matched != 1 || n <= 1) {
+        snprintf(err, err_len, "pid file %s holds no process id", path);
+        return -1;
+    }
+    *pid = (pid_t)n;
+    return 0;
+}
+
+int sl_pidfile_signal(const struct sl_config *cfg, int sig, char *err, size_t err_len)
+{
+    if (cfg->pid_file == NULL) {
+        snprintf(err, err_len, "%s sets no pid_file: the running sluice cannot be found",
+                 cfg->path);
+        return -1;
+    }
+    pid_t pid;
+    if (read_pid(cfg->pid_file, &pid, err, err_len) < 0)
+        return -1;
+    if (kill(pid, sig) != 0) {
+        snprintf(err, err_len, "cannot signal sluice (pid %d from %s): %s", (int)pid, cfg->pid_file,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
