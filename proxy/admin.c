@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "stats.h"
 #include "stats_render.h"
@@ -21,34 +24,74 @@ struct sl_admin {
 typedef void (*render_fn)(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *total);
 
-/* Renders into memory (open_memstream) and sends it whole. */
+/* Sends text (malloc'd, taken over; NULL: out of memory) as the whole body. */
+static void send_text(struct evhttp_request *req, char *text, size_t len, const char *content_type)
+{
+    struct evbuffer *body = evhttp_request_get_output_buffer(req);
+    if (text == NULL || evbuffer_add(body, text, len) != 0) {
+        free(text);
+        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+        return;
+    }
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* Renders the summed figures into memory (open_memstream) and sends them. */
 static void reply_rendered(struct evhttp_request *req, struct sl_admin *admin, render_fn render,
                            const char *content_type)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    if (out == NULL) {
-        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
+    if (out != NULL) {
+        sl_stats_sum(admin->seg, admin->total);
+        render(out, admin->seg, admin->total);
+        if (fclose(out) != 0) {
+            free(text);
+            text = NULL;
+        }
+    }
+    send_text(req, text, len, content_type);
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* /connections?listener=NAME&peer=TEXT&min_streams=N */
+static void reply_connections(struct evhttp_request *req, struct sl_admin *admin)
+{
+    struct evkeyvalq query;
+    TAILQ_INIT(&query);
+    const char *raw = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (raw != NULL && evhttp_parse_query_str(raw, &query) != 0) {
+        evhttp_send_error(req, HTTP_BADREQUEST, "bad query");
         return;
     }
-    sl_stats_sum(admin->seg, admin->total);
-    render(out, admin->seg, admin->total);
-    if (fclose(out) != 0) {
-        free(text);
-        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-        return;
+    const char *min = evhttp_find_header(&query, "min_streams");
+    struct sl_conn_filter filter = {
+        .listener = evhttp_find_header(&query, "listener"),
+        .peer = evhttp_find_header(&query, "peer"),
+        .min_streams = min != NULL ? strtoull(min, NULL, 10) : 0,
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out != NULL) {
+        sl_stats_render_connections(out, admin->seg, &filter, unix_ms());
+        if (fclose(out) != 0) {
+            free(text);
+            text = NULL;
+        }
     }
-    struct evbuffer *body = evhttp_request_get_output_buffer(req);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-    if (evbuffer_add(body, text, len) != 0) {
-        free(text);
-        evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-        return;
-    }
-    free(text);
-    evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+    evhttp_clear_headers(&query);
+    send_text(req, text, len, "application/json");
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -59,13 +102,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (path != NULL && strcmp(path, "/stats") == 0)
+    if (path != NULL && strcmp(path, "/connections") == 0)
+        reply_connections(req, admin);
+    else if (path != NULL && strcmp(path, "/stats") == 0)
         reply_rendered(req, admin, sl_stats_render_json, "application/json");
     else if (path != NULL && strcmp(path, "/metrics") == 0)
         reply_rendered(req, admin, sl_stats_render_prometheus,
                        "text/plain; version=0.0.4; charset=utf-8");
     else
-        evhttp_send_error(req, HTTP_NOTFOUND, "try /stats or /metrics");
+        evhttp_send_error(req, HTTP_NOTFOUND, "try /stats, /connections or /metrics");
 }
 
 struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_stats_segment *seg,

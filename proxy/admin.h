@@ -2,6 +2,8 @@
  * segment to tools that speak HTTP.
  *   GET /stats    the figures as JSON (stats_render.h)
  *   GET /metrics  the Prometheus text exposition format
+ *   GET /connections[?listener=NAME&peer=TEXT&min_streams=N]  the live
+ *                 connections of every worker, as JSON
  * Anything else is 404; other methods 405. It reads the segment like any
  * reader, so it shows every worker's figures, not only its own.
  *

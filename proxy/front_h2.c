@@ -9,12 +9,15 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "addr.h"
 #include "config.h"
 #include "log.h"
 #include "request.h"
+#include "stats.h"
 #include "timeval_ms.h"
 #include "worker.h"
 
@@ -33,11 +36,12 @@ struct sl_front {
     struct sl_request_list requests; /* open streams that have a request */
     uint64_t id;
     bool is_tls;
-    bool is_closing;    /* drop the connection at the next edge */
-    bool is_finishing;  /* close once the output has drained */
-    bool is_idle;       /* no open request: the idle timeout is armed */
-    bool has_timed_out; /* the idle timeout sent GOAWAY once already */
-    bool is_noticed;    /* the shutdown notice went out; the final GOAWAY has not */
+    bool is_closing;           /* drop the connection at the next edge */
+    bool is_finishing;         /* close once the output has drained */
+    bool is_idle;              /* no open request: the idle timeout is armed */
+    bool has_timed_out;        /* the idle timeout sent GOAWAY once already */
+    bool is_noticed;           /* the shutdown notice went out; the final GOAWAY has not */
+    struct sl_stats_conn *row; /* its row in the stats' connection table, or NULL */
     char peer[SL_ADDR_TEXT_MAX];
     struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */
     unsigned listener_index;           /* in cfg->listeners, for rules */
@@ -118,6 +122,87 @@ static void submit_shutdown_notice(struct sl_front *front)
     front->is_noticed = true;
 }
 
+/* --- the connection table (stats.h) --- */
+
+static uint64_t cached_unix_ms(const struct sl_front *front)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(front->worker->base, &tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* "IP:port" or "[IPv6]:port" (the port tells connections apart); "unix". */
+static void format_peer_with_port(const struct sl_front *front, char *buf, size_t len)
+{
+    const struct sockaddr *sa = sl_front_h2_peer_addr(front);
+    char ip[INET6_ADDRSTRLEN];
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa != NULL) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else {
+        snprintf(buf, len, "%s", front->peer);
+    }
+}
+
+static void publish_open(struct sl_front *front)
+{
+    struct sl_worker *w = front->worker;
+    front->row = sl_stats_conn_claim(w->stats, &w->conn_row_hint);
+    struct sl_stats_conn *row = front->row;
+    if (row == NULL)
+        return;
+    sl_stats_conn_begin(row);
+    row->id = front->id;
+    format_peer_with_port(front, row->peer, sizeof(row->peer));
+    row->listener_index = front->listener_index;
+    row->protocol = front->is_tls ? SL_PROTO_H2_TLS : SL_PROTO_H2C;
+    row->opened_unix_ms = row->active_unix_ms = cached_unix_ms(front);
+    sl_stats_conn_end(row);
+}
+
+/* The TLS version is known once the handshake is done: at the first read. */
+static void publish_read(struct sl_front *front, size_t bytes)
+{
+    struct sl_stats_conn *row = front->row;
+    if (row == NULL)
+        return;
+    sl_stats_conn_begin(row);
+    row->bytes_in += bytes;
+    row->active_unix_ms = cached_unix_ms(front);
+    if (front->is_tls && row->tls_version[0] == '\0') {
+        SSL *ssl = bufferevent_openssl_get_ssl(front->bev);
+        if (ssl != NULL)
+            snprintf(row->tls_version, sizeof(row->tls_version), "%s", SSL_get_version(ssl));
+    }
+    sl_stats_conn_end(row);
+}
+
+static void publish_streams(struct sl_front *front, int opened, int closed)
+{
+    struct sl_stats_conn *row = front->row;
+    if (row == NULL)
+        return;
+    sl_stats_conn_begin(row);
+    row->streams_open = row->streams_open + (uint64_t)opened - (uint64_t)closed;
+    row->requests += (uint64_t)closed;
+    sl_stats_conn_end(row);
+}
+
+static void publish_written(struct sl_front *front, size_t bytes)
+{
+    struct sl_stats_conn *row = front->row;
+    if (row == NULL || bytes == 0)
+        return;
+    sl_stats_conn_begin(row);
+    row->bytes_out += bytes;
+    sl_stats_conn_end(row);
+}
+
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
 
 static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id)
@@ -140,6 +225,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
     TAILQ_INSERT_TAIL(&front->requests, req, in_front);
+    publish_streams(front, 1, 0);
     update_idle_timeout(front);
     return 0;
 }
@@ -202,6 +288,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     TAILQ_REMOVE(&front->requests, req, in_front);
     sl_request_on_stream_close(req, error_code);
+    publish_streams(front, 0, 1);
     update_idle_timeout(front);
     return 0;
 }
@@ -258,6 +345,8 @@ static void front_free(struct sl_front *front)
     }
     TAILQ_REMOVE(&w->fronts, front, in_worker);
     w->front_count--;
+    if (front->row != NULL)
+        sl_stats_conn_release(front->row);
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
     bufferevent_free(front->bev);
@@ -271,6 +360,7 @@ static void front_free(struct sl_front *front)
 static bool flush(struct sl_front *front)
 {
     struct evbuffer *out = bufferevent_get_output(front->bev);
+    size_t written = 0;
     while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
@@ -282,8 +372,11 @@ static bool flush(struct sl_front *front)
             break;
         } else if (evbuffer_add(out, data, (size_t)n) != 0) {
             front->is_closing = true;
+        } else {
+            written += (size_t)n;
         }
     }
+    publish_written(front, written);
     if (!nghttp2_session_want_read(front->session) && !nghttp2_session_want_write(front->session))
         front->is_finishing = true;
     if (front->is_closing || (front->is_finishing && evbuffer_get_length(out) == 0)) {
@@ -332,6 +425,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             used += vec[i].iov_len;
         }
         evbuffer_drain(in, used);
+        publish_read(front, used);
     }
     flush(front);
 }
@@ -432,6 +526,7 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
         goto fail_session;
     TAILQ_INSERT_TAIL(&w->fronts, front, in_worker);
     w->front_count++;
+    publish_open(front);
     bufferevent_setcb(bev, on_read, on_write, on_event, front);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     update_idle_timeout(front);

@@ -33,6 +33,12 @@ static void write_header(struct sl_stats_segment *seg, const struct sl_config *c
         copy_name(h->backend_names[i], cfg->backends[i].name);
     for (size_t i = 0; i < cfg->class_count; i++)
         copy_name(h->class_names[i], cfg->classes[i].name);
+    h->listener_count = (uint32_t)cfg->listener_count;
+    for (size_t i = 0; i < cfg->listener_count && i < SL_STATS_LISTENERS; i++) {
+        const struct sl_listener_config *l = &cfg->listeners[i];
+        snprintf(h->listener_names[i], SL_STATS_LISTENER_BYTES, "%s",
+                 l->name != NULL ? l->name : l->addr.text);
+    }
     /* last: a reader that sees the magic sees a complete header */
     __atomic_store_n(&h->magic, SL_STATS_MAGIC, __ATOMIC_RELEASE);
 }
@@ -91,7 +97,8 @@ static int check_header(const struct sl_stats_header *h, size_t file_size, const
         return -1;
     }
     if (h->size != file_size || h->size != sl_stats_size(h->worker_slots) ||
-        h->backend_count > SL_STATS_MAX_BACKENDS || h->class_count > SL_CLASS_MAX) {
+        h->backend_count > SL_STATS_MAX_BACKENDS || h->class_count > SL_CLASS_MAX ||
+        h->listener_count > SL_STATS_LISTENERS) {
         snprintf(err, err_len, "%s is a damaged stats segment", path);
         return -1;
     }
@@ -145,6 +152,7 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
                        const struct sl_stats_header *h)
 {
     to->connections_open += from->connections_open;
+    to->conns_untracked += from->conns_untracked;
     to->streams_open += from->streams_open;
     if (from->overload_level > to->overload_level)
         to->overload_level = from->overload_level; /* the worst worker's */
@@ -167,4 +175,53 @@ void sl_stats_sum(const struct sl_stats_segment *seg, struct sl_stats_worker *to
         if (seg->workers[i].pid != 0)
             add_worker(total, &seg->workers[i], &seg->header);
     }
+}
+
+/* ---- the connection table: a sequence lock per row ---- */
+
+struct sl_stats_conn *sl_stats_conn_claim(struct sl_stats_worker *w, uint32_t *hint)
+{
+    for (uint32_t n = 0; n < SL_STATS_CONN_ROWS; n++) {
+        uint32_t i = (*hint + n) % SL_STATS_CONN_ROWS;
+        if (w->conns[i].id == 0) {
+            *hint = (i + 1) % SL_STATS_CONN_ROWS;
+            return &w->conns[i];
+        }
+    }
+    __atomic_add_fetch(&w->conns_untracked, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+void sl_stats_conn_begin(struct sl_stats_conn *row)
+{
+    __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELAXED); /* odd: changing */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+void sl_stats_conn_end(struct sl_stats_conn *row)
+{
+    __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELEASE); /* even: whole */
+}
+
+void sl_stats_conn_release(struct sl_stats_conn *row)
+{
+    sl_stats_conn_begin(row);
+    uint64_t seq = row->seq;
+    memset((char *)row + sizeof(row->seq), 0, sizeof(*row) - sizeof(row->seq));
+    row->seq = seq;
+    sl_stats_conn_end(row);
+}
+
+bool sl_stats_conn_read(const struct sl_stats_conn *row, struct sl_stats_conn *out)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        uint64_t before = __atomic_load_n(&row->seq, __ATOMIC_ACQUIRE);
+        if (before & 1)
+            continue;
+        memcpy(out, row, sizeof(*out));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&row->seq, __ATOMIC_RELAXED) == before)
+            return out->id != 0;
+    }
+    return false;
 }

@@ -13,6 +13,7 @@
 #ifndef SL_STATS_H
 #define SL_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,10 @@
 #define SL_STATS_VERSION 1u
 #define SL_STATS_MAX_BACKENDS 64
 #define SL_STATS_NAME_BYTES 64
+#define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
+#define SL_STATS_LISTENER_BYTES 128 /* a listener's name, else its address */
+#define SL_STATS_CONN_ROWS 1024     /* live connections per worker shown */
+#define SL_STATS_PEER_BYTES 128     /* >= SL_ADDR_TEXT_MAX */
 
 struct sl_config;
 
@@ -42,6 +47,26 @@ struct sl_stats_backend {
     uint64_t limit;
 };
 
+enum sl_stats_protocol { SL_PROTO_H2C = 1, SL_PROTO_H2_TLS = 2 };
+
+/* One live client connection. Written only by its worker, bracketed by
+ * sl_stats_conn_begin/end (a sequence counter, odd while a change is under
+ * way), so a reader (sl_stats_conn_read) never takes a half-written row. */
+struct sl_stats_conn {
+    uint64_t seq;
+    uint64_t id; /* the worker's connection id; 0: the row is free */
+    char peer[SL_STATS_PEER_BYTES];
+    char tls_version[16]; /* "TLSv1.3"; empty for cleartext */
+    uint32_t listener_index;
+    uint32_t protocol; /* enum sl_stats_protocol */
+    uint64_t streams_open;
+    uint64_t requests; /* streams closed */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t opened_unix_ms;
+    uint64_t active_unix_ms; /* last bytes read */
+};
+
 struct sl_stats_worker {
     uint64_t pid; /* 0: the slot is unused */
     uint64_t started_unix_ms;
@@ -54,6 +79,8 @@ struct sl_stats_worker {
     /* from the request's arrival to the end of a proxied response, in µs */
     struct sl_histogram latency_by_class[SL_CLASS_MAX];
     struct sl_histogram latency_by_backend[SL_STATS_MAX_BACKENDS];
+    uint64_t conns_untracked; /* connections accepted while every row was taken */
+    struct sl_stats_conn conns[SL_STATS_CONN_ROWS];
 };
 
 struct sl_stats_header {
@@ -63,9 +90,10 @@ struct sl_stats_header {
     uint32_t worker_slots;
     uint32_t backend_count;
     uint32_t class_count;
-    uint32_t reserved;
+    uint32_t listener_count;
     char backend_names[SL_STATS_MAX_BACKENDS][SL_STATS_NAME_BYTES];
     char class_names[SL_CLASS_MAX][SL_STATS_NAME_BYTES];
+    char listener_names[SL_STATS_LISTENERS][SL_STATS_LISTENER_BYTES];
 };
 
 struct sl_stats_segment {
@@ -91,6 +119,20 @@ int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned work
 int sl_stats_open(const char *path, const struct sl_stats_segment **out, char *err, size_t err_len);
 
 void sl_stats_unmap(const struct sl_stats_segment *seg);
+
+/* A free row of w's table for a new connection (searched from *hint, which
+ * is updated), or NULL when all are taken (counted in conns_untracked). */
+struct sl_stats_conn *sl_stats_conn_claim(struct sl_stats_worker *w, uint32_t *hint);
+
+/* The writer brackets every change of a row with these. */
+void sl_stats_conn_begin(struct sl_stats_conn *row);
+void sl_stats_conn_end(struct sl_stats_conn *row);
+
+/* Frees the row of a closed connection. */
+void sl_stats_conn_release(struct sl_stats_conn *row);
+
+/* Copies a row as of one moment; false when it is free or kept changing. */
+bool sl_stats_conn_read(const struct sl_stats_conn *row, struct sl_stats_conn *out);
 
 /* Adds the figures of every used slot into *total (zeroed first). */
 void sl_stats_sum(const struct sl_stats_segment *seg, struct sl_stats_worker *total);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 uint64_t sl_stats_newest_update(const struct sl_stats_segment *seg, unsigned *live)
 {
@@ -204,4 +205,98 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     for (uint32_t b = 0; b < h->backend_count; b++)
         histogram_series(out, "sluice_backend_response_latency_seconds", "backend",
                          h->backend_names[b], &t->latency_by_backend[b]);
+}
+
+/* ---- connections ---- */
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static bool passes(const struct sl_stats_header *h, const struct sl_stats_conn *row,
+                   const struct sl_conn_filter *f)
+{
+    if (f == NULL)
+        return true;
+    if (f->listener != NULL && (row->listener_index >= h->listener_count ||
+                                strcmp(h->listener_names[row->listener_index], f->listener) != 0))
+        return false;
+    if (f->peer != NULL && strstr(row->peer, f->peer) == NULL)
+        return false;
+    return row->streams_open >= f->min_streams;
+}
+
+void sl_stats_each_connection(const struct sl_stats_segment *seg,
+                              const struct sl_conn_filter *filter, sl_conn_visit_fn visit,
+                              void *ctx)
+{
+    const struct sl_stats_header *h = &seg->header;
+    for (uint32_t w = 0; w < h->worker_slots; w++) {
+        if (seg->workers[w].pid == 0)
+            continue;
+        for (uint32_t i = 0; i < SL_STATS_CONN_ROWS; i++) {
+            struct sl_stats_conn row;
+            if (sl_stats_conn_read(&seg->workers[w].conns[i], &row) && passes(h, &row, filter))
+                visit(ctx, w, &row);
+        }
+    }
+}
+
+struct json_conns {
+    FILE *out;
+    const struct sl_stats_header *h;
+    uint64_t now_ms;
+    unsigned count;
+};
+
+static double seconds_between(uint64_t from_ms, uint64_t to_ms)
+{
+    return to_ms > from_ms ? (double)(to_ms - from_ms) / 1000 : 0;
+}
+
+static void json_connection(void *ctx, unsigned worker, const struct sl_stats_conn *row)
+{
+    struct json_conns *j = ctx;
+    FILE *out = j->out;
+    fprintf(out, "%s{\"worker\":%u,\"id\":%" PRIu64 ",\"peer\":", j->count++ ? "," : "", worker,
+            row->id);
+    json_string(out, row->peer);
+    fprintf(out, ",\"listener\":");
+    json_string(out, row->listener_index < j->h->listener_count
+                         ? j->h->listener_names[row->listener_index]
+                         : "");
+    fprintf(out, ",\"protocol\":\"%s\",\"tls\":", row->protocol == SL_PROTO_H2_TLS ? "h2" : "h2c");
+    if (row->tls_version[0] != '\0')
+        json_string(out, row->tls_version);
+    else
+        fprintf(out, "null");
+    fprintf(out,
+            ",\"streams\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+            ",\"bytes_out\":%" PRIu64 ",\"age_s\":%.1f,\"idle_s\":%.1f}",
+            row->streams_open, row->requests, row->bytes_in, row->bytes_out,
+            seconds_between(row->opened_unix_ms, j->now_ms),
+            seconds_between(row->active_unix_ms, j->now_ms));
+}
+
+void sl_stats_render_connections(FILE *out, const struct sl_stats_segment *seg,
+                                 const struct sl_conn_filter *filter, uint64_t now_unix_ms)
+{
+    struct json_conns j = {.out = out, .h = &seg->header, .now_ms = now_unix_ms};
+    uint64_t untracked = 0;
+    for (uint32_t w = 0; w < seg->header.worker_slots; w++)
+        untracked += seg->workers[w].conns_untracked;
+    fprintf(out, "{\"connections\":[");
+    sl_stats_each_connection(seg, filter, json_connection, &j);
+    fprintf(out, "],\"untracked\":%" PRIu64 "}\n", untracked);
 }

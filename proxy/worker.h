@@ -37,6 +37,7 @@ struct sl_worker {
     struct sl_stats_segment *stats_segment; /* the master's (borrowed) */
     struct sl_stats_worker *stats;          /* this worker's slot; never NULL once init */
     struct sl_admin *admin;                 /* when cfg->admin_address is set */
+    uint32_t conn_row_hint;                 /* where to look for a free connection row */
     struct sl_front_list fronts;
     size_t front_count;
     size_t request_count; /* open streams with a request object */

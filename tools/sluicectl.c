@@ -2,6 +2,7 @@
  *
  *   sluicectl stats [--json] (-c CONFIG | -s SEGMENT)
  *   sluicectl top (-c CONFIG | -s SEGMENT)
+ *   sluicectl connections [--json] (-c CONFIG | -s SEGMENT)
  *   sluicectl reload -c CONFIG
  *
  * It reads the stats segment (proxy/stats.h) directly, so it works whether or
@@ -25,9 +26,11 @@ static void print_usage(FILE *out)
 {
     fprintf(out, "usage: sluicectl stats [--json] (-c CONFIG | -s SEGMENT)\n"
                  "       sluicectl top (-c CONFIG | -s SEGMENT)\n"
+                 "       sluicectl connections [--json] (-c CONFIG | -s SEGMENT)\n"
                  "       sluicectl reload -c CONFIG\n"
                  "  stats        counts per backend and class, shed reasons, backend gauges\n"
                  "  top          the same live, per second, full screen (q quits)\n"
+                 "  connections  the live client connections of every worker\n"
                  "  reload       make the running sluice (CONFIG's pid_file) reload\n"
                  "  -c CONFIG    read the segment named by CONFIG's stats_path\n"
                  "  -s SEGMENT   read the segment file directly\n"
@@ -58,11 +61,16 @@ static uint64_t shed_total(const struct sl_stats_counts *c)
     return n;
 }
 
-static double seconds_since(uint64_t unix_ms)
+static uint64_t now_unix_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static double seconds_since(uint64_t unix_ms)
+{
+    uint64_t now_ms = now_unix_ms();
     return now_ms > unix_ms ? (double)(now_ms - unix_ms) / 1000 : 0;
 }
 
@@ -141,6 +149,33 @@ static int reload(const char *config_path)
     return status;
 }
 
+static void print_connection(void *ctx, unsigned worker, const struct sl_stats_conn *row)
+{
+    const struct sl_stats_header *h = ctx;
+    uint64_t now = now_unix_ms();
+    printf("%6u %8" PRIu64 " %-24.24s %-16.16s %-10s %7" PRIu64 " %9" PRIu64 " %11" PRIu64
+           " %11" PRIu64 " %8.1f %8.1f\n",
+           worker, row->id, row->peer,
+           row->listener_index < h->listener_count ? h->listener_names[row->listener_index] : "",
+           row->protocol == SL_PROTO_H2_TLS ? row->tls_version : "h2c", row->streams_open,
+           row->requests, row->bytes_in, row->bytes_out,
+           now > row->opened_unix_ms ? (double)(now - row->opened_unix_ms) / 1000 : 0.0,
+           now > row->active_unix_ms ? (double)(now - row->active_unix_ms) / 1000 : 0.0);
+}
+
+static int print_connections(const struct sl_stats_segment *seg, bool is_json)
+{
+    if (is_json) {
+        sl_stats_render_connections(stdout, seg, NULL, now_unix_ms());
+        return 0;
+    }
+    printf("%6s %8s %-24s %-16s %-10s %7s %9s %11s %11s %8s %8s\n", "worker", "id", "peer",
+           "listener", "protocol", "streams", "requests", "bytes in", "bytes out", "age s",
+           "idle s");
+    sl_stats_each_connection(seg, NULL, print_connection, (void *)&seg->header);
+    return 0;
+}
+
 static int print_stats(const struct sl_stats_segment *seg, const char *path, bool is_json)
 {
     struct sl_stats_worker *total = malloc(sizeof(*total)); /* too big for the stack */
@@ -191,7 +226,8 @@ int main(int argc, char **argv)
         return reload(config_path);
     bool is_top = optind + 1 == argc && strcmp(argv[optind], "top") == 0;
     bool is_stats = optind + 1 == argc && strcmp(argv[optind], "stats") == 0;
-    if ((!is_top && !is_stats) || (is_top && is_json) ||
+    bool is_conns = optind + 1 == argc && strcmp(argv[optind], "connections") == 0;
+    if ((!is_top && !is_stats && !is_conns) || (is_top && is_json) ||
         (config_path == NULL) == (segment_path == NULL)) {
         print_usage(stderr);
         return 2;
@@ -206,7 +242,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluicectl: %s\n", err);
         status = 1;
     } else {
-        status = is_top ? sl_top_run(seg, segment_path) : print_stats(seg, segment_path, is_json);
+        status = is_top     ? sl_top_run(seg, segment_path)
+                 : is_conns ? print_connections(seg, is_json)
+                            : print_stats(seg, segment_path, is_json);
         sl_stats_unmap(seg);
     }
     sl_config_free(cfg);

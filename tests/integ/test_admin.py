@@ -3,13 +3,15 @@ checked by a strict parser) report what the clients did; it stays on loopback.""
 
 import json
 import math
+import os
 import re
 import subprocess
 import unittest
 import urllib.error
 import urllib.request
 
-from harness import SLUICE, IntegTest, free_port
+from harness import SLUICE, SLUICECTL, IntegTest, free_port, wait_until
+from test_h2_malformed import RawClient
 
 CLASSES = """\
 classes:
@@ -113,6 +115,41 @@ class Admin(IntegTest):
         self.assertEqual(samples[("sluice_backend_response_latency_seconds_count",
                                   '{backend="demo"}')], 7)
         self.assertEqual(samples[("sluice_workers", "")], 1)
+
+    def test_connections_show_the_live_table(self):
+        """A client holding a stream open appears with its peer, listener, streams
+        and bytes; filters narrow the list; it is gone once closed."""
+        self.start_with_admin()
+        holder = RawClient(self.sluice_port)
+        holder.start()
+        holder.request(1, "GET", "/delay/3000")
+        holder.request(3, "GET", "/delay/3000")
+
+        def held():
+            conns = json.loads(self.fetch("/connections?min_streams=2")[2])["connections"]
+            return conns[0] if len(conns) == 1 else None
+        wait_until(lambda: held() is not None, what="the holder's two streams")
+        row = held()
+        local_port = holder.sock.getsockname()[1]
+        self.assertEqual(row["peer"], "127.0.0.1:%d" % local_port)
+        self.assertEqual((row["protocol"], row["tls"], row["streams"]), ("h2c", None, 2))
+        self.assertEqual(row["listener"], "127.0.0.1:%d" % self.sluice_port)
+        self.assertGreater(row["bytes_in"], 24)  # the preface at least
+        self.assertGreater(row["bytes_out"], 0)  # our SETTINGS
+        listener = "127.0.0.1:%d" % self.sluice_port
+        self.assertEqual(len(json.loads(self.fetch("/connections?listener=" + listener)[2])
+                             ["connections"]), 1)
+        self.assertEqual(json.loads(self.fetch("/connections?listener=nope")[2])["connections"],
+                         [])
+        self.assertEqual(json.loads(self.fetch("/connections?peer=10.9.")[2])["connections"], [])
+        # sluicectl shows the same table from the segment
+        res = subprocess.run([SLUICECTL, "connections", "--json", "-c",
+                              os.path.join(self.dir, "sluice.yaml")], capture_output=True,
+                             timeout=10)
+        self.assertEqual(res.returncode, 1)  # no stats_path in this config: no segment file
+        holder.close()
+        wait_until(lambda: json.loads(self.fetch("/connections?peer=:%d" % local_port)[2])
+                   ["connections"] == [], what="the closed connection to leave the table")
 
     def test_other_paths_and_methods(self):
         self.start_with_admin()

@@ -119,6 +119,28 @@ class Sluicectl(IntegTest):
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                               timeout=10).stdout.decode(errors="replace")
 
+    def test_connections_table(self):
+        backend = self.start_with_stats(max_inflight=4)
+        holder = RawClient(self.sluice_port)
+        holder.start()
+        holder.request(1, "GET", "/delay/3000")
+        wait_until(lambda: "/delay/3000 waiting" in backend.output(), what="the held request")
+        port = holder.sock.getsockname()[1]
+        res = self.ctl("connections", "--json", "-s", self.segment)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        conns = [c for c in json.loads(res.stdout)["connections"]
+                 if c["peer"] == "127.0.0.1:%d" % port]
+        self.assertEqual(len(conns), 1, res.stdout)
+        self.assertEqual((conns[0]["streams"], conns[0]["worker"]), (1, 0))
+        res = self.ctl("connections", "-s", self.segment)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rows = [line.split() for line in res.stdout.decode().splitlines()]
+        self.assertEqual(rows[0][:3], ["worker", "id", "peer"])
+        mine = [r for r in rows if "127.0.0.1:%d" % port in r]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0][4:6], ["h2c", "1"])  # protocol, streams
+        holder.close()
+
     def test_clear_errors(self):
         _, addr = self.start_backend()
         self.start_sluice({"demo": [addr]})

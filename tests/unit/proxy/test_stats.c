@@ -5,6 +5,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +172,92 @@ static void test_create_replaces_and_checks_backends(void **state)
     assert_non_null(strstr(err, "/nonexistent-dir/x.stats"));
 }
 
+/* ---- the connection table ---- */
+
+struct writer {
+    struct sl_stats_conn *row;
+    volatile int stop;
+};
+
+/* Keeps rewriting the row so that its figures always agree with each other. */
+static void *rewrite_row(void *arg)
+{
+    struct writer *wr = arg;
+    for (uint64_t k = 1; !wr->stop; k++) {
+        sl_stats_conn_begin(wr->row);
+        wr->row->id = k;
+        wr->row->streams_open = k;
+        wr->row->requests = k;
+        wr->row->bytes_in = k;
+        wr->row->bytes_out = k;
+        snprintf(wr->row->peer, sizeof(wr->row->peer), "%llu", (unsigned long long)k);
+        sl_stats_conn_end(wr->row);
+        sched_yield(); /* a worker does other things between updates */
+    }
+    return NULL;
+}
+
+static void test_rows_read_whole_under_a_concurrent_writer(void **state)
+{
+    static struct sl_stats_worker w;
+    memset(&w, 0, sizeof(w));
+    uint32_t hint = 0;
+    struct writer wr = {.row = sl_stats_conn_claim(&w, &hint)};
+    assert_non_null(wr.row);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, rewrite_row, &wr), 0);
+    unsigned whole = 0;
+    /* until enough reads came out whole, many of them racing a write */
+    for (long i = 0; i < 100000000 && whole < 500000; i++) {
+        struct sl_stats_conn copy;
+        if (!sl_stats_conn_read(wr.row, &copy))
+            continue;
+        whole++;
+        char peer[32];
+        snprintf(peer, sizeof(peer), "%llu", (unsigned long long)copy.id);
+        /* a torn copy would mix two writes */
+        assert_int_equal(copy.streams_open, copy.id);
+        assert_int_equal(copy.requests, copy.id);
+        assert_int_equal(copy.bytes_in, copy.id);
+        assert_int_equal(copy.bytes_out, copy.id);
+        assert_string_equal(copy.peer, peer);
+    }
+    wr.stop = 1;
+    pthread_join(thread, NULL);
+    assert_int_equal(whole, 500000);
+}
+
+static void test_claim_release_and_overflow(void **state)
+{
+    static struct sl_stats_worker w;
+    memset(&w, 0, sizeof(w));
+    uint32_t hint = 0;
+    struct sl_stats_conn *rows[SL_STATS_CONN_ROWS];
+    for (int i = 0; i < SL_STATS_CONN_ROWS; i++) {
+        rows[i] = sl_stats_conn_claim(&w, &hint);
+        assert_non_null(rows[i]);
+        sl_stats_conn_begin(rows[i]);
+        rows[i]->id = (uint64_t)i + 1;
+        sl_stats_conn_end(rows[i]);
+    }
+    assert_null(sl_stats_conn_claim(&w, &hint)); /* full: counted, not shown */
+    assert_int_equal(w.conns_untracked, 1);
+    sl_stats_conn_release(rows[7]);
+    struct sl_stats_conn copy;
+    assert_false(sl_stats_conn_read(rows[7], &copy)); /* a free row reads as nothing */
+    assert_ptr_equal(sl_stats_conn_claim(&w, &hint), rows[7]);
+    assert_true(sl_stats_conn_read(rows[8], &copy));
+    assert_int_equal(copy.id, 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_open_and_sum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_what_is_not_a_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_replaces_and_checks_backends, setup, teardown),
+        cmocka_unit_test(test_rows_read_whole_under_a_concurrent_writer),
+        cmocka_unit_test(test_claim_release_and_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
