@@ -117,6 +117,54 @@ static void draw_backends(const struct sl_stats_header *h, const struct sl_stats
     }
 }
 
+#define BUSIEST 5
+
+/* The BUSIEST connections by streams open, then bytes moved. */
+struct busiest {
+    struct sl_stats_conn rows[BUSIEST];
+    unsigned workers[BUSIEST];
+    unsigned count;
+};
+
+static bool is_busier(const struct sl_stats_conn *a, const struct sl_stats_conn *b)
+{
+    if (a->streams_open != b->streams_open)
+        return a->streams_open > b->streams_open;
+    return a->bytes_in + a->bytes_out > b->bytes_in + b->bytes_out;
+}
+
+static void keep_if_busy(void *ctx, unsigned worker, const struct sl_stats_conn *row)
+{
+    struct busiest *top = ctx;
+    unsigned at = top->count < BUSIEST ? top->count++ : BUSIEST;
+    if (at == BUSIEST) {
+        if (!is_busier(row, &top->rows[BUSIEST - 1]))
+            return;
+        at = BUSIEST - 1;
+    }
+    while (at > 0 && is_busier(row, &top->rows[at - 1])) { /* insertion, kept sorted */
+        top->rows[at] = top->rows[at - 1];
+        top->workers[at] = top->workers[at - 1];
+        at--;
+    }
+    top->rows[at] = *row;
+    top->workers[at] = worker;
+}
+
+static void draw_connections(const struct sl_stats_segment *seg)
+{
+    struct busiest top = {.count = 0};
+    sl_stats_each_connection(seg, NULL, keep_if_busy, &top);
+    printf("\n%-24s %6s %-10s %8s %10s %12s %12s\n", "BUSIEST CONNECTIONS", "worker", "protocol",
+           "streams", "requests", "bytes in", "bytes out");
+    for (unsigned i = 0; i < top.count; i++) {
+        const struct sl_stats_conn *c = &top.rows[i];
+        printf("%-24.24s %6u %-10s %8" PRIu64 " %10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+               c->peer, top.workers[i], c->protocol == SL_PROTO_H2_TLS ? c->tls_version : "h2c",
+               c->streams_open, c->requests, c->bytes_in, c->bytes_out);
+    }
+}
+
 static void draw(const struct sl_stats_segment *seg, const struct sl_stats_worker *now,
                  const struct sl_stats_worker *before, double seconds, const char *path)
 {
@@ -128,6 +176,7 @@ static void draw(const struct sl_stats_segment *seg, const struct sl_stats_worke
            now->connections_open, now->streams_open, now->overload_level);
     draw_classes(&seg->header, now, before, seconds);
     draw_backends(&seg->header, now, before);
+    draw_connections(seg);
     fflush(stdout);
 }
 

@@ -105,6 +105,8 @@ class Sluicectl(IntegTest):
                 self.assertTrue(100 <= float(row[1]) <= 300, screen)
                 self.assertTrue(50 <= float(row[3].rstrip("%")) < 100, screen)
                 self.assertIn("demo", screen)
+                self.assertIn("BUSIEST CONNECTIONS", screen)
+                self.assertIn("127.0.0.1:", screen.split("BUSIEST CONNECTIONS")[1])
                 subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True, timeout=10)
                 wait_until(lambda: subprocess.run(["tmux", "has-session", "-t", session],
                                                   capture_output=True).returncode != 0,
