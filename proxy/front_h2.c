@@ -168,6 +168,7 @@ static void publish_open(struct sl_front *front)
 /* The TLS version is known once the handshake is done: at the first read. */
 static void publish_read(struct sl_front *front, size_t bytes)
 {
+    front->worker->stats->bytes_in += bytes;
     struct sl_stats_conn *row = front->row;
     if (row == NULL)
         return;
@@ -195,6 +196,7 @@ static void publish_streams(struct sl_front *front, int opened, int closed)
 
 static void publish_written(struct sl_front *front, size_t bytes)
 {
+    front->worker->stats->bytes_out += bytes;
     struct sl_stats_conn *row = front->row;
     if (row == NULL || bytes == 0)
         return;

@@ -192,6 +192,13 @@ static bool status_has_body(unsigned status)
 }
 
 /* Submits HEADERS for resp, with a DATA source unless the response has no body. */
+/* By status class, for requests the rules placed (431 and 501 come before). */
+static void count_response(const struct sl_request *req, unsigned status)
+{
+    if (req->backend != NULL && status >= 100 && status < 600)
+        gate_of(req)->counts[req->class_index].responses[status / 100 - 1]++;
+}
+
 static int submit_response(struct sl_request *req, const nghttp2_nv *nva, size_t count)
 {
     struct sl_upstream_response *resp = &req->response;
@@ -200,8 +207,10 @@ static int submit_response(struct sl_request *req, const nghttp2_nv *nva, size_t
     nghttp2_data_provider provider = {.source.ptr = req, .read_callback = read_response_body};
     int rv = nghttp2_submit_response(session_of(req), req->stream_id, nva, count,
                                      has_body ? &provider : NULL);
-    if (rv == 0)
+    if (rv == 0) {
         req->is_submitted = true;
+        count_response(req, resp->status);
+    }
     return rv;
 }
 

@@ -146,6 +146,8 @@ static void add_counts(struct sl_stats_counts *to, const struct sl_stats_counts 
     for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
         to->shed[r] += from->shed[r];
     to->cancelled += from->cancelled;
+    for (int s = 0; s < 5; s++)
+        to->responses[s] += from->responses[s];
 }
 
 static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker *from,
@@ -153,6 +155,8 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
 {
     to->connections_open += from->connections_open;
     to->conns_untracked += from->conns_untracked;
+    to->bytes_in += from->bytes_in;
+    to->bytes_out += from->bytes_out;
     to->streams_open += from->streams_open;
     if (from->overload_level > to->overload_level)
         to->overload_level = from->overload_level; /* the worst worker's */

@@ -37,7 +37,8 @@ struct sl_stats_counts {
     uint64_t received;
     uint64_t admitted;
     uint64_t shed[SL_SHED_REASON_COUNT];
-    uint64_t cancelled; /* the client gave up while the request was queued */
+    uint64_t cancelled;    /* the client gave up while the request was queued */
+    uint64_t responses[5]; /* answers sent, by status class: [0] 1xx ... [4] 5xx */
 };
 
 /* Gauges, refreshed every overload sample (50 ms). */
@@ -74,6 +75,8 @@ struct sl_stats_worker {
     uint64_t connections_open;
     uint64_t streams_open;
     uint64_t overload_level;
+    uint64_t bytes_in;  /* read from clients */
+    uint64_t bytes_out; /* written to clients */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
     /* from the request's arrival to the end of a proxied response, in µs */

@@ -54,6 +54,9 @@ static void print_json_class(FILE *out, const struct sl_stats_header *h, uint32_
         fprintf(out, "\"%s\":%" PRIu64 "%s", sl_shed_reason_name((enum sl_shed_reason)r),
                 n->shed[r], r + 1 < SL_SHED_REASON_COUNT ? "," : "");
     }
+    fprintf(out, "},\"responses\":{");
+    for (int s = 0; s < 5; s++)
+        fprintf(out, "\"%dxx\":%" PRIu64 "%s", s + 1, n->responses[s], s < 4 ? "," : "");
     fprintf(out, "}}%s", is_last ? "" : ",");
 }
 
@@ -65,8 +68,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     uint64_t updated = sl_stats_newest_update(seg, &live);
     fprintf(out,
             "{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
-            ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"backends\":[",
-            live, updated, t->connections_open, t->streams_open, t->overload_level);
+            ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+            ",\"bytes_out\":%" PRIu64 ",\"backends\":[",
+            live, updated, t->connections_open, t->streams_open, t->overload_level, t->bytes_in,
+            t->bytes_out);
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const struct sl_stats_backend *g = &t->backends[b];
         fprintf(out,
@@ -129,6 +134,25 @@ static void shed_family(FILE *out, const struct sl_stats_segment *seg,
     }
 }
 
+static void responses_family(FILE *out, const struct sl_stats_segment *seg,
+                             const struct sl_stats_worker *t)
+{
+    const struct sl_stats_header *h = &seg->header;
+    family(out, "sluice_responses_total", "counter",
+           "Answers sent to clients (proxied or sluice's own), by status class.");
+    for (uint32_t b = 0; b < h->backend_count; b++) {
+        for (uint32_t c = 0; c < h->class_count; c++) {
+            for (int s = 0; s < 5; s++) {
+                fprintf(out,
+                        "sluice_responses_total{backend=\"%s\",class=\"%s\",code=\"%dxx\"} "
+                        "%" PRIu64 "\n",
+                        h->backend_names[b], h->class_names[c], s + 1,
+                        t->counts[b][c].responses[s]);
+            }
+        }
+    }
+}
+
 static void backend_gauge(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *t, const char *name, const char *help,
                           size_t offset)
@@ -186,6 +210,13 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
                   "Requests admitted to a backend, by class.",
                   offsetof(struct sl_stats_counts, admitted));
     shed_family(out, seg, t);
+    responses_family(out, seg, t);
+    family(out, "sluice_client_bytes_received_total", "counter",
+           "Bytes read from client connections.");
+    fprintf(out, "sluice_client_bytes_received_total %" PRIu64 "\n", t->bytes_in);
+    family(out, "sluice_client_bytes_sent_total", "counter",
+           "Bytes written to client connections.");
+    fprintf(out, "sluice_client_bytes_sent_total %" PRIu64 "\n", t->bytes_out);
     counts_family(out, seg, t, "sluice_requests_cancelled_total",
                   "Queued requests whose client gave up.",
                   offsetof(struct sl_stats_counts, cancelled));

@@ -101,6 +101,10 @@ class Admin(IntegTest):
         counts = {c["name"]: c for c in doc["backends"][0]["classes"]}
         self.assertEqual((counts["bid"]["received"], counts["bid"]["admitted"]), (4, 4))
         self.assertEqual((counts["bulk"]["received"], counts["bulk"]["admitted"]), (3, 3))
+        self.assertEqual(counts["bid"]["responses"], {"1xx": 0, "2xx": 4, "3xx": 0, "4xx": 0,
+                                                      "5xx": 0})
+        self.assertGreater(doc["bytes_in"], 7 * 24)  # at least every client's preface
+        self.assertGreater(doc["bytes_out"], 0)
         latency = {c["name"]: c for c in doc["classes"]}
         self.assertEqual((latency["bid"]["responses"], latency["bulk"]["responses"]), (4, 3))
 
@@ -115,6 +119,9 @@ class Admin(IntegTest):
         self.assertEqual(samples[("sluice_backend_response_latency_seconds_count",
                                   '{backend="demo"}')], 7)
         self.assertEqual(samples[("sluice_workers", "")], 1)
+        self.assertEqual(samples[("sluice_responses_total",
+                                  '{backend="demo",class="bulk",code="2xx"}')], 3)
+        self.assertGreater(samples[("sluice_client_bytes_received_total", "")], 0)
 
     def test_connections_show_the_live_table(self):
         """A client holding a stream open appears with its peer, listener, streams
