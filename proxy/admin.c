@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "dashboard.h"
 #include "stats.h"
 #include "stats_render.h"
 
@@ -102,7 +103,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    if (path != NULL && strcmp(path, "/connections") == 0)
+    if (path != NULL && strcmp(path, "/") == 0)
+        send_text(req, strdup(sl_dashboard_html), strlen(sl_dashboard_html),
+                  "text/html; charset=utf-8");
+    else if (path != NULL && strcmp(path, "/connections") == 0)
         reply_connections(req, admin);
     else if (path != NULL && strcmp(path, "/stats") == 0)
         reply_rendered(req, admin, sl_stats_render_json, "application/json");
@@ -110,7 +114,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_rendered(req, admin, sl_stats_render_prometheus,
                        "text/plain; version=0.0.4; charset=utf-8");
     else
-        evhttp_send_error(req, HTTP_NOTFOUND, "try /stats, /connections or /metrics");
+        evhttp_send_error(req, HTTP_NOTFOUND, "try /, /stats, /connections or /metrics");
 }
 
 struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_stats_segment *seg,

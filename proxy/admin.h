@@ -1,5 +1,6 @@
 /* The admin listener: HTTP/1.1 on a loopback address, serving the stats
  * segment to tools that speak HTTP.
+ *   GET /         a live dashboard page (dashboard.h) drawn from the two below
  *   GET /stats    the figures as JSON (stats_render.h)
  *   GET /metrics  the Prometheus text exposition format
  *   GET /connections[?listener=NAME&peer=TEXT&min_streams=N]  the live

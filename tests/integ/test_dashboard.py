@@ -1,0 +1,115 @@
+"""The admin dashboard in headless Chromium: the page loads, fetches live
+figures, and shows what /stats and /connections say; a screenshot is kept as
+a test artifact."""
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import unittest
+import urllib.request
+
+from harness import IntegTest, free_port, wait_until
+from test_h2_malformed import RawClient
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = os.environ.get("SLUICE_ARTIFACTS")
+
+CONFIG = """\
+classes:
+  - name: bid
+  - name: bulk
+default_class: bulk
+rules:
+  - path: /status/200
+    class: bid
+admin_address: 127.0.0.1:%d
+"""
+
+
+class Tables(html.parser.HTMLParser):
+    """The text of every row of every table, by table id."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.table, self.row = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.table = self.tables.setdefault(dict(attrs).get("id"), [])
+        elif tag == "tr" and self.table is not None:
+            self.row = []
+        elif tag == "td" and self.row is not None:
+            self.row.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self.row:
+            self.table.append(self.row)
+        if tag in ("tr", "table"):
+            self.row = None
+
+    def handle_data(self, data):
+        if self.row:
+            self.row[-1] += data
+
+
+@unittest.skipUnless(CHROMIUM, "chromium is not installed")
+class Dashboard(IntegTest):
+    def chromium(self, *args):
+        return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--user-data-dir=" + os.path.join(self.dir, "chromium"),
+                               "--virtual-time-budget=3000"] + list(args),
+                              capture_output=True, timeout=120)
+
+    def fetch(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.admin_port, path),
+                                    timeout=10) as res:
+            return json.loads(res.read())
+
+    def test_the_page_shows_the_live_figures(self):
+        self.admin_port = free_port()
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]}, extra=CONFIG % self.admin_port)
+        for _ in range(4):
+            self.assertEqual(self.get("/status/200")[0], 200)
+        for _ in range(3):
+            self.assertEqual(self.get("/")[0], 200)
+        holder = RawClient(self.sluice_port)  # a live connection with a stream open
+        holder.start()
+        holder.request(1, "GET", "/delay/10000")
+        wait_until(lambda: "/delay/10000 waiting" in backend.output(), what="the held request")
+        url = "http://127.0.0.1:%d/" % self.admin_port
+
+        res = self.chromium("--dump-dom", url)
+        self.assertEqual(res.returncode, 0, res.stderr.decode(errors="replace")[-2000:])
+        page = Tables()
+        page.feed(res.stdout.decode())
+        stats, conns = self.fetch("/stats"), self.fetch("/connections")
+
+        classes = {row[0]: row for row in page.tables["classes"]}
+        for k in stats["classes"]:
+            self.assertEqual(int(classes[k["name"]][3]), k["responses"], classes)
+        self.assertEqual((int(classes["bid"][3]), int(classes["bulk"][3])), (4, 3))
+        backends = {row[0]: row for row in page.tables["backends"]}
+        demo = stats["backends"][0]
+        self.assertEqual(backends["demo"][1:5], [str(demo["inflight"]), str(demo["queued"]),
+                                                 str(demo["limit"]), "8"])
+        self.assertEqual(demo["inflight"], 1)  # the held request
+        peers = [row[0] for row in page.tables["connections"]]
+        self.assertIn("127.0.0.1:%d" % holder.sock.getsockname()[1], peers)
+        self.assertEqual(len(peers), len(conns["connections"]))
+
+        shot = os.path.join(ARTIFACTS or self.dir, "dashboard.png")
+        os.makedirs(os.path.dirname(shot), exist_ok=True)
+        res = self.chromium("--window-size=1000,700", "--screenshot=" + shot, url)
+        self.assertEqual(res.returncode, 0, res.stderr.decode(errors="replace")[-2000:])
+        with open(shot, "rb") as f:
+            image = f.read()
+        self.assertEqual(image[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertGreater(len(image), 5000)
+        holder.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
