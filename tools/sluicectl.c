@@ -4,6 +4,7 @@
  *   sluicectl top (-c CONFIG | -s SEGMENT)
  *   sluicectl connections [--json] (-c CONFIG | -s SEGMENT)
  *   sluicectl reload -c CONFIG
+ *   sluicectl check -c CONFIG
  *
  * It reads the stats segment (proxy/stats.h) directly, so it works whether or
  * not anything else in sluice answers, and never touches the workers. */
@@ -21,6 +22,7 @@
 #include "stats.h"
 #include "sluicectl_top.h"
 #include "stats_render.h"
+#include "tls.h"
 
 static void print_usage(FILE *out)
 {
@@ -28,10 +30,12 @@ static void print_usage(FILE *out)
                  "       sluicectl top (-c CONFIG | -s SEGMENT)\n"
                  "       sluicectl connections [--json] (-c CONFIG | -s SEGMENT)\n"
                  "       sluicectl reload -c CONFIG\n"
+                 "       sluicectl check -c CONFIG\n"
                  "  stats        counts per backend and class, shed reasons, backend gauges\n"
                  "  top          the same live, per second, full screen (q quits)\n"
                  "  connections  the live client connections of every worker\n"
                  "  reload       make the running sluice (CONFIG's pid_file) reload\n"
+                 "  check        check CONFIG as sluice -t does\n"
                  "  -c CONFIG    read the segment named by CONFIG's stats_path\n"
                  "  -s SEGMENT   read the segment file directly\n"
                  "  --json       print JSON instead of tables\n");
@@ -134,6 +138,24 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
 }
 
+/* The same check as sluice -t: the file, then its TLS certificates and keys. */
+static int check(const char *config_path)
+{
+    struct sl_config *cfg;
+    char err[1024];
+    if (sl_config_load(config_path, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int status = sl_tls_check_config(cfg, err, sizeof(err)) == 0 ? 0 : 1;
+    if (status == 0)
+        printf("configuration ok\n");
+    else
+        fprintf(stderr, "%s\n", err);
+    sl_config_free(cfg);
+    return status;
+}
+
 static int reload(const char *config_path)
 {
     struct sl_config *cfg;
@@ -221,9 +243,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind + 1 == argc && strcmp(argv[optind], "reload") == 0 && config_path != NULL &&
-        segment_path == NULL && !is_json)
+    bool is_config_only =
+        optind + 1 == argc && config_path != NULL && segment_path == NULL && !is_json;
+    if (is_config_only && strcmp(argv[optind], "reload") == 0)
         return reload(config_path);
+    if (is_config_only && strcmp(argv[optind], "check") == 0)
+        return check(config_path);
     bool is_top = optind + 1 == argc && strcmp(argv[optind], "top") == 0;
     bool is_stats = optind + 1 == argc && strcmp(argv[optind], "stats") == 0;
     bool is_conns = optind + 1 == argc && strcmp(argv[optind], "connections") == 0;

@@ -156,6 +156,12 @@ class Sluicectl(IntegTest):
         self.assertEqual(res.returncode, 1)
         self.assertIn(b"No such file", res.stderr)
         self.assertEqual(self.ctl("stats").returncode, 2)  # neither -c nor -s: usage
+        res = self.ctl("check", "-c", os.path.join(self.dir, "sluice.yaml"))
+        self.assertEqual((res.returncode, res.stdout), (0, b"configuration ok\n"))
+        broken = self.write_config("listeners: [\n", name="broken.yaml")
+        res = self.ctl("check", "-c", broken)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"broken.yaml:", res.stderr)
         self.assertEqual(self.ctl("frobnicate", "-s", "x").returncode, 2)
 
 
