@@ -1,5 +1,6 @@
 #include "admin.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,14 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "config.h"
 #include "dashboard.h"
 #include "stats.h"
 #include "stats_render.h"
 
 struct sl_admin {
     struct evhttp *http;
+    const struct sl_config *cfg;
     const struct sl_stats_segment *seg;
     struct sl_stats_worker *total; /* scratch for one sum: too big for the stack */
 };
@@ -95,9 +98,45 @@ static void reply_connections(struct evhttp_request *req, struct sl_admin *admin
     send_text(req, text, len, "application/json");
 }
 
+/* Compares every byte whatever the first difference: no timing oracle. */
+static bool is_same_secret(const char *given, size_t given_len, const struct sl_string *token)
+{
+    unsigned char diff = given_len != token->len;
+    for (size_t i = 0; i < token->len; i++)
+        diff |= (unsigned char)(i < given_len ? given[i] : 0) ^ (unsigned char)token->text[i];
+    return diff == 0;
+}
+
+/* With a token configured: the Authorization header, else ?token= (a browser
+ * opening the dashboard cannot set a header; the page passes it on). */
+static bool is_authorized(struct evhttp_request *req, const struct sl_string *token)
+{
+    if (token->len == 0)
+        return true;
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+        return is_same_secret(auth + 7, strlen(auth + 7), token);
+    const char *raw = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq query;
+    TAILQ_INIT(&query);
+    bool is_ok = false;
+    if (raw != NULL && evhttp_parse_query_str(raw, &query) == 0) {
+        const char *given = evhttp_find_header(&query, "token");
+        is_ok = given != NULL && is_same_secret(given, strlen(given), token);
+    }
+    evhttp_clear_headers(&query);
+    return is_ok;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct sl_admin *admin = arg;
+    if (!is_authorized(req, &admin->cfg->admin_token)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"sluice admin\"");
+        evhttp_send_error(req, 401, "admin_token required");
+        return;
+    }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         evhttp_send_error(req, 405, "only GET");
         return;
@@ -106,6 +145,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (path != NULL && strcmp(path, "/") == 0)
         send_text(req, strdup(sl_dashboard_html), strlen(sl_dashboard_html),
                   "text/html; charset=utf-8");
+    else if (path != NULL && strcmp(path, "/config") == 0)
+        send_text(req, strndup(admin->cfg->source, admin->cfg->source_len), admin->cfg->source_len,
+                  "text/yaml; charset=utf-8");
     else if (path != NULL && strcmp(path, "/connections") == 0)
         reply_connections(req, admin);
     else if (path != NULL && strcmp(path, "/stats") == 0)
@@ -117,13 +159,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, HTTP_NOTFOUND, "try /, /stats, /connections or /metrics");
 }
 
-struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_stats_segment *seg,
-                               char *err, size_t err_len)
+struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_config *cfg,
+                               const struct sl_stats_segment *seg, char *err, size_t err_len)
 {
     struct sl_admin *admin = calloc(1, sizeof(*admin));
     if (admin == NULL)
         goto fail_alloc;
     admin->seg = seg;
+    admin->cfg = cfg;
     admin->total = malloc(sizeof(*admin->total));
     admin->http = evhttp_new(base);
     if (admin->total == NULL || admin->http == NULL)

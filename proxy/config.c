@@ -113,7 +113,6 @@ static bool is_loopback(const struct sl_addr *addr)
     return false;
 }
 
-/* The admin listener has no authentication yet: loopback only. */
 static int parse_admin_address(struct loader *ld, const struct key *key,
                                const struct sl_yaml_node *value, char *target)
 {
@@ -126,13 +125,34 @@ static int parse_admin_address(struct loader *ld, const struct key *key,
     char reason[256];
     if (sl_addr_parse(text, addr, reason, sizeof(reason)) < 0)
         return sl_config_fail(ld, value->line, "admin_address '%s' is not valid: %s", text, reason);
-    if (!is_loopback(addr)) {
-        return sl_config_fail(ld, value->line,
-                              "admin_address '%s' must be a loopback address (127.0.0.0/8 or "
-                              "[::1]): the admin listener has no authentication",
-                              text);
-    }
     memcpy(target + key->offset, &addr, sizeof(addr));
+    return 0;
+}
+
+#define ADMIN_TOKEN_MIN_BYTES 16
+
+/* The admin listener stays on loopback unless the operator says otherwise,
+ * and then only behind a token. */
+static int check_admin(struct loader *ld, const struct sl_yaml_node *root)
+{
+    const struct sl_config *cfg = ld->cfg;
+    const struct sl_yaml_node *token = sl_config_find(root, "admin_token");
+    if (token != NULL && cfg->admin_token.len < ADMIN_TOKEN_MIN_BYTES) {
+        return sl_config_fail(ld, token->line, "admin_token must be at least %d characters",
+                              ADMIN_TOKEN_MIN_BYTES);
+    }
+    if (cfg->admin_allow_remote && token == NULL) {
+        return sl_config_fail(ld, sl_config_find(root, "admin_allow_remote")->line,
+                              "admin_allow_remote needs an admin_token");
+    }
+    if (cfg->admin_address != NULL && !is_loopback(cfg->admin_address) &&
+        !cfg->admin_allow_remote) {
+        return sl_config_fail(ld, sl_config_find(root, "admin_address")->line,
+                              "admin_address '%s' is not a loopback address (127.0.0.0/8 or "
+                              "[::1]); to serve it remotely set admin_allow_remote: true and an "
+                              "admin_token",
+                              cfg->admin_address->text);
+    }
     return 0;
 }
 
@@ -286,10 +306,17 @@ static const struct key top_keys[] = {
      .doc = "file of the shared-memory stats segment that sluicectl reads (e.g. under "
             "/dev/shm); replaced at start"},
     {.name = "admin_address", .type = KEY_CUSTOM, .parse = parse_admin_address,
-     .what = "a loopback IP:port", .def_text = "none (no admin listener)",
+     .what = "an IP:port", .def_text = "none (no admin listener)",
      .offset = offsetof(struct sl_config, admin_address),
-     .doc = "loopback address of the admin listener (GET /stats as JSON, /metrics for "
-            "Prometheus)"},
+     .doc = "address of the admin listener (the dashboard, /stats, /connections, /metrics, "
+            "/config); loopback unless admin_allow_remote"},
+    {.name = "admin_allow_remote", .type = KEY_BOOL, .def = false, .def_text = "false",
+     .offset = offsetof(struct sl_config, admin_allow_remote),
+     .doc = "allow a non-loopback admin_address; needs admin_token"},
+    {.name = "admin_token", .type = KEY_STRING, .max = 256, .def_text = "none",
+     .offset = offsetof(struct sl_config, admin_token),
+     .doc = "secret every admin request must carry (Authorization: Bearer TOKEN, or ?token= "
+            "for a browser); at least 16 characters; redacted in /config"},
     {.name = "overload", .type = KEY_MAPPING, .sub = &sl_config_overload_kind,
      .def_text = "see its keys",
      .doc = "when sluice itself is overloaded, shed the least important classes at the door"},
@@ -327,7 +354,39 @@ static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
         cfg->default_backend = &cfg->backends[0];
     if (sl_config_find(root, "workers") == NULL)
         cfg->workers = 1;
+    if (check_admin(ld, root) < 0)
+        return -1;
     return sl_config_resolve_policy(ld, root);
+}
+
+/* The file as loaded, for /config, with every occurrence of the admin token
+ * replaced: whatever YAML style the file uses, the secret does not show. */
+static int keep_source(struct loader *ld, const struct sl_yaml_text *text)
+{
+    static const char mask[] = "<redacted>";
+    struct sl_config *cfg = ld->cfg;
+    const struct sl_string *token = &cfg->admin_token;
+    size_t room = text->len + 1;
+    if (token->len > 0 && token->len < sizeof(mask))
+        room += text->len / token->len * (sizeof(mask) - token->len);
+    char *copy = sl_arena_alloc(cfg->arena, room);
+    if (copy == NULL)
+        return sl_config_fail_oom(ld);
+    size_t at = 0;
+    for (size_t i = 0; i < text->len;) {
+        if (token->len > 0 && i + token->len <= text->len &&
+            memcmp(text->bytes + i, token->text, token->len) == 0) {
+            memcpy(copy + at, mask, sizeof(mask) - 1);
+            at += sizeof(mask) - 1;
+            i += token->len;
+        } else {
+            copy[at++] = text->bytes[i++];
+        }
+    }
+    copy[at] = '\0';
+    cfg->source = copy;
+    cfg->source_len = at;
+    return 0;
 }
 
 int sl_config_load(const char *path, struct sl_config **out, char *err, size_t err_len)
@@ -338,7 +397,8 @@ int sl_config_load(const char *path, struct sl_config **out, char *err, size_t e
     if (scratch == NULL)
         return sl_config_fail_oom(&ld);
     const struct sl_yaml_node *root;
-    if (sl_yaml_load(path, scratch, &root, err, err_len) < 0)
+    struct sl_yaml_text text;
+    if (sl_yaml_load(path, scratch, &root, &text, err, err_len) < 0)
         goto fail_tree;
     struct sl_arena *arena = sl_arena_new(4096);
     if (arena == NULL) {
@@ -355,7 +415,7 @@ int sl_config_load(const char *path, struct sl_config **out, char *err, size_t e
         goto fail_cfg;
     }
     ld.cfg = cfg;
-    if (apply_root(&ld, root) < 0)
+    if (apply_root(&ld, root) < 0 || keep_source(&ld, &text) < 0)
         goto fail_cfg;
     *out = cfg;
     sl_arena_free(scratch);

@@ -112,7 +112,12 @@ struct sl_config {
     struct sl_overload_config_ms overload;
     const char *stats_path; /* the stats segment's file; NULL: none */
     const char *pid_file;   /* the master's pid, for sluice -s; NULL: none */
-    const struct sl_addr *admin_address; /* loopback; NULL: no admin listener */
+    const struct sl_addr *admin_address; /* NULL: no admin listener; loopback unless
+                                          * admin_allow_remote */
+    bool admin_allow_remote;
+    struct sl_string admin_token; /* len 0: none (then loopback only) */
+    const char *source;           /* the file as loaded, admin_token redacted, for /config */
+    size_t source_len;
     struct sl_config_pattern *patterns; /* compiled patterns, freed with the config */
     struct sl_arena *arena;
 };

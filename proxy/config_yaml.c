@@ -34,8 +34,8 @@ struct reader {
 static int fail(struct reader *rd, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line,
-                     const char *fmt, va_list ap)
+int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line, const char *fmt,
+                     va_list ap)
 {
     if (err_len == 0)
         return -1;
@@ -295,7 +295,7 @@ static int build_tree(struct reader *rd, struct sl_yaml_node **root)
 }
 
 int sl_yaml_load(const char *path, struct sl_arena *arena, const struct sl_yaml_node **root,
-                 char *err, size_t err_len)
+                 struct sl_yaml_text *text, char *err, size_t err_len)
 {
     struct reader rd = {.path = path, .err = err, .err_len = err_len, .arena = arena};
     if (read_file(&rd) < 0)
@@ -309,8 +309,14 @@ int sl_yaml_load(const char *path, struct sl_arena *arena, const struct sl_yaml_
     struct sl_yaml_node *tree;
     rc = build_tree(&rd, &tree);
     yaml_parser_delete(&rd.parser);
-    if (rc == 0)
-        *root = tree;
+    if (rc == 0) {
+        text->bytes = sl_arena_strndup(arena, (const char *)rd.text, rd.text_len);
+        text->len = rd.text_len;
+        if (text->bytes == NULL)
+            rc = fail_oom(&rd);
+        else
+            *root = tree;
+    }
 out:
     free(rd.text);
     return rc;

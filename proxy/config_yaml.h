@@ -38,15 +38,22 @@ int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line,
 /* Writes "PATH: out of memory while loading the config". Returns -1. */
 int sl_config_oom(char *err, size_t err_len, const char *path);
 
+/* The file as read, NUL-terminated (the NUL not counted). */
+struct sl_yaml_text {
+    const char *bytes;
+    size_t len;
+};
+
 /* Reads the file at path and builds its one YAML document into a tree whose
  * nodes and strings are allocated from arena (the caller's; free the arena to
- * free the tree). The file text and libyaml's state are freed before return.
+ * free the tree), and copies the file's text into the arena too (*text).
+ * libyaml's state is freed before return.
  *
  * On success returns 0 and sets *root, to NULL when the file holds no
  * document. On failure returns -1, leaves *root untouched and writes
  * "FILE:LINE: reason" into err ("FILE: reason" when the file cannot be read
  * or memory runs out); the arena may hold part of a tree. err_len may be 0. */
 int sl_yaml_load(const char *path, struct sl_arena *arena, const struct sl_yaml_node **root,
-                 char *err, size_t err_len);
+                 struct sl_yaml_text *text, char *err, size_t err_len);
 
 #endif

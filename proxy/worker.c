@@ -241,7 +241,7 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
     if (open_pools(w, err, err_len) != 0 || open_listeners(w, setup->listen_fds, err, err_len) != 0)
         goto fail;
     if (setup->admin_fd >= 0) {
-        w->admin = sl_admin_open(w->base, setup->admin_fd, w->stats_segment, err, err_len);
+        w->admin = sl_admin_open(w->base, setup->admin_fd, cfg, w->stats_segment, err, err_len);
         if (w->admin == NULL)
             goto fail;
     }

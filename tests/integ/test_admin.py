@@ -169,13 +169,53 @@ class Admin(IntegTest):
             urllib.request.urlopen(req, timeout=10)
         self.assertEqual(caught.exception.code, 405)
 
-    def test_admin_stays_on_loopback(self):
+    def check_config(self, admin_lines):
         path = self.write_config("listeners:\n  - address: 127.0.0.1:%d\n"
                                  "backends:\n  - name: demo\n    servers: [127.0.0.1:9]\n"
-                                 "admin_address: 0.0.0.0:%d\n" % (free_port(), free_port()))
-        res = subprocess.run([SLUICE, "-t", "-c", path], capture_output=True, timeout=10)
+                                 % free_port() + admin_lines, name="check.yaml")
+        return subprocess.run([SLUICE, "-t", "-c", path], capture_output=True, timeout=10)
+
+    def test_admin_stays_on_loopback_unless_told_with_a_token(self):
+        res = self.check_config("admin_address: 0.0.0.0:%d\n" % free_port())
         self.assertEqual(res.returncode, 1)
-        self.assertIn(b"must be a loopback address", res.stderr)
+        self.assertIn(b"is not a loopback address", res.stderr)
+        self.assertIn(b"set admin_allow_remote: true and an admin_token", res.stderr)
+        res = self.check_config("admin_address: 0.0.0.0:%d\nadmin_allow_remote: true\n"
+                                % free_port())
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"admin_allow_remote needs an admin_token", res.stderr)
+        res = self.check_config("admin_token: short\n")
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"admin_token must be at least 16 characters", res.stderr)
+        res = self.check_config("admin_address: 0.0.0.0:%d\nadmin_allow_remote: true\n"
+                                "admin_token: 0123456789abcdef\n" % free_port())
+        self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_token_guards_every_path_and_config_hides_it(self):
+        token = "s3cret-token-0123456789"
+        self.admin_port = free_port()
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]},
+                          extra="admin_address: 127.0.0.1:%d\nadmin_token: \"%s\"\n"
+                          % (self.admin_port, token))
+        for path in ("/", "/stats", "/metrics", "/connections", "/config"):
+            with self.assertRaises(urllib.error.HTTPError) as caught:
+                self.fetch(path)
+            self.assertEqual(caught.exception.code, 401, path)
+        req = urllib.request.Request("http://127.0.0.1:%d/config" % self.admin_port,
+                                     headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, timeout=10) as res:
+            text = res.read().decode()
+        self.assertIn("admin_token:", text)
+        self.assertIn("<redacted>", text)
+        self.assertNotIn(token, text)
+        self.assertIn("listeners:", text)
+        with self.assertRaises(urllib.error.HTTPError) as caught:  # a wrong token
+            self.fetch("/stats?token=" + token[:-1] + "X")
+        self.assertEqual(caught.exception.code, 401)
+        status, _, body = self.fetch("/stats?token=" + token)  # the browser's way
+        self.assertEqual(status, 200)
+        self.assertIn("backends", json.loads(body))
 
 
 if __name__ == "__main__":
