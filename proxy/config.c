@@ -244,6 +244,10 @@ static const struct key top_keys[] = {
      .offset = offsetof(struct sl_config, workers),
      .doc = "worker processes, each with its own event loop on the same sockets; auto: one "
             "per online CPU"},
+    {.name = "worker_cpu_affinity", .type = KEY_BOOL, .def = false, .def_text = "false",
+     .offset = offsetof(struct sl_config, worker_cpu_affinity),
+     .doc = "pin each worker to its own CPU (worker i to the i-th CPU the master may use, "
+            "wrapping around)"},
     UINT_KEY(struct sl_config, drain_timeout_ms, 10000, 0, 3600000,
              "time in-flight requests get to finish on shutdown"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,

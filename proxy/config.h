@@ -86,6 +86,7 @@ struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
     uint32_t workers; /* worker processes; 0: one per online CPU ("auto") */
+    bool worker_cpu_affinity; /* pin worker i to the i-th allowed CPU (modulo) */
     uint32_t drain_timeout_ms;
     uint32_t client_idle_timeout_ms;   /* a connection with no open stream, or a stream
                                         * whose client stopped sending or reading */

@@ -17,7 +17,7 @@
 #include "config.h"
 #include "config_yaml.h"
 
-#define KEYS_MAX 24        /* keys in one table */
+#define KEYS_MAX 32        /* keys in one table */
 #define NAME_MAX_BYTES 64  /* backend, class and listener names */
 #define QUOTE_MAX_BYTES 64 /* of a value quoted back in a message */
 

@@ -7,6 +7,8 @@
  * the sockets of the current generation stay open in the master for its whole
  * life, so restarted and reloaded workers inherit the very same ones and no
  * connection is refused across either. */
+/* sched_getaffinity and the CPU_* macros are GNU extensions */
+#define _GNU_SOURCE
 #include "master.h"
 
 #include <errno.h>
@@ -167,16 +169,41 @@ static void close_sockets(struct generation *gen)
 /* ---- workers ---- */
 
 /* In the child: run one worker and exit; never returns. */
+/* Worker slot's CPU: the slot-th of those the master may run on, wrapping. */
+static void pin_to_cpu(unsigned slot)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) == 0)
+        return;
+    unsigned target = slot % (unsigned)CPU_COUNT(&allowed);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed) && target-- == 0) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (sched_setaffinity(0, sizeof(one), &one) != 0)
+                SL_WARN("worker %u: cannot pin to CPU %d: %s", slot, cpu, strerror(errno));
+            return;
+        }
+    }
+}
+
 static void run_worker(const struct generation *gen, unsigned slot, pid_t master)
 {
     /* a worker must not outlive its master (and the master may be gone already) */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master)
         _exit(1);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* SIGTERM and SIGINT stay blocked (as in the master) until the worker's
+     * loop handles them: one that came during start-up would kill it */
+    sigset_t stops, rest;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_SETMASK, &stops, NULL);
     signal(SIGHUP, SIG_IGN); /* reloads are the master's business */
+    signal(SIGCHLD, SIG_DFL);
+    if (gen->cfg->worker_cpu_affinity)
+        pin_to_cpu(slot);
     struct sl_worker_setup setup = {
         .listen_fds = gen->listen_fds,
         .admin_fd = gen->admin_fd,
@@ -189,6 +216,8 @@ static void run_worker(const struct generation *gen, unsigned slot, pid_t master
         SL_ERROR("worker %u: cannot start: %s", slot, err);
         _exit(1);
     }
+    sigemptyset(&rest);
+    sigprocmask(SIG_SETMASK, &rest, NULL); /* a pending stop is delivered to the loop now */
     sl_worker_run(&w);
     sl_worker_fini(&w);
     sl_config_free(gen->cfg);

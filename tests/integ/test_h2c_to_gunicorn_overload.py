@@ -108,7 +108,8 @@ class H2cToGunicornOverload(IntegTest):
         self.assertTrue(b_done <= b["received"] <= b_started, (b, b_done, b_started))
         for cls in (c, b):
             shed = sum(v for k, v in cls.items() if k.startswith("shed_"))
-            self.assertEqual(cls["admitted"] + shed + cls["cancelled"], cls["received"], cls)
+            self.assertEqual(cls["admitted"] + shed + cls["cancelled"], cls["received"],
+                             "%s\n%s" % (cls, self.sluice.output()[-3000:]))
             self.assertEqual(cls["shed_overload"] + cls["shed_evicted"], 0, cls)
         self.assertEqual(c["admitted"] + c["cancelled"], c["received"], "no critical shed")
         # requests cut off by the end of the run were admitted or shed, not done

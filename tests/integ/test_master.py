@@ -32,11 +32,33 @@ class Master(IntegTest):
                 "classes:\n  - name: %s\n" % (self.sluice_port, self.backend_addr, class_name))
         self.write_config(text)
 
+    def run_clients(self, count, results, stop):
+        def client():  # a new connection per request, as a reconnecting client would
+            while not stop.is_set():
+                res = self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", self.url("/"),
+                                timeout=10)
+                results.append(res.stdout.decode())
+        threads = [threading.Thread(target=client) for _ in range(count)]
+        for t in threads:
+            t.start()
+        return threads
+
     def test_a_killed_worker_is_replaced_and_the_others_serve(self):
         self.start_two_workers()
         before = children(self.sluice.pid)
-        started = time.monotonic()
-        subprocess.run(["kill", "-9", str(before[0])], check=True)
+        results, stop = [], threading.Event()
+        threads = self.run_clients(2, results, stop)
+        try:
+            wait_until(lambda: len(results) >= 20, what="traffic")
+            started = time.monotonic()
+            subprocess.run(["kill", "-9", str(before[0])], check=True)
+            wait_until(lambda n=len(results): len(results) >= n + 20, what="traffic after")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        # at most what the killed worker had in flight: one request per client
+        self.assertLessEqual(len([r for r in results if r != "200"]), 2, results)
         self.assertEqual(self.get("/")[0], 200)  # the other worker serves meanwhile
         wait_until(lambda: len(children(self.sluice.pid)) == 2 and
                    before[0] not in children(self.sluice.pid), timeout=5, what="a new worker")
@@ -48,16 +70,7 @@ class Master(IntegTest):
     def test_reloads_under_load_lose_nothing(self):
         self.start_two_workers()
         results, stop = [], threading.Event()
-
-        def client():  # a new connection per request, as a reconnecting client would
-            while not stop.is_set():
-                res = self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", self.url("/"),
-                                timeout=10)
-                results.append(res.stdout.decode())
-
-        threads = [threading.Thread(target=client) for _ in range(2)]
-        for t in threads:
-            t.start()
+        threads = self.run_clients(2, results, stop)
         try:
             for i in range(5):
                 wait_until(lambda n=len(results): len(results) >= n + 20, what="traffic")
@@ -102,6 +115,15 @@ class Master(IntegTest):
         res = subprocess.run([SLUICE, "-s", "restart", "-c", config], capture_output=True,
                              timeout=10)
         self.assertEqual(res.returncode, 2)
+
+    def test_workers_pinned_to_cpus(self):
+        self.start_two_workers(extra="worker_cpu_affinity: true\n")
+        allowed = sorted(os.sched_getaffinity(self.sluice.pid))
+        want = sorted([[allowed[i % len(allowed)]] for i in range(2)])
+
+        def pinned():  # each child pins itself right after the fork
+            return sorted(sorted(os.sched_getaffinity(pid)) for pid in children(self.sluice.pid))
+        wait_until(lambda: pinned() == want, what="the workers to pin themselves")
 
     def test_a_broken_config_changes_nothing(self):
         self.start_two_workers()
