@@ -152,6 +152,10 @@ static void format_peer_with_port(const struct sl_front *front, char *buf, size_
 static void publish_open(struct sl_front *front)
 {
     struct sl_worker *w = front->worker;
+    if (front->is_tls)
+        w->stats->accepted_tls++;
+    else
+        w->stats->accepted_h2c++;
     front->row = sl_stats_conn_claim(w->stats, &w->conn_row_hint);
     struct sl_stats_conn *row = front->row;
     if (row == NULL)

@@ -102,6 +102,7 @@ void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg)
     }
 }
 
+/* Only the gauges: the failure counts are the request's to write. */
 void sl_gate_publish(const struct sl_gate *gate, struct sl_stats_backend *g)
 {
     g->inflight = gate->admission.inflight;

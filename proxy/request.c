@@ -250,6 +250,18 @@ static void leave_admission(struct sl_request *req, enum sl_sample sample)
     sl_gate_schedule_dispatch(gate);
 }
 
+/* Backend failures, per backend, for the stats. */
+static void count_failure(const struct sl_request *req, enum sl_upstream_failure what)
+{
+    struct sl_stats_backend *b = &req->worker->stats->backends[req->backend->index];
+    if (what == SL_UPSTREAM_CONNECT)
+        b->connect_errors++;
+    else if (what == SL_UPSTREAM_TIMEOUT)
+        b->timeouts++;
+    else
+        b->failures++;
+}
+
 /* Leaves the admission, the pool's wait list, or the connection mid-exchange. */
 static void detach_upstream(struct sl_request *req)
 {
@@ -520,6 +532,7 @@ static void forward(struct sl_request *req)
         char who[128];
         SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
                 req->backend->name, strerror(-err));
+        count_failure(req, SL_UPSTREAM_CONNECT);
         leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
     }
@@ -859,6 +872,7 @@ static void retry(struct sl_request *req)
     start_queue_timer(req);
     if (err < 0) {
         SL_WARN("%s backend %s: cannot connect: %s", who, req->backend->name, strerror(-err));
+        count_failure(req, SL_UPSTREAM_CONNECT);
         leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
     }
@@ -874,6 +888,7 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
         return;
     }
     leave_admission(req, SL_SAMPLE_DROP);
+    count_failure(req, what);
     char who[128];
     SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
             req->backend->name,
@@ -919,6 +934,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         SL_WARN("%s backend %s: no connection became free within %u ms",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name,
                 req->backend->response_timeout_ms);
+        count_failure(req, SL_UPSTREAM_TIMEOUT);
         leave_admission(req, SL_SAMPLE_DROP);
         respond_locally(req, 504, "504 gateway timeout: the backend is saturated\n");
     } else if (is_clients_turn(req)) {

@@ -155,6 +155,8 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
 {
     to->connections_open += from->connections_open;
     to->conns_untracked += from->conns_untracked;
+    to->accepted_h2c += from->accepted_h2c;
+    to->accepted_tls += from->accepted_tls;
     to->bytes_in += from->bytes_in;
     to->bytes_out += from->bytes_out;
     to->streams_open += from->streams_open;
@@ -164,6 +166,9 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
         to->backends[b].inflight += from->backends[b].inflight;
         to->backends[b].queued += from->backends[b].queued;
         to->backends[b].limit += from->backends[b].limit;
+        to->backends[b].connect_errors += from->backends[b].connect_errors;
+        to->backends[b].timeouts += from->backends[b].timeouts;
+        to->backends[b].failures += from->backends[b].failures;
         for (uint32_t c = 0; c < h->class_count; c++)
             add_counts(&to->counts[b][c], &from->counts[b][c]);
         sl_hist_merge(&to->latency_by_backend[b], &from->latency_by_backend[b]);

@@ -41,11 +41,15 @@ struct sl_stats_counts {
     uint64_t responses[5]; /* answers sent, by status class: [0] 1xx ... [4] 5xx */
 };
 
-/* Gauges, refreshed every overload sample (50 ms). */
+/* Per backend: gauges refreshed every overload sample (50 ms), and failures
+ * counted as they happen. */
 struct sl_stats_backend {
     uint64_t inflight;
     uint64_t queued;
     uint64_t limit;
+    uint64_t connect_errors; /* refused, unreachable, connect timeout */
+    uint64_t timeouts;       /* no answer within response_timeout_ms */
+    uint64_t failures;       /* broken mid-exchange or an unparsable answer */
 };
 
 enum sl_stats_protocol { SL_PROTO_H2C = 1, SL_PROTO_H2_TLS = 2 };
@@ -75,6 +79,8 @@ struct sl_stats_worker {
     uint64_t connections_open;
     uint64_t streams_open;
     uint64_t overload_level;
+    uint64_t accepted_h2c; /* client connections accepted, by protocol */
+    uint64_t accepted_tls;
     uint64_t bytes_in;  /* read from clients */
     uint64_t bytes_out; /* written to clients */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];

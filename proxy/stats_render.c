@@ -60,6 +60,24 @@ static void print_json_class(FILE *out, const struct sl_stats_header *h, uint32_
     fprintf(out, "}}%s", is_last ? "" : ",");
 }
 
+/* Each used slot's own gauges: which worker carries what. */
+static void print_json_workers(FILE *out, const struct sl_stats_segment *seg)
+{
+    bool is_first = true;
+    for (uint32_t i = 0; i < seg->header.worker_slots; i++) {
+        const struct sl_stats_worker *w = &seg->workers[i];
+        if (w->pid == 0)
+            continue;
+        fprintf(out,
+                "%s{\"slot\":%u,\"pid\":%" PRIu64 ",\"started_unix_ms\":%" PRIu64
+                ",\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
+                ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 "}",
+                is_first ? "" : ",", i, w->pid, w->started_unix_ms, w->updated_unix_ms,
+                w->connections_open, w->streams_open, w->overload_level);
+        is_first = false;
+    }
+}
+
 void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *t)
 {
@@ -69,15 +87,20 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     fprintf(out,
             "{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
             ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-            ",\"bytes_out\":%" PRIu64 ",\"backends\":[",
+            ",\"bytes_out\":%" PRIu64 ",\"accepted\":{\"h2c\":%" PRIu64 ",\"tls\":%" PRIu64
+            "},\"per_worker\":[",
             live, updated, t->connections_open, t->streams_open, t->overload_level, t->bytes_in,
-            t->bytes_out);
+            t->bytes_out, t->accepted_h2c, t->accepted_tls);
+    print_json_workers(out, seg);
+    fprintf(out, "],\"backends\":[");
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const struct sl_stats_backend *g = &t->backends[b];
         fprintf(out,
                 "{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64
-                ",\"limit\":%" PRIu64 ",",
-                h->backend_names[b], g->inflight, g->queued, g->limit);
+                ",\"limit\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
+                ",\"failures\":%" PRIu64 ",",
+                h->backend_names[b], g->inflight, g->queued, g->limit, g->connect_errors,
+                g->timeouts, g->failures);
         print_json_latency(out, &t->latency_by_backend[b]);
         fprintf(out, ",\"classes\":[");
         for (uint32_t c = 0; c < h->class_count; c++)
@@ -153,17 +176,31 @@ static void responses_family(FILE *out, const struct sl_stats_segment *seg,
     }
 }
 
-static void backend_gauge(FILE *out, const struct sl_stats_segment *seg,
-                          const struct sl_stats_worker *t, const char *name, const char *help,
-                          size_t offset)
+static void backend_family(FILE *out, const struct sl_stats_segment *seg,
+                           const struct sl_stats_worker *t, const char *name, const char *type,
+                           const char *help, size_t offset)
 {
     const struct sl_stats_header *h = &seg->header;
-    family(out, name, "gauge", help);
+    family(out, name, type, help);
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const char *g = (const char *)&t->backends[b];
         fprintf(out, "%s{backend=\"%s\"} %" PRIu64 "\n", name, h->backend_names[b],
                 *(const uint64_t *)(g + offset));
     }
+}
+
+static void backend_gauge(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *t, const char *name, const char *help,
+                          size_t offset)
+{
+    backend_family(out, seg, t, name, "gauge", help, offset);
+}
+
+static void backend_counter(FILE *out, const struct sl_stats_segment *seg,
+                            const struct sl_stats_worker *t, const char *name, const char *help,
+                            size_t offset)
+{
+    backend_family(out, seg, t, name, "counter", help, offset);
 }
 
 static void histogram_series(FILE *out, const char *name, const char *label, const char *value,
@@ -226,6 +263,21 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
                   offsetof(struct sl_stats_backend, queued));
     backend_gauge(out, seg, t, "sluice_backend_limit", "The backend's concurrency limit now.",
                   offsetof(struct sl_stats_backend, limit));
+    backend_counter(out, seg, t, "sluice_backend_connect_errors_total",
+                    "Connections to the backend refused, unreachable or timed out.",
+                    offsetof(struct sl_stats_backend, connect_errors));
+    backend_counter(out, seg, t, "sluice_backend_timeouts_total",
+                    "Requests the backend did not answer within response_timeout_ms.",
+                    offsetof(struct sl_stats_backend, timeouts));
+    backend_counter(out, seg, t, "sluice_backend_failures_total",
+                    "Exchanges broken mid-way or answered with garbage.",
+                    offsetof(struct sl_stats_backend, failures));
+    family(out, "sluice_connections_accepted_total", "counter",
+           "Client connections accepted, by protocol.");
+    fprintf(out, "sluice_connections_accepted_total{protocol=\"h2c\"} %" PRIu64 "\n",
+            t->accepted_h2c);
+    fprintf(out, "sluice_connections_accepted_total{protocol=\"h2\"} %" PRIu64 "\n",
+            t->accepted_tls);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)

@@ -40,6 +40,10 @@ static int setup(void **state)
     w->counts[0][1].shed[SL_SHED_QUEUE_FULL] = 5;
     w->counts[0][0].responses[1] = 9; /* 2xx */
     w->backends[0].limit = 16;
+    w->backends[0].connect_errors = 2;
+    w->accepted_tls = 4;
+    seg->workers[1].pid = 43; /* a second worker, idle */
+    seg->workers[1].accepted_tls = 1;
     sl_hist_record(&w->latency_by_class[0], 1500);  /* 1.5 ms */
     sl_hist_record(&w->latency_by_class[0], 40000); /* 40 ms */
     total = malloc(sizeof(*total));
@@ -71,7 +75,11 @@ static char *render(void (*fn)(FILE *, const struct sl_stats_segment *,
 static void test_json_holds_the_figures(void **state)
 {
     char *text = render(sl_stats_render_json);
-    assert_non_null(strstr(text, "\"workers\":1,"));
+    assert_non_null(strstr(text, "\"workers\":2,"));
+    assert_non_null(strstr(text, "\"accepted\":{\"h2c\":0,\"tls\":5}"));
+    assert_non_null(strstr(text, "\"per_worker\":[{\"slot\":0,\"pid\":42,"));
+    assert_non_null(strstr(text, "},{\"slot\":1,\"pid\":43,"));
+    assert_non_null(strstr(text, "\"limit\":16,\"connect_errors\":2,\"timeouts\":0,"));
     assert_non_null(strstr(text, "\"connections_open\":3,"));
     assert_non_null(
         strstr(text, "{\"name\":\"bidders\",\"inflight\":0,\"queued\":0,\"limit\":16,"));
@@ -113,6 +121,9 @@ static void test_prometheus_families_and_histograms(void **state)
     assert_non_null(strstr(text, "# TYPE sluice_requests_received_total counter\n"));
     assert_int_equal(
         sample(text, "sluice_requests_received_total{backend=\"bidders\",class=\"bulk\"} "), 5);
+    assert_int_equal(sample(text, "sluice_backend_connect_errors_total{backend=\"bidders\"} "), 2);
+    assert_int_equal(sample(text, "sluice_connections_accepted_total{protocol=\"h2\"} "), 5);
+    assert_int_equal(sample(text, "\nsluice_workers "), 2); /* the sample, not its HELP */
     assert_int_equal(sample(text, "sluice_requests_shed_total{backend=\"bidders\",class=\"bulk\","
                                   "reason=\"queue_full\"} "),
                      5);
