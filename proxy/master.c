@@ -193,14 +193,16 @@ static void run_worker(const struct generation *gen, unsigned slot, pid_t master
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master)
         _exit(1);
-    /* SIGTERM and SIGINT stay blocked (as in the master) until the worker's
-     * loop handles them: one that came during start-up would kill it */
+    /* SIGTERM stays blocked (as in the master) until the worker's loop handles
+     * it: one that came during start-up would kill it. SIGINT and SIGHUP are
+     * the master's: a terminal's Ctrl-C reaches the whole process group, and
+     * the master turns it into one SIGTERM per worker. */
     sigset_t stops, rest;
     sigemptyset(&stops);
     sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGINT);
     sigprocmask(SIG_SETMASK, &stops, NULL);
-    signal(SIGHUP, SIG_IGN); /* reloads are the master's business */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
     if (gen->cfg->worker_cpu_affinity)
         pin_to_cpu(slot);
@@ -219,6 +221,8 @@ static void run_worker(const struct generation *gen, unsigned slot, pid_t master
     sigemptyset(&rest);
     sigprocmask(SIG_SETMASK, &rest, NULL); /* a pending stop is delivered to the loop now */
     sl_worker_run(&w);
+    /* the loop is over: a late SIGTERM must not kill the teardown */
+    sigprocmask(SIG_BLOCK, &stops, NULL);
     sl_worker_fini(&w);
     sl_config_free(gen->cfg);
     exit(0); /* exit handlers run: the leak checker's among them, in sanitized builds */

@@ -215,13 +215,12 @@ static int open_listeners(struct sl_worker *w, const int *fds, char *err, size_t
 static int watch_signals(struct sl_worker *w)
 {
     w->on_sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
-    w->on_sigint = evsignal_new(w->base, SIGINT, on_signal, w);
     w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
     w->goaway_timer = evtimer_new(w->base, on_goaway_timeout, w);
-    if (w->on_sigterm == NULL || w->on_sigint == NULL || w->drain_timer == NULL ||
+    if (w->on_sigterm == NULL || w->drain_timer == NULL ||
         w->goaway_timer == NULL)
         return -1;
-    if (evsignal_add(w->on_sigterm, NULL) != 0 || evsignal_add(w->on_sigint, NULL) != 0)
+    if (evsignal_add(w->on_sigterm, NULL) != 0)
         return -1;
     return 0;
 }
@@ -279,8 +278,6 @@ void sl_worker_fini(struct sl_worker *w)
         event_free(w->overload_timer);
     if (w->on_sigterm)
         event_free(w->on_sigterm);
-    if (w->on_sigint)
-        event_free(w->on_sigint);
     if (w->drain_timer)
         event_free(w->drain_timer);
     if (w->goaway_timer)

@@ -49,7 +49,6 @@ struct sl_worker {
     size_t free_request_count;
     bool is_draining;
     struct event *on_sigterm;
-    struct event *on_sigint;
     struct event *drain_timer;
     struct event *goaway_timer; /* the final GOAWAY for clients that ignore the PING */
 };
@@ -69,7 +68,8 @@ struct sl_worker_setup {
 int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
                    const struct sl_worker_setup *setup, char *err, size_t err_len);
 
-/* Serves until SIGTERM/SIGINT and the drain that follows end. Returns 0. */
+/* Serves until SIGTERM (from the master) and the drain that follows end; a
+ * second SIGTERM during the drain closes everything. Returns 0. */
 int sl_worker_run(struct sl_worker *w);
 
 void sl_worker_fini(struct sl_worker *w);

@@ -72,8 +72,11 @@ class Proc:
         self.stop_signal = signal.SIGTERM  # what tearDown stops it with
         self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "wb")
+        # its own process group: a test can signal it (and its children) as a
+        # terminal would, without reaching the test runner
         self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+                                      stdin=subprocess.DEVNULL, env=env, cwd=workdir,
+                                      start_new_session=True)
 
     @property
     def pid(self):

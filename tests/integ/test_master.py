@@ -3,6 +3,7 @@ the others serve; reloads under a reconnecting load lose no request and put the
 new rules in effect; a broken config changes nothing."""
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -18,7 +19,7 @@ def children(pid):
 
 class Master(IntegTest):
     def start_two_workers(self, extra=""):
-        _, addr = self.start_backend()
+        self.backend, addr = self.start_backend(args=["--verbose"])
         self.backend_addr = addr
         self.start_sluice({"demo": [addr]}, extra="workers: 2\ndecision_header: true\n" + extra)
         wait_until(lambda: len(children(self.sluice.pid)) == 2, what="two workers")
@@ -115,6 +116,21 @@ class Master(IntegTest):
         res = subprocess.run([SLUICE, "-s", "restart", "-c", config], capture_output=True,
                              timeout=10)
         self.assertEqual(res.returncode, 2)
+
+    def test_ctrl_c_drains_gracefully(self):
+        """A terminal's Ctrl-C reaches the master and every worker at once: the
+        request in flight still completes and sluice exits 0."""
+        self.start_two_workers()
+        slow = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null",
+                                 "-w", "%{http_code}", self.url("/delay/700")],
+                                stdout=subprocess.PIPE)
+        wait_until(lambda: "/delay/700 waiting" in self.backend.output(),
+                   what="the slow request to reach the backend")
+        os.killpg(self.sluice.pid, signal.SIGINT)  # the group: master and workers
+        out, _ = slow.communicate(timeout=30)
+        self.assertEqual(out, b"200")
+        self.assertEqual(self.sluice.wait(), 0, self.sluice.output())
+        self.assertNotIn("while stopping", self.sluice.output())
 
     def test_workers_pinned_to_cpus(self):
         self.start_two_workers(extra="worker_cpu_affinity: true\n")
