@@ -8,6 +8,8 @@
  *
  * Everything the config keeps is allocated from cfg->arena; the tree and the
  * file text are freed before sl_config_load() returns. */
+/* memmem is a GNU extension */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -364,12 +366,19 @@ static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
 }
 
 /* The file as loaded, for /config, with every occurrence of the admin token
- * replaced: whatever YAML style the file uses, the secret does not show. */
-static int keep_source(struct loader *ld, const struct sl_yaml_text *text)
+ * replaced. A token written with escapes or folded over lines would not occur
+ * as such in the text: it is refused, so the secret never shows. */
+static int keep_source(struct loader *ld, const struct sl_yaml_text *text,
+                       const struct sl_yaml_node *root)
 {
     static const char mask[] = "<redacted>";
     struct sl_config *cfg = ld->cfg;
     const struct sl_string *token = &cfg->admin_token;
+    if (token->len > 0 && memmem(text->bytes, text->len, token->text, token->len) == NULL) {
+        return sl_config_fail(ld, sl_config_find(root, "admin_token")->line,
+                              "admin_token must be written as it is, on one line, without "
+                              "escapes (so that /config can hide it)");
+    }
     size_t room = text->len + 1;
     if (token->len > 0 && token->len < sizeof(mask))
         room += text->len / token->len * (sizeof(mask) - token->len);
@@ -419,7 +428,7 @@ int sl_config_load(const char *path, struct sl_config **out, char *err, size_t e
         goto fail_cfg;
     }
     ld.cfg = cfg;
-    if (apply_root(&ld, root) < 0 || keep_source(&ld, &text) < 0)
+    if (apply_root(&ld, root) < 0 || keep_source(&ld, &text, root) < 0)
         goto fail_cfg;
     *out = cfg;
     sl_arena_free(scratch);

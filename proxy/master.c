@@ -160,10 +160,13 @@ static void give_back_sockets(struct generation *gen, struct generation *old)
 /* Closes what gen still owns (what a newer generation did not take over). */
 static void close_sockets(struct generation *gen)
 {
-    for (size_t i = 0; i < gen->cfg->listener_count; i++)
+    for (size_t i = 0; i < gen->cfg->listener_count; i++) {
         close_socket(gen->listen_fds[i], &gen->cfg->listeners[i].addr);
+        gen->listen_fds[i] = -1;
+    }
     if (gen->admin_fd >= 0)
         close(gen->admin_fd);
+    gen->admin_fd = -1;
 }
 
 /* ---- workers ---- */
@@ -197,13 +200,13 @@ static void run_worker(const struct generation *gen, unsigned slot, pid_t master
      * it: one that came during start-up would kill it. SIGINT and SIGHUP are
      * the master's: a terminal's Ctrl-C reaches the whole process group, and
      * the master turns it into one SIGTERM per worker. */
+    signal(SIGINT, SIG_IGN); /* before the mask lets them in */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
     sigset_t stops, rest;
     sigemptyset(&stops);
     sigaddset(&stops, SIGTERM);
     sigprocmask(SIG_SETMASK, &stops, NULL);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGCHLD, SIG_DFL);
     if (gen->cfg->worker_cpu_affinity)
         pin_to_cpu(slot);
     struct sl_worker_setup setup = {
@@ -251,12 +254,18 @@ static void start_generation(struct generation *gen)
         fork_worker(gen, i);
 }
 
-static void signal_workers(const struct master *m, int sig)
+static void signal_current(const struct master *m, int sig)
 {
     for (unsigned i = 0; i < m->current.worker_count; i++) {
         if (m->current.pids[i] > 0)
             kill(m->current.pids[i], sig);
     }
+}
+
+/* The current generation and the retiring ones. */
+static void signal_workers(const struct master *m, int sig)
+{
+    signal_current(m, sig);
     for (size_t i = 0; i < m->retiring_count; i++)
         kill(m->retiring[i], sig);
 }
@@ -363,6 +372,9 @@ static void retire(struct master *m, struct generation *gen)
         kill(gen->pids[i], SIGTERM);
         if (m->retiring_count < MAX_RETIRING)
             m->retiring[m->retiring_count++] = gen->pids[i];
+        else
+            SL_ERROR("more than %d workers draining: pid %d is no longer watched", MAX_RETIRING,
+                     (int)gen->pids[i]);
     }
     close_sockets(gen);
     sl_stats_unmap(gen->stats);
@@ -404,6 +416,11 @@ static void reload(struct master *m)
     }
     sl_log_set_level(next.cfg->log_level);
     move_pid_file(m->current.cfg, next.cfg);
+    /* what the new config dropped must not reach the new workers: a socket they
+     * inherited but never accept on would queue connections forever */
+    close_sockets(&m->current);
+    sl_stats_unmap(m->current.stats);
+    m->current.stats = NULL;
     start_generation(&next);
     struct generation old = m->current;
     m->current = next;
@@ -411,6 +428,8 @@ static void reload(struct master *m)
     SL_INFO("reloaded %s: %u new workers; the previous ones drain", m->path, next.worker_count);
 }
 
+/* A second SIGTERM makes a worker close everything: retiring workers, already
+ * draining, get one only when the operator insists. */
 static void stop(struct master *m, int sig)
 {
     if (m->is_stopping) {
@@ -421,7 +440,7 @@ static void stop(struct master *m, int sig)
     SL_INFO("signal %d: stopping %zu workers", sig, live_children(m));
     m->is_stopping = true;
     m->kill_at_ms = now_ms() + m->current.cfg->drain_timeout_ms + STOP_GRACE_MS;
-    signal_workers(m, SIGTERM);
+    signal_current(m, SIGTERM);
 }
 
 /* ---- the loop ---- */

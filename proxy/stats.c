@@ -201,6 +201,23 @@ struct sl_stats_conn *sl_stats_conn_claim(struct sl_stats_worker *w, uint32_t *h
     return NULL;
 }
 
+void sl_stats_slot_reset(struct sl_stats_worker *w)
+{
+    for (uint32_t i = 0; i < SL_STATS_CONN_ROWS; i++) {
+        struct sl_stats_conn *row = &w->conns[i];
+        uint64_t seq = (row->seq + 1) & ~(uint64_t)1; /* even, and changed for readers */
+        memset(row, 0, sizeof(*row));
+        __atomic_store_n(&row->seq, seq, __ATOMIC_RELEASE);
+    }
+    w->connections_open = 0;
+    w->streams_open = 0;
+    w->overload_level = 0;
+    for (uint32_t b = 0; b < SL_STATS_MAX_BACKENDS; b++) {
+        w->backends[b].inflight = 0;
+        w->backends[b].queued = 0;
+    }
+}
+
 void sl_stats_conn_begin(struct sl_stats_conn *row)
 {
     __atomic_store_n(&row->seq, row->seq + 1, __ATOMIC_RELAXED); /* odd: changing */

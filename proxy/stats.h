@@ -23,7 +23,7 @@
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
 #define SL_STATS_VERSION 1u
 #define SL_STATS_MAX_BACKENDS 64
-#define SL_STATS_NAME_BYTES 64
+#define SL_STATS_NAME_BYTES 72 /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
 #define SL_STATS_LISTENER_BYTES 128 /* a listener's name, else its address */
 #define SL_STATS_CONN_ROWS 1024     /* live connections per worker shown */
@@ -136,6 +136,11 @@ struct sl_stats_conn *sl_stats_conn_claim(struct sl_stats_worker *w, uint32_t *h
 /* The writer brackets every change of a row with these. */
 void sl_stats_conn_begin(struct sl_stats_conn *row);
 void sl_stats_conn_end(struct sl_stats_conn *row);
+
+/* Empties the connection table and the gauges of a slot about to be taken
+ * over by a new worker: the rows of one that died would never be released
+ * (and a row it died writing would stay odd). Counters are kept. */
+void sl_stats_slot_reset(struct sl_stats_worker *w);
 
 /* Frees the row of a closed connection. */
 void sl_stats_conn_release(struct sl_stats_conn *row);

@@ -141,6 +141,7 @@ static void open_stats(struct sl_worker *w, const struct sl_worker_setup *setup)
 {
     w->stats_segment = setup->stats;
     w->stats = &setup->stats->workers[setup->slot];
+    sl_stats_slot_reset(w->stats);
     w->stats->started_unix_ms = unix_ms();
     w->stats->updated_unix_ms = w->stats->started_unix_ms;
     w->stats->pid = (uint64_t)getpid();

@@ -267,7 +267,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluicectl: %s\n", err);
         status = 1;
     } else {
-        status = is_top     ? sl_top_run(seg, segment_path)
+        status = is_top     ? sl_top_run(&seg, segment_path)
                  : is_conns ? print_connections(seg, is_json)
                             : print_stats(seg, segment_path, is_json);
         sl_stats_unmap(seg);

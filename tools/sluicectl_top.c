@@ -12,6 +12,7 @@
 #include <string.h>
 #include <termios.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stats_render.h"
@@ -180,19 +181,44 @@ static void draw(const struct sl_stats_segment *seg, const struct sl_stats_worke
     fflush(stdout);
 }
 
-/* Waits up to ms for a key; true when it was q (or stdin closed). */
-static bool wants_quit(int ms)
+/* Waits until the deadline; true as soon as q or Ctrl-C is pressed (or stdin
+ * closes). Other keys are read and ignored, so the interval stays a second. */
+static bool wants_quit(uint64_t deadline_ms)
 {
-    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-    if (poll(&pfd, 1, ms) <= 0)
-        return false;
-    char c;
-    ssize_t n = read(STDIN_FILENO, &c, 1);
-    return n <= 0 || c == 'q' || c == 'Q';
+    for (uint64_t now = monotonic_ms(); now < deadline_ms; now = monotonic_ms()) {
+        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(deadline_ms - now)) <= 0)
+            continue;
+        char c;
+        ssize_t n = read(STDIN_FILENO, &c, 1);
+        if (n <= 0 || c == 'q' || c == 'Q' || c == 3 /* Ctrl-C: no signal in raw mode */)
+            return true;
+    }
+    return false;
 }
 
-int sl_top_run(const struct sl_stats_segment *seg, const char *path)
+/* A reload replaces the segment's file: follow it to the new one. Returns
+ * true when *seg changed (its figures do not continue the old ones). */
+static bool follow_reload(const struct sl_stats_segment **seg, const char *path, ino_t *inode)
 {
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_ino == *inode)
+        return false;
+    const struct sl_stats_segment *fresh;
+    char err[512];
+    if (sl_stats_open(path, &fresh, err, sizeof(err)) != 0)
+        return false; /* being replaced right now: try again next second */
+    sl_stats_unmap(*seg);
+    *seg = fresh;
+    *inode = st.st_ino;
+    return true;
+}
+
+int sl_top_run(const struct sl_stats_segment **segment, const char *path)
+{
+    const struct sl_stats_segment *seg = *segment;
+    struct stat st;
+    ino_t inode = stat(path, &st) == 0 ? st.st_ino : 0;
     struct sl_stats_worker *now = malloc(sizeof(*now)), *before = malloc(sizeof(*before));
     if (now == NULL || before == NULL) {
         free(now);
@@ -202,15 +228,20 @@ int sl_top_run(const struct sl_stats_segment *seg, const char *path)
     }
     struct termios saved, raw;
     bool is_tty = tcgetattr(STDIN_FILENO, &saved) == 0;
-    if (is_tty) { /* keys without Enter, and no echo */
+    if (is_tty) { /* keys without Enter, no echo, Ctrl-C as a key */
         raw = saved;
-        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ISIG);
         tcsetattr(STDIN_FILENO, TCSANOW, &raw);
     }
     printf("\033[?25l"); /* hide the cursor */
     sl_stats_sum(seg, before);
     uint64_t then = monotonic_ms();
-    while (!wants_quit(REFRESH_MS)) {
+    while (!wants_quit(then + REFRESH_MS)) {
+        if (follow_reload(&seg, path, &inode)) { /* start over from the new figures */
+            sl_stats_sum(seg, before);
+            then = monotonic_ms();
+            continue;
+        }
         sl_stats_sum(seg, now);
         uint64_t at = monotonic_ms();
         draw(seg, now, before, (double)(at - then) / 1000, path);
@@ -224,5 +255,6 @@ int sl_top_run(const struct sl_stats_segment *seg, const char *path)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     free(now);
     free(before);
+    *segment = seg;
     return 0;
 }

@@ -4,8 +4,9 @@
 
 #include "stats.h"
 
-/* Draws seg every second until q is pressed or stdin closes; path is shown in
- * the title. Returns the exit status. */
-int sl_top_run(const struct sl_stats_segment *seg, const char *path);
+/* Draws *seg every second until q (or Ctrl-C) is pressed or stdin closes;
+ * when a reload replaces the file at path, it follows to the new segment
+ * (unmapping the old one and updating *seg). Returns the exit status. */
+int sl_top_run(const struct sl_stats_segment **seg, const char *path);
 
 #endif

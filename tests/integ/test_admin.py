@@ -184,6 +184,9 @@ class Admin(IntegTest):
                                 % free_port())
         self.assertEqual(res.returncode, 1)
         self.assertIn(b"admin_allow_remote needs an admin_token", res.stderr)
+        res = self.check_config('admin_token: "0123456789\\x41bcdef"\n')  # an escape
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"admin_token must be written as it is", res.stderr)
         res = self.check_config("admin_token: short\n")
         self.assertEqual(res.returncode, 1)
         self.assertIn(b"admin_token must be at least 16 characters", res.stderr)

@@ -4,12 +4,13 @@ new rules in effect; a broken config changes nothing."""
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import SLUICE, SLUICECTL, IntegTest, wait_until
+from harness import SLUICE, SLUICECTL, IntegTest, free_port, wait_until
 
 
 def children(pid):
@@ -116,6 +117,39 @@ class Master(IntegTest):
         res = subprocess.run([SLUICE, "-s", "restart", "-c", config], capture_output=True,
                              timeout=10)
         self.assertEqual(res.returncode, 2)
+
+    def test_a_dropped_listener_refuses_after_a_reload(self):
+        """The sockets a reload drops are closed before the new workers start:
+        none of them may keep one that nobody accepts on."""
+        extra_port = free_port()
+        self.backend, self.backend_addr = self.start_backend()
+        port = free_port()
+        self.start_sluice({"demo": [self.backend_addr]}, extra="workers: 2\n", port=port,
+                          listeners=["  - address: 127.0.0.1:%d\n" % port,
+                                     "  - address: 127.0.0.1:%d\n" % extra_port])
+        res = self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        self.url("/", port=extra_port))
+        self.assertEqual(res.stdout, b"200")
+        self.write_rules("gen0")  # one listener only
+        self.sluice.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in self.sluice.output(), what="the reload")
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", extra_port), timeout=2).close()
+        self.assertEqual(self.get("/")[0], 200)
+
+    def test_a_stop_right_after_a_reload_lets_draining_requests_finish(self):
+        self.start_two_workers()
+        slow = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null",
+                                 "-w", "%{http_code}", self.url("/delay/1000")],
+                                stdout=subprocess.PIPE)
+        wait_until(lambda: "/delay/1000 waiting" in self.backend.output(), what="the request")
+        self.write_rules("gen0")
+        self.sluice.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reloaded" in self.sluice.output(), what="the reload")
+        self.sluice.send_signal(signal.SIGTERM)
+        out, _ = slow.communicate(timeout=30)
+        self.assertEqual(out, b"200")
+        self.assertEqual(self.sluice.wait(), 0, self.sluice.output())
 
     def test_ctrl_c_drains_gracefully(self):
         """A terminal's Ctrl-C reaches the master and every worker at once: the

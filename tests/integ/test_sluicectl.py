@@ -143,6 +143,26 @@ class Sluicectl(IntegTest):
         self.assertEqual(mine[0][4:6], ["h2c", "1"])  # protocol, streams
         holder.close()
 
+    def test_a_restarted_worker_leaves_no_ghost_rows(self):
+        backend = self.start_with_stats(max_inflight=4)
+        holder = RawClient(self.sluice_port)
+        holder.start()
+        holder.request(1, "GET", "/delay/5000")
+        wait_until(lambda: "/delay/5000 waiting" in backend.output(), what="the held request")
+
+        def rows():
+            res = self.ctl("connections", "--json", "-s", self.segment)
+            return json.loads(res.stdout)["connections"]
+        self.assertEqual(len(rows()), 1)
+        with open("/proc/%d/task/%d/children" % (self.sluice.pid, self.sluice.pid)) as f:
+            worker = int(f.read().split()[0])
+        os.kill(worker, 9)
+        wait_until(lambda: "restarting" in self.sluice.output(), what="the restart")
+        wait_until(lambda: self.stats()[0]["per_worker"][0]["pid"] != worker, timeout=5,
+                   what="the new worker")
+        self.assertEqual(rows(), [])
+        holder.close()
+
     def test_clear_errors(self):
         _, addr = self.start_backend()
         self.start_sluice({"demo": [addr]})
