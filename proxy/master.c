@@ -381,14 +381,17 @@ static void retire(struct master *m, struct generation *gen)
     sl_config_free(gen->cfg);
 }
 
-/* A reload may name another pid file: write it, and remove the old one. */
+/* A reload may name another pid file: write it first, then remove the old
+ * one, so that the master can always be found. */
 static void move_pid_file(const struct sl_config *old, const struct sl_config *next)
 {
+    char err[256];
+    if (next->pid_file != NULL && sl_pidfile_write(next->pid_file, err, sizeof(err)) != 0) {
+        SL_ERROR("reload: %s; keeping %s", err, old->pid_file ? old->pid_file : "no pid file");
+        return;
+    }
     if (old->pid_file != NULL && (next->pid_file == NULL || strcmp(old->pid_file, next->pid_file)))
         unlink(old->pid_file);
-    char err[256];
-    if (next->pid_file != NULL && sl_pidfile_write(next->pid_file, err, sizeof(err)) != 0)
-        SL_ERROR("reload: %s", err);
 }
 
 static void reload(struct master *m)

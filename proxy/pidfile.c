@@ -1,6 +1,8 @@
 #include "pidfile.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,11 +11,21 @@
 
 #include "config.h"
 
+/* Written under a temporary name and renamed: a reader never sees it empty. */
 int sl_pidfile_write(const char *path, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "we");
-    if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp)) {
+        snprintf(err, err_len, "pid file %s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "we");
+    bool is_written = f != NULL && fprintf(f, "%d\n", (int)getpid()) > 0;
+    if (f != NULL && fclose(f) != 0)
+        is_written = false;
+    if (!is_written || rename(tmp, path) != 0) {
         snprintf(err, err_len, "pid file %s: %s", path, strerror(errno));
+        unlink(tmp);
         return -1;
     }
     return 0;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,9 +63,15 @@ int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned work
         *out = anon;
         return 0;
     }
-    /* a fresh file: readers that still map an old one keep their old figures */
-    unlink(path);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* a fresh file, complete before it takes the name: the one it replaces
+     * (a running generation's) stays until then, and readers that still map
+     * it keep their figures */
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp)) {
+        snprintf(err, err_len, "stats segment %s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         snprintf(err, err_len, "stats segment %s: %s", path, strerror(errno));
         return -1;
@@ -74,14 +81,18 @@ int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned work
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int saved = errno;
     close(fd);
-    if (map == MAP_FAILED) {
-        snprintf(err, err_len, "stats segment %s: %s", path, strerror(saved));
-        unlink(path);
-        return -1;
+    if (map != MAP_FAILED) {
+        write_header(map, cfg, worker_slots, size);
+        if (rename(tmp, path) == 0) {
+            *out = map;
+            return 0;
+        }
+        saved = errno;
+        munmap(map, size);
     }
-    write_header(map, cfg, worker_slots, size);
-    *out = map;
-    return 0;
+    snprintf(err, err_len, "stats segment %s: %s", path, strerror(saved));
+    unlink(tmp);
+    return -1;
 }
 
 static int check_header(const struct sl_stats_header *h, size_t file_size, const char *path,
