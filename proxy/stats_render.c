@@ -292,17 +292,36 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
 
 /* ---- connections ---- */
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
+/* Bytes in the well-formed UTF-8 sequence starting at p (RFC 3629), or 0. */
+static size_t utf8_length(const unsigned char *p)
+{
+    size_t len = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
+                 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+                 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                                : 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    return len;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped, and a
+ * byte that is not UTF-8 (a Unix socket path may hold any) as U+FFFD. */
 static void json_string(FILE *out, const char *text)
 {
     fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0';) {
+        size_t len = *p < 0x80 ? 1 : utf8_length(p);
         if (*p == '"' || *p == '\\')
             fprintf(out, "\\%c", *p);
         else if (*p < 0x20)
             fprintf(out, "\\u%04x", *p);
+        else if (len == 0)
+            fputs("\\ufffd", out);
         else
-            fputc(*p, out);
+            fwrite(p, 1, len, out);
+        p += len > 0 ? len : 1;
     }
     fputc('"', out);
 }

@@ -156,11 +156,32 @@ static void test_prometheus_families_and_histograms(void **state)
     free(text);
 }
 
+/* A listener named by a Unix path that is not UTF-8 still gives valid JSON. */
+static void test_connections_json_stays_valid_utf8(void **state)
+{
+    snprintf(seg->header.listener_names[0], SL_STATS_LISTENER_BYTES, "unix:/run/s\xff\"\xc3\xa9");
+    seg->header.listener_count = 1;
+    struct sl_stats_conn *row = &seg->workers[0].conns[0];
+    row->id = 7;
+    snprintf(row->peer, sizeof(row->peer), "127.0.0.1:4000");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    sl_stats_render_connections(out, seg, NULL, 0);
+    assert_int_equal(fclose(out), 0);
+    /* the stray byte replaced, the quote escaped, the valid é kept as it is */
+    assert_non_null(strstr(text, "\"listener\":\"unix:/run/s\\ufffd\\\"\xc3\xa9\""));
+    assert_non_null(strstr(text, "\"peer\":\"127.0.0.1:4000\""));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_holds_the_figures),
         cmocka_unit_test(test_prometheus_families_and_histograms),
+        cmocka_unit_test(test_connections_json_stays_valid_utf8),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
