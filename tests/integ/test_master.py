@@ -133,9 +133,19 @@ class Master(IntegTest):
         self.write_rules("gen0")  # one listener only
         self.sluice.send_signal(signal.SIGHUP)
         wait_until(lambda: "reloaded" in self.sluice.output(), what="the reload")
-        with self.assertRaises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", extra_port), timeout=2).close()
+        # refused once the old workers, draining, close their copies; a new
+        # worker holding one would keep it accepting for good
+        wait_until(lambda: self.is_refused(extra_port), timeout=5,
+                   what="the dropped listener to refuse connections")
         self.assertEqual(self.get("/")[0], 200)
+
+    @staticmethod
+    def is_refused(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        return False
 
     def test_a_stop_right_after_a_reload_lets_draining_requests_finish(self):
         self.start_two_workers()
