@@ -91,9 +91,12 @@ class H2cToGunicornOverload(IntegTest):
         c_started, c_done, c_ok, c_5xx, c_err = self.finish(critical)
         b_started, b_done, b_ok, b_5xx, b_err = self.finish(bulk)
         self.assertGreater(c_done, 0.3 * capacity * DURATION_S / 2, "critical load ran")
-        self.assertEqual((c_ok, c_5xx, c_err), (c_done, 0, 0), "every critical request got 2xx")
+        # h2load counts a status when the response head arrives: a stream cut off
+        # by the end of the timed run may have one without being done
+        self.assertEqual((c_5xx, c_err), (0, 0), "every critical request got 2xx")
+        self.assertTrue(c_done <= c_ok <= c_started, (c_done, c_ok, c_started))
         self.assertEqual(b_err, 0, "no bulk request hung or broke")
-        self.assertEqual(b_ok + b_5xx, b_done)
+        self.assertTrue(b_done <= b_ok + b_5xx <= b_started, (b_done, b_ok, b_5xx, b_started))
         self.assertGreater(b_5xx, b_done / 2, "most of the flood is shed")
         self.assertGreater(b_ok, 0, "bulk still gets the capacity critical leaves")
 
