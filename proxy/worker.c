@@ -118,7 +118,9 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
     struct sl_worker *w = arg;
     uint64_t now = sl_clock_ns();
     struct sl_overload_signal sig = {
-        .loop_lag_ns = now > w->overload_due_ns ? now - w->overload_due_ns : 0,
+        /* the first sample has no due time: start-up is not loop lag */
+        .loop_lag_ns =
+            w->overload_due_ns != 0 && now > w->overload_due_ns ? now - w->overload_due_ns : 0,
         .connections = (uint32_t)w->front_count,
         .streams = (uint32_t)w->request_count,
     };
@@ -162,7 +164,7 @@ static int watch_overload(struct sl_worker *w)
     w->overload_timer = evtimer_new(w->base, on_overload_sample, w);
     if (w->overload_timer == NULL)
         return -1;
-    w->overload_due_ns = sl_clock_ns() + OVERLOAD_SAMPLE_NS;
+    w->overload_due_ns = 0; /* the loop has not started yet */
     struct timeval tv = sl_timeval_ns(OVERLOAD_SAMPLE_NS);
     return evtimer_add(w->overload_timer, &tv);
 }
@@ -218,8 +220,7 @@ static int watch_signals(struct sl_worker *w)
     w->on_sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
     w->goaway_timer = evtimer_new(w->base, on_goaway_timeout, w);
-    if (w->on_sigterm == NULL || w->drain_timer == NULL ||
-        w->goaway_timer == NULL)
+    if (w->on_sigterm == NULL || w->drain_timer == NULL || w->goaway_timer == NULL)
         return -1;
     if (evsignal_add(w->on_sigterm, NULL) != 0)
         return -1;

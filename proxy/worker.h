@@ -43,7 +43,8 @@ struct sl_worker {
     size_t request_count; /* open streams with a request object */
     struct sl_overload overload;
     struct event *overload_timer; /* samples the overload signals */
-    uint64_t overload_due_ns;     /* when the sampler should have run: lateness is loop lag */
+    uint64_t overload_due_ns;     /* when the sampler should have run: lateness is loop
+                                   * lag; 0 before the first sample */
     uint64_t next_conn_id;
     struct sl_request *free_requests; /* recycled request objects, a singly linked stack */
     size_t free_request_count;
