@@ -1,8 +1,7 @@
 #include "rules.h"
 
-#include <arpa/inet.h>
+#include <arpa/inet.h> /* inet_pton: text to bytes, nothing more */
 #include <errno.h>
-#include <netinet/in.h>
 #include <string.h>
 
 #include "pattern.h"
@@ -14,9 +13,9 @@ typedef bool (*string_test_fn)(const struct sl_string *item, const char *text, s
 
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-static size_t address_bytes(int family)
+static size_t address_bytes(enum sl_ip_family family)
 {
-    return family == AF_INET ? 4 : 16;
+    return family == SL_IP_V4 ? 4 : 16;
 }
 
 static int parse_address(const char *text, size_t len, struct sl_cidr *cidr)
@@ -27,9 +26,9 @@ static int parse_address(const char *text, size_t len, struct sl_cidr *cidr)
     memcpy(buf, text, len);
     buf[len] = '\0';
     if (inet_pton(AF_INET, buf, cidr->addr) == 1)
-        cidr->family = AF_INET;
+        cidr->family = SL_IP_V4;
     else if (inet_pton(AF_INET6, buf, cidr->addr) == 1)
-        cidr->family = AF_INET6;
+        cidr->family = SL_IP_V6;
     else
         return -EINVAL;
     return 0;
@@ -66,12 +65,12 @@ static bool has_host_bits(const struct sl_cidr *cidr)
  * network written inside ::ffff:0:0/96 is kept as the IPv4 network it means. */
 static void unmap_v4(struct sl_cidr *cidr)
 {
-    if (cidr->family != AF_INET6 || cidr->prefix_len < 96 ||
+    if (cidr->family != SL_IP_V6 || cidr->prefix_len < 96 ||
         memcmp(cidr->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) != 0)
         return;
     memmove(cidr->addr, cidr->addr + sizeof(v4_mapped_prefix), 4);
     memset(cidr->addr + 4, 0, 12);
-    cidr->family = AF_INET;
+    cidr->family = SL_IP_V4;
     cidr->prefix_len -= 96;
 }
 
@@ -94,27 +93,16 @@ int sl_cidr_parse(const char *text, struct sl_cidr *out)
     return 0;
 }
 
-/* Copies addr's address into bytes and returns its family, an IPv4-mapped
- * IPv6 address counting as IPv4; AF_UNSPEC for any other family. */
-static int read_address(const struct sockaddr *addr, uint8_t bytes[16])
+void sl_ip_set(struct sl_ip *ip, enum sl_ip_family family, const uint8_t *bytes)
 {
-    if (addr->sa_family == AF_INET) {
-        struct sockaddr_in sin;
-        memcpy(&sin, addr, sizeof(sin));
-        memcpy(bytes, &sin.sin_addr, 4);
-        return AF_INET;
+    memset(ip, 0, sizeof(*ip));
+    ip->family = family;
+    if (family == SL_IP_V6 && memcmp(bytes, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0) {
+        ip->family = SL_IP_V4;
+        memcpy(ip->bytes, bytes + sizeof(v4_mapped_prefix), 4);
+    } else if (family != SL_IP_NONE) {
+        memcpy(ip->bytes, bytes, address_bytes(family));
     }
-    if (addr->sa_family != AF_INET6)
-        return AF_UNSPEC;
-    struct sockaddr_in6 sin6;
-    memcpy(&sin6, addr, sizeof(sin6));
-    const uint8_t *raw = sin6.sin6_addr.s6_addr;
-    if (memcmp(raw, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0) {
-        memcpy(bytes, raw + sizeof(v4_mapped_prefix), 4);
-        return AF_INET;
-    }
-    memcpy(bytes, raw, 16);
-    return AF_INET6;
 }
 
 static bool has_prefix_bits(const uint8_t *a, const uint8_t *b, unsigned prefix_len)
@@ -127,12 +115,11 @@ static bool has_prefix_bits(const uint8_t *a, const uint8_t *b, unsigned prefix_
     return rest == 0 || ((a[whole] ^ b[whole]) & mask) == 0;
 }
 
-bool sl_cidr_contains(const struct sl_cidr *cidr, const struct sockaddr *addr)
+bool sl_cidr_contains(const struct sl_cidr *cidr, const struct sl_ip *ip)
 {
-    uint8_t bytes[16];
-    if (addr == NULL || read_address(addr, bytes) != cidr->family)
+    if (ip == NULL || ip->family != cidr->family)
         return false;
-    return has_prefix_bits(cidr->addr, bytes, cidr->prefix_len);
+    return has_prefix_bits(cidr->addr, ip->bytes, cidr->prefix_len);
 }
 
 /* ---- string tests ---- */

@@ -11,14 +11,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 struct sl_pattern;
 
+/* An IP address as plain bytes: policy/ takes no socket types. */
+enum sl_ip_family { SL_IP_NONE = 0, SL_IP_V4, SL_IP_V6 };
+
+struct sl_ip {
+    enum sl_ip_family family;
+    uint8_t bytes[16]; /* network byte order; SL_IP_V4 uses the first 4 */
+};
+
+/* Sets *ip from raw address bytes (4 for SL_IP_V4, 16 for SL_IP_V6). An
+ * IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes SL_IP_V4: a dual-stack
+ * socket's IPv4 clients are matched by IPv4 networks. */
+void sl_ip_set(struct sl_ip *ip, enum sl_ip_family family, const uint8_t *bytes);
+
 struct sl_cidr {
-    int family;          /* AF_INET or AF_INET6 */
-    unsigned prefix_len; /* 0..32 or 0..128 */
-    uint8_t addr[16];    /* network byte order; bits past prefix_len are zero */
+    enum sl_ip_family family; /* SL_IP_V4 or SL_IP_V6 */
+    unsigned prefix_len;      /* 0..32 or 0..128 */
+    uint8_t addr[16];         /* network byte order; bits past prefix_len are zero */
 };
 
 /* Parses "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128).
@@ -28,9 +40,9 @@ struct sl_cidr {
  * prefix are set ("10.1.0.0/8": a likely typo). */
 int sl_cidr_parse(const char *text, struct sl_cidr *out);
 
-/* Whether addr (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
- * IPv4) lies in cidr. Other families never match. */
-bool sl_cidr_contains(const struct sl_cidr *cidr, const struct sockaddr *addr);
+/* Whether ip lies in cidr; NULL (a Unix-socket client) or another family
+ * never does. */
+bool sl_cidr_contains(const struct sl_cidr *cidr, const struct sl_ip *ip);
 
 enum sl_header_test {
     SL_HEADER_PRESENT, /* the header is there, with any value */
@@ -89,7 +101,7 @@ struct sl_rule_input {
     size_t path_len;
     const char *authority; /* :authority, else Host; NULL if neither */
     size_t authority_len;
-    const struct sockaddr *client; /* NULL for a Unix-socket client */
+    const struct sl_ip *client; /* NULL for a Unix-socket client */
     unsigned listener_index;
     sl_rule_header_fn header;
     const void *header_ctx;

@@ -44,6 +44,7 @@ struct sl_front {
     struct sl_stats_conn *row; /* its row in the stats' connection table, or NULL */
     char peer[SL_ADDR_TEXT_MAX];
     struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */
+    struct sl_ip peer_ip;              /* the same for rules; SL_IP_NONE for Unix */
     unsigned listener_index;           /* in cfg->listeners, for rules */
     TAILQ_ENTRY(sl_front) in_worker;
 };
@@ -63,11 +64,27 @@ const char *sl_front_h2_peer(const struct sl_front *front)
     return front->peer;
 }
 
-const struct sockaddr *sl_front_h2_peer_addr(const struct sl_front *front)
+static const struct sockaddr *peer_addr(const struct sl_front *front)
 {
     int family = front->peer_addr.ss_family;
     return family == AF_INET || family == AF_INET6 ? (const struct sockaddr *)&front->peer_addr
                                                    : NULL;
+}
+
+const struct sl_ip *sl_front_h2_peer_ip(const struct sl_front *front)
+{
+    return front->peer_ip.family != SL_IP_NONE ? &front->peer_ip : NULL;
+}
+
+/* The peer's address as rules take it, once per connection. */
+static void set_peer_ip(struct sl_front *front)
+{
+    const struct sockaddr *sa = peer_addr(front);
+    if (sa != NULL && sa->sa_family == AF_INET)
+        sl_ip_set(&front->peer_ip, SL_IP_V4,
+                  (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
+    else if (sa != NULL)
+        sl_ip_set(&front->peer_ip, SL_IP_V6, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
 }
 
 unsigned sl_front_h2_listener_index(const struct sl_front *front)
@@ -134,7 +151,7 @@ static uint64_t cached_unix_ms(const struct sl_front *front)
 /* "IP:port" or "[IPv6]:port" (the port tells connections apart); "unix". */
 static void format_peer_with_port(const struct sl_front *front, char *buf, size_t len)
 {
-    const struct sockaddr *sa = sl_front_h2_peer_addr(front);
+    const struct sockaddr *sa = peer_addr(front);
     char ip[INET6_ADDRSTRLEN];
     if (sa != NULL && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -524,6 +541,7 @@ int sl_front_h2_start(struct sl_worker *w, struct bufferevent *bev,
     if (peer_len <= sizeof(front->peer_addr) &&
         (peer->sa_family == AF_INET || peer->sa_family == AF_INET6))
         memcpy(&front->peer_addr, peer, peer_len);
+    set_peer_ip(front);
     front->listener_index = (unsigned)(listener - w->cfg->listeners);
     front->flush_event = event_new(w->base, -1, 0, on_flush_event, front);
     if (front->flush_event == NULL)

@@ -14,6 +14,7 @@
 
 struct bufferevent;
 struct sl_worker;
+struct sl_ip;
 struct sl_listener_config;
 struct sl_front;
 
@@ -49,8 +50,8 @@ void sl_front_h2_abort_all(struct sl_worker *w);
 nghttp2_session *sl_front_h2_session(const struct sl_front *front);
 struct sl_worker *sl_front_h2_worker(const struct sl_front *front);
 const char *sl_front_h2_peer(const struct sl_front *front); /* address text */
-/* The client's IP address, or NULL for a Unix-socket client. */
-const struct sockaddr *sl_front_h2_peer_addr(const struct sl_front *front);
+/* The client's IP address as rules take it, or NULL for a Unix-socket client. */
+const struct sl_ip *sl_front_h2_peer_ip(const struct sl_front *front);
 unsigned sl_front_h2_listener_index(const struct sl_front *front); /* in cfg->listeners */
 const char *sl_front_h2_scheme(const struct sl_front *front);      /* "http" or "https" */
 uint64_t sl_front_h2_id(const struct sl_front *front);

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sl_assert.h"
+
 enum sl_log_level sl_log_threshold = SL_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -36,8 +38,8 @@ void sl_log_write(enum sl_log_level level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] pid=%d ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], (int)getpid());
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_names[level], (int)getpid());
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -49,4 +51,11 @@ void sl_log_write(enum sl_log_level level, const char *fmt, ...)
     /* one write so that lines from several processes do not interleave */
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
+}
+
+/* The strong definition of policy/sl_assert.h's hook: say what broke, where. */
+void sl_assert_fail(const char *cond, const char *file, int line)
+{
+    sl_log_write(SL_LOG_ERROR, "assertion failed at %s:%d: %s", file, line, cond);
+    abort();
 }

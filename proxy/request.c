@@ -609,7 +609,7 @@ static void classify(struct sl_request *req, const char *method, const char *pat
         .path_len = path != NULL ? strlen(path) : 0,
         .authority = authority,
         .authority_len = authority != NULL ? strlen(authority) : 0,
-        .client = sl_front_h2_peer_addr(req->front),
+        .client = sl_front_h2_peer_ip(req->front),
         .listener_index = sl_front_h2_listener_index(req->front),
         .header = rule_field,
         .header_ctx = &req->fields,

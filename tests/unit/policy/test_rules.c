@@ -1,14 +1,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -53,14 +50,14 @@ static const struct field default_fields[] = {
 static const struct fields default_headers = {default_fields, COUNT_OF(default_fields)};
 
 /* GET https://api.example.com/v1/users/42?page=2 from 192.0.2.10 on listener 1 */
-static struct sockaddr_in default_client;
+static struct sl_ip default_client;
+
+static struct sl_ip v4_client(const char *text);
 
 static struct sl_rule_input make_input(void)
 {
     static const char path[] = "/v1/users/42?page=2";
-    memset(&default_client, 0, sizeof(default_client));
-    default_client.sin_family = AF_INET;
-    assert_int_equal(inet_pton(AF_INET, "192.0.2.10", &default_client.sin_addr), 1);
+    default_client = v4_client("192.0.2.10");
     return (struct sl_rule_input){
         .method = "GET",
         .method_len = 3,
@@ -68,7 +65,7 @@ static struct sl_rule_input make_input(void)
         .path_len = sizeof(path) - 1,
         .authority = "api.example.com",
         .authority_len = 15,
-        .client = (const struct sockaddr *)&default_client,
+        .client = &default_client,
         .listener_index = 1,
         .header = find_header,
         .header_ctx = &default_headers,
@@ -96,28 +93,29 @@ static struct sl_cidr cidr(const char *text)
     return out;
 }
 
-static struct sockaddr_in6 v6_client(const char *text)
+/* A client as the proxy hands it over: its socket's address bytes. */
+static struct sl_ip v6_client(const char *text)
 {
-    struct sockaddr_in6 sin6;
-    memset(&sin6, 0, sizeof(sin6));
-    sin6.sin6_family = AF_INET6;
-    assert_int_equal(inet_pton(AF_INET6, text, &sin6.sin6_addr), 1);
-    return sin6;
+    uint8_t bytes[16];
+    assert_int_equal(inet_pton(AF_INET6, text, bytes), 1);
+    struct sl_ip ip;
+    sl_ip_set(&ip, SL_IP_V6, bytes);
+    return ip;
 }
 
-static struct sockaddr_in v4_client(const char *text)
+static struct sl_ip v4_client(const char *text)
 {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    assert_int_equal(inet_pton(AF_INET, text, &sin.sin_addr), 1);
-    return sin;
+    uint8_t bytes[4];
+    assert_int_equal(inet_pton(AF_INET, text, bytes), 1);
+    struct sl_ip ip;
+    sl_ip_set(&ip, SL_IP_V4, bytes);
+    return ip;
 }
 
-static bool contains(const char *cidr_text, const void *addr)
+static bool contains(const char *cidr_text, const struct sl_ip *ip)
 {
     struct sl_cidr c = cidr(cidr_text);
-    return sl_cidr_contains(&c, addr);
+    return sl_cidr_contains(&c, ip);
 }
 
 /* ---- CIDR parsing ---- */
@@ -125,7 +123,7 @@ static bool contains(const char *cidr_text, const void *addr)
 static void cidr_parses_ipv4(void **state)
 {
     struct sl_cidr c = cidr("10.0.0.0/8");
-    assert_int_equal(c.family, AF_INET);
+    assert_int_equal(c.family, SL_IP_V4);
     assert_int_equal(c.prefix_len, 8);
     const uint8_t want[4] = {10, 0, 0, 0};
     assert_memory_equal(c.addr, want, 4);
@@ -141,25 +139,25 @@ static void cidr_parses_ipv4(void **state)
 static void cidr_parses_ipv6(void **state)
 {
     struct sl_cidr c = cidr("2001:db8::/32");
-    assert_int_equal(c.family, AF_INET6);
+    assert_int_equal(c.family, SL_IP_V6);
     assert_int_equal(c.prefix_len, 32);
     const uint8_t want[16] = {0x20, 0x01, 0x0d, 0xb8};
     assert_memory_equal(c.addr, want, 16);
 
     c = cidr("::/0");
-    assert_int_equal(c.family, AF_INET6);
+    assert_int_equal(c.family, SL_IP_V6);
     assert_int_equal(c.prefix_len, 0);
 }
 
 static void cidr_bare_address_is_a_host(void **state)
 {
     struct sl_cidr c = cidr("192.0.2.7");
-    assert_int_equal(c.family, AF_INET);
+    assert_int_equal(c.family, SL_IP_V4);
     assert_int_equal(c.prefix_len, 32);
     assert_int_equal(c.addr[3], 7);
 
     c = cidr("2001:db8::1");
-    assert_int_equal(c.family, AF_INET6);
+    assert_int_equal(c.family, SL_IP_V6);
     assert_int_equal(c.prefix_len, 128);
     assert_int_equal(c.addr[15], 1);
 }
@@ -211,7 +209,7 @@ static void cidr_failure_leaves_output_alone(void **state)
 {
     struct sl_cidr c = cidr("10.0.0.0/8");
     assert_int_equal(sl_cidr_parse("10.1.0.0/8", &c), -EINVAL);
-    assert_int_equal(c.family, AF_INET);
+    assert_int_equal(c.family, SL_IP_V4);
     assert_int_equal(c.prefix_len, 8);
     assert_int_equal(c.addr[1], 0);
 }
@@ -220,14 +218,14 @@ static void cidr_failure_leaves_output_alone(void **state)
 
 static void cidr_contains_ipv4(void **state)
 {
-    struct sockaddr_in in = v4_client("10.200.3.4");
+    struct sl_ip in = v4_client("10.200.3.4");
     assert_true(contains("10.0.0.0/8", &in));
     assert_false(contains("11.0.0.0/8", &in));
     assert_true(contains("10.200.3.4", &in));
     assert_false(contains("10.200.3.5", &in));
     assert_true(contains("0.0.0.0/0", &in));
 
-    struct sockaddr_in edge = v4_client("192.168.1.127");
+    struct sl_ip edge = v4_client("192.168.1.127");
     assert_true(contains("192.168.1.0/25", &edge));
     assert_false(contains("192.168.1.128/25", &edge));
     edge = v4_client("192.168.1.128");
@@ -237,7 +235,7 @@ static void cidr_contains_ipv4(void **state)
 
 static void cidr_contains_ipv6(void **state)
 {
-    struct sockaddr_in6 in = v6_client("2001:db8:1234::99");
+    struct sl_ip in = v6_client("2001:db8:1234::99");
     assert_true(contains("2001:db8::/32", &in));
     assert_false(contains("2001:db9::/32", &in));
     assert_true(contains("2001:db8:1234::99", &in));
@@ -249,8 +247,8 @@ static void cidr_contains_ipv6(void **state)
 
 static void cidr_families_do_not_mix(void **state)
 {
-    struct sockaddr_in v4 = v4_client("10.0.0.1");
-    struct sockaddr_in6 v6 = v6_client("::a00:1"); /* 10.0.0.1's bytes, not mapped */
+    struct sl_ip v4 = v4_client("10.0.0.1");
+    struct sl_ip v6 = v6_client("::a00:1"); /* 10.0.0.1's bytes, not mapped */
     assert_false(contains("::/0", &v4));
     assert_false(contains("0.0.0.0/0", &v6));
     assert_false(contains("10.0.0.0/8", &v6));
@@ -258,7 +256,7 @@ static void cidr_families_do_not_mix(void **state)
 
 static void cidr_ipv4_mapped_client_counts_as_ipv4(void **state)
 {
-    struct sockaddr_in6 mapped = v6_client("::ffff:10.1.2.3");
+    struct sl_ip mapped = v6_client("::ffff:10.1.2.3");
     assert_true(contains("10.0.0.0/8", &mapped));
     assert_true(contains("10.1.2.3", &mapped));
     assert_false(contains("10.1.2.4", &mapped));
@@ -272,26 +270,25 @@ static void cidr_written_as_mapped_is_ipv4(void **state)
 {
     struct sl_cidr cidr;
     assert_int_equal(sl_cidr_parse("::ffff:10.0.0.0/104", &cidr), 0);
-    assert_int_equal(cidr.family, AF_INET);
+    assert_int_equal(cidr.family, SL_IP_V4);
     assert_int_equal(cidr.prefix_len, 8);
     assert_memory_equal(cidr.addr, "\x0a\0\0\0", 4);
-    struct sockaddr_in6 mapped = v6_client("::ffff:10.1.2.3");
-    struct sockaddr_in plain = v4_client("10.200.0.1");
-    struct sockaddr_in other = v4_client("11.0.0.1");
+    struct sl_ip mapped = v6_client("::ffff:10.1.2.3");
+    struct sl_ip plain = v4_client("10.200.0.1");
+    struct sl_ip other = v4_client("11.0.0.1");
     assert_true(contains("::ffff:10.0.0.0/104", &mapped));
     assert_true(contains("::ffff:10.0.0.0/104", &plain));
     assert_false(contains("::ffff:10.0.0.0/104", &other));
     assert_int_equal(sl_cidr_parse("::/80", &cidr), 0); /* holds the mapped block */
-    assert_int_equal(cidr.family, AF_INET6);
+    assert_int_equal(cidr.family, SL_IP_V6);
 }
 
 static void cidr_other_families_never_match(void **state)
 {
-    struct sockaddr_un un;
-    memset(&un, 0, sizeof(un));
-    un.sun_family = AF_UNIX;
-    assert_false(contains("0.0.0.0/0", &un));
-    assert_false(contains("::/0", &un));
+    struct sl_ip none;
+    sl_ip_set(&none, SL_IP_NONE, NULL);
+    assert_false(contains("0.0.0.0/0", &none));
+    assert_false(contains("::/0", &none));
     struct sl_cidr all = cidr("0.0.0.0/0");
     assert_false(sl_cidr_contains(&all, NULL));
 }
@@ -580,11 +577,11 @@ static void client_cidrs(void **state)
     rule.client_count = 1; /* 10/8 only */
     assert_false(sl_rule_matches(&rule, &in));
 
-    struct sockaddr_in6 mapped = v6_client("::ffff:10.9.9.9");
-    in.client = (const struct sockaddr *)&mapped;
+    struct sl_ip mapped = v6_client("::ffff:10.9.9.9");
+    in.client = &mapped;
     assert_true(sl_rule_matches(&rule, &in));
-    struct sockaddr_in6 v6 = v6_client("2001:db8::1");
-    in.client = (const struct sockaddr *)&v6;
+    struct sl_ip v6 = v6_client("2001:db8::1");
+    in.client = &v6;
     assert_false(sl_rule_matches(&rule, &in));
 }
 

@@ -55,19 +55,17 @@ static const char *field_of(const void *ctx, const char *name, size_t name_len, 
 /* The rule req gets, as an index into cfg->rules. */
 static size_t match(const struct sl_config *cfg, const struct request *req)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    const struct sockaddr *client = NULL;
+    struct sl_ip ip;
+    const struct sl_ip *client = NULL;
     if (req->client != NULL) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, req->client, &sin->sin_addr) == 1) {
-            sin->sin_family = AF_INET;
+        uint8_t bytes[16];
+        if (inet_pton(AF_INET, req->client, bytes) == 1) {
+            sl_ip_set(&ip, SL_IP_V4, bytes);
         } else {
-            assert_int_equal(inet_pton(AF_INET6, req->client, &sin6->sin6_addr), 1);
-            sin6->sin6_family = AF_INET6;
+            assert_int_equal(inet_pton(AF_INET6, req->client, bytes), 1);
+            sl_ip_set(&ip, SL_IP_V6, bytes);
         }
-        client = (const struct sockaddr *)&ss;
+        client = &ip;
     }
     struct sl_rule_input in = {
         .method = req->method,
@@ -342,14 +340,14 @@ static void test_rule_matchers_parsed(void **state)
     assert_int_equal(h[3].test, SL_HEADER_PRESENT);
 
     assert_int_equal(r->client_count, 4);
-    assert_int_equal(r->clients[0].family, AF_INET);
+    assert_int_equal(r->clients[0].family, SL_IP_V4);
     assert_int_equal(r->clients[0].prefix_len, 8);
     assert_int_equal(r->clients[0].addr[0], 10);
-    assert_int_equal(r->clients[1].family, AF_INET);
+    assert_int_equal(r->clients[1].family, SL_IP_V4);
     assert_int_equal(r->clients[1].prefix_len, 32); /* a bare address */
-    assert_int_equal(r->clients[2].family, AF_INET6);
+    assert_int_equal(r->clients[2].family, SL_IP_V6);
     assert_int_equal(r->clients[2].prefix_len, 32);
-    assert_int_equal(r->clients[3].family, AF_INET6);
+    assert_int_equal(r->clients[3].family, SL_IP_V6);
     assert_int_equal(r->clients[3].prefix_len, 128);
 
     assert_int_equal(r->listener_count, 2);
