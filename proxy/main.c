@@ -65,27 +65,24 @@ int main(int argc, char **argv)
         print_usage(stderr);
         return 2;
     }
-    struct sl_config *cfg;
     char err[1024];
-    if (sl_config_load(path, &cfg, err, sizeof(err)) != 0) {
+    if (sig != 0) {
+        if (sl_pidfile_signal(path, sig, err, sizeof(err)) == 0)
+            return 0;
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    struct sl_config *cfg;
+    int rv = is_check ? sl_tls_load_config(path, &cfg, err, sizeof(err))
+                      : sl_config_load(path, &cfg, err, sizeof(err));
+    if (rv != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (sig != 0) {
-        int status = sl_pidfile_signal(cfg, sig, err, sizeof(err)) == 0 ? 0 : 1;
-        if (status != 0)
-            fprintf(stderr, "sluice: %s\n", err);
-        sl_config_free(cfg);
-        return status;
-    }
     if (is_check) {
-        int status = sl_tls_check_config(cfg, err, sizeof(err)) == 0 ? 0 : 1;
-        if (status == 0)
-            printf("configuration ok\n");
-        else
-            fprintf(stderr, "%s\n", err);
+        printf("configuration ok\n");
         sl_config_free(cfg);
-        return status;
+        return 0;
     }
     signal(SIGPIPE, SIG_IGN);
     sl_log_set_level(cfg->log_level);

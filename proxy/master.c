@@ -352,17 +352,6 @@ static size_t live_children(const struct master *m)
 
 /* ---- reload and stop ---- */
 
-static int check_new_config(const char *path, struct sl_config **out, char *err, size_t len)
-{
-    if (sl_config_load(path, out, err, len) != 0)
-        return -1;
-    if (sl_tls_check_config(*out, err, len) != 0) {
-        sl_config_free(*out);
-        return -1;
-    }
-    return 0;
-}
-
 /* Moves every worker of gen to the retiring list and tells it to drain. */
 static void retire(struct master *m, struct generation *gen)
 {
@@ -399,7 +388,7 @@ static void reload(struct master *m)
     char err[1024];
     struct generation next;
     memset(&next, 0, sizeof(next));
-    if (check_new_config(m->path, &next.cfg, err, sizeof(err)) != 0) {
+    if (sl_tls_load_config(m->path, &next.cfg, err, sizeof(err)) != 0) {
         SL_ERROR("reload: %s; still running the previous config", err);
         return;
     }

@@ -49,7 +49,7 @@ static int read_pid(const char *path, pid_t *pid, char *err, size_t err_len)
     return 0;
 }
 
-int sl_pidfile_signal(const struct sl_config *cfg, int sig, char *err, size_t err_len)
+static int signal_master(const struct sl_config *cfg, int sig, char *err, size_t err_len)
 {
     if (cfg->pid_file == NULL) {
         snprintf(err, err_len, "%s sets no pid_file: the running sluice cannot be found",
@@ -65,4 +65,14 @@ int sl_pidfile_signal(const struct sl_config *cfg, int sig, char *err, size_t er
         return -1;
     }
     return 0;
+}
+
+int sl_pidfile_signal(const char *config_path, int sig, char *err, size_t err_len)
+{
+    struct sl_config *cfg;
+    if (sl_config_load(config_path, &cfg, err, err_len) != 0)
+        return -1;
+    int rv = signal_master(cfg, sig, err, err_len);
+    sl_config_free(cfg);
+    return rv;
 }

@@ -5,14 +5,13 @@
 
 #include <stddef.h>
 
-struct sl_config;
-
 /* Writes this process's pid to path (replacing the file). Returns 0, or -1
  * with a sentence in err. */
 int sl_pidfile_write(const char *path, char *err, size_t err_len);
 
-/* Sends sig to the master named by cfg's pid_file. Returns 0, or -1 with a
- * sentence in err (no pid_file in the config, no file, no such process). */
-int sl_pidfile_signal(const struct sl_config *cfg, int sig, char *err, size_t err_len);
+/* Sends sig to the master found through the pid_file of the config at
+ * config_path. Returns 0, or -1 with a sentence in err (the config does not
+ * load, sets no pid_file, no file, no such process). */
+int sl_pidfile_signal(const char *config_path, int sig, char *err, size_t err_len);
 
 #endif

@@ -66,7 +66,7 @@ fail:
     return NULL;
 }
 
-int sl_tls_check_config(const struct sl_config *cfg, char *err, size_t err_len)
+static int check_listeners(const struct sl_config *cfg, char *err, size_t err_len)
 {
     for (size_t i = 0; i < cfg->listener_count; i++) {
         const struct sl_listener_config *l = &cfg->listeners[i];
@@ -80,5 +80,18 @@ int sl_tls_check_config(const struct sl_config *cfg, char *err, size_t err_len)
         }
         SSL_CTX_free(ctx);
     }
+    return 0;
+}
+
+int sl_tls_load_config(const char *path, struct sl_config **out, char *err, size_t err_len)
+{
+    struct sl_config *cfg;
+    if (sl_config_load(path, &cfg, err, err_len) != 0)
+        return -1;
+    if (check_listeners(cfg, err, err_len) != 0) {
+        sl_config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
     return 0;
 }

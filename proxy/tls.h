@@ -15,8 +15,11 @@ SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, 
 
 struct sl_config;
 
-/* What loading a config cannot tell: every TLS listener's certificate and key
- * load and match. Returns 0, or -1 with "FILE: listener ADDR: reason" in err. */
-int sl_tls_check_config(const struct sl_config *cfg, char *err, size_t err_len);
+/* Loads the config at path and checks what loading alone cannot tell: every
+ * TLS listener's certificate and key load and match. This is the whole of
+ * sluice -t (and sluicectl check), and what a reload must pass. Returns 0 and
+ * *out (free with sl_config_free), or -1 with "FILE:LINE: reason" or "FILE:
+ * listener ADDR: reason" in err. */
+int sl_tls_load_config(const char *path, struct sl_config **out, char *err, size_t err_len);
 
 #endif

@@ -11,21 +11,13 @@ import unittest
 import urllib.request
 
 from harness import IntegTest, free_port, wait_until
+from test_admin import CLASSES
 from test_h2_malformed import RawClient
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = os.environ.get("SLUICE_ARTIFACTS")
 
-CONFIG = """\
-classes:
-  - name: bid
-  - name: bulk
-default_class: bulk
-rules:
-  - path: /status/200
-    class: bid
-admin_address: 127.0.0.1:%d
-"""
+CONFIG = CLASSES + "admin_address: 127.0.0.1:%d\n"
 
 
 class Tables(html.parser.HTMLParser):

@@ -126,6 +126,27 @@ static void patch(size_t offset, const void *bytes, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
+/* Config names are up to 64 bytes: two that differ only in the last one must
+ * stay apart (cut to 63, they made duplicate Prometheus series). */
+static void test_names_keep_all_64_bytes(void **state)
+{
+    static char a[65], b[65];
+    memset(a, 'b', 64);
+    memcpy(b, a, 64);
+    b[63] = 'c';
+    static struct sl_backend_config backends[2];
+    backends[0].name = a;
+    backends[1].name = b;
+    static struct sl_class_config one = {.name = "c"};
+    char err[256];
+    struct sl_stats_segment *seg;
+    assert_int_equal(
+        sl_stats_create(path, fake_config(backends, 2, &one, 1), 1, &seg, err, sizeof(err)), 0);
+    assert_string_equal(seg->header.backend_names[0], a);
+    assert_string_equal(seg->header.backend_names[1], b);
+    sl_stats_unmap(seg);
+}
+
 static void test_open_refuses_what_is_not_a_segment(void **state)
 {
     assert_open_fails("No such file");
@@ -254,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_open_and_sum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_keep_all_64_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_what_is_not_a_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_replaces_and_checks_backends, setup, teardown),
         cmocka_unit_test(test_rows_read_whole_under_a_concurrent_writer),
