@@ -295,7 +295,7 @@ static int parse_string_list(struct loader *ld, const struct key *key,
         return -1;
     const struct sl_yaml_node *item = is_one ? value : value->first;
     for (size_t i = 0; i < count; i++, item = item->next) {
-        const char *text;
+        const char *text = NULL;
         if (sl_config_string(ld, key, item, &text) < 0)
             return -1;
         if (key->type == KEY_PATH_LIST && text[0] != '/') {
@@ -316,7 +316,7 @@ static int parse_string_list(struct loader *ld, const struct key *key,
 int sl_config_lookup(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                      const void *items, size_t count, size_t stride, size_t *index)
 {
-    const char *text;
+    const char *text = NULL;
     if (sl_config_string(ld, key, value, &text) < 0)
         return -1;
     const char *item = items;
@@ -347,7 +347,7 @@ static int parse_backend_ref(struct loader *ld, const struct key *key,
                              const struct sl_yaml_node *value, const struct sl_backend_config **out)
 {
     const struct sl_config *cfg = ld->cfg;
-    size_t i;
+    size_t i = 0;
     if (sl_config_lookup(ld, key, value, cfg->backends, cfg->backend_count, sizeof(*cfg->backends),
                          &i) < 0)
         return -1;

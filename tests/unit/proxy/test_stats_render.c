@@ -63,12 +63,19 @@ static int teardown(void **state)
 static char *render(void (*fn)(FILE *, const struct sl_stats_segment *,
                                const struct sl_stats_worker *))
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
+    /* the stream's pointer lives on the heap: gcc 12 at -O2 takes a returned copy of a
+     * local that open_memstream wrote through for a dangling pointer */
+    struct memstream {
+        char *text;
+        size_t len;
+    } *ms = calloc(1, sizeof(*ms));
+    assert_non_null(ms);
+    FILE *out = open_memstream(&ms->text, &ms->len);
     assert_non_null(out);
     fn(out, seg, total);
     assert_int_equal(fclose(out), 0);
+    char *text = ms->text;
+    free(ms);
     return text;
 }
 
