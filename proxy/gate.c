@@ -11,7 +11,7 @@
 #include "log.h"
 #include "request.h"
 #include "sl_assert.h"
-#include "worker.h"
+#include "plane.h"
 
 static struct sl_request *request_of(struct sl_admission_entry *entry)
 {
@@ -34,20 +34,20 @@ static void on_dispatch(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config *backend,
+struct sl_gate *sl_gate_new(struct sl_plane *p, const struct sl_backend_config *backend,
                             uint64_t now_ns)
 {
     struct sl_gate *gate = calloc(1, sizeof(*gate));
     if (gate == NULL)
         return NULL;
     gate->backend = backend;
-    gate->counts = w->stats->counts[backend->index];
-    gate->dispatch = event_new(w->base, -1, 0, on_dispatch, gate);
+    gate->counts = p->stats->counts[backend->index];
+    gate->dispatch = event_new(p->base, -1, 0, on_dispatch, gate);
     if (gate->dispatch == NULL) {
         free(gate);
         return NULL;
     }
-    const struct sl_config *cfg = w->cfg;
+    const struct sl_config *cfg = p->cfg;
     uint32_t initial = backend->max_inflight < 16 ? backend->max_inflight : 16;
     bool is_adaptive = backend->limiter == SL_LIMITER_ADAPTIVE;
     struct sl_admission_config ac = {

@@ -1,7 +1,7 @@
 /* A backend's admission in one worker: policy/admission.h driven by the event
  * loop, and the counts of what it decided.
  *
- * Owned by the worker, one per backend. Requests are linked in through the
+ * Owned by the plane, one per backend. Requests are linked in through the
  * sl_admission_entry embedded in them while they are queued or in flight, and
  * request.c makes every decision visible through the counts. Freed slots are
  * handed out by a deferred event, so that a request finishing inside an
@@ -19,7 +19,7 @@
 struct event;
 struct sl_backend_config;
 struct sl_config;
-struct sl_worker;
+struct sl_plane;
 
 struct sl_gate {
     struct sl_admission admission;
@@ -28,8 +28,8 @@ struct sl_gate {
     struct sl_stats_counts *counts; /* per class: the worker's stats slot (borrowed) */
 };
 
-/* NULL when out of memory. The worker's stats slot must be set. */
-struct sl_gate *sl_gate_new(struct sl_worker *w, const struct sl_backend_config *backend,
+/* NULL when out of memory. The plane's stats slot must be set. */
+struct sl_gate *sl_gate_new(struct sl_plane *p, const struct sl_backend_config *backend,
                             uint64_t now_ns);
 
 /* The gate must hold no request (every request is freed first). */

@@ -51,7 +51,8 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    if (sl_front_h2_start(w, bev, l->cfg, l->tls != NULL, peer, (socklen_t)peer_len) != 0)
+    unsigned index = (unsigned)(l->cfg - w->cfg->listeners);
+    if (sl_front_h2_start(&w->plane, bev, index, l->tls != NULL, peer, (socklen_t)peer_len) != 0)
         SL_ERROR("listener %s: cannot start an HTTP/2 session", l->cfg->addr.text);
 }
 

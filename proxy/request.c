@@ -10,14 +10,14 @@
 #include "arena.h"
 #include "clock.h"
 #include "config.h"
-#include "front_h2.h"
+#include "front.h"
 #include "gate.h"
-#include "stats.h"
 #include "log.h"
+#include "plane.h"
+#include "stats.h"
 #include "timeval_ms.h"
-#include "upstream_h1.h"
+#include "upstream.h"
 #include "upstream_pool.h"
-#include "worker.h"
 
 /* A request kept for one retry holds at most this many bytes of its body; a
  * larger one is not retried (its body has already been given back to the client's
@@ -28,24 +28,24 @@
 
 static const struct sl_config *cfg_of(const struct sl_request *req)
 {
-    return req->worker->cfg;
-}
-
-static nghttp2_session *session_of(const struct sl_request *req)
-{
-    return sl_front_h2_session(req->front);
+    return req->plane->cfg;
 }
 
 static struct sl_gate *gate_of(const struct sl_request *req)
 {
-    return sl_worker_gate(req->worker, req->backend);
+    return sl_plane_gate(req->plane, req->backend);
+}
+
+static struct sl_pool *pool_of(const struct sl_request *req)
+{
+    return sl_plane_pool(req->plane, req->backend);
 }
 
 const char *sl_request_describe(const struct sl_request *req, char *buf, size_t len)
 {
-    snprintf(buf, len, "conn=%llu stream=%d peer=%s",
-             (unsigned long long)sl_front_h2_id(req->front), req->stream_id,
-             sl_front_h2_peer(req->front));
+    /* a peer is an IP address or "unix": 48 bytes hold any */
+    snprintf(buf, len, "conn=%llu stream=%d peer=%.48s", (unsigned long long)req->front->id,
+             req->stream_id, req->front->peer);
     return buf;
 }
 
@@ -67,7 +67,7 @@ static void request_destroy(struct sl_request *req)
 }
 
 /* What a request owns lives as long as the object, across recycling. */
-static struct sl_request *request_alloc(struct sl_worker *w)
+static struct sl_request *request_alloc(struct sl_plane *p)
 {
     struct sl_request *req = calloc(1, sizeof(*req));
     if (req == NULL)
@@ -76,7 +76,7 @@ static struct sl_request *request_alloc(struct sl_worker *w)
     req->pending_body = evbuffer_new();
     req->replay = evbuffer_new();
     req->response.body = evbuffer_new();
-    req->timer = evtimer_new(w->base, on_timer, req);
+    req->timer = evtimer_new(p->base, on_timer, req);
     if (req->arena == NULL || req->pending_body == NULL || req->replay == NULL ||
         req->response.body == NULL || req->timer == NULL) {
         request_destroy(req);
@@ -87,22 +87,22 @@ static struct sl_request *request_alloc(struct sl_worker *w)
 
 struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
 {
-    struct sl_worker *w = sl_front_h2_worker(front);
-    struct sl_request *req = w->free_requests;
+    struct sl_plane *p = front->plane;
+    struct sl_request *req = p->free_requests;
     if (req != NULL) {
-        w->free_requests = req->next_free;
-        w->free_request_count--;
+        p->free_requests = req->next_free;
+        p->free_request_count--;
     } else {
-        req = request_alloc(w);
+        req = request_alloc(p);
         if (req == NULL)
             return NULL;
     }
     req->front = front;
-    req->worker = w;
+    req->plane = p;
     req->stream_id = stream_id;
     req->state = SL_REQ_HEADERS;
-    req->arrival_ns = sl_clock_ns();
-    w->request_count++;
+    req->outcome.arrival_ns = sl_clock_ns();
+    p->request_count++;
     sl_header_list_init(&req->fields, req->arena);
     sl_header_list_init(&req->response.headers, req->arena);
     return req;
@@ -111,8 +111,8 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
 /* Back to the free list, every field but the owned buffers cleared. */
 static void request_recycle(struct sl_request *req)
 {
-    struct sl_worker *w = req->worker;
-    if (w->free_request_count >= SL_FREE_REQUESTS_MAX) {
+    struct sl_plane *p = req->plane;
+    if (p->free_request_count >= SL_FREE_REQUESTS_MAX) {
         request_destroy(req);
         return;
     }
@@ -130,19 +130,19 @@ static void request_recycle(struct sl_request *req)
     req->replay = replay;
     req->response.body = body;
     req->timer = timer;
-    req->next_free = w->free_requests;
-    w->free_requests = req;
-    w->free_request_count++;
+    req->next_free = p->free_requests;
+    p->free_requests = req;
+    p->free_request_count++;
 }
 
-void sl_request_free_list_clear(struct sl_worker *w)
+void sl_request_free_list_clear(struct sl_plane *p)
 {
-    while (w->free_requests != NULL) {
-        struct sl_request *req = w->free_requests;
-        w->free_requests = req->next_free;
+    while (p->free_requests != NULL) {
+        struct sl_request *req = p->free_requests;
+        p->free_requests = req->next_free;
         request_destroy(req);
     }
-    w->free_request_count = 0;
+    p->free_request_count = 0;
 }
 
 int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t name_len,
@@ -161,29 +161,52 @@ int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t nam
     return 0;
 }
 
+/* --- how it ends --- */
+
+/* The phase the request is in now, for its termination code. */
+static enum sl_term_phase phase_now(const struct sl_request *req)
+{
+    switch (req->state) {
+    case SL_REQ_HEADERS:
+        return SL_PHASE_HEAD;
+    case SL_REQ_QUEUED:
+    case SL_REQ_WAITING:
+        return SL_PHASE_QUEUE;
+    case SL_REQ_FORWARD:
+        return req->is_submitted ? SL_PHASE_BODY : SL_PHASE_RESPONSE_HEAD;
+    case SL_REQ_DONE:
+        break;
+    }
+    return req->response.is_complete ? SL_PHASE_LAST : SL_PHASE_BODY;
+}
+
+/* The first cause to end the request is the one its code tells. */
+static void note_end(struct sl_request *req, enum sl_term_cause cause, enum sl_term_phase phase)
+{
+    if (req->outcome.cause != SL_CAUSE_NONE)
+        return;
+    req->outcome.cause = cause;
+    req->outcome.phase = phase;
+}
+
 /* --- answering the client --- */
 
-static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                                  size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                                  void *user_data)
+size_t sl_request_take_body(struct sl_request *req, uint8_t *buf, size_t len, bool *is_end)
 {
-    struct sl_request *req = source->ptr;
     struct sl_upstream_response *resp = &req->response;
-    int n = evbuffer_remove(resp->body, buf, length);
-    if (n < 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    int n = evbuffer_remove(resp->body, buf, len);
+    size_t taken = n > 0 ? (size_t)n : 0;
     size_t left = evbuffer_get_length(resp->body);
     if (req->is_upstream_paused && left < cfg_of(req)->response_buffer_bytes) {
         req->is_upstream_paused = false;
-        sl_upconn_set_paused(req->upconn, false);
+        req->upconn->ops->pause(req->upconn, req, false);
     }
-    if (n > 0)
+    if (taken > 0) {
+        req->outcome.bytes_out += taken;
         update_stall_timer(req); /* the client read: progress */
-    if (left == 0 && resp->is_complete)
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0)
-        return NGHTTP2_ERR_DEFERRED;
-    return n;
+    }
+    *is_end = left == 0 && resp->is_complete;
+    return taken;
 }
 
 static bool status_has_body(unsigned status)
@@ -191,33 +214,23 @@ static bool status_has_body(unsigned status)
     return status != 204 && status != 304;
 }
 
-/* Submits HEADERS for resp, with a DATA source unless the response has no body. */
-/* By status class, for requests the rules placed (431 and 501 come before). */
-static void count_response(const struct sl_request *req, unsigned status)
-{
-    if (req->backend != NULL && status >= 100 && status < 600)
-        gate_of(req)->counts[req->class_index].responses[status / 100 - 1]++;
-}
-
-static int submit_response(struct sl_request *req, const nghttp2_nv *nva, size_t count)
+/* The head goes to the front; the body, if any, follows as the front pulls it. */
+static int send_response_head(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
     bool has_body = !req->is_head_method && status_has_body(resp->status) &&
                     !(resp->is_complete && evbuffer_get_length(resp->body) == 0);
-    nghttp2_data_provider provider = {.source.ptr = req, .read_callback = read_response_body};
-    int rv = nghttp2_submit_response(session_of(req), req->stream_id, nva, count,
-                                     has_body ? &provider : NULL);
+    int rv = req->front->ops->send_head(req->front, req, resp->status, &resp->headers, has_body);
     if (rv == 0) {
         req->is_submitted = true;
-        count_response(req, resp->status);
+        req->outcome.status = resp->status;
     }
     return rv;
 }
 
-static void reset_stream(struct sl_request *req, uint32_t error_code)
+static void reset_exchange(struct sl_request *req, enum sl_front_reset how)
 {
-    nghttp2_submit_rst_stream(session_of(req), NGHTTP2_FLAG_NONE, req->stream_id, error_code);
-    sl_front_h2_schedule_flush(req->front);
+    req->front->ops->reset(req->front, req, how);
 }
 
 /* Gives the client back the flow-control credit of body bytes that will never
@@ -227,9 +240,8 @@ static void return_credit(struct sl_request *req)
     evbuffer_drain(req->pending_body, evbuffer_get_length(req->pending_body));
     if (req->unconsumed_bytes == 0)
         return;
-    nghttp2_session_consume(session_of(req), req->stream_id, req->unconsumed_bytes);
+    req->front->ops->consume(req->front, req, req->unconsumed_bytes);
     req->unconsumed_bytes = 0;
-    sl_front_h2_schedule_flush(req->front);
 }
 
 /* Leaves the backend's admission: out of its queue (the client gave up), or
@@ -250,30 +262,17 @@ static void leave_admission(struct sl_request *req, enum sl_sample sample)
     sl_gate_schedule_dispatch(gate);
 }
 
-/* Backend failures, per backend, for the stats. */
-static void count_failure(const struct sl_request *req, enum sl_upstream_failure what)
-{
-    struct sl_stats_backend *b = &req->worker->stats->backends[req->backend->index];
-    if (what == SL_UPSTREAM_CONNECT)
-        b->connect_errors++;
-    else if (what == SL_UPSTREAM_TIMEOUT)
-        b->timeouts++;
-    else
-        b->failures++;
-}
-
 /* Leaves the admission, the pool's wait list, or the connection mid-exchange. */
 static void detach_upstream(struct sl_request *req)
 {
     leave_admission(req, SL_SAMPLE_NONE);
     evtimer_del(req->timer);
     if (req->state == SL_REQ_WAITING) {
-        sl_pool_cancel(sl_worker_pool(req->worker, req->backend), req);
+        sl_pool_cancel(pool_of(req), req);
     } else if (req->upconn != NULL) {
         struct sl_upconn *conn = req->upconn;
         req->upconn = NULL;
-        sl_upconn_detach(conn);
-        sl_pool_discard(conn);
+        conn->ops->detach(conn, req);
     }
     req->is_upstream_paused = false;
 }
@@ -299,6 +298,8 @@ static bool is_clients_turn(const struct sl_request *req)
  * timer (a timer-heap update, no syscall). */
 static void update_stall_timer(struct sl_request *req)
 {
+    if (req->is_write_failed)
+        return; /* the timer is due now: on_timer answers */
     if (is_clients_turn(req))
         arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
     else
@@ -307,33 +308,17 @@ static void update_stall_timer(struct sl_request *req)
 
 /* "class=NAME", and "; shed=REASON" for a shed request, in the arena; NULL
  * when the arena is exhausted. */
-static const char *decision_text(struct sl_request *req)
-{
-    char buf[128];
-    const char *name = cfg_of(req)->classes[req->class_index].name;
-    int n = req->is_shed ? snprintf(buf, sizeof(buf), "class=%s; shed=%s", name,
-                                    sl_shed_reason_name(req->shed_reason))
-                         : snprintf(buf, sizeof(buf), "class=%s", name);
-    return sl_arena_strndup(req->arena, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-static nghttp2_nv make_nv(const char *name, const char *value)
-{
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value),
-                        NGHTTP2_NV_FLAG_NONE};
-}
-
-/* Adds x-sluice-decision to nva[*count] when the config asks for it; nva has
- * room for one more field. Returns false when out of memory. */
-static bool add_decision_field(struct sl_request *req, nghttp2_nv *nva, size_t *count)
+static int add_decision_field(struct sl_request *req, struct sl_header_list *fields)
 {
     if (!cfg_of(req)->decision_header || req->backend == NULL) /* answered before the rules */
-        return true;
-    const char *text = decision_text(req);
-    if (text == NULL)
-        return false;
-    nva[(*count)++] = make_nv("x-sluice-decision", text);
-    return true;
+        return 0;
+    char buf[128];
+    const char *name = cfg_of(req)->classes[req->class_index].name;
+    int n = req->outcome.is_shed ? snprintf(buf, sizeof(buf), "class=%s; shed=%s", name,
+                                            sl_shed_reason_name(req->outcome.shed_reason))
+                                 : snprintf(buf, sizeof(buf), "class=%s", name);
+    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    return sl_header_list_add(fields, "x-sluice-decision", 17, buf, len, NGHTTP2_NV_FLAG_NONE);
 }
 
 /* What sluice answers itself: an error, a refusal, or a shed answer. */
@@ -346,32 +331,37 @@ struct local_answer {
     size_t body_len;
 };
 
-static int submit_local_answer(struct sl_request *req, const struct local_answer *ans)
+static int add_field(struct sl_header_list *list, const char *name, const char *value)
+{
+    return sl_header_list_add(list, name, strlen(name), value, strlen(value), NGHTTP2_NV_FLAG_NONE);
+}
+
+/* The answer replaces whatever the backend had sent of a response. */
+static int send_local_answer(struct sl_request *req, const struct local_answer *ans)
 {
     bool has_body = status_has_body(ans->status);
-    nghttp2_nv *nva = sl_arena_alloc(req->arena, (4 + ans->field_count) * sizeof(*nva));
-    char status_text[4], length_text[24];
-    if (nva == NULL)
-        return -1;
-    snprintf(status_text, sizeof(status_text), "%u", ans->status);
-    snprintf(length_text, sizeof(length_text), "%zu", has_body ? ans->body_len : 0);
-    size_t n = 0;
-    nva[n++] = make_nv(":status", status_text);
-    if (ans->content_type != NULL && has_body)
-        nva[n++] = make_nv("content-type", ans->content_type);
-    if (has_body) /* RFC 9110 §8.6: never on 204 and 304 */
-        nva[n++] = make_nv("content-length", length_text);
-    for (size_t i = 0; i < ans->field_count; i++)
-        nva[n++] = make_nv(ans->fields[i].name.text, ans->fields[i].value.text);
-    if (!add_decision_field(req, nva, &n))
-        return -1;
     struct sl_upstream_response *resp = &req->response;
+    struct sl_header_list *fields = &resp->headers;
+    sl_header_list_init(fields, req->arena);
+    char length_text[24];
+    snprintf(length_text, sizeof(length_text), "%zu", has_body ? ans->body_len : 0);
+    int rv = 0;
+    if (ans->content_type != NULL && has_body)
+        rv = add_field(fields, "content-type", ans->content_type);
+    if (rv == 0 && has_body) /* RFC 9110 §8.6: never on 204 and 304 */
+        rv = add_field(fields, "content-length", length_text);
+    for (size_t i = 0; rv == 0 && i < ans->field_count; i++)
+        rv = add_field(fields, ans->fields[i].name.text, ans->fields[i].value.text);
+    if (rv == 0)
+        rv = add_decision_field(req, fields);
     evbuffer_drain(resp->body, evbuffer_get_length(resp->body));
     resp->status = ans->status;
     resp->is_complete = true;
-    if (has_body && ans->body_len > 0 && evbuffer_add(resp->body, ans->body, ans->body_len) != 0)
-        return -1;
-    return submit_response(req, nva, n);
+    req->outcome.is_from_upstream = false;
+    if (rv == 0 && has_body && ans->body_len > 0 &&
+        evbuffer_add(resp->body, ans->body, ans->body_len) != 0)
+        rv = -1;
+    return rv == 0 ? send_response_head(req) : rv;
 }
 
 static void respond(struct sl_request *req, const struct local_answer *ans)
@@ -379,16 +369,16 @@ static void respond(struct sl_request *req, const struct local_answer *ans)
     detach_upstream(req);
     return_credit(req);
     req->state = SL_REQ_DONE;
-    if (req->is_submitted || submit_local_answer(req, ans) != 0) {
-        reset_stream(req, NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    sl_front_h2_schedule_flush(req->front);
+    if (req->is_submitted || send_local_answer(req, ans) != 0)
+        reset_exchange(req, SL_RESET_INTERNAL);
 }
 
-/* Answers the request from sluice itself with an error in plain text. */
-static void respond_locally(struct sl_request *req, unsigned status, const char *text)
+/* Answers the request from sluice itself with an error in plain text, for
+ * cause (noted with the phase the request was in). */
+static void respond_locally(struct sl_request *req, enum sl_term_cause cause, unsigned status,
+                            const char *text)
 {
+    note_end(req, cause, phase_now(req));
     struct local_answer ans = {.status = status,
                                .content_type = "text/plain; charset=utf-8",
                                .body = text,
@@ -400,8 +390,9 @@ void sl_request_shed(struct sl_request *req, enum sl_shed_reason reason)
 {
     const struct sl_class_config *cls = &cfg_of(req)->classes[req->class_index];
     gate_of(req)->counts[req->class_index].shed[reason]++;
-    req->is_shed = true;
-    req->shed_reason = reason;
+    req->outcome.is_shed = true;
+    req->outcome.shed_reason = reason;
+    note_end(req, SL_CAUSE_POLICY, phase_now(req));
     char who[128];
     SL_DEBUG("%s backend %s class %s: shed (%s)", sl_request_describe(req, who, sizeof(who)),
              req->backend->name, cls->name, sl_shed_reason_name(reason));
@@ -410,7 +401,7 @@ void sl_request_shed(struct sl_request *req, enum sl_shed_reason reason)
         detach_upstream(req);
         return_credit(req);
         req->state = SL_REQ_DONE;
-        reset_stream(req, NGHTTP2_REFUSED_STREAM);
+        reset_exchange(req, SL_RESET_REFUSED);
         return;
     }
     struct local_answer ans = {.status = cls->shed.status,
@@ -423,8 +414,18 @@ void sl_request_shed(struct sl_request *req, enum sl_shed_reason reason)
 
 /* --- sending the request upstream --- */
 
-/* Queues bytes for the upstream, keeping a copy while a retry is still possible. */
-static void send_upstream(struct sl_request *req, const void *data, size_t len)
+/* A write the upstream could not queue (out of memory) fails the request, from
+ * its timer: the connection may be inside its own callback right now. */
+static void write_failed(struct sl_request *req)
+{
+    if (req->is_write_failed)
+        return;
+    req->is_write_failed = true;
+    event_active(req->timer, EV_TIMEOUT, 1);
+}
+
+/* Body bytes for the upstream, keeping a copy while a retry is still possible. */
+static void send_body(struct sl_request *req, const void *data, size_t len)
 {
     if (req->is_replayable) {
         if (evbuffer_get_length(req->replay) + len > SL_REPLAY_MAX_BYTES ||
@@ -433,32 +434,15 @@ static void send_upstream(struct sl_request *req, const void *data, size_t len)
             evbuffer_drain(req->replay, evbuffer_get_length(req->replay));
         }
     }
-    sl_upconn_write(req->upconn, data, len);
+    if (req->upconn->ops->send_body(req->upconn, req, data, len) != 0)
+        write_failed(req);
 }
 
-static void send_body(struct sl_request *req, const void *data, size_t len)
-{
-    if (len == 0)
-        return;
-    if (req->is_chunked) {
-        char size_line[20];
-        int n = snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
-        send_upstream(req, size_line, (size_t)n);
-        send_upstream(req, data, len);
-        send_upstream(req, "\r\n", 2);
-    } else {
-        send_upstream(req, data, len);
-    }
-}
-
-/* Terminates a chunked body once; the upstream's response timeout starts. The
- * terminator stays out of the replay copy: a retry sends it anew. */
+/* The body is complete; the upstream's response timeout starts. */
 static void send_end(struct sl_request *req)
 {
-    if (req->is_chunked && !req->is_end_sent)
-        sl_upconn_write(req->upconn, "0\r\n\r\n", 5);
     req->is_end_sent = true;
-    sl_upconn_request_sent(req->upconn);
+    req->upconn->ops->end(req->upconn, req);
 }
 
 static void send_pending_body(struct sl_request *req)
@@ -476,38 +460,41 @@ static void send_pending_body(struct sl_request *req)
 }
 
 /* A retry: sends again what the failed attempt had sent after the head; retry()
- * made the copy contiguous, so the pullup here allocates nothing. */
+ * made the copy contiguous, so the pullup here allocates nothing. The copy is
+ * kept: this attempt may fail the same way. */
 static void send_replay(struct sl_request *req)
 {
     size_t len = evbuffer_get_length(req->replay);
-    if (len > 0)
-        sl_upconn_write(req->upconn, evbuffer_pullup(req->replay, -1), len);
+    if (len > 0 &&
+        req->upconn->ops->send_body(req->upconn, req, evbuffer_pullup(req->replay, -1), len) != 0)
+        write_failed(req);
 }
 
 /* The head, with the budget left (counted now, so a retry tells the truth)
  * when the request has a deadline. */
-static void write_head(struct sl_request *req)
+static void send_head(struct sl_request *req)
 {
     const struct sl_string *name = &cfg_of(req)->forward_budget_header;
     uint64_t deadline = req->admission.deadline_ns;
-    if (deadline == 0 || name->len == 0) {
-        sl_upconn_write(req->upconn, req->head, req->head_len);
-        return;
+    char value[24];
+    nghttp2_nv budget = {(uint8_t *)name->text, (uint8_t *)value, name->len, 0,
+                         NGHTTP2_NV_FLAG_NONE};
+    bool has_budget = deadline != 0 && name->len > 0;
+    if (has_budget) {
+        uint64_t now = sl_clock_ns();
+        int n = snprintf(value, sizeof(value), "%llu",
+                         (unsigned long long)(deadline > now ? (deadline - now) / 1000000 : 0));
+        budget.valuelen = (size_t)n;
     }
-    uint64_t now = sl_clock_ns();
-    char line[128];
-    int n = snprintf(line, sizeof(line), "%s: %llu\r\n\r\n", name->text,
-                     (unsigned long long)(deadline > now ? (deadline - now) / 1000000 : 0));
-    /* the head ends with the empty line: the field goes in before it */
-    sl_upconn_write(req->upconn, req->head, req->head_len - 2);
-    sl_upconn_write(req->upconn, line, (size_t)n);
+    if (req->upconn->ops->send_head(req->upconn, req, has_budget ? &budget : NULL) != 0)
+        write_failed(req);
 }
 
 void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 {
     req->state = SL_REQ_FORWARD;
     req->upconn = conn;
-    write_head(req);
+    send_head(req);
     send_replay(req);
     send_pending_body(req);
     if (req->is_ended)
@@ -522,20 +509,24 @@ static void start_queue_timer(struct sl_request *req)
         arm_timer(req, req->backend->response_timeout_ms);
 }
 
+/* A connection could not even be started: nothing reached the backend. */
+static void fail_connect(struct sl_request *req, int err)
+{
+    char who[128];
+    SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
+            req->backend->name, strerror(-err));
+    leave_admission(req, SL_SAMPLE_DROP);
+    note_end(req, SL_CAUSE_UPSTREAM, SL_PHASE_CONNECT);
+    respond_locally(req, SL_CAUSE_UPSTREAM, 502, "502 bad gateway: the backend is unreachable\n");
+}
+
 static void forward(struct sl_request *req)
 {
-    struct sl_pool *pool = sl_worker_pool(req->worker, req->backend);
     req->is_replayable = true;
-    int err = sl_pool_acquire(pool, req, false);
+    int err = sl_pool_acquire(pool_of(req), req, false);
     start_queue_timer(req);
-    if (err < 0) {
-        char who[128];
-        SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
-                req->backend->name, strerror(-err));
-        count_failure(req, SL_UPSTREAM_CONNECT);
-        leave_admission(req, SL_SAMPLE_DROP);
-        respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
-    }
+    if (err < 0)
+        fail_connect(req, err);
 }
 
 static const char *field_value(const struct sl_request *req, const char *name)
@@ -551,7 +542,7 @@ static struct sl_request *request_of(struct sl_admission_entry *entry)
     return (struct sl_request *)((char *)entry - offsetof(struct sl_request, admission));
 }
 
-/* HTTP/2 field names arrive lowercase (RFC 9113 §8.2.1), as rules hold them. */
+/* Field names are lowercase as stored (RFC 9113 §8.2.1), as rules hold them. */
 static const char *rule_field(const void *ctx, const char *name, size_t name_len, size_t *value_len)
 {
     const struct sl_header_list *fields = ctx;
@@ -594,7 +585,7 @@ static uint64_t deadline_of(const struct sl_request *req)
         budget_ms = asked_ms;
         has_budget = true;
     }
-    return has_budget ? req->arrival_ns + budget_ms * 1000000 : 0;
+    return has_budget ? req->outcome.arrival_ns + budget_ms * 1000000 : 0;
 }
 
 static void classify(struct sl_request *req, const char *method, const char *path)
@@ -609,8 +600,8 @@ static void classify(struct sl_request *req, const char *method, const char *pat
         .path_len = path != NULL ? strlen(path) : 0,
         .authority = authority,
         .authority_len = authority != NULL ? strlen(authority) : 0,
-        .client = sl_front_h2_peer_ip(req->front),
-        .listener_index = sl_front_h2_listener_index(req->front),
+        .client = sl_front_peer_ip(req->front),
+        .listener_index = req->front->listener_index,
         .header = rule_field,
         .header_ctx = &req->fields,
     };
@@ -618,6 +609,8 @@ static void classify(struct sl_request *req, const char *method, const char *pat
     const struct sl_rule *rule = sl_config_match(cfg, &in);
     req->class_index = rule->class_index;
     req->backend = &cfg->backends[rule->backend_index];
+    req->outcome.backend = req->backend;
+    req->outcome.class_index = rule->class_index;
     req->admission.class_index = rule->class_index;
     req->admission.deadline_ns = deadline_of(req);
 }
@@ -648,7 +641,7 @@ static void admit(struct sl_request *req)
 {
     struct sl_gate *gate = gate_of(req);
     gate->counts[req->class_index].received++;
-    if (sl_overload_sheds(&req->worker->overload, &cfg_of(req)->class_policies[req->class_index])) {
+    if (sl_overload_sheds(&req->plane->overload, &cfg_of(req)->class_policies[req->class_index])) {
         sl_request_shed(req, SL_SHED_OVERLOAD);
         return;
     }
@@ -680,13 +673,14 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     req->is_ended = !has_body;
     if (req->is_too_large) {
-        respond_locally(req, 431, "431 request header fields too large\n");
+        respond_locally(req, SL_CAUSE_POLICY, 431, "431 request header fields too large\n");
         return;
     }
     const char *method = field_value(req, ":method");
     const char *path = field_value(req, ":path");
     if (method != NULL && strcmp(method, "CONNECT") == 0) {
-        respond_locally(req, 501, "501 not implemented: sluice does not tunnel CONNECT\n");
+        respond_locally(req, SL_CAUSE_POLICY, 501,
+                        "501 not implemented: sluice does not tunnel CONNECT\n");
         return;
     }
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
@@ -694,41 +688,36 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
     const struct sl_string *budget_field = &cfg_of(req)->forward_budget_header;
     if (budget_field->len > 0) /* only sluice writes it, or a client could fake it */
         sl_header_list_remove(&req->fields, budget_field->text);
-    struct sl_forward_info fwd = {
-        .client_addr = sl_front_h2_peer(req->front),
-        .scheme = sl_front_h2_scheme(req->front),
-    };
-    char *head;
-    int rv = sl_h1_request_head(&req->fields, &fwd, has_body, req->arena, &head, &req->head_len,
-                                &req->is_chunked);
+    int rv = pool_of(req)->ops->prepare(req);
     if (rv == SL_EINVALID) {
-        respond_locally(req, 400, "400 bad request\n");
+        respond_locally(req, SL_CAUSE_POLICY, 400, "400 bad request\n");
         return;
     }
     if (rv < 0) {
-        reset_stream(req, NGHTTP2_REFUSED_STREAM);
+        note_end(req, SL_CAUSE_RESOURCE, SL_PHASE_HEAD);
         req->state = SL_REQ_DONE;
+        reset_exchange(req, SL_RESET_REFUSED);
         return;
     }
-    req->head = head;
     admit(req);
 }
 
 /* Credit for body bytes the upstream will never take. */
 static void discard_body(struct sl_request *req, size_t len)
 {
-    nghttp2_session_consume(session_of(req), req->stream_id, len);
-    sl_front_h2_schedule_flush(req->front);
+    req->front->ops->consume(req->front, req, len);
 }
 
 void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 {
+    req->outcome.bytes_in += len;
     switch (req->state) {
     case SL_REQ_QUEUED:
     case SL_REQ_WAITING:
         if (evbuffer_add(req->pending_body, data, len) != 0) {
             discard_body(req, len);
-            respond_locally(req, 503, "503 service unavailable: out of memory\n");
+            respond_locally(req, SL_CAUSE_RESOURCE, 503,
+                            "503 service unavailable: out of memory\n");
             return;
         }
         req->unconsumed_bytes += len;
@@ -757,9 +746,8 @@ void sl_request_on_upstream_drained(struct sl_request *req)
 {
     if (req->unconsumed_bytes == 0)
         return;
-    nghttp2_session_consume(session_of(req), req->stream_id, req->unconsumed_bytes);
+    req->front->ops->consume(req->front, req, req->unconsumed_bytes);
     req->unconsumed_bytes = 0;
-    sl_front_h2_schedule_flush(req->front);
     update_stall_timer(req); /* the client can send again */
 }
 
@@ -770,35 +758,19 @@ struct sl_upstream_response *sl_request_response(struct sl_request *req)
     return &req->response;
 }
 
-/* nva with x-sluice-decision appended, when the config asks for it. */
-static int with_decision_field(struct sl_request *req, nghttp2_nv **nva, size_t *count)
-{
-    if (!cfg_of(req)->decision_header)
-        return 0;
-    nghttp2_nv *more = sl_arena_alloc(req->arena, (*count + 1) * sizeof(*more));
-    if (more == NULL)
-        return -1;
-    memcpy(more, *nva, *count * sizeof(*more));
-    if (!add_decision_field(req, more, count))
-        return -1;
-    *nva = more;
-    return 0;
-}
-
-static void submit_upstream_head(struct sl_request *req)
+static void relay_upstream_head(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
-    nghttp2_nv *nva;
-    size_t count;
     /* the head arrived: the backend has the request, a retry is off the table */
     req->is_replayable = false;
     evbuffer_drain(req->replay, evbuffer_get_length(req->replay));
-    if (sl_h2_response_fields(&resp->headers, resp->status, req->arena, &nva, &count) != 0 ||
-        with_decision_field(req, &nva, &count) != 0 || submit_response(req, nva, count) != 0) {
+    req->outcome.is_from_upstream = true;
+    if (add_decision_field(req, &resp->headers) != 0 || send_response_head(req) != 0) {
         char who[128];
         SL_WARN("%s backend %s: response head with status %u cannot be relayed",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name, resp->status);
-        respond_locally(req, 502, "502 bad gateway: invalid response from the backend\n");
+        respond_locally(req, SL_CAUSE_UPSTREAM, 502,
+                        "502 bad gateway: invalid response from the backend\n");
     }
 }
 
@@ -809,25 +781,16 @@ static void apply_backpressure(struct sl_request *req)
         return;
     if (evbuffer_get_length(req->response.body) >= cfg_of(req)->response_buffer_bytes) {
         req->is_upstream_paused = true;
-        sl_upconn_set_paused(req->upconn, true);
+        req->upconn->ops->pause(req->upconn, req, true);
         update_stall_timer(req);
     }
-}
-
-/* A proxied response ended: its latency as the client saw it, into the stats. */
-static void record_latency(const struct sl_request *req)
-{
-    struct sl_stats_worker *stats = req->worker->stats;
-    uint64_t latency_us = (sl_clock_ns() - req->arrival_ns) / 1000;
-    sl_hist_record(&stats->latency_by_class[req->class_index], latency_us);
-    sl_hist_record(&stats->latency_by_backend[req->backend->index], latency_us);
 }
 
 void sl_request_on_upstream_progress(struct sl_request *req)
 {
     struct sl_upstream_response *resp = &req->response;
     if (resp->is_complete) {
-        record_latency(req);
+        req->outcome.response_end_ns = sl_clock_ns();
         leave_admission(req, SL_SAMPLE_OK);
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */
@@ -837,13 +800,12 @@ void sl_request_on_upstream_progress(struct sl_request *req)
     if (!req->is_submitted) {
         if (!resp->is_head_complete)
             return;
-        submit_upstream_head(req);
+        relay_upstream_head(req);
     } else {
-        nghttp2_session_resume_data(session_of(req), req->stream_id);
+        req->front->ops->resume_body(req->front, req);
     }
     apply_backpressure(req);
     update_stall_timer(req);
-    sl_front_h2_schedule_flush(req->front);
 }
 
 /* Only a kept-alive connection that broke before any response byte: the backend
@@ -864,18 +826,29 @@ static void retry(struct sl_request *req)
     req->is_end_sent = false;
     /* rare, and at most SL_REPLAY_MAX_BYTES: one contiguous copy */
     if (evbuffer_get_length(req->replay) > 0 && evbuffer_pullup(req->replay, -1) == NULL) {
-        respond_locally(req, 502, "502 bad gateway: the backend failed\n");
+        respond_locally(req, SL_CAUSE_RESOURCE, 502, "502 bad gateway: the backend failed\n");
         return;
     }
     req->state = SL_REQ_HEADERS;
-    int err = sl_pool_acquire(sl_worker_pool(req->worker, req->backend), req, true);
+    int err = sl_pool_acquire(pool_of(req), req, true);
     start_queue_timer(req);
-    if (err < 0) {
-        SL_WARN("%s backend %s: cannot connect: %s", who, req->backend->name, strerror(-err));
-        count_failure(req, SL_UPSTREAM_CONNECT);
-        leave_admission(req, SL_SAMPLE_DROP);
-        respond_locally(req, 502, "502 bad gateway: the backend is unreachable\n");
+    if (err < 0)
+        fail_connect(req, err);
+}
+
+static const char *failure_text(enum sl_upstream_failure what)
+{
+    switch (what) {
+    case SL_UPSTREAM_CONNECT:
+        return "connect";
+    case SL_UPSTREAM_TIMEOUT:
+        return "timeout";
+    case SL_UPSTREAM_BROKEN:
+        return "connection broken";
+    case SL_UPSTREAM_PROTOCOL:
+        break;
     }
+    return "bad response";
 }
 
 void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_failure what,
@@ -888,19 +861,17 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
         return;
     }
     leave_admission(req, SL_SAMPLE_DROP);
-    count_failure(req, what);
     char who[128];
     SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
-            req->backend->name,
-            what == SL_UPSTREAM_CONNECT   ? "connect"
-            : what == SL_UPSTREAM_TIMEOUT ? "timeout"
-            : what == SL_UPSTREAM_BROKEN  ? "connection broken"
-                                          : "bad response");
+            req->backend->name, failure_text(what));
+    if (what == SL_UPSTREAM_CONNECT)
+        note_end(req, SL_CAUSE_UPSTREAM, SL_PHASE_CONNECT);
     /* once the head went out, this resets the stream (RFC 9113 §8.1) */
     if (what == SL_UPSTREAM_TIMEOUT)
-        respond_locally(req, 504, "504 gateway timeout: the backend did not answer in time\n");
+        respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504,
+                        "504 gateway timeout: the backend did not answer in time\n");
     else
-        respond_locally(req, 502, "502 bad gateway: the backend failed\n");
+        respond_locally(req, SL_CAUSE_UPSTREAM, 502, "502 bad gateway: the backend failed\n");
 }
 
 /* --- the end --- */
@@ -911,32 +882,33 @@ static void abandon_stalled(struct sl_request *req, const char *what)
     char who[128];
     SL_INFO("%s client %s for %u ms; resetting the stream",
             sl_request_describe(req, who, sizeof(who)), what, cfg_of(req)->client_idle_timeout_ms);
+    note_end(req, SL_CAUSE_CLIENT_TIMEOUT, phase_now(req));
     detach_upstream(req);
     return_credit(req);
     req->state = SL_REQ_DONE;
-    if (sl_front_h2_is_write_blocked(req->front)) {
-        /* not even reading the socket: a reset would never leave either */
-        SL_INFO("%s client reads nothing; closing the connection", who);
-        sl_front_h2_close_later(req->front);
-        return;
-    }
-    reset_stream(req, NGHTTP2_CANCEL);
+    reset_exchange(req, SL_RESET_CANCEL);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
     char who[128];
-    if (req->state == SL_REQ_QUEUED) {
+    if (req->is_write_failed) {
+        req->is_write_failed = false;
+        SL_ERROR("%s backend %s: out of memory queueing the request",
+                 sl_request_describe(req, who, sizeof(who)), req->backend->name);
+        leave_admission(req, SL_SAMPLE_NONE);
+        respond_locally(req, SL_CAUSE_RESOURCE, 503, "503 service unavailable: out of memory\n");
+    } else if (req->state == SL_REQ_QUEUED) {
         sl_admission_cancel(&gate_of(req)->admission, &req->admission);
         sl_request_shed(req, req->expiry_reason);
     } else if (req->state == SL_REQ_WAITING) {
         SL_WARN("%s backend %s: no connection became free within %u ms",
                 sl_request_describe(req, who, sizeof(who)), req->backend->name,
                 req->backend->response_timeout_ms);
-        count_failure(req, SL_UPSTREAM_TIMEOUT);
         leave_admission(req, SL_SAMPLE_DROP);
-        respond_locally(req, 504, "504 gateway timeout: the backend is saturated\n");
+        respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504,
+                        "504 gateway timeout: the backend is saturated\n");
     } else if (is_clients_turn(req)) {
         abandon_stalled(req, req->is_ended || req->state == SL_REQ_DONE
                                  ? "read none of the response"
@@ -944,20 +916,27 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void sl_request_free(struct sl_request *req)
+/* What the front saw completes the outcome: a request it closed before the
+ * end was ended by the client (or the shutdown), unless sluice ended it first. */
+static void complete_outcome(struct sl_request *req, enum sl_request_end how)
 {
-    req->worker->request_count--;
-    detach_upstream(req);
-    return_credit(req);
-    request_recycle(req);
+    bool is_whole = how == SL_END_CLOSED && req->state == SL_REQ_DONE && req->is_submitted &&
+                    req->response.is_complete && evbuffer_get_length(req->response.body) == 0;
+    if (is_whole || req->outcome.cause != SL_CAUSE_NONE)
+        return;
+    note_end(req, how == SL_END_SHUTDOWN ? SL_CAUSE_SHUTDOWN : SL_CAUSE_CLIENT, phase_now(req));
 }
 
-void sl_request_on_stream_close(struct sl_request *req, uint32_t error_code)
+void sl_request_finish(struct sl_request *req, enum sl_request_end how)
 {
-    if (error_code != NGHTTP2_NO_ERROR && req->state != SL_REQ_DONE) {
+    if (how != SL_END_CLOSED && req->state != SL_REQ_DONE) {
         char who[128];
-        SL_INFO("%s stream closed with error %s before the response ended",
-                sl_request_describe(req, who, sizeof(who)), nghttp2_http2_strerror(error_code));
+        SL_INFO("%s closed before the response ended", sl_request_describe(req, who, sizeof(who)));
     }
-    sl_request_free(req);
+    complete_outcome(req, how);
+    req->plane->request_count--;
+    detach_upstream(req);
+    return_credit(req);
+    sl_outcome_publish(req->plane, &req->outcome);
+    request_recycle(req);
 }

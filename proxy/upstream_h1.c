@@ -1,5 +1,14 @@
-#include "upstream_h1.h"
-
+/* One HTTP/1.1 connection to a backend server (Unix socket, or TCP with
+ * TCP_NODELAY), parsing responses with http-parser: sl_upstream_h1_ops.
+ *
+ * Raw non-blocking I/O rather than a bufferevent: each connection carries one
+ * request at a time, so per-request syscalls are what counts. A request costs one
+ * writev (the turn's output, flushed together) and one read per readiness, with no
+ * epoll_ctl in the steady state: EV_WRITE is registered only when the socket is full.
+ *
+ * States: CONNECTING → BUSY ⇄ IDLE, and closed from any state. Parser callbacks
+ * only record; everything that can free or hand over the connection happens
+ * after http_parser_execute() returns. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,12 +19,41 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <http_parser.h>
 
 #include "config.h"
+#include "front.h"
 #include "log.h"
 #include "request.h"
 #include "timeval_ms.h"
+#include "upstream.h"
 #include "upstream_pool.h"
+
+enum h1_state { H1_CONNECTING, H1_BUSY, H1_IDLE };
+
+struct h1_conn {
+    struct sl_upconn base;     /* first: the pool's view */
+    int fd;                    /* owned: non-blocking socket */
+    struct event *read_event;  /* persistent once connected; its timer is the
+                                * response timeout (BUSY) or the idle one (IDLE) */
+    struct event *write_event; /* added only while connecting or output waits */
+    struct event *flush_event; /* writes a loop turn's output in one writev */
+    struct evbuffer *out;      /* request bytes not yet written */
+    struct sl_request *req;    /* the borrower; NULL when idle or detached */
+    enum h1_state state;
+    http_parser parser;
+    bool is_chunked;       /* the request body goes out as chunks */
+    bool is_request_sent;  /* the borrower queued its whole request */
+    bool is_in_value;      /* the parser's last header callback was a value */
+    bool is_informational; /* parsing a 1xx response, which is not relayed */
+    bool is_paused;        /* reading stopped for backpressure */
+    bool is_write_waiting; /* write_event added: the socket was full */
+};
+
+static struct h1_conn *h1_of(struct sl_upconn *c)
+{
+    return (struct h1_conn *)c;
+}
 
 /* One read's worth. Parsed at once and never kept: the parser copies body bytes
  * into the request's buffer, so one buffer serves every connection of the worker. */
@@ -40,9 +78,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
 
-static const struct sl_backend_config *backend_of(const struct sl_upconn *conn)
+static const struct sl_backend_config *backend_of(const struct h1_conn *conn)
 {
-    return conn->server->pool->cfg;
+    return conn->base.server->pool->cfg;
 }
 
 /* Returns a connecting (or, for most Unix sockets, connected) socket, or -errno. */
@@ -68,7 +106,7 @@ static int open_socket(const struct sl_addr *addr, bool *is_connected)
     return -err;
 }
 
-static int make_events(struct sl_upconn *conn, struct event_base *base)
+static int make_events(struct h1_conn *conn, struct event_base *base)
 {
     conn->read_event = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
     conn->write_event = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
@@ -79,7 +117,7 @@ static int make_events(struct sl_upconn *conn, struct event_base *base)
     return -ENOMEM;
 }
 
-static void free_events(struct sl_upconn *conn)
+static void free_events(struct h1_conn *conn)
 {
     if (conn->read_event)
         event_free(conn->read_event);
@@ -91,7 +129,7 @@ static void free_events(struct sl_upconn *conn)
         evbuffer_free(conn->out);
 }
 
-static void start_reading(struct sl_upconn *conn)
+static void start_reading(struct h1_conn *conn)
 {
     struct timeval tv;
     bool has_timer = conn->is_request_sent;
@@ -100,14 +138,15 @@ static void start_reading(struct sl_upconn *conn)
     event_add(conn->read_event, has_timer ? &tv : NULL);
 }
 
-struct sl_upconn *sl_upconn_connect(struct sl_server *server, struct event_base *base, int *err)
+static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base *base, int *err)
 {
-    struct sl_upconn *conn = calloc(1, sizeof(*conn));
+    struct h1_conn *conn = calloc(1, sizeof(*conn));
     if (conn == NULL) {
         *err = -ENOMEM;
         return NULL;
     }
-    conn->server = server;
+    conn->base.ops = &sl_upstream_h1_ops;
+    conn->base.server = server;
     bool is_connected = false;
     conn->fd = open_socket(server->addr, &is_connected);
     if (conn->fd < 0) {
@@ -124,34 +163,72 @@ struct sl_upconn *sl_upconn_connect(struct sl_server *server, struct event_base 
     }
     server->conn_count++;
     if (is_connected) {
-        conn->state = SL_UPCONN_BUSY;
+        conn->state = H1_BUSY;
         start_reading(conn);
     } else {
-        conn->state = SL_UPCONN_CONNECTING;
+        conn->state = H1_CONNECTING;
         struct timeval connect_tv = sl_timeval_ms(backend_of(conn)->connect_timeout_ms);
         event_add(conn->write_event, &connect_tv);
     }
-    return conn;
+    return &conn->base;
 }
 
-void sl_upconn_free(struct sl_upconn *conn)
+static void h1_free(struct sl_upconn *c)
 {
-    conn->server->conn_count--;
+    struct h1_conn *conn = h1_of(c);
+    conn->base.server->conn_count--;
     free_events(conn);
     close(conn->fd);
     free(conn);
 }
 
-void sl_upconn_begin(struct sl_upconn *conn, struct sl_request *req)
+static uint32_t h1_available_streams(const struct sl_upconn *c)
+{
+    return c->streams == 0 ? 1 : 0;
+}
+
+static int h1_prepare(struct sl_request *req)
+{
+    struct sl_forward_info fwd = {
+        .client_addr = req->front->peer,
+        .scheme = sl_front_scheme(req->front),
+    };
+    char *head;
+    int rv = sl_h1_request_head(&req->fields, &fwd, !req->is_ended, req->arena, &head,
+                                &req->prepared.len, &req->prepared.is_chunked);
+    if (rv == 0)
+        req->prepared.data = head;
+    return rv;
+}
+
+/* Output leaves in one writev at the end of the loop turn. */
+static void schedule_write(struct h1_conn *conn)
+{
+    if (conn->state == H1_BUSY && !conn->is_write_waiting)
+        event_active(conn->flush_event, EV_WRITE, 0);
+}
+
+static int queue_bytes(struct h1_conn *conn, const void *data, size_t len)
+{
+    if (evbuffer_add(conn->out, data, len) != 0)
+        return -ENOMEM;
+    schedule_write(conn);
+    return 0;
+}
+
+/* The parser starts afresh for each exchange. */
+static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
 {
     conn->req = req;
+    conn->is_chunked = req->prepared.is_chunked;
     conn->is_request_sent = false;
     conn->is_in_value = false;
     conn->is_informational = false;
+    conn->is_paused = false;
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
-    if (conn->state == SL_UPCONN_IDLE) {
-        conn->state = SL_UPCONN_BUSY;
+    if (conn->state == H1_IDLE) {
+        conn->state = H1_BUSY;
         /* No response timeout until the whole request is queued. Delete and re-add
          * rather than remove the timer: the idle timer may have fired in this very
          * loop turn, and only event_del cancels that pending activation (with the
@@ -161,30 +238,53 @@ void sl_upconn_begin(struct sl_upconn *conn, struct sl_request *req)
     }
 }
 
-void sl_upconn_detach(struct sl_upconn *conn)
+/* The head ends with its empty line: an extra field goes in before it. */
+static int h1_send_head(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra)
 {
-    conn->req = NULL;
-}
-
-int sl_upconn_write(struct sl_upconn *conn, const void *data, size_t len)
-{
-    if (evbuffer_add(conn->out, data, len) != 0)
+    struct h1_conn *conn = h1_of(c);
+    begin_exchange(conn, req);
+    const char *head = req->prepared.data;
+    size_t len = req->prepared.len;
+    if (extra == NULL)
+        return queue_bytes(conn, head, len);
+    if (evbuffer_add(conn->out, head, len - 2) != 0 ||
+        evbuffer_add_printf(conn->out, "%.*s: %.*s\r\n\r\n", (int)extra->namelen,
+                            (const char *)extra->name, (int)extra->valuelen,
+                            (const char *)extra->value) < 0)
         return -ENOMEM;
-    if (conn->state == SL_UPCONN_BUSY && !conn->is_write_waiting)
-        event_active(conn->flush_event, EV_WRITE, 0);
+    schedule_write(conn);
     return 0;
 }
 
-void sl_upconn_request_sent(struct sl_upconn *conn)
+/* RFC 9112 §7.1: a chunk is its size in hex, CRLF, the bytes, CRLF. */
+static int h1_send_body(struct sl_upconn *c, struct sl_request *req, const void *data, size_t len)
 {
+    struct h1_conn *conn = h1_of(c);
+    if (len == 0)
+        return 0;
+    if (!conn->is_chunked)
+        return queue_bytes(conn, data, len);
+    if (evbuffer_add_printf(conn->out, "%zx\r\n", len) < 0 ||
+        evbuffer_add(conn->out, data, len) != 0 || evbuffer_add(conn->out, "\r\n", 2) != 0)
+        return -ENOMEM;
+    schedule_write(conn);
+    return 0;
+}
+
+static void h1_end(struct sl_upconn *c, struct sl_request *req)
+{
+    struct h1_conn *conn = h1_of(c);
+    if (conn->is_chunked && queue_bytes(conn, "0\r\n\r\n", 5) != 0)
+        return; /* the request never completes: the response timeout ends it */
     conn->is_request_sent = true;
-    if (conn->state == SL_UPCONN_BUSY && !conn->is_paused)
+    if (conn->state == H1_BUSY && !conn->is_paused)
         start_reading(conn);
 }
 
-void sl_upconn_set_paused(struct sl_upconn *conn, bool is_paused)
+static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused)
 {
-    if (is_paused == conn->is_paused || conn->state != SL_UPCONN_BUSY)
+    struct h1_conn *conn = h1_of(c);
+    if (is_paused == conn->is_paused || conn->state != H1_BUSY)
         return;
     conn->is_paused = is_paused;
     if (is_paused)
@@ -193,26 +293,48 @@ void sl_upconn_set_paused(struct sl_upconn *conn, bool is_paused)
         start_reading(conn);
 }
 
-void sl_upconn_idle(struct sl_upconn *conn)
+/* HTTP/1.1 cannot abandon an exchange and keep the connection. */
+static void h1_detach(struct sl_upconn *c, struct sl_request *req)
 {
-    conn->state = SL_UPCONN_IDLE;
+    h1_of(c)->req = NULL;
+    sl_pool_discard(c);
+}
+
+static void h1_idle(struct sl_upconn *c)
+{
+    struct h1_conn *conn = h1_of(c);
+    conn->state = H1_IDLE;
     conn->req = NULL;
     conn->is_paused = false;
     struct timeval idle_tv = sl_timeval_ms(backend_of(conn)->keepalive_idle_timeout_ms);
     event_add(conn->read_event, &idle_tv);
 }
 
+const struct sl_upstream_ops sl_upstream_h1_ops = {
+    .name = "http/1.1",
+    .connect = h1_connect,
+    .free = h1_free,
+    .available_streams = h1_available_streams,
+    .prepare = h1_prepare,
+    .send_head = h1_send_head,
+    .send_body = h1_send_body,
+    .end = h1_end,
+    .pause = h1_pause,
+    .detach = h1_detach,
+    .idle = h1_idle,
+};
+
 /* --- response parsing: the callbacks only record into the borrower's response --- */
 
 static struct sl_upstream_response *response_of(http_parser *p)
 {
-    struct sl_upconn *conn = p->data;
+    struct h1_conn *conn = p->data;
     return sl_request_response(conn->req);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
-    struct sl_upconn *conn = p->data;
+    struct h1_conn *conn = p->data;
     struct sl_upstream_response *resp = response_of(p);
     if (resp->is_head_complete)
         return 0; /* trailers are not relayed */
@@ -227,7 +349,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
-    struct sl_upconn *conn = p->data;
+    struct h1_conn *conn = p->data;
     struct sl_upstream_response *resp = response_of(p);
     if (resp->is_head_complete)
         return 0;
@@ -237,7 +359,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 
 static int on_headers_complete(http_parser *p)
 {
-    struct sl_upconn *conn = p->data;
+    struct h1_conn *conn = p->data;
     struct sl_upstream_response *resp = response_of(p);
     if (p->status_code >= 100 && p->status_code < 200) {
         /* RFC 9110 §15.2: interim responses end without a body; the final one follows */
@@ -262,7 +384,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 static int on_message_complete(http_parser *p)
 {
-    struct sl_upconn *conn = p->data;
+    struct h1_conn *conn = p->data;
     if (conn->is_informational) {
         conn->is_informational = false;
         return 0;
@@ -278,42 +400,34 @@ static int on_message_complete(http_parser *p)
 
 /* The request hears first, so that a retry takes the freed slot before the
  * waiters do. */
-static void fail(struct sl_upconn *conn, enum sl_upstream_failure what)
+static void fail(struct h1_conn *conn, enum sl_upstream_failure what)
 {
     struct sl_request *req = conn->req;
-    struct sl_pool *pool = conn->server->pool;
-    bool was_reused = conn->exchanges_done > 0;
+    struct sl_pool *pool = conn->base.server->pool;
+    bool was_reused = conn->base.exchanges_done > 0;
     conn->req = NULL;
-    sl_pool_close(conn);
+    sl_pool_close(&conn->base);
     if (req != NULL)
         sl_request_on_upstream_failure(req, what, was_reused);
     sl_pool_serve_waiters(pool);
 }
 
-/* The connection closed by itself, or misbehaved, with no request on it. */
-static void close_unlent(struct sl_upconn *conn)
-{
-    if (conn->state == SL_UPCONN_IDLE)
-        sl_pool_on_idle_closed(conn);
-    else
-        sl_pool_discard(conn);
-}
-
-static void complete(struct sl_upconn *conn, bool is_reusable)
+static void complete(struct h1_conn *conn, bool is_reusable)
 {
     struct sl_request *req = conn->req;
     conn->req = NULL;
-    conn->exchanges_done++;
+    conn->base.exchanges_done++;
     is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->out) == 0 &&
                   http_should_keep_alive(&conn->parser);
+    conn->state = H1_IDLE; /* no exchange: the pool lends it again or idles it */
     sl_request_on_upstream_progress(req);
     if (is_reusable)
-        sl_pool_release(conn);
+        sl_pool_release(&conn->base);
     else
-        sl_pool_discard(conn);
+        sl_pool_discard(&conn->base);
 }
 
-static void on_response_bytes(struct sl_upconn *conn, const char *data, size_t len)
+static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len)
 {
     struct sl_upstream_response *resp = sl_request_response(conn->req);
     resp->has_bytes = true;
@@ -325,7 +439,7 @@ static void on_response_bytes(struct sl_upconn *conn, const char *data, size_t l
         return;
     }
     if (e != HPE_OK || parsed != len) {
-        SL_WARN("backend %s sent an unparsable response: %s", conn->server->addr->text,
+        SL_WARN("backend %s sent an unparsable response: %s", conn->base.server->addr->text,
                 http_errno_description(e));
         fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
@@ -334,7 +448,7 @@ static void on_response_bytes(struct sl_upconn *conn, const char *data, size_t l
 }
 
 /* EOF while busy: the end of a body delimited by the connection's close, or a break. */
-static void on_busy_eof(struct sl_upconn *conn)
+static void on_busy_eof(struct h1_conn *conn)
 {
     http_parser_execute(&conn->parser, &parser_settings, NULL, 0);
     if (sl_request_response(conn->req)->is_complete) {
@@ -342,24 +456,24 @@ static void on_busy_eof(struct sl_upconn *conn)
         return;
     }
     SL_WARN("backend %s closed the connection before the response was complete",
-            conn->server->addr->text);
+            conn->base.server->addr->text);
     fail(conn, SL_UPSTREAM_BROKEN);
 }
 
-static void on_read_timeout(struct sl_upconn *conn)
+static void on_read_timeout(struct h1_conn *conn)
 {
     if (conn->req == NULL) {
-        close_unlent(conn); /* keep-alive idle timeout */
+        sl_pool_discard(&conn->base); /* keep-alive idle timeout */
         return;
     }
-    SL_WARN("backend %s: no response within %u ms", conn->server->addr->text,
+    SL_WARN("backend %s: no response within %u ms", conn->base.server->addr->text,
             backend_of(conn)->response_timeout_ms);
     fail(conn, SL_UPSTREAM_TIMEOUT);
 }
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
-    struct sl_upconn *conn = arg;
+    struct h1_conn *conn = arg;
     if (what & EV_TIMEOUT) {
         on_read_timeout(conn);
         return;
@@ -370,20 +484,20 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (conn->req == NULL) {
         if (n > 0)
             SL_INFO("backend %s sent %zd bytes on an idle connection; closing it",
-                    conn->server->addr->text, n);
-        close_unlent(conn);
+                    conn->base.server->addr->text, n);
+        sl_pool_discard(&conn->base);
     } else if (n > 0) {
         on_response_bytes(conn, read_buf, (size_t)n);
     } else if (n == 0) {
         on_busy_eof(conn);
     } else {
-        SL_WARN("backend %s: connection error: %s", conn->server->addr->text, strerror(errno));
+        SL_WARN("backend %s: connection error: %s", conn->base.server->addr->text, strerror(errno));
         fail(conn, SL_UPSTREAM_BROKEN);
     }
 }
 
 /* Writes what is queued; returns false when the connection was freed. */
-static bool write_output(struct sl_upconn *conn)
+static bool write_output(struct h1_conn *conn)
 {
     while (evbuffer_get_length(conn->out) > 0) {
         if (evbuffer_write(conn->out, conn->fd) >= 0)
@@ -395,7 +509,7 @@ static bool write_output(struct sl_upconn *conn)
             }
             return true;
         }
-        SL_WARN("backend %s: write failed: %s", conn->server->addr->text, strerror(errno));
+        SL_WARN("backend %s: write failed: %s", conn->base.server->addr->text, strerror(errno));
         fail(conn, SL_UPSTREAM_BROKEN);
         return false;
     }
@@ -410,23 +524,23 @@ static bool write_output(struct sl_upconn *conn)
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
-    struct sl_upconn *conn = arg;
-    if (conn->state == SL_UPCONN_BUSY && !conn->is_write_waiting)
+    struct h1_conn *conn = arg;
+    if (conn->state == H1_BUSY && !conn->is_write_waiting)
         write_output(conn);
 }
 
-static void on_connected(struct sl_upconn *conn)
+static void on_connected(struct h1_conn *conn)
 {
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0) {
-        SL_WARN("backend %s: connect failed: %s", conn->server->addr->text, strerror(err));
+        SL_WARN("backend %s: connect failed: %s", conn->base.server->addr->text, strerror(err));
         fail(conn, SL_UPSTREAM_CONNECT);
         return;
     }
-    conn->state = SL_UPCONN_BUSY;
+    conn->state = H1_BUSY;
     event_del(conn->write_event);
     start_reading(conn);
     write_output(conn);
@@ -434,11 +548,11 @@ static void on_connected(struct sl_upconn *conn)
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
-    struct sl_upconn *conn = arg;
-    if (conn->state == SL_UPCONN_CONNECTING) {
+    struct h1_conn *conn = arg;
+    if (conn->state == H1_CONNECTING) {
         if (what & EV_TIMEOUT) {
             SL_WARN("backend %s: connect failed: timed out after %u ms",
-                    conn->server->addr->text, backend_of(conn)->connect_timeout_ms);
+                    conn->base.server->addr->text, backend_of(conn)->connect_timeout_ms);
             fail(conn, SL_UPSTREAM_CONNECT);
             return;
         }

@@ -7,7 +7,8 @@
 #include "config.h"
 #include "log.h"
 #include "select.h"
-#include "upstream_h1.h"
+#include "sl_assert.h"
+#include "upstream.h"
 
 /* A uniform draw is all power-of-two-choices needs; xorshift keeps it out of libc's
  * shared state and cheap. */
@@ -20,7 +21,8 @@ static uint32_t next_random(void)
     return state;
 }
 
-struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_config *backend)
+struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_config *backend,
+                            const struct sl_upstream_ops *ops)
 {
     struct sl_pool *pool = calloc(1, sizeof(*pool));
     if (pool == NULL)
@@ -32,12 +34,13 @@ struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_con
     }
     pool->base = base;
     pool->cfg = backend;
+    pool->ops = ops;
     TAILQ_INIT(&pool->waiters);
     for (size_t i = 0; i < backend->server_count; i++) {
         struct sl_server *s = &pool->servers[i];
         s->addr = &backend->servers[i];
         s->pool = pool;
-        TAILQ_INIT(&s->idle);
+        TAILQ_INIT(&s->ready);
     }
     return pool;
 }
@@ -49,9 +52,9 @@ void sl_pool_free(struct sl_pool *pool)
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
         struct sl_server *s = &pool->servers[i];
         struct sl_upconn *conn;
-        while ((conn = TAILQ_FIRST(&s->idle)) != NULL) {
-            TAILQ_REMOVE(&s->idle, conn, in_idle);
-            sl_upconn_free(conn);
+        while ((conn = TAILQ_FIRST(&s->ready)) != NULL) {
+            TAILQ_REMOVE(&s->ready, conn, in_ready);
+            pool->ops->free(conn);
         }
     }
     free(pool->servers);
@@ -84,52 +87,75 @@ static struct sl_server *server_with_room(struct sl_pool *pool)
     return NULL;
 }
 
-static struct sl_upconn *take_idle(struct sl_server *s)
+static void make_ready(struct sl_upconn *conn)
 {
-    struct sl_upconn *conn = TAILQ_FIRST(&s->idle);
-    if (conn != NULL)
-        TAILQ_REMOVE(&s->idle, conn, in_idle);
-    return conn;
+    conn->is_ready = true;
+    TAILQ_INSERT_HEAD(&conn->server->ready, conn, in_ready);
 }
 
-static struct sl_upconn *take_any_idle(struct sl_pool *pool)
+static void make_unready(struct sl_upconn *conn)
+{
+    if (conn->is_ready) {
+        conn->is_ready = false;
+        TAILQ_REMOVE(&conn->server->ready, conn, in_ready);
+    }
+}
+
+/* The first ready connection has a stream free: one that has none left is
+ * taken off the list as its last stream is lent. */
+static struct sl_upconn *find_ready(struct sl_server *s)
+{
+    return TAILQ_FIRST(&s->ready);
+}
+
+static struct sl_upconn *find_any_ready(struct sl_pool *pool)
 {
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
-        struct sl_upconn *conn = take_idle(&pool->servers[i]);
+        struct sl_upconn *conn = find_ready(&pool->servers[i]);
         if (conn != NULL)
             return conn;
     }
     return NULL;
 }
 
-/* Could a waiting request be given a connection now? */
+/* Could a waiting request be given a stream now? */
 static bool can_serve(struct sl_pool *pool)
 {
-    if (server_with_room(pool) != NULL)
-        return true;
+    return server_with_room(pool) != NULL || find_any_ready(pool) != NULL;
+}
+
+/* A ready connection that carries nothing, the one a retry may trade. */
+static struct sl_upconn *find_idle(struct sl_pool *pool)
+{
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
-        if (!TAILQ_EMPTY(&pool->servers[i].idle))
-            return true;
+        struct sl_upconn *conn;
+        TAILQ_FOREACH(conn, &pool->servers[i].ready, in_ready)
+        {
+            if (conn->streams == 0)
+                return conn;
+        }
     }
-    return false;
+    return NULL;
 }
 
 static void lend(struct sl_upconn *conn, struct sl_request *req)
 {
+    conn->streams++;
     conn->server->inflight++;
-    sl_upconn_begin(conn, req);
+    if (conn->ops->available_streams(conn) == 0)
+        make_unready(conn);
     sl_request_attach(req, conn);
 }
 
-/* In order: the picked server's idle connection, a new one to it, any idle
+/* In order: the picked server's ready connection, a new one to it, any ready
  * connection, a new one to any server, the wait list. */
 int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
 {
     struct sl_server *picked = pick_server(pool);
-    struct sl_upconn *conn = is_fresh ? NULL : take_idle(picked);
+    struct sl_upconn *conn = is_fresh ? NULL : find_ready(picked);
     struct sl_server *target = has_room(picked) ? picked : NULL;
     if (conn == NULL && target == NULL && !is_fresh)
-        conn = take_any_idle(pool);
+        conn = find_any_ready(pool);
     if (conn != NULL) {
         lend(conn, req);
         return 0;
@@ -138,10 +164,10 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
         target = server_with_room(pool);
     if (target == NULL && is_fresh) {
         /* a retry must not reuse: trade an idle connection for a new one */
-        struct sl_upconn *idle = take_any_idle(pool);
+        struct sl_upconn *idle = find_idle(pool);
         if (idle != NULL) {
             target = idle->server;
-            sl_upconn_free(idle);
+            sl_pool_close(idle);
         }
     }
     if (target == NULL) {
@@ -150,7 +176,7 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
         return 0;
     }
     int err = 0;
-    conn = sl_upconn_connect(target, pool->base, &err);
+    conn = pool->ops->connect(target, pool->base, &err);
     if (conn == NULL)
         return err;
     lend(conn, req);
@@ -172,23 +198,29 @@ static struct sl_request *take_waiter(struct sl_pool *pool)
     return req;
 }
 
+/* Gives back one stream; conn stays lent to its other exchanges. */
+static void give_back(struct sl_upconn *conn)
+{
+    SL_ASSERT(conn->streams > 0);
+    conn->streams--;
+    conn->server->inflight--;
+}
+
 void sl_pool_release(struct sl_upconn *conn)
 {
-    struct sl_server *s = conn->server;
-    struct sl_pool *pool = s->pool;
-    s->inflight--;
-    struct sl_request *waiter = take_waiter(pool);
-    if (waiter != NULL) {
-        conn->state = SL_UPCONN_IDLE; /* lend() from idle re-arms it as busy */
+    struct sl_pool *pool = conn->server->pool;
+    give_back(conn);
+    struct sl_request *waiter;
+    while (conn->ops->available_streams(conn) > 0 && (waiter = take_waiter(pool)) != NULL)
         lend(conn, waiter);
+    if (conn->streams == 0 && pool->cfg->keepalive_idle_timeout_ms == 0) {
+        sl_pool_close(conn);
         return;
     }
-    if (pool->cfg->keepalive_idle_timeout_ms == 0) {
-        sl_upconn_free(conn);
-        return;
-    }
-    sl_upconn_idle(conn);
-    TAILQ_INSERT_HEAD(&s->idle, conn, in_idle);
+    if (conn->streams == 0)
+        conn->ops->idle(conn);
+    if (!conn->is_ready && conn->ops->available_streams(conn) > 0)
+        make_ready(conn);
 }
 
 /* Connection slots freed up: serve the longest-waiting requests. A request whose
@@ -207,22 +239,14 @@ void sl_pool_serve_waiters(struct sl_pool *pool)
 
 void sl_pool_close(struct sl_upconn *conn)
 {
-    if (conn->state != SL_UPCONN_IDLE)
-        conn->server->inflight--;
-    sl_upconn_free(conn);
+    make_unready(conn);
+    conn->server->inflight -= conn->streams;
+    conn->ops->free(conn);
 }
 
 void sl_pool_discard(struct sl_upconn *conn)
 {
     struct sl_pool *pool = conn->server->pool;
     sl_pool_close(conn);
-    sl_pool_serve_waiters(pool);
-}
-
-void sl_pool_on_idle_closed(struct sl_upconn *conn)
-{
-    struct sl_pool *pool = conn->server->pool;
-    TAILQ_REMOVE(&conn->server->idle, conn, in_idle);
-    sl_upconn_free(conn);
     sl_pool_serve_waiters(pool);
 }

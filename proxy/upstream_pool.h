@@ -1,10 +1,13 @@
-/* Upstream pools: per backend, per server, the HTTP/1.1 connections that
- * requests borrow.
+/* Upstream pools: per backend, per server, the connections that requests
+ * borrow, counted in streams: a connection takes as many exchanges at once as
+ * its protocol says it can (upstream.h: one for HTTP/1.1).
  *
- * Ownership: the worker owns one pool per backend; a pool owns its servers and
- * every connection to them (idle, connecting or busy). A request borrows a
- * connection from sl_pool_acquire() (or sl_request_attach() when it waited) until
- * the connection gives it back with sl_pool_release() or sl_pool_discard(). */
+ * Ownership: the plane owns one pool per backend; a pool owns its servers and
+ * every connection to them (ready, connecting or busy). A request borrows a
+ * stream from sl_pool_acquire() (or sl_request_attach() when it waited) until
+ * the connection gives it back with sl_pool_release() or sl_pool_discard().
+ * Invariant: a connection is on its server's ready list exactly when it is
+ * open for more exchanges (is_ready), most recently used first. */
 #ifndef SL_UPSTREAM_POOL_H
 #define SL_UPSTREAM_POOL_H
 
@@ -18,6 +21,7 @@ struct event_base;
 struct sl_addr;
 struct sl_backend_config;
 struct sl_upconn;
+struct sl_upstream_ops;
 struct sl_pool;
 
 TAILQ_HEAD(sl_upconn_list, sl_upconn);
@@ -25,49 +29,49 @@ TAILQ_HEAD(sl_upconn_list, sl_upconn);
 struct sl_server {
     const struct sl_addr *addr;
     struct sl_pool *pool;
-    struct sl_upconn_list idle; /* most recently used first */
-    uint32_t conn_count;        /* open connections, idle or not */
-    uint32_t inflight;          /* connections carrying a request */
+    struct sl_upconn_list ready; /* connections that can take another exchange */
+    uint32_t conn_count;         /* open connections, whatever their state */
+    uint32_t inflight;           /* exchanges in progress on its connections */
 };
 
 struct sl_pool {
     struct event_base *base;
     const struct sl_backend_config *cfg;
-    struct sl_server *servers; /* cfg->server_count of them */
+    const struct sl_upstream_ops *ops; /* the backend's protocol */
+    struct sl_server *servers;         /* cfg->server_count of them */
     uint32_t rr_cursor;
     struct sl_request_list waiters; /* FIFO of WAITING requests */
 };
 
-/* Returns a pool for backend, or NULL when out of memory. */
-struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_config *backend);
+/* Returns a pool for backend speaking ops' protocol, or NULL when out of memory. */
+struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_config *backend,
+                            const struct sl_upstream_ops *ops);
 
 /* Closes every connection; no request may still hold one. */
 void sl_pool_free(struct sl_pool *pool);
 
-/* Finds req a connection and attaches it (sl_request_attach), or queues req when
- * every server is at max_connections. is_fresh skips idle connections (a retry).
- * Returns 0, or a negative errno when a connection could not even be started. */
+/* Finds req a stream and attaches it (sl_request_attach), or queues req when
+ * every server is at max_connections with no stream free. is_fresh takes a new
+ * connection (a retry). Returns 0, or a negative errno when a connection could
+ * not even be started. */
 int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh);
 
 /* Takes a WAITING request off the wait list. */
 void sl_pool_cancel(struct sl_pool *pool, struct sl_request *req);
 
-/* A connection finished its exchange and may be reused: it goes to a waiting
- * request, or idles. */
+/* An exchange on conn ended and conn may carry more: a waiting request gets
+ * the stream, or conn is ready (idle when it carries nothing). */
 void sl_pool_release(struct sl_upconn *conn);
 
-/* A connection must not be reused: it is closed (and a waiting request, if any,
- * gets a new one). */
+/* conn must not be reused: it is closed (and a waiting request, if any, gets
+ * a new one). Its exchanges must have been told already. */
 void sl_pool_discard(struct sl_upconn *conn);
 
-/* Closes a connection without handing its slot to a waiter; the caller then
- * calls sl_pool_serve_waiters(). */
+/* Closes conn without handing its slot to a waiter; the caller then calls
+ * sl_pool_serve_waiters(). */
 void sl_pool_close(struct sl_upconn *conn);
 
-/* Gives free connection slots to waiting requests. */
+/* Gives free streams and connection slots to waiting requests. */
 void sl_pool_serve_waiters(struct sl_pool *pool);
-
-/* Called by a connection that closed by itself while idle. */
-void sl_pool_on_idle_closed(struct sl_upconn *conn);
 
 #endif

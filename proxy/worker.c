@@ -12,14 +12,11 @@
 #include "admin.h"
 #include "clock.h"
 #include "config.h"
-#include "front_h2.h"
 #include "gate.h"
-#include "stats.h"
 #include "listener.h"
 #include "log.h"
-#include "request.h"
+#include "stats.h"
 #include "timeval_ms.h"
-#include "upstream_pool.h"
 
 static void close_listeners(struct sl_worker *w)
 {
@@ -31,8 +28,8 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_worker *w = arg;
     SL_WARN("drain timeout (%u ms): closing %zu connections with requests in flight",
-            w->cfg->drain_timeout_ms, w->front_count);
-    sl_front_h2_abort_all(w);
+            w->cfg->drain_timeout_ms, w->plane.front_count);
+    sl_plane_abort_fronts(&w->plane);
 }
 
 /* How long a client gets to answer the shutdown PING before its final GOAWAY
@@ -41,21 +38,23 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void on_goaway_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    sl_front_h2_finish_shutdown(arg);
+    struct sl_worker *w = arg;
+    sl_plane_finish_shutdown(&w->plane);
 }
 
 static void begin_drain(struct sl_worker *w)
 {
-    w->is_draining = true;
+    w->plane.is_draining = true;
     close_listeners(w);
     sl_admin_close(w->admin);
     w->admin = NULL;
-    if (w->front_count == 0) {
+    if (w->plane.front_count == 0) {
         event_base_loopexit(w->base, NULL);
         return;
     }
-    SL_INFO("draining %zu connections (at most %u ms)", w->front_count, w->cfg->drain_timeout_ms);
-    sl_front_h2_shutdown_all(w);
+    SL_INFO("draining %zu connections (at most %u ms)", w->plane.front_count,
+            w->cfg->drain_timeout_ms);
+    sl_plane_shutdown_fronts(&w->plane);
     struct timeval grace = sl_timeval_ms(SHUTDOWN_PING_WAIT_MS);
     evtimer_add(w->goaway_timer, &grace);
     struct timeval tv = sl_timeval_ms(w->cfg->drain_timeout_ms);
@@ -65,29 +64,13 @@ static void begin_drain(struct sl_worker *w)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct sl_worker *w = arg;
-    if (w->is_draining) {
+    if (w->plane.is_draining) {
         SL_WARN("signal %d during the drain: closing every connection now", (int)sig);
-        sl_front_h2_abort_all(w);
+        sl_plane_abort_fronts(&w->plane);
         return;
     }
     SL_INFO("signal %d: shutting down gracefully", (int)sig);
     begin_drain(w);
-}
-
-void sl_worker_on_front_closed(struct sl_worker *w)
-{
-    if (w->is_draining && w->front_count == 0)
-        event_base_loopexit(w->base, NULL);
-}
-
-struct sl_pool *sl_worker_pool(const struct sl_worker *w, const struct sl_backend_config *backend)
-{
-    return w->pools[backend - w->cfg->backends];
-}
-
-struct sl_gate *sl_worker_gate(const struct sl_worker *w, const struct sl_backend_config *backend)
-{
-    return w->gates[backend->index];
 }
 
 /* How often the overload signals are sampled. Short enough that the level
@@ -104,12 +87,13 @@ static uint64_t unix_ms(void)
 /* Gauges go to the stats slot with the overload sample: off the hot path. */
 static void publish_gauges(struct sl_worker *w)
 {
-    struct sl_stats_worker *s = w->stats;
+    struct sl_plane *p = &w->plane;
+    struct sl_stats_worker *s = p->stats;
     for (size_t i = 0; i < w->cfg->backend_count; i++)
-        sl_gate_publish(w->gates[i], &s->backends[i]);
-    s->connections_open = w->front_count;
-    s->streams_open = w->request_count;
-    s->overload_level = sl_overload_level(&w->overload);
+        sl_gate_publish(p->gates[i], &s->backends[i]);
+    s->connections_open = p->front_count;
+    s->streams_open = p->request_count;
+    s->overload_level = sl_overload_level(&p->overload);
     s->updated_unix_ms = unix_ms();
 }
 
@@ -121,15 +105,15 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
         /* the first sample has no due time: start-up is not loop lag */
         .loop_lag_ns =
             w->overload_due_ns != 0 && now > w->overload_due_ns ? now - w->overload_due_ns : 0,
-        .connections = (uint32_t)w->front_count,
-        .streams = (uint32_t)w->request_count,
+        .connections = (uint32_t)w->plane.front_count,
+        .streams = (uint32_t)w->plane.request_count,
     };
-    unsigned before = sl_overload_level(&w->overload);
-    unsigned level = sl_overload_update(&w->overload, now, &sig);
+    unsigned before = sl_overload_level(&w->plane.overload);
+    unsigned level = sl_overload_update(&w->plane.overload, now, &sig);
     if (level != before) {
         SL_WARN("overload level %u -> %u (loop lag %llu ms, %zu connections, %zu streams)", before,
-                level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->front_count,
-                w->request_count);
+                level, (unsigned long long)(sig.loop_lag_ns / 1000000), w->plane.front_count,
+                w->plane.request_count);
     }
     publish_gauges(w);
     w->overload_due_ns = now + OVERLOAD_SAMPLE_NS;
@@ -139,14 +123,15 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
 
 /* A restarted worker takes over its slot as it is: the counters keep counting
  * up, so sums over workers never go backwards. */
-static void open_stats(struct sl_worker *w, const struct sl_worker_setup *setup)
+static struct sl_stats_worker *open_stats(struct sl_worker *w, const struct sl_worker_setup *setup)
 {
     w->stats_segment = setup->stats;
-    w->stats = &setup->stats->workers[setup->slot];
-    sl_stats_slot_reset(w->stats);
-    w->stats->started_unix_ms = unix_ms();
-    w->stats->updated_unix_ms = w->stats->started_unix_ms;
-    w->stats->pid = (uint64_t)getpid();
+    struct sl_stats_worker *slot = &setup->stats->workers[setup->slot];
+    sl_stats_slot_reset(slot);
+    slot->started_unix_ms = unix_ms();
+    slot->updated_unix_ms = slot->started_unix_ms;
+    slot->pid = (uint64_t)getpid();
+    return slot;
 }
 
 static int watch_overload(struct sl_worker *w)
@@ -160,7 +145,7 @@ static int watch_overload(struct sl_worker *w)
         .step_ns = (uint64_t)o->step_ms * 1000000,
         .max_level = w->cfg->shed_levels,
     };
-    sl_overload_init(&w->overload, &oc);
+    sl_overload_init(&w->plane.overload, &oc);
     w->overload_timer = evtimer_new(w->base, on_overload_sample, w);
     if (w->overload_timer == NULL)
         return -1;
@@ -180,25 +165,6 @@ static struct event_base *new_base(void)
     struct event_base *base = event_base_new_with_config(ec);
     event_config_free(ec);
     return base;
-}
-
-static int open_pools(struct sl_worker *w, char *err, size_t err_len)
-{
-    w->pools = calloc(w->cfg->backend_count, sizeof(*w->pools));
-    w->gates = calloc(w->cfg->backend_count, sizeof(*w->gates));
-    if (w->pools == NULL || w->gates == NULL)
-        goto oom;
-    uint64_t now = sl_clock_ns();
-    for (size_t i = 0; i < w->cfg->backend_count; i++) {
-        w->pools[i] = sl_pool_new(w->base, &w->cfg->backends[i]);
-        w->gates[i] = sl_gate_new(w, &w->cfg->backends[i], now);
-        if (w->pools[i] == NULL || w->gates[i] == NULL)
-            goto oom;
-    }
-    return 0;
-oom:
-    snprintf(err, err_len, "out of memory creating the upstream pools");
-    return -1;
 }
 
 static int open_listeners(struct sl_worker *w, const int *fds, char *err, size_t err_len)
@@ -232,14 +198,14 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
 {
     memset(w, 0, sizeof(*w));
     w->cfg = cfg;
-    TAILQ_INIT(&w->fronts);
     w->base = new_base();
     if (w->base == NULL) {
         snprintf(err, err_len, "cannot create the event loop");
         return -1;
     }
-    open_stats(w, setup);
-    if (open_pools(w, err, err_len) != 0 || open_listeners(w, setup->listen_fds, err, err_len) != 0)
+    struct sl_stats_worker *slot = open_stats(w, setup);
+    if (sl_plane_open(&w->plane, w->base, cfg, slot, err, err_len) != 0 ||
+        open_listeners(w, setup->listen_fds, err, err_len) != 0)
         goto fail;
     if (setup->admin_fd >= 0) {
         w->admin = sl_admin_open(w->base, setup->admin_fd, cfg, w->stats_segment, err, err_len);
@@ -260,22 +226,17 @@ int sl_worker_run(struct sl_worker *w)
 {
     event_base_dispatch(w->base);
     for (size_t i = 0; i < w->cfg->backend_count; i++)
-        sl_gate_log_counts(w->gates[i], w->cfg);
+        sl_gate_log_counts(w->plane.gates[i], w->cfg);
     return 0;
 }
 
 void sl_worker_fini(struct sl_worker *w)
 {
-    sl_front_h2_abort_all(w);
+    sl_plane_abort_fronts(&w->plane);
     close_listeners(w);
     free(w->listeners);
     sl_admin_close(w->admin);
-    for (size_t i = 0; w->pools != NULL && i < w->cfg->backend_count; i++)
-        sl_pool_free(w->pools[i]);
-    free(w->pools);
-    for (size_t i = 0; w->gates != NULL && i < w->cfg->backend_count; i++)
-        sl_gate_free(w->gates[i]);
-    free(w->gates);
+    sl_plane_close(&w->plane);
     if (w->overload_timer)
         event_free(w->overload_timer);
     if (w->on_sigterm)
@@ -284,7 +245,6 @@ void sl_worker_fini(struct sl_worker *w)
         event_free(w->drain_timer);
     if (w->goaway_timer)
         event_free(w->goaway_timer);
-    sl_request_free_list_clear(w);
     if (w->base)
         event_base_free(w->base);
     memset(w, 0, sizeof(*w));

@@ -1,0 +1,92 @@
+/* A client connection as the rest of sluice sees it, whatever its protocol.
+ *
+ * Each protocol (front_h2.c, front_h1.c) embeds a struct sl_front first in its
+ * connection object and fills in a struct sl_front_ops. A request reaches its
+ * client only through these ops, and the plane shuts fronts down through them,
+ * so a new protocol is a new file, never a branch in request.c.
+ *
+ * Ownership: a front is owned by its plane (linked in plane->fronts from
+ * sl_front_init to sl_front_fini) and owns the requests opened on it. It is
+ * freed only by its own protocol, at the edge of a libevent callback. */
+#ifndef SL_FRONT_H
+#define SL_FRONT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "rules.h"
+#include "stats.h"
+
+struct sl_front;
+struct sl_header_list;
+struct sl_plane;
+struct sl_request;
+
+/* How a request is ended without a (complete) response. */
+enum sl_front_reset {
+    SL_RESET_REFUSED,  /* never processed, the client may retry it (RFC 9113 §8.7) */
+    SL_RESET_CANCEL,   /* the client stalled the exchange */
+    SL_RESET_INTERNAL, /* the response broke, or cannot be sent */
+};
+
+struct sl_front_ops {
+    /* Sends the response head: status and fields as the upstream (or sluice)
+     * wrote them, which the front translates. With has_body, the front then
+     * pulls the body with sl_request_take_body() until it reports the end.
+     * Returns 0, or a negative code when the head cannot be sent. */
+    int (*send_head)(struct sl_front *f, struct sl_request *req, unsigned status,
+                     const struct sl_header_list *fields, bool has_body);
+    /* More response body, or its end, is ready to be pulled. */
+    void (*resume_body)(struct sl_front *f, struct sl_request *req);
+    /* len bytes of request body were taken by the upstream (or will never be):
+     * the client may send that much more. */
+    void (*consume)(struct sl_front *f, struct sl_request *req, size_t len);
+    /* Ends the request's exchange with the client without a complete response. */
+    void (*reset)(struct sl_front *f, struct sl_request *req, enum sl_front_reset how);
+    /* Stop taking new requests, answer those open, then close. */
+    void (*shutdown)(struct sl_front *f);
+    /* The client did not take part in the shutdown in time: refuse new requests now. */
+    void (*finish_shutdown)(struct sl_front *f);
+    /* Frees the front at once; open requests are dropped. */
+    void (*abort)(struct sl_front *f);
+};
+
+struct sl_front {
+    const struct sl_front_ops *ops;
+    struct sl_plane *plane;
+    uint64_t id;
+    unsigned listener_index; /* in cfg->listeners, for rules */
+    bool is_tls;
+    struct sl_stats_conn *row; /* its row in the stats' connection table, or NULL */
+    char peer[SL_ADDR_TEXT_MAX];
+    struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */
+    struct sl_ip peer_ip;              /* the same for rules; SL_IP_NONE for Unix */
+    TAILQ_ENTRY(sl_front) in_plane;
+};
+
+/* Fills in the common part and links the front into its plane, with a row in
+ * the connection table (protocol as the stats know it). */
+void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl_plane *plane,
+                   unsigned listener_index, bool is_tls, enum sl_stats_protocol protocol,
+                   const struct sockaddr *peer, socklen_t peer_len);
+
+/* Unlinks the front from its plane and frees its row; the last front of a
+ * draining plane ends the event loop. */
+void sl_front_fini(struct sl_front *f);
+
+/* The client's IP address as rules take it, or NULL for a Unix-socket client. */
+const struct sl_ip *sl_front_peer_ip(const struct sl_front *f);
+
+const char *sl_front_scheme(const struct sl_front *f); /* "http" or "https" */
+
+/* Figures for the stats: bytes read and written, streams opened and closed.
+ * tls_version, when not NULL, is noted once the handshake has told it. */
+void sl_front_publish_read(struct sl_front *f, size_t bytes, const char *tls_version);
+void sl_front_publish_written(struct sl_front *f, size_t bytes);
+void sl_front_publish_streams(struct sl_front *f, int opened, int closed);
+
+#endif
