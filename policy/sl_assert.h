@@ -5,7 +5,7 @@
 #define SL_SL_ASSERT_H
 
 /* Called on a broken invariant; never returns. policy/ does no I/O: its own
- * definition (weak) only aborts; proxy/log.c supplies one that logs the
+ * definition (weak) only aborts; proxy/base/log.c supplies one that logs the
  * condition and where, then aborts. */
 void sl_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
 

@@ -10,8 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
-#include "pidfile.h"
-#include "tls.h"
+#include "config_check.h"
 
 #define SL_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"
 
@@ -67,13 +66,13 @@ int main(int argc, char **argv)
     }
     char err[1024];
     if (sig != 0) {
-        if (sl_pidfile_signal(path, sig, err, sizeof(err)) == 0)
+        if (sl_config_signal_master(path, sig, err, sizeof(err)) == 0)
             return 0;
         fprintf(stderr, "sluice: %s\n", err);
         return 1;
     }
     struct sl_config *cfg;
-    int rv = is_check ? sl_tls_load_config(path, &cfg, err, sizeof(err))
+    int rv = is_check ? sl_config_check(path, &cfg, err, sizeof(err))
                       : sl_config_load(path, &cfg, err, sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "%s\n", err);

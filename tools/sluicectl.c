@@ -6,7 +6,7 @@
  *   sluicectl reload -c CONFIG
  *   sluicectl check -c CONFIG
  *
- * It reads the stats segment (proxy/stats.h) directly, so it works whether or
+ * It reads the stats segment (proxy/stats/stats.h) directly, so it works whether or
  * not anything else in sluice answers, and never touches the workers. */
 #include <getopt.h>
 #include <signal.h>
@@ -18,11 +18,10 @@
 #include <time.h>
 
 #include "config.h"
-#include "pidfile.h"
+#include "config_check.h"
 #include "stats.h"
 #include "sluicectl_top.h"
 #include "stats_render.h"
-#include "tls.h"
 
 static void print_usage(FILE *out)
 {
@@ -143,7 +142,7 @@ static int check(const char *config_path)
 {
     struct sl_config *cfg;
     char err[1024];
-    if (sl_tls_load_config(config_path, &cfg, err, sizeof(err)) != 0) {
+    if (sl_config_check(config_path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -155,7 +154,7 @@ static int check(const char *config_path)
 static int reload(const char *config_path)
 {
     char err[1024];
-    if (sl_pidfile_signal(config_path, SIGHUP, err, sizeof(err)) == 0)
+    if (sl_config_signal_master(config_path, SIGHUP, err, sizeof(err)) == 0)
         return 0;
     fprintf(stderr, "sluicectl: %s\n", err);
     return 1;

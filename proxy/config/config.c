@@ -23,7 +23,6 @@
 #include "config_keys.h"
 #include "config_policy.h"
 #include "config_yaml.h"
-#include "stats.h"
 
 /* ---- checks across keys and entries ---- */
 
@@ -269,7 +268,7 @@ static const struct key top_keys[] = {
      .count_offset = offsetof(struct sl_config, listener_count), .sub = &listener_kind,
      .doc = "where sluice accepts connections; at least one"},
     {.name = "backends", .type = KEY_LIST, .is_required = true, .min = 1,
-     .max = SL_STATS_MAX_BACKENDS, .def_text = "none",
+     .max = SL_MAX_BACKENDS, .def_text = "none",
      .offset = offsetof(struct sl_config, backends),
      .count_offset = offsetof(struct sl_config, backend_count), .sub = &backend_kind,
      .doc = "groups of servers that requests are proxied to; at least one, at most 64"},

@@ -11,6 +11,10 @@
 
 #include "config.h"
 
+/* the segment has room for every backend and listener a config may have */
+_Static_assert(SL_MAX_BACKENDS <= SL_STATS_MAX_BACKENDS, "stats: too few backend slots");
+_Static_assert(SL_MAX_LISTENERS <= SL_STATS_LISTENERS, "stats: too few listener slots");
+
 size_t sl_stats_size(unsigned worker_slots)
 {
     return sizeof(struct sl_stats_header) + (size_t)worker_slots * sizeof(struct sl_stats_worker);

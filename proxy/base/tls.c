@@ -5,8 +5,6 @@
 
 #include <openssl/err.h>
 
-#include "config.h"
-
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
 
 static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *out_len,
@@ -64,34 +62,4 @@ SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, 
 fail:
     SSL_CTX_free(ctx);
     return NULL;
-}
-
-static int check_listeners(const struct sl_config *cfg, char *err, size_t err_len)
-{
-    for (size_t i = 0; i < cfg->listener_count; i++) {
-        const struct sl_listener_config *l = &cfg->listeners[i];
-        if (l->tls_certificate == NULL)
-            continue;
-        char reason[512];
-        SSL_CTX *ctx = sl_tls_server_ctx(l->tls_certificate, l->tls_key, reason, sizeof(reason));
-        if (ctx == NULL) {
-            snprintf(err, err_len, "%s: listener %s: %s", cfg->path, l->addr.text, reason);
-            return -1;
-        }
-        SSL_CTX_free(ctx);
-    }
-    return 0;
-}
-
-int sl_tls_load_config(const char *path, struct sl_config **out, char *err, size_t err_len)
-{
-    struct sl_config *cfg;
-    if (sl_config_load(path, &cfg, err, err_len) != 0)
-        return -1;
-    if (check_listeners(cfg, err, err_len) != 0) {
-        sl_config_free(cfg);
-        return -1;
-    }
-    *out = cfg;
-    return 0;
 }

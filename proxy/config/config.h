@@ -18,6 +18,7 @@
 #include "rules.h"
 
 #define SL_MAX_LISTENERS 64
+#define SL_MAX_BACKENDS 64
 
 struct sl_arena;
 struct sl_config_pattern;

@@ -13,13 +13,4 @@
  * sentence in err naming the file and OpenSSL's reason. */
 SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, size_t err_len);
 
-struct sl_config;
-
-/* Loads the config at path and checks what loading alone cannot tell: every
- * TLS listener's certificate and key load and match. This is the whole of
- * sluice -t (and sluicectl check), and what a reload must pass. Returns 0 and
- * *out (free with sl_config_free), or -1 with "FILE:LINE: reason" or "FILE:
- * listener ADDR: reason" in err. */
-int sl_tls_load_config(const char *path, struct sl_config **out, char *err, size_t err_len);
-
 #endif

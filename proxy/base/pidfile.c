@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-
 /* Written under a temporary name and renamed: a reader never sees it empty. */
 int sl_pidfile_write(const char *path, char *err, size_t err_len)
 {
@@ -49,30 +47,15 @@ static int read_pid(const char *path, pid_t *pid, char *err, size_t err_len)
     return 0;
 }
 
-static int signal_master(const struct sl_config *cfg, int sig, char *err, size_t err_len)
+int sl_pidfile_signal(const char *path, int sig, char *err, size_t err_len)
 {
-    if (cfg->pid_file == NULL) {
-        snprintf(err, err_len, "%s sets no pid_file: the running sluice cannot be found",
-                 cfg->path);
-        return -1;
-    }
     pid_t pid;
-    if (read_pid(cfg->pid_file, &pid, err, err_len) < 0)
+    if (read_pid(path, &pid, err, err_len) < 0)
         return -1;
     if (kill(pid, sig) != 0) {
-        snprintf(err, err_len, "cannot signal sluice (pid %d from %s): %s", (int)pid, cfg->pid_file,
+        snprintf(err, err_len, "cannot signal sluice (pid %d from %s): %s", (int)pid, path,
                  strerror(errno));
         return -1;
     }
     return 0;
-}
-
-int sl_pidfile_signal(const char *config_path, int sig, char *err, size_t err_len)
-{
-    struct sl_config *cfg;
-    if (sl_config_load(config_path, &cfg, err, err_len) != 0)
-        return -1;
-    int rv = signal_master(cfg, sig, err, err_len);
-    sl_config_free(cfg);
-    return rv;
 }

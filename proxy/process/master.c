@@ -28,11 +28,11 @@
 
 #include "addr.h"
 #include "config.h"
+#include "config_check.h"
 #include "listener.h"
 #include "log.h"
 #include "pidfile.h"
 #include "stats.h"
-#include "tls.h"
 #include "worker.h"
 
 #define MAX_WORKERS 256
@@ -388,7 +388,7 @@ static void reload(struct master *m)
     char err[1024];
     struct generation next;
     memset(&next, 0, sizeof(next));
-    if (sl_tls_load_config(m->path, &next.cfg, err, sizeof(err)) != 0) {
+    if (sl_config_check(m->path, &next.cfg, err, sizeof(err)) != 0) {
         SL_ERROR("reload: %s; still running the previous config", err);
         return;
     }
