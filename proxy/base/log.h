@@ -16,10 +16,10 @@ int sl_log_level_parse(const char *text, enum sl_log_level *level);
 void sl_log_write(enum sl_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define SL_LOG(level, ...)                                                                     \
-    do {                                                                                       \
-        if ((level) <= sl_log_threshold)                                                       \
-            sl_log_write((level), __VA_ARGS__);                                                \
+#define SL_LOG(level, ...)                                                                         \
+    do {                                                                                           \
+        if ((level) <= sl_log_threshold)                                                           \
+            sl_log_write((level), __VA_ARGS__);                                                    \
     } while (0)
 #define SL_ERROR(...) SL_LOG(SL_LOG_ERROR, __VA_ARGS__)
 #define SL_WARN(...) SL_LOG(SL_LOG_WARN, __VA_ARGS__)

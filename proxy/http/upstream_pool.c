@@ -144,6 +144,8 @@ static void lend(struct sl_upconn *conn, struct sl_request *req)
     conn->server->inflight++;
     if (conn->ops->available_streams(conn) == 0)
         make_unready(conn);
+    else if (!conn->is_ready)
+        make_ready(conn); /* a new connection with streams to spare */
     sl_request_attach(req, conn);
 }
 
