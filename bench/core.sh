@@ -27,7 +27,9 @@
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
 #   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
 #                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx);
-#                          sluice-stats is sluice with its stats segment on
+#                          sluice-stats is sluice with its stats segment on;
+#                          sluice-base is the sluice binary at BENCH_BASE_SLUICE (another
+#                          commit's build), for a before/after in one run
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
 #   BENCH_LOAD_CPU         core for h2load and the backend (0)
 #   BENCH_PORT_BASE        first port tried for proxy listeners (18400)
@@ -510,12 +512,14 @@ start_peer() {
     [[ $(id -u) == 0 ]] && ifroot=""
     local subst=("PORT=$PORT" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
     case $peer in
-    sluice | sluice-stats)
-        [[ -x $SLUICE_BIN ]] || { PEER_FAIL="not built ($SLUICE_BIN missing)"; return 1; }
+    sluice | sluice-stats | sluice-base)
+        bin=$SLUICE_BIN
+        [[ $peer == sluice-base ]] && bin=${BENCH_BASE_SLUICE:-}
+        [[ -x $bin ]] || { PEER_FAIL="not built (${bin:-BENCH_BASE_SLUICE unset} missing)"; return 1; }
         fill "$PEERS_DIR/sluice.yaml.in" "$dir/sluice.yaml" "${subst[@]}"
         # the same sluice, keeping its stats segment: what the stats cost
         [[ $peer == sluice-stats ]] && echo "stats_path: $dir/sluice.stats" >>"$dir/sluice.yaml"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$SLUICE_BIN" -c "$dir/sluice.yaml"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/sluice.yaml"
         ;;
     nginx)
         bin=$(find_bin nginx) || { PEER_FAIL="nginx not installed"; return 1; }
@@ -563,6 +567,11 @@ peer_version() {
         [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"
         echo "$v (git $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?')$(
             [[ -n $(git -C "$REPO_DIR" status --porcelain -- proxy hpack policy 2>/dev/null) ]] && echo ', modified'))"
+        ;;
+    sluice-base)
+        local at
+        at=$(git -C "$(dirname "${BENCH_BASE_SLUICE:-.}")" rev-parse --short HEAD 2>/dev/null || echo '?')
+        echo "sluice ${BENCH_BASE_SLUICE:-(BENCH_BASE_SLUICE unset)} (git $at)"
         ;;
     nginx) bin=$(find_bin nginx) && "$bin" -v 2>&1 | head -n 1 ;;
     h2o) bin=$(find_bin h2o) && "$bin" --version 2>&1 | head -n 1 ;;

@@ -164,11 +164,12 @@ static void print_connection(void *ctx, unsigned worker, const struct sl_stats_c
 {
     const struct sl_stats_header *h = ctx;
     uint64_t now = now_unix_ms();
-    printf("%6u %8" PRIu64 " %-24.24s %-16.16s %-10s %7" PRIu64 " %9" PRIu64 " %11" PRIu64
+    char protocol[32];
+    printf("%6u %8" PRIu64 " %-24.24s %-16.16s %-14s %7" PRIu64 " %9" PRIu64 " %11" PRIu64
            " %11" PRIu64 " %8.1f %8.1f\n",
            worker, row->id, row->peer,
            row->listener_index < h->listener_count ? h->listener_names[row->listener_index] : "",
-           row->protocol == SL_PROTO_H2_TLS ? row->tls_version : "h2c", row->streams_open,
+           sl_stats_conn_protocol(row, protocol, sizeof(protocol)), row->streams_open,
            row->requests, row->bytes_in, row->bytes_out,
            now > row->opened_unix_ms ? (double)(now - row->opened_unix_ms) / 1000 : 0.0,
            now > row->active_unix_ms ? (double)(now - row->active_unix_ms) / 1000 : 0.0);
@@ -180,7 +181,7 @@ static int print_connections(const struct sl_stats_segment *seg, bool is_json)
         sl_stats_render_connections(stdout, seg, NULL, now_unix_ms());
         return 0;
     }
-    printf("%6s %8s %-24s %-16s %-10s %7s %9s %11s %11s %8s %8s\n", "worker", "id", "peer",
+    printf("%6s %8s %-24s %-16s %-14s %7s %9s %11s %11s %8s %8s\n", "worker", "id", "peer",
            "listener", "protocol", "streams", "requests", "bytes in", "bytes out", "age s",
            "idle s");
     sl_stats_each_connection(seg, NULL, print_connection, (void *)&seg->header);

@@ -156,12 +156,13 @@ static void draw_connections(const struct sl_stats_segment *seg)
 {
     struct busiest top = {.count = 0};
     sl_stats_each_connection(seg, NULL, keep_if_busy, &top);
-    printf("\n%-24s %6s %-10s %8s %10s %12s %12s\n", "BUSIEST CONNECTIONS", "worker", "protocol",
+    char protocol[32];
+    printf("\n%-24s %6s %-14s %8s %10s %12s %12s\n", "BUSIEST CONNECTIONS", "worker", "protocol",
            "streams", "requests", "bytes in", "bytes out");
     for (unsigned i = 0; i < top.count; i++) {
         const struct sl_stats_conn *c = &top.rows[i];
-        printf("%-24.24s %6u %-10s %8" PRIu64 " %10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
-               c->peer, top.workers[i], c->protocol == SL_PROTO_H2_TLS ? c->tls_version : "h2c",
+        printf("%-24.24s %6u %-14s %8" PRIu64 " %10" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n",
+               c->peer, top.workers[i], sl_stats_conn_protocol(c, protocol, sizeof(protocol)),
                c->streams_open, c->requests, c->bytes_in, c->bytes_out);
     }
 }

@@ -74,18 +74,10 @@ static uint64_t cached_unix_ms(const struct sl_front *f)
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-static void count_accepted(struct sl_stats_worker *stats, enum sl_stats_protocol protocol)
-{
-    if (protocol == SL_PROTO_H2_TLS)
-        stats->accepted_tls++;
-    else
-        stats->accepted_h2c++;
-}
-
 static void publish_open(struct sl_front *f, enum sl_stats_protocol protocol)
 {
     struct sl_plane *p = f->plane;
-    count_accepted(p->stats, protocol);
+    p->stats->accepted[protocol]++;
     f->row = sl_stats_conn_claim(p->stats, &p->conn_row_hint);
     struct sl_stats_conn *row = f->row;
     if (row == NULL)
@@ -108,6 +100,7 @@ void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl
     f->id = ++plane->next_conn_id;
     f->listener_index = listener_index;
     f->is_tls = is_tls;
+    f->protocol = protocol;
     format_peer(peer, f->peer, sizeof(f->peer));
     if (peer_len <= sizeof(f->peer_addr) &&
         (peer->sa_family == AF_INET || peer->sa_family == AF_INET6))

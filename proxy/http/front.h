@@ -61,6 +61,7 @@ struct sl_front {
     uint64_t id;
     unsigned listener_index; /* in cfg->listeners, for rules */
     bool is_tls;
+    enum sl_stats_protocol protocol;
     struct sl_stats_conn *row; /* its row in the stats' connection table, or NULL */
     char peer[SL_ADDR_TEXT_MAX];
     struct sockaddr_storage peer_addr; /* ss_family AF_UNSPEC for a Unix-socket client */

@@ -25,9 +25,10 @@ static void count_failure(struct sl_stats_backend *b, const struct sl_outcome *o
 
 void sl_outcome_publish(struct sl_plane *p, const struct sl_outcome *o)
 {
+    struct sl_stats_worker *stats = p->stats;
+    stats->requests[o->protocol < SL_PROTO_SLOTS ? o->protocol : 0]++;
     if (o->backend == NULL) /* 431 and 501 come before the rules: no backend to count under */
         return;
-    struct sl_stats_worker *stats = p->stats;
     size_t b = o->backend->index;
     if (o->status >= 100 && o->status < 600)
         stats->counts[b][o->class_index].responses[o->status / 100 - 1]++;

@@ -40,7 +40,8 @@ enum sl_term_phase {
 };
 
 struct sl_outcome {
-    unsigned status; /* the response status sent to the client; 0: none was */
+    unsigned protocol; /* the client connection's, enum sl_stats_protocol */
+    unsigned status;   /* the response status sent to the client; 0: none was */
     enum sl_term_cause cause;
     enum sl_term_phase phase;
     const struct sl_backend_config *backend; /* NULL: ended before the rules placed it */
@@ -58,7 +59,8 @@ struct sl_outcome {
 void sl_outcome_code(const struct sl_outcome *o, char out[3]);
 
 /* Records o in the plane's stats slot: the answer by status class, the
- * latency of a complete proxied response, and backend failures. */
+ * latency of a complete proxied response, backend failures, and the request
+ * under its client protocol. */
 void sl_outcome_publish(struct sl_plane *p, const struct sl_outcome *o);
 
 #endif

@@ -102,6 +102,7 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
     req->stream_id = stream_id;
     req->state = SL_REQ_HEADERS;
     req->outcome.arrival_ns = sl_clock_ns();
+    req->outcome.protocol = front->protocol;
     p->request_count++;
     sl_header_list_init(&req->fields, req->arena);
     sl_header_list_init(&req->response.headers, req->arena);

@@ -170,8 +170,10 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
 {
     to->connections_open += from->connections_open;
     to->conns_untracked += from->conns_untracked;
-    to->accepted_h2c += from->accepted_h2c;
-    to->accepted_tls += from->accepted_tls;
+    for (int p = 0; p < SL_PROTO_SLOTS; p++) {
+        to->accepted[p] += from->accepted[p];
+        to->requests[p] += from->requests[p];
+    }
     to->bytes_in += from->bytes_in;
     to->bytes_out += from->bytes_out;
     to->streams_open += from->streams_open;
@@ -265,4 +267,22 @@ bool sl_stats_conn_read(const struct sl_stats_conn *row, struct sl_stats_conn *o
             return out->id != 0;
     }
     return false;
+}
+
+const char *sl_stats_protocol_name(uint32_t protocol)
+{
+    static const char *const names[SL_PROTO_SLOTS] = {"?", "h2c", "h2", "http1", "http1_tls"};
+    return protocol < SL_PROTO_SLOTS ? names[protocol] : "?";
+}
+
+const char *sl_stats_conn_protocol(const struct sl_stats_conn *row, char *buf, size_t len)
+{
+    /* the TLS version says it is TLS */
+    const char *name =
+        row->protocol == SL_PROTO_HTTP1_TLS ? "http1" : sl_stats_protocol_name(row->protocol);
+    if (row->tls_version[0] == '\0')
+        snprintf(buf, len, "%s", name);
+    else
+        snprintf(buf, len, "%s/%.16s", name, row->tls_version);
+    return buf;
 }

@@ -21,9 +21,9 @@
 #include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
-#define SL_STATS_VERSION 1u
+#define SL_STATS_VERSION 2u
 #define SL_STATS_MAX_BACKENDS 64
-#define SL_STATS_NAME_BYTES 72 /* a 64-byte name (config.c) and its NUL */
+#define SL_STATS_NAME_BYTES 72      /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
 #define SL_STATS_LISTENER_BYTES 128 /* a listener's name, else its address */
 #define SL_STATS_CONN_ROWS 1024     /* live connections per worker shown */
@@ -52,7 +52,14 @@ struct sl_stats_backend {
     uint64_t failures;       /* broken mid-exchange or an unparsable answer */
 };
 
-enum sl_stats_protocol { SL_PROTO_H2C = 1, SL_PROTO_H2_TLS = 2 };
+/* A client connection's protocol; 0 is no protocol (a free row). */
+enum sl_stats_protocol {
+    SL_PROTO_H2C = 1,       /* HTTP/2 cleartext (prior knowledge or Upgrade) */
+    SL_PROTO_H2_TLS = 2,    /* HTTP/2 over TLS (ALPN h2) */
+    SL_PROTO_HTTP1 = 3,     /* HTTP/1.x cleartext */
+    SL_PROTO_HTTP1_TLS = 4, /* HTTP/1.x over TLS */
+};
+#define SL_PROTO_SLOTS 5 /* arrays indexed by enum sl_stats_protocol */
 
 /* One live client connection. Written only by its worker, bracketed by
  * sl_stats_conn_begin/end (a sequence counter, odd while a change is under
@@ -79,10 +86,10 @@ struct sl_stats_worker {
     uint64_t connections_open;
     uint64_t streams_open;
     uint64_t overload_level;
-    uint64_t accepted_h2c; /* client connections accepted, by protocol */
-    uint64_t accepted_tls;
-    uint64_t bytes_in;  /* read from clients */
-    uint64_t bytes_out; /* written to clients */
+    uint64_t accepted[SL_PROTO_SLOTS]; /* client connections, by enum sl_stats_protocol */
+    uint64_t requests[SL_PROTO_SLOTS]; /* requests finished, by the same */
+    uint64_t bytes_in;                 /* read from clients */
+    uint64_t bytes_out;                /* written to clients */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
     /* from the request's arrival to the end of a proxied response, in µs */
@@ -109,6 +116,13 @@ struct sl_stats_segment {
     struct sl_stats_header header;
     struct sl_stats_worker workers[];
 };
+
+/* "h2c", "h2", "http1" or "http1_tls"; "?" for anything else. */
+const char *sl_stats_protocol_name(uint32_t protocol);
+
+/* A connection row's protocol for people: the name, and the TLS version once
+ * known ("h2/TLSv1.3"). */
+const char *sl_stats_conn_protocol(const struct sl_stats_conn *row, char *buf, size_t len);
 
 /* Bytes of a segment with worker_slots slots. */
 size_t sl_stats_size(unsigned worker_slots);

@@ -78,6 +78,22 @@ static void print_json_workers(FILE *out, const struct sl_stats_segment *seg)
     }
 }
 
+/* ,"key":{"h2c":N,"h2":N,"http1":N,"http1_tls":N} */
+static void json_by_protocol(FILE *out, const char *key, const uint64_t *counts)
+{
+    fprintf(out, ",\"%s\":{", key);
+    for (uint32_t p = 1; p < SL_PROTO_SLOTS; p++)
+        fprintf(out, "%s\"%s\":%" PRIu64, p > 1 ? "," : "", sl_stats_protocol_name(p), counts[p]);
+    fprintf(out, "}");
+}
+
+static void prometheus_by_protocol(FILE *out, const char *name, const uint64_t *counts)
+{
+    for (uint32_t p = 1; p < SL_PROTO_SLOTS; p++)
+        fprintf(out, "%s{protocol=\"%s\"} %" PRIu64 "\n", name, sl_stats_protocol_name(p),
+                counts[p]);
+}
+
 void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *t)
 {
@@ -87,10 +103,12 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     fprintf(out,
             "{\"workers\":%u,\"updated_unix_ms\":%" PRIu64 ",\"connections_open\":%" PRIu64
             ",\"streams_open\":%" PRIu64 ",\"overload_level\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-            ",\"bytes_out\":%" PRIu64 ",\"accepted\":{\"h2c\":%" PRIu64 ",\"tls\":%" PRIu64
-            "},\"per_worker\":[",
+            ",\"bytes_out\":%" PRIu64,
             live, updated, t->connections_open, t->streams_open, t->overload_level, t->bytes_in,
-            t->bytes_out, t->accepted_h2c, t->accepted_tls);
+            t->bytes_out);
+    json_by_protocol(out, "accepted", t->accepted);
+    json_by_protocol(out, "requests_by_protocol", t->requests);
+    fprintf(out, ",\"per_worker\":[");
     print_json_workers(out, seg);
     fprintf(out, "],\"backends\":[");
     for (uint32_t b = 0; b < h->backend_count; b++) {
@@ -274,10 +292,10 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
                     offsetof(struct sl_stats_backend, failures));
     family(out, "sluice_connections_accepted_total", "counter",
            "Client connections accepted, by protocol.");
-    fprintf(out, "sluice_connections_accepted_total{protocol=\"h2c\"} %" PRIu64 "\n",
-            t->accepted_h2c);
-    fprintf(out, "sluice_connections_accepted_total{protocol=\"h2\"} %" PRIu64 "\n",
-            t->accepted_tls);
+    prometheus_by_protocol(out, "sluice_connections_accepted_total", t->accepted);
+    family(out, "sluice_requests_by_protocol_total", "counter",
+           "Requests finished, by the client connection's protocol.");
+    prometheus_by_protocol(out, "sluice_requests_by_protocol_total", t->requests);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)
@@ -378,7 +396,7 @@ static void json_connection(void *ctx, unsigned worker, const struct sl_stats_co
     json_string(out, row->listener_index < j->h->listener_count
                          ? j->h->listener_names[row->listener_index]
                          : "");
-    fprintf(out, ",\"protocol\":\"%s\",\"tls\":", row->protocol == SL_PROTO_H2_TLS ? "h2" : "h2c");
+    fprintf(out, ",\"protocol\":\"%s\",\"tls\":", sl_stats_protocol_name(row->protocol));
     if (row->tls_version[0] != '\0')
         json_string(out, row->tls_version);
     else

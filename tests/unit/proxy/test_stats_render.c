@@ -41,9 +41,9 @@ static int setup(void **state)
     w->counts[0][0].responses[1] = 9; /* 2xx */
     w->backends[0].limit = 16;
     w->backends[0].connect_errors = 2;
-    w->accepted_tls = 4;
+    w->accepted[SL_PROTO_H2_TLS] = 4;
     seg->workers[1].pid = 43; /* a second worker, idle */
-    seg->workers[1].accepted_tls = 1;
+    seg->workers[1].accepted[SL_PROTO_H2_TLS] = 1;
     sl_hist_record(&w->latency_by_class[0], 1500);  /* 1.5 ms */
     sl_hist_record(&w->latency_by_class[0], 40000); /* 40 ms */
     total = malloc(sizeof(*total));
@@ -83,7 +83,7 @@ static void test_json_holds_the_figures(void **state)
 {
     char *text = render(sl_stats_render_json);
     assert_non_null(strstr(text, "\"workers\":2,"));
-    assert_non_null(strstr(text, "\"accepted\":{\"h2c\":0,\"tls\":5}"));
+    assert_non_null(strstr(text, "\"accepted\":{\"h2c\":0,\"h2\":5,\"http1\":0,\"http1_tls\":0}"));
     assert_non_null(strstr(text, "\"per_worker\":[{\"slot\":0,\"pid\":42,"));
     assert_non_null(strstr(text, "},{\"slot\":1,\"pid\":43,"));
     assert_non_null(strstr(text, "\"limit\":16,\"connect_errors\":2,\"timeouts\":0,"));
