@@ -68,8 +68,7 @@ static bool is_in_table(const uint8_t *name, size_t len, const struct name *tabl
     return false;
 }
 
-/* tchar of RFC 9110 §5.6.2 */
-static bool is_tchar(unsigned char c)
+bool sl_http_is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
@@ -81,7 +80,7 @@ static bool is_token(const uint8_t *s, size_t len)
     if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++) {
-        if (!is_tchar(s[i]))
+        if (!sl_http_is_tchar(s[i]))
             return false;
     }
     return true;

@@ -18,6 +18,9 @@ struct sl_arena;
 #define SL_EINVALID (-1001) /* the message breaks a rule of RFC 9110/9113 */
 #define SL_ETOOBIG (-1002)  /* a size limit was hit */
 
+/* Is c a tchar, a byte of a token (RFC 9110 §5.6.2: method and field names)? */
+bool sl_http_is_tchar(unsigned char c);
+
 /* An ordered list of fields; items are nghttp2_nv so that a translated list
  * can be handed to nghttp2_submit_response() without copying. Names and values
  * are NUL-terminated arena copies (the NUL is not counted in the lengths).
