@@ -1,23 +1,36 @@
 #include "tls.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
 
 static const unsigned char alpn_h2[] = {2, 'h', '2'};
+static const unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
+/* Finds the wire-format protocol name want in the client's list in. */
+static bool find_protocol(const unsigned char *in, unsigned int in_len, const unsigned char *want,
+                          size_t want_len, const unsigned char **out, unsigned char *out_len)
+{
+    for (unsigned int i = 0; i < in_len; i += 1u + in[i]) {
+        if (in[i] == want[0] && i + want_len <= in_len && memcmp(in + i, want, want_len) == 0) {
+            *out = in + i + 1;
+            *out_len = in[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* h2 when the client offers it, else http/1.1; a client offering neither is
+ * refused (no_application_protocol), one offering nothing is served HTTP/1.1. */
 static int on_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *out_len,
                           const unsigned char *in, unsigned int in_len, void *arg)
 {
-    for (unsigned int i = 0; i < in_len; i += 1u + in[i]) {
-        if (in[i] == alpn_h2[0] && i + 1u + in[i] <= in_len &&
-            memcmp(in + i, alpn_h2, sizeof(alpn_h2)) == 0) {
-            *out = in + i + 1;
-            *out_len = in[i];
-            return SSL_TLSEXT_ERR_OK;
-        }
-    }
+    if (find_protocol(in, in_len, alpn_h2, sizeof(alpn_h2), out, out_len) ||
+        find_protocol(in, in_len, alpn_http11, sizeof(alpn_http11), out, out_len))
+        return SSL_TLSEXT_ERR_OK;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 

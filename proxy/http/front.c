@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "plane.h"
 
@@ -119,11 +121,16 @@ void sl_front_fini(struct sl_front *f)
     if (f->row != NULL)
         sl_stats_conn_release(f->row);
     f->row = NULL;
-    if (p->is_draining && p->front_count == 0)
-        event_base_loopexit(p->base, NULL);
+    sl_plane_check_drained(p);
 }
 
-void sl_front_publish_read(struct sl_front *f, size_t bytes, const char *tls_version)
+static const char *tls_version(const struct sl_front *f, struct bufferevent *bev)
+{
+    SSL *ssl = f->is_tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl != NULL ? SSL_get_version(ssl) : NULL;
+}
+
+void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev)
 {
     f->plane->stats->bytes_in += bytes;
     struct sl_stats_conn *row = f->row;
@@ -132,8 +139,11 @@ void sl_front_publish_read(struct sl_front *f, size_t bytes, const char *tls_ver
     sl_stats_conn_begin(row);
     row->bytes_in += bytes;
     row->active_unix_ms = cached_unix_ms(f);
-    if (tls_version != NULL && row->tls_version[0] == '\0')
-        snprintf(row->tls_version, sizeof(row->tls_version), "%s", tls_version);
+    if (f->is_tls && row->tls_version[0] == '\0') {
+        const char *version = tls_version(f, bev);
+        if (version != NULL)
+            snprintf(row->tls_version, sizeof(row->tls_version), "%s", version);
+    }
     sl_stats_conn_end(row);
 }
 

@@ -21,6 +21,7 @@
 #include "rules.h"
 #include "stats.h"
 
+struct bufferevent;
 struct sl_front;
 struct sl_header_list;
 struct sl_plane;
@@ -84,9 +85,9 @@ const struct sl_ip *sl_front_peer_ip(const struct sl_front *f);
 
 const char *sl_front_scheme(const struct sl_front *f); /* "http" or "https" */
 
-/* Figures for the stats: bytes read and written, streams opened and closed.
- * tls_version, when not NULL, is noted once the handshake has told it. */
-void sl_front_publish_read(struct sl_front *f, size_t bytes, const char *tls_version);
+/* Figures for the stats: bytes read (from bev, whose TLS version is noted once
+ * the handshake has told it) and written, streams opened and closed. */
+void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev);
 void sl_front_publish_written(struct sl_front *f, size_t bytes);
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed);
 

@@ -5,9 +5,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/ssl.h>
 
 #include "config.h"
 #include "front.h"
@@ -85,15 +83,6 @@ static void submit_shutdown_notice(struct front_h2 *front)
         return;
     }
     front->is_noticed = true;
-}
-
-/* The TLS version is known once the handshake is done: at the first read. */
-static const char *tls_version(const struct front_h2 *front)
-{
-    if (!front->base.is_tls)
-        return NULL;
-    SSL *ssl = bufferevent_openssl_get_ssl(front->bev);
-    return ssl != NULL ? SSL_get_version(ssl) : NULL;
 }
 
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
@@ -414,7 +403,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             used += vec[i].iov_len;
         }
         evbuffer_drain(in, used);
-        sl_front_publish_read(&front->base, used, tls_version(front));
+        sl_front_publish_read(&front->base, used, front->bev);
     }
     flush(front);
 }
@@ -499,7 +488,12 @@ int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
     update_idle_timeout(front);
     SL_DEBUG("conn=%llu peer=%s: accepted on %s", (unsigned long long)front->base.id,
              front->base.peer, p->cfg->listeners[listener_index].addr.text);
-    flush(front); /* our SETTINGS go first */
+    if (p->is_draining)
+        submit_shutdown_notice(front); /* it was accepted just before the drain */
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        on_read(bev, front); /* bytes read while the protocol was being told */
+    else
+        flush(front); /* our SETTINGS go first */
     return 0;
 
 fail_session:

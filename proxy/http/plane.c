@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
 #include "config.h"
 #include "front.h"
+#include "front_detect.h"
 #include "gate.h"
 #include "request.h"
 #include "upstream.h"
@@ -19,6 +22,7 @@ int sl_plane_open(struct sl_plane *p, struct event_base *base, const struct sl_c
     p->cfg = cfg;
     p->stats = stats;
     TAILQ_INIT(&p->fronts);
+    TAILQ_INIT(&p->detecting);
     p->pools = calloc(cfg->backend_count, sizeof(*p->pools));
     p->gates = calloc(cfg->backend_count, sizeof(*p->gates));
     if (p->pools == NULL || p->gates == NULL)
@@ -61,6 +65,12 @@ struct sl_gate *sl_plane_gate(const struct sl_plane *p, const struct sl_backend_
     return p->gates[backend->index];
 }
 
+void sl_plane_check_drained(struct sl_plane *p)
+{
+    if (p->is_draining && p->front_count == 0 && p->detect_count == 0)
+        event_base_loopexit(p->base, NULL);
+}
+
 void sl_plane_shutdown_fronts(struct sl_plane *p)
 {
     struct sl_front *f;
@@ -77,6 +87,7 @@ void sl_plane_finish_shutdown(struct sl_plane *p)
 
 void sl_plane_abort_fronts(struct sl_plane *p)
 {
+    sl_front_detect_close_all(p);
     struct sl_front *f;
     while ((f = TAILQ_FIRST(&p->fronts)) != NULL)
         f->ops->abort(f);

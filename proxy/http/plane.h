@@ -3,7 +3,8 @@
  * listeners, the admin server: worker.h).
  *
  * Ownership: embedded in its worker; owns the pools and gates (one per
- * backend), the fronts (list) and the free list of request objects, and
+ * backend), the fronts and the connections not yet fronts (lists), and the
+ * free list of request objects, and
  * borrows the event loop, the config and the stats slot, which outlive it. */
 #ifndef SL_PLANE_H
 #define SL_PLANE_H
@@ -25,6 +26,7 @@ struct sl_request;
 struct sl_stats_worker;
 
 TAILQ_HEAD(sl_front_list, sl_front);
+TAILQ_HEAD(sl_detect_list, sl_detect); /* front_detect.h */
 
 struct sl_plane {
     struct event_base *base;
@@ -35,6 +37,8 @@ struct sl_plane {
     struct sl_overload overload;   /* sampled by the worker, read by requests */
     struct sl_front_list fronts;
     size_t front_count;
+    struct sl_detect_list detecting; /* accepted, protocol not known yet */
+    size_t detect_count;
     size_t request_count; /* open requests, for the overload level and the stats */
     uint64_t next_conn_id;
     uint32_t conn_row_hint;           /* where to look for a free connection row */
@@ -55,13 +59,19 @@ void sl_plane_close(struct sl_plane *p);
 struct sl_pool *sl_plane_pool(const struct sl_plane *p, const struct sl_backend_config *backend);
 struct sl_gate *sl_plane_gate(const struct sl_plane *p, const struct sl_backend_config *backend);
 
-/* Graceful shutdown of every front (each by its protocol, front.h). */
+/* Graceful shutdown of every front (each by its protocol, front.h); a
+ * connection whose protocol is not known yet shuts down as it becomes a front.
+ * is_draining must be set. */
 void sl_plane_shutdown_fronts(struct sl_plane *p);
+
+/* A draining plane with no connection left ends its event loop. */
+void sl_plane_check_drained(struct sl_plane *p);
 
 /* The clients that did not answer the shutdown in time get the final word. */
 void sl_plane_finish_shutdown(struct sl_plane *p);
 
-/* Closes every front at once: open requests are dropped. */
+/* Closes every front, and every connection not yet one, at once: open
+ * requests are dropped. */
 void sl_plane_abort_fronts(struct sl_plane *p);
 
 #endif

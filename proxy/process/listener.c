@@ -16,7 +16,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
-#include "front_h2.h"
+#include "front_detect.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -52,8 +52,9 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         return;
     }
     unsigned index = (unsigned)(l->cfg - w->cfg->listeners);
-    if (sl_front_h2_start(&w->plane, bev, index, l->tls != NULL, peer, (socklen_t)peer_len) != 0)
-        SL_ERROR("listener %s: cannot start an HTTP/2 session", l->cfg->addr.text);
+    if (sl_front_detect_start(&w->plane, bev, index, l->tls != NULL, peer, (socklen_t)peer_len) !=
+        0)
+        SL_ERROR("listener %s: out of memory for a connection", l->cfg->addr.text);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)

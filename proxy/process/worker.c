@@ -48,7 +48,7 @@ static void begin_drain(struct sl_worker *w)
     close_listeners(w);
     sl_admin_close(w->admin);
     w->admin = NULL;
-    if (w->plane.front_count == 0) {
+    if (w->plane.front_count == 0 && w->plane.detect_count == 0) {
         event_base_loopexit(w->base, NULL);
         return;
     }

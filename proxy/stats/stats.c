@@ -170,6 +170,7 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
 {
     to->connections_open += from->connections_open;
     to->conns_untracked += from->conns_untracked;
+    to->requests_malformed += from->requests_malformed;
     for (int p = 0; p < SL_PROTO_SLOTS; p++) {
         to->accepted[p] += from->accepted[p];
         to->requests[p] += from->requests[p];

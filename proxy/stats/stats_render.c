@@ -108,6 +108,7 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
             t->bytes_out);
     json_by_protocol(out, "accepted", t->accepted);
     json_by_protocol(out, "requests_by_protocol", t->requests);
+    fprintf(out, ",\"requests_malformed\":%" PRIu64, t->requests_malformed);
     fprintf(out, ",\"per_worker\":[");
     print_json_workers(out, seg);
     fprintf(out, "],\"backends\":[");
@@ -296,6 +297,9 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     family(out, "sluice_requests_by_protocol_total", "counter",
            "Requests finished, by the client connection's protocol.");
     prometheus_by_protocol(out, "sluice_requests_by_protocol_total", t->requests);
+    family(out, "sluice_requests_malformed_total", "counter",
+           "HTTP/1.1 request heads refused before they were read: 400, 408, 431.");
+    fprintf(out, "sluice_requests_malformed_total %" PRIu64 "\n", t->requests_malformed);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)

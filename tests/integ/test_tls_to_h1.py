@@ -44,14 +44,26 @@ class TlsToH1(IntegTest):
         self.assertEqual(seen["x-forwarded-proto"], ["https"])
         self.assertEqual(seen["host"], ["127.0.0.1:%d" % port])
 
-    def test_client_without_h2_in_alpn_is_refused(self):
+    def test_client_offering_neither_h2_nor_http11_is_refused(self):
         _, addr = self.start_backend()
         port, cert = self.start_tls_sluice(addr)
         res = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
-                              "-alpn", "http/1.1", "-CAfile", cert],
+                              "-alpn", "spdy/3", "-CAfile", cert],
                              input=b"", capture_output=True, timeout=20)
         self.assertNotEqual(res.returncode, 0)
         self.assertIn(b"no application protocol", res.stdout + res.stderr)
+
+    def test_http11_over_tls_by_alpn_and_without_alpn(self):
+        backend, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        url = "https://127.0.0.1:%d/headers" % port
+        for flags in (["--http1.1"], ["--http1.1", "--no-alpn"]):
+            res = subprocess.run(["curl", "-sS", "-i", "--cacert", cert] + flags + [url],
+                                 capture_output=True, timeout=20)
+            self.assertEqual(res.returncode, 0, res.stderr)
+            self.assertTrue(res.stdout.startswith(b"HTTP/1.1 200"), res.stdout[:80])
+            _, _, seen, _ = backend_seen(res.stdout.split(b"\r\n\r\n", 1)[1])
+            self.assertEqual(seen["x-forwarded-proto"], ["https"])
 
     def test_tls_1_1_is_refused(self):
         _, addr = self.start_backend()

@@ -1,0 +1,657 @@
+/* The HTTP/1.1 front (front.h): one client connection speaking HTTP/1.0 or
+ * HTTP/1.1, cleartext or over TLS.
+ *
+ * One exchange at a time: a pipelined request waits in the input buffer until
+ * the response before it is complete, so answers leave in order (RFC 9112
+ * §9.3.2) and at most one request of a connection is open.
+ *
+ * Reading a request: the head must arrive whole, within client_idle_timeout_ms
+ * of the connection opening or of the previous response (the keep-alive idle
+ * time and the header read time are one deadline), and within
+ * max_request_header_bytes. It is checked byte by byte (hpack/h1.h) before
+ * http-parser reads it, so a head that could mean something else to the
+ * backend is answered 400 and the connection closed; the backend never sees
+ * it. The body is read while the request holds fewer than stream_window_bytes
+ * the upstream has not taken: the socket stops being read beyond that.
+ *
+ * States of an exchange: no request (waiting for a head) → head done (the
+ * request is routed; body flowing) → response head sent → response done; the
+ * exchange ends when both the response and the request body are complete. A
+ * response that completes first leaves the rest of the body to be read and
+ * dropped, up to SL_H1_DRAIN_MAX_BYTES; beyond that the connection closes.
+ *
+ * Ownership: owned by its plane; owns its bufferevent and its one request.
+ * Freed only at the edge (pump, the bufferevent callbacks, the head timer) or
+ * by its abort op, never from inside http-parser or a request's call. */
+#include "front_h1.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "config.h"
+#include "front.h"
+#include "h1.h"
+#include "headers.h"
+#include "log.h"
+#include "plane.h"
+#include "request.h"
+#include "timeval_ms.h"
+
+/* Response bytes are produced only while less than this waits for the socket. */
+#define SL_H1_OUTPUT_HIGH_BYTES (64 * 1024)
+/* Request body read and dropped after its response, before closing instead. */
+#define SL_H1_DRAIN_MAX_BYTES (64 * 1024)
+#define SL_H1_BODY_CHUNK_BYTES (16 * 1024)
+
+struct front_h1 {
+    struct sl_front base; /* first: what requests and the plane see */
+    struct bufferevent *bev;
+    struct event *pump_event; /* runs pump() on the next loop turn */
+    struct event *head_timer; /* the next head must be complete by then */
+    http_parser parser;       /* reads the current request */
+    struct sl_request *req;   /* the open exchange; NULL between requests */
+    int32_t next_id;          /* requests are numbered in logs like streams */
+    struct sl_h1_framing framing;
+    const char *field; /* the name of the field being parsed */
+    size_t field_len;
+    size_t unconsumed;      /* body bytes handed to the request, not yet taken */
+    size_t drained;         /* body bytes dropped after the response was done */
+    bool has_failed_parse;  /* a callback refused the head (out of memory) */
+    bool is_head_done;      /* the request has its head */
+    bool is_message_done;   /* the whole request, body included, was read */
+    bool wants_continue;    /* Expect: 100-continue */
+    bool is_head_sent;      /* the response head is in the output */
+    bool is_response_done;  /* the whole response is in the output */
+    bool is_chunked_out;    /* the response body goes out in chunks */
+    bool is_keep_alive;     /* another request may follow this exchange */
+    bool is_reading_paused; /* the request holds a window's worth */
+    bool is_shutdown;       /* the worker is draining: this exchange is the last */
+    bool is_closing;        /* free at the next edge */
+    bool is_finishing;      /* free once the output has drained */
+};
+
+static struct front_h1 *h1_of(struct sl_front *f)
+{
+    return (struct front_h1 *)f;
+}
+
+static const struct sl_config *cfg_of(const struct front_h1 *front)
+{
+    return front->base.plane->cfg;
+}
+
+static struct evbuffer *output_of(const struct front_h1 *front)
+{
+    return bufferevent_get_output(front->bev);
+}
+
+static void schedule_pump(struct front_h1 *front)
+{
+    event_active(front->pump_event, EV_WRITE, 0);
+}
+
+static void arm_head_timer(struct front_h1 *front)
+{
+    struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
+    evtimer_add(front->head_timer, &tv);
+}
+
+static bool is_http10(const struct front_h1 *front)
+{
+    return front->parser.http_major == 1 && front->parser.http_minor == 0;
+}
+
+/* Writes a response of sluice's own and closes once it has left: for a client
+ * whose request cannot be read (or answered) as HTTP/1.1. */
+static void reject(struct front_h1 *front, unsigned status, const char *why)
+{
+    SL_INFO("conn=%llu peer=%s: client sent %s; answering %u and closing",
+            (unsigned long long)front->base.id, front->base.peer, why, status);
+    front->base.plane->stats->requests_malformed++;
+    if (!front->is_head_sent) {
+        char body[128];
+        int n = snprintf(body, sizeof(body), "%u %s\n", status, sl_h1_reason(status));
+        evbuffer_add_printf(output_of(front),
+                            "HTTP/1.1 %u %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                            "content-length: %d\r\nconnection: close\r\n\r\n%s",
+                            status, sl_h1_reason(status), n, body);
+    }
+    /* whatever the request's upstream answers now is dropped */
+    front->is_head_sent = front->is_response_done = true;
+    front->is_finishing = true;
+    bufferevent_disable(front->bev, EV_READ);
+    schedule_pump(front);
+}
+
+/* --- http-parser callbacks: they record into the request, and free nothing --- */
+
+static struct front_h1 *front_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int add_field(struct front_h1 *front, const char *name, const char *value, size_t value_len)
+{
+    int rv = sl_request_on_header(front->req, (const uint8_t *)name, strlen(name),
+                                  (const uint8_t *)value, value_len);
+    if (rv == SL_ENOMEM) {
+        front->has_failed_parse = true;
+        return -1;
+    }
+    return 0; /* SL_ETOOBIG: the request answers 431 once the head is done */
+}
+
+/* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
+ * absolute-form gives :authority and :path (RFC 9112 §3.2.2); CONNECT's
+ * authority-form only :authority. */
+static int add_target(struct front_h1 *front, const char *at, size_t len)
+{
+    if (front->parser.method == HTTP_CONNECT)
+        return add_field(front, ":authority", at, len);
+    if (at[0] == '/' || (len == 1 && at[0] == '*'))
+        return add_field(front, ":path", at, len);
+    struct http_parser_url url;
+    http_parser_url_init(&url);
+    if (http_parser_parse_url(at, len, 0, &url) != 0 || !(url.field_set & (1 << UF_HOST)))
+        return add_field(front, ":path", at, len); /* the request refuses what it cannot forward */
+    size_t host_at = url.field_data[UF_HOST].off;
+    size_t host_end = host_at + url.field_data[UF_HOST].len;
+    if (url.field_set & (1 << UF_PORT))
+        host_end = url.field_data[UF_PORT].off + url.field_data[UF_PORT].len;
+    if (add_field(front, ":authority", at + host_at, host_end - host_at) != 0)
+        return -1;
+    if (!(url.field_set & (1 << UF_PATH)))
+        return add_field(front, ":path", "/", 1);
+    size_t path_at = url.field_data[UF_PATH].off;
+    return add_field(front, ":path", at + path_at, len - path_at);
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct front_h1 *front = front_of(p);
+    const char *method = http_method_str((enum http_method)p->method);
+    const char *scheme = sl_front_scheme(&front->base);
+    if (add_field(front, ":method", method, strlen(method)) != 0 ||
+        add_field(front, ":scheme", scheme, strlen(scheme)) != 0)
+        return -1;
+    return add_target(front, at, len);
+}
+
+/* The head is parsed from one contiguous buffer: each name and value arrives
+ * in one callback. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct front_h1 *front = front_of(p);
+    front->field = at;
+    front->field_len = len;
+    return 0;
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool equal_ignoring_case(const char *a, size_t a_len, const char *b)
+{
+    return a_len == strlen(b) && strncasecmp(a, b, a_len) == 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct front_h1 *front = front_of(p);
+    while (len > 0 && is_ows(at[len - 1]))
+        len--;
+    /* names go lowercase, as HTTP/2 carries them and rules match them; the
+     * bytes are the input buffer's own, pulled up for the parser */
+    char *name = (char *)front->field;
+    for (size_t i = 0; i < front->field_len; i++)
+        name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    sl_h1_framing_note(&front->framing, name, front->field_len, at, len);
+    if (equal_ignoring_case(name, front->field_len, "expect"))
+        front->wants_continue = equal_ignoring_case(at, len, "100-continue");
+    char saved = name[front->field_len]; /* ':' */
+    name[front->field_len] = '\0';
+    int rv = add_field(front, name, at, len);
+    name[front->field_len] = saved;
+    return rv;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct front_h1 *front = front_of(p);
+    p->upgrade = 0; /* no protocol is switched to: the body is read as HTTP/1.1 */
+    /* RFC 9112 §3.2: HTTP/1.0 may omit Host; the backend is sent one anyway */
+    if (is_http10(front) && sl_header_list_find(&front->req->fields, "host") == NULL &&
+        sl_header_list_find(&front->req->fields, ":authority") == NULL)
+        return add_field(front, "host", "localhost", 9);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct front_h1 *front = front_of(p);
+    if (front->is_response_done)
+        front->drained += len;
+    front->unconsumed += len;
+    sl_request_on_body(front->req, (const uint8_t *)at, len);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct front_h1 *front = front_of(p);
+    front->is_message_done = true;
+    if (front->is_head_done)
+        sl_request_on_end(front->req);
+    http_parser_pause(p, 1); /* what follows is the next request's */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static bool has_parse_error(const struct front_h1 *front)
+{
+    enum http_errno e = HTTP_PARSER_ERRNO(&front->parser);
+    return e != HPE_OK && e != HPE_PAUSED;
+}
+
+/* --- reading requests --- */
+
+static void begin_exchange(struct front_h1 *front, struct sl_request *req)
+{
+    front->req = req;
+    http_parser_init(&front->parser, HTTP_REQUEST);
+    front->parser.data = front;
+    memset(&front->framing, 0, sizeof(front->framing));
+    front->unconsumed = front->drained = 0;
+    front->has_failed_parse = front->is_head_done = front->is_message_done = false;
+    front->wants_continue = front->is_head_sent = front->is_response_done = false;
+    front->is_chunked_out = false;
+    front->is_keep_alive = true;
+    sl_front_publish_streams(&front->base, 1, 0);
+}
+
+/* The head is in the input: the length through its empty line, or 0 while it
+ * is not (a bare-LF end, or a head past the limit, is refused at once). */
+static size_t find_head(struct front_h1 *front)
+{
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    size_t limit = cfg_of(front)->max_request_header_bytes;
+    if (end.pos < 0) {
+        if (evbuffer_get_length(in) > limit)
+            reject(front, 431, "a request head over max_request_header_bytes");
+        else if (evbuffer_search(in, "\n\n", 2, NULL).pos >= 0)
+            reject(front, 400, "a request head ended by bare LFs");
+        return 0;
+    }
+    size_t len = (size_t)end.pos + 4;
+    if (len > limit) {
+        reject(front, 431, "a request head over max_request_header_bytes");
+        return 0;
+    }
+    return len;
+}
+
+/* The request line and fields go to a new request, which routes it. */
+static void start_request(struct front_h1 *front)
+{
+    size_t len = find_head(front);
+    if (len == 0)
+        return;
+    evtimer_del(front->head_timer);
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    char *head = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    if (head == NULL || sl_h1_check_request_head(head, len) != 0) {
+        reject(front, 400, "a malformed request head");
+        return;
+    }
+    struct sl_request *req = sl_request_new(&front->base, ++front->next_id);
+    if (req == NULL) {
+        reject(front, 503, "a request while out of memory");
+        return;
+    }
+    begin_exchange(front, req);
+    size_t parsed = http_parser_execute(&front->parser, &parser_settings, head, len);
+    evbuffer_drain(in, parsed);
+    sl_front_publish_read(&front->base, parsed, front->bev);
+    if (front->has_failed_parse) {
+        reject(front, 503, "a request while out of memory");
+        return;
+    }
+    if (has_parse_error(front) || parsed != len ||
+        sl_h1_framing_check(&front->framing, is_http10(front)) != 0) {
+        reject(front, 400, "a request with ambiguous or malformed framing");
+        return;
+    }
+    bool has_body = !front->is_message_done;
+    front->is_head_done = true;
+    sl_request_on_head_done(req, has_body);
+    /* RFC 9110 §10.1.1: the client holds its body back until asked */
+    if (has_body && front->wants_continue && !front->is_head_sent && req->state != SL_REQ_DONE)
+        evbuffer_add(output_of(front), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+/* Feeds what has arrived of the body, up to the request's window. */
+static void read_body(struct front_h1 *front)
+{
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    while (!front->is_message_done && !front->is_closing && !front->is_finishing &&
+           !front->is_reading_paused && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec vec;
+        evbuffer_peek(in, -1, NULL, &vec, 1);
+        size_t parsed =
+            http_parser_execute(&front->parser, &parser_settings, vec.iov_base, vec.iov_len);
+        evbuffer_drain(in, parsed);
+        sl_front_publish_read(&front->base, parsed, front->bev);
+        if (has_parse_error(front)) {
+            reject(front, 400, "a malformed request body");
+            return;
+        }
+        if (front->drained > SL_H1_DRAIN_MAX_BYTES) {
+            front->is_finishing = true; /* not worth reading the rest */
+            return;
+        }
+        if (front->unconsumed >= cfg_of(front)->stream_window_bytes) {
+            front->is_reading_paused = true;
+            bufferevent_disable(front->bev, EV_READ);
+        }
+    }
+}
+
+/* --- writing responses --- */
+
+static bool has_field(const nghttp2_nv *nva, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (nva[i].namelen == strlen(name) && memcmp(nva[i].name, name, nva[i].namelen) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Another request may follow only if the client allows it and the rest of
+ * this one's body is worth reading. */
+static bool can_keep_alive(const struct front_h1 *front, bool is_close_delimited)
+{
+    if (!http_should_keep_alive(&front->parser) || is_close_delimited || front->is_shutdown ||
+        front->parser.method == HTTP_CONNECT)
+        return false;
+    if (front->is_message_done || front->framing.transfer_encoding_count > 0)
+        return true; /* a chunked rest is read up to the drain limit */
+    return front->parser.content_length <= SL_H1_DRAIN_MAX_BYTES;
+}
+
+/* Status line, the fields (sl_h2_response_fields has dropped what is
+ * connection-specific, and lowercased the names), then the framing. */
+static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned status,
+                        const struct sl_header_list *fields, bool has_body)
+{
+    struct front_h1 *front = h1_of(f);
+    if (front->is_head_sent)
+        return 0; /* sluice has answered the client itself (reject) */
+    nghttp2_nv *nva;
+    size_t count;
+    int rv = sl_h2_response_fields(fields, status, req->arena, &nva, &count);
+    if (rv != 0)
+        return rv;
+    nva++, count--; /* :status is the status line's */
+    bool has_length = has_field(nva, count, "content-length");
+    bool is_close_delimited = has_body && !has_length && is_http10(front);
+    front->is_chunked_out = has_body && !has_length && !is_http10(front);
+    front->is_keep_alive = can_keep_alive(front, is_close_delimited);
+    struct evbuffer *out = output_of(front);
+    evbuffer_add_printf(out, "HTTP/1.1 %u %s\r\n", status, sl_h1_reason(status));
+    for (size_t i = 0; i < count; i++) {
+        evbuffer_add(out, nva[i].name, nva[i].namelen);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, nva[i].value, nva[i].valuelen);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    /* RFC 9112 §6.3: without a length or chunks, a body would run to the close */
+    bool may_have_body = status != 204 && status != 304 && !req->is_head_method;
+    if (!has_body && !has_length && may_have_body)
+        evbuffer_add(out, "content-length: 0\r\n", 19);
+    if (front->is_chunked_out)
+        evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
+    if (!front->is_keep_alive)
+        evbuffer_add(out, "connection: close\r\n", 19);
+    else if (is_http10(front))
+        evbuffer_add(out, "connection: keep-alive\r\n", 24);
+    rv = evbuffer_add(out, "\r\n", 2);
+    front->is_head_sent = true;
+    front->is_response_done = !has_body;
+    schedule_pump(front);
+    return rv == 0 ? 0 : SL_ENOMEM;
+}
+
+/* Pulls response body into the output, up to the high mark. */
+static void write_body(struct front_h1 *front)
+{
+    static uint8_t chunk[SL_H1_BODY_CHUNK_BYTES];
+    struct evbuffer *out = output_of(front);
+    while (front->is_head_sent && !front->is_response_done &&
+           evbuffer_get_length(out) < SL_H1_OUTPUT_HIGH_BYTES) {
+        bool is_end;
+        size_t n = sl_request_take_body(front->req, chunk, sizeof(chunk), &is_end);
+        if (n > 0 && front->is_chunked_out)
+            evbuffer_add_printf(out, "%zx\r\n", n);
+        if (n > 0)
+            evbuffer_add(out, chunk, n);
+        if (n > 0 && front->is_chunked_out)
+            evbuffer_add(out, "\r\n", 2);
+        if (is_end) {
+            if (front->is_chunked_out)
+                evbuffer_add(out, "0\r\n\r\n", 5);
+            front->is_response_done = true;
+        }
+        if (n == 0)
+            return;
+    }
+}
+
+static void h1_resume_body(struct sl_front *f, struct sl_request *req)
+{
+    schedule_pump(h1_of(f));
+}
+
+static void h1_consume(struct sl_front *f, struct sl_request *req, size_t len)
+{
+    struct front_h1 *front = h1_of(f);
+    front->unconsumed -= len < front->unconsumed ? len : front->unconsumed;
+    if (front->is_reading_paused && front->unconsumed < cfg_of(front)->stream_window_bytes) {
+        front->is_reading_paused = false;
+        bufferevent_enable(front->bev, EV_READ);
+        schedule_pump(front); /* what is already buffered */
+    }
+}
+
+/* HTTP/1.1 has no stream to reset: a request refused before its answer gets
+ * 503 and the connection closes; any other reset closes it. */
+static void h1_reset(struct sl_front *f, struct sl_request *req, enum sl_front_reset how)
+{
+    struct front_h1 *front = h1_of(f);
+    if (how == SL_RESET_REFUSED && !front->is_head_sent) {
+        evbuffer_add_printf(output_of(front),
+                            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
+                            "retry-after: 1\r\nconnection: close\r\n\r\n");
+        front->is_head_sent = front->is_response_done = true;
+        front->is_finishing = true;
+    } else {
+        front->is_closing = true;
+    }
+    schedule_pump(front);
+}
+
+static void h1_shutdown(struct sl_front *f)
+{
+    struct front_h1 *front = h1_of(f);
+    front->is_shutdown = true;
+    if (front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0)
+        front->is_finishing = true; /* between requests: nothing to wait for */
+    else if (!front->is_head_sent)
+        front->is_keep_alive = false;
+    schedule_pump(front);
+}
+
+static void front_free(struct front_h1 *front, enum sl_request_end how);
+
+static void h1_abort(struct sl_front *f)
+{
+    front_free(h1_of(f), SL_END_SHUTDOWN);
+}
+
+static const struct sl_front_ops h1_ops = {
+    .send_head = h1_send_head,
+    .resume_body = h1_resume_body,
+    .consume = h1_consume,
+    .reset = h1_reset,
+    .shutdown = h1_shutdown,
+    .finish_shutdown = h1_shutdown,
+    .abort = h1_abort,
+};
+
+/* --- the edge --- */
+
+static void front_free(struct front_h1 *front, enum sl_request_end how)
+{
+    if (front->req != NULL) {
+        sl_request_finish(front->req, how);
+        sl_front_publish_streams(&front->base, 0, 1);
+    }
+    sl_front_fini(&front->base);
+    event_free(front->pump_event);
+    event_free(front->head_timer);
+    bufferevent_free(front->bev);
+    SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->base.id, front->base.peer);
+    free(front);
+}
+
+/* Both halves done: the request leaves, and the connection waits for the next. */
+static void end_exchange(struct front_h1 *front)
+{
+    sl_request_finish(front->req, SL_END_CLOSED);
+    sl_front_publish_streams(&front->base, 0, 1);
+    front->req = NULL;
+    if (!front->is_keep_alive) {
+        front->is_finishing = true;
+        return;
+    }
+    arm_head_timer(front);
+}
+
+/* Writes, ends exchanges and reads pipelined requests until nothing moves.
+ * Returns true when the front was freed. */
+static bool pump(struct front_h1 *front)
+{
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    size_t before;
+    do {
+        before = evbuffer_get_length(in);
+        if (front->req != NULL)
+            write_body(front);
+        if (front->req != NULL && front->is_response_done && front->is_message_done &&
+            !front->is_finishing && !front->is_closing)
+            end_exchange(front);
+        if (front->is_closing || front->is_finishing)
+            break;
+        if (front->req == NULL)
+            start_request(front);
+        else
+            read_body(front);
+    } while (!front->is_closing && !front->is_finishing && evbuffer_get_length(in) < before);
+    size_t waiting = evbuffer_get_length(output_of(front));
+    if (front->is_closing || (front->is_finishing && waiting == 0)) {
+        front_free(front, SL_END_ABORTED);
+        return true;
+    }
+    return false;
+}
+
+static void on_pump_event(evutil_socket_t fd, short what, void *arg)
+{
+    pump(arg);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    pump(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    pump(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct front_h1 *front = arg;
+    if (what & BEV_EVENT_ERROR)
+        SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
+                 front->base.peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    front_free(front, SL_END_ABORTED);
+}
+
+/* No complete head in time: an idle keep-alive connection closes quietly, a
+ * client that sent part of a head gets 408. */
+static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h1 *front = arg;
+    if (front->req != NULL)
+        return;
+    if (evbuffer_get_length(bufferevent_get_input(front->bev)) == 0) {
+        front->is_closing = true;
+        pump(front);
+        return;
+    }
+    reject(front, 408, "no complete request head in time");
+    pump(front);
+}
+
+int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
+                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct front_h1 *front = calloc(1, sizeof(*front));
+    if (front == NULL)
+        goto fail_alloc;
+    front->bev = bev;
+    front->pump_event = event_new(p->base, -1, 0, on_pump_event, front);
+    front->head_timer = evtimer_new(p->base, on_head_timeout, front);
+    if (front->pump_event == NULL || front->head_timer == NULL)
+        goto fail_events;
+    sl_front_init(&front->base, &h1_ops, p, listener_index, is_tls,
+                  is_tls ? SL_PROTO_HTTP1_TLS : SL_PROTO_HTTP1, peer, peer_len);
+    bufferevent_setcb(bev, on_read, on_write, on_event, front);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm_head_timer(front);
+    front->is_shutdown = p->is_draining; /* accepted just before the drain: one answer */
+    SL_DEBUG("conn=%llu peer=%s: HTTP/1.1 on %s", (unsigned long long)front->base.id,
+             front->base.peer, p->cfg->listeners[listener_index].addr.text);
+    schedule_pump(front); /* bytes read while the protocol was being told */
+    return 0;
+
+fail_events:
+    if (front->pump_event != NULL)
+        event_free(front->pump_event);
+    if (front->head_timer != NULL)
+        event_free(front->head_timer);
+    free(front);
+fail_alloc:
+    bufferevent_free(bev);
+    return -1;
+}
