@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libnghttp2-dev libssl-dev libevent-dev libyaml-dev libhttp-parser-dev libcmocka-dev
-    python3 curl openssl nghttp2-client gunicorn tmux chromium
+    python3 curl openssl nghttp2-client gunicorn tmux chromium wrk
 )
 
 missing=()

@@ -253,15 +253,17 @@ static const struct key top_keys[] = {
              "time in-flight requests get to finish on shutdown"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
              "time a client connection may stay open with no stream (TLS handshake included), "
-             "and a stream may stall its exchange"),
+             "an HTTP/1.1 request head may take to arrive, and a stream may stall its exchange"),
     UINT_KEY(struct sl_config, max_concurrent_streams, 256, 1, 65535,
              "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection"),
     UINT_KEY(struct sl_config, stream_window_bytes, 262144, 16384, 16777216,
-             "HTTP/2 receive window per stream: request-body bytes buffered per stream at most"),
+             "HTTP/2 receive window per stream: request-body bytes buffered per stream at most "
+             "(HTTP/1.1: reading pauses there)"),
     UINT_KEY(struct sl_config, response_buffer_bytes, 65536, 4096, 16777216,
              "response-body bytes buffered per stream before reading from the backend pauses"),
     UINT_KEY(struct sl_config, max_request_header_bytes, 65536, 1024, 1048576,
-             "request header size (RFC 9113 §6.5.2); larger headers get 431"),
+             "request header size (RFC 9113 §6.5.2; HTTP/1.1: the head's bytes); larger heads "
+             "get 431"),
     {.name = "listeners", .type = KEY_LIST, .is_required = true, .min = 1,
      .max = SL_MAX_LISTENERS, .def_text = "none",
      .offset = offsetof(struct sl_config, listeners),

@@ -458,7 +458,8 @@ static const struct key shed_keys[] = {
      .doc = "body of the answer, up to 4096 bytes"},
     {.name = "refuse_stream", .type = KEY_BOOL, .def = false, .def_text = "false",
      .offset = offsetof(struct sl_class_config, shed.is_refuse_stream),
-     .doc = "HTTP/2: reset the stream with REFUSED_STREAM (safe to retry) instead of answering"},
+     .doc = "HTTP/2: reset the stream with REFUSED_STREAM (safe to retry) instead of answering; "
+            "HTTP/1.1: 503 with Retry-After, and close"},
 };
 
 static const struct kind shed_kind = {

@@ -386,11 +386,13 @@ static bool has_field(const nghttp2_nv *nva, size_t count, const char *name)
 }
 
 /* Another request may follow only if the client allows it and the rest of
- * this one's body is worth reading. */
-static bool can_keep_alive(const struct front_h1 *front, bool is_close_delimited)
+ * this one's body is worth reading. A request sluice itself found malformed
+ * (its own 400) closes the connection: what follows it cannot be trusted. */
+static bool can_keep_alive(const struct front_h1 *front, const struct sl_request *req,
+                           unsigned status, bool is_close_delimited)
 {
     if (!http_should_keep_alive(&front->parser) || is_close_delimited || front->is_shutdown ||
-        front->parser.method == HTTP_CONNECT)
+        front->parser.method == HTTP_CONNECT || (status == 400 && !req->outcome.is_from_upstream))
         return false;
     if (front->is_message_done || front->framing.transfer_encoding_count > 0)
         return true; /* a chunked rest is read up to the drain limit */
@@ -414,7 +416,7 @@ static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
     bool has_length = has_field(nva, count, "content-length");
     bool is_close_delimited = has_body && !has_length && is_http10(front);
     front->is_chunked_out = has_body && !has_length && !is_http10(front);
-    front->is_keep_alive = can_keep_alive(front, is_close_delimited);
+    front->is_keep_alive = can_keep_alive(front, req, status, is_close_delimited);
     struct evbuffer *out = output_of(front);
     evbuffer_add_printf(out, "HTTP/1.1 %u %s\r\n", status, sl_h1_reason(status));
     for (size_t i = 0; i < count; i++) {

@@ -1,0 +1,292 @@
+"""HTTP/1.1 clients through sluice to the C demo backend over HTTP/1.1: curl, raw
+sockets for pipelining and for what no client would send, h2load --h1 and wrk."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+import urllib.request
+
+from harness import TIMER_SLACK, IntegTest, backend_seen, free_port
+
+BODY = open(os.path.join(os.path.dirname(__file__), "..", "..", "bench", "data",
+                         "openrtb-bid-request.json"), "rb").read()
+
+
+class Responses:
+    """Reads HTTP/1.1 responses off a socket, framed by Content-Length or chunks."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("closed")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read(self, is_head=False):
+        """(status, {lowercase name: value}, body)."""
+        status = int(self._line().split(b" ")[1])
+        headers = {}
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, value = line.split(b":", 1)
+            headers[name.decode().lower()] = value.strip().decode()
+        if is_head or status in (100, 204, 304):
+            return status, headers, b""
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size = int(self._line(), 16)
+                if size == 0:
+                    self._line()
+                    return status, headers, body
+                body += self._take(size)
+                self._take(2)
+        return status, headers, self._take(int(headers["content-length"]))
+
+    def is_closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.buf == b"" and self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+
+def request(method, path, headers=(), body=None, host="example.test"):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: " + host] + list(headers)
+    if body is not None:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+class H1ToH1(IntegTest):
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.sluice_port), timeout=10)
+        self.addCleanup(s.close)
+        return s, Responses(s)
+
+    def backend_requests(self, backend):
+        return backend.output().count(" -> ")
+
+    def test_curl_keep_alive_and_forwarded_fields(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        url = self.url("/headers")
+        res = subprocess.run(["curl", "-sS", "--http1.1", url, url, "-w", "%{num_connects}\\n"],
+                             capture_output=True, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        docs = res.stdout.decode().strip().split("\n")
+        self.assertEqual(docs[-1], "0", "the second request reused the connection")
+        method, path, seen, _ = backend_seen(docs[0])
+        self.assertEqual((method, path), ("GET", "/headers"))
+        self.assertEqual(seen["host"], ["127.0.0.1:%d" % self.sluice_port])
+        self.assertEqual(seen["x-forwarded-for"], ["127.0.0.1"])
+        self.assertEqual(seen["x-forwarded-proto"], ["http"])
+        self.assertNotIn("connection", seen)
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        s, r = self.connect()
+        s.sendall(request("GET", "/delay/200") + request("POST", "/echo", body=b"second") +
+                  request("GET", "/headers?third") + request("HEAD", "/headers?fourth"))
+        status, _, body = r.read()
+        self.assertEqual((status, body), (200, b"ok\n"))
+        status, _, body = r.read()
+        self.assertEqual((status, body), (200, b"second"))
+        status, _, body = r.read()
+        self.assertEqual(backend_seen(body)[1], "/headers?third")
+        status, headers, body = r.read(is_head=True)
+        self.assertEqual((status, body), (200, b""))
+        self.assertIn("content-length", headers)
+        # the connection stays open for more
+        s.sendall(request("GET", "/"))
+        self.assertEqual(r.read()[0], 200)
+
+    def test_bodies_content_length_and_chunked_both_ways(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]}, extra="stream_window_bytes: 65536\n")
+        s, r = self.connect()
+        s.sendall(request("POST", "/echo", body=BODY))
+        self.assertEqual(r.read()[2], BODY)
+        # 1 MiB in chunks of 10000: more than a window, so reading pauses and resumes
+        big = bytes(range(256)) * 4096
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 10000]), big[i:i + 10000])
+                          for i in range(0, len(big), 10000))
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                  chunks + b"0\r\n\r\n")
+        status, headers, body = r.read()
+        self.assertEqual((status, len(body)), (200, len(big)))
+        self.assertEqual(body, big)
+        # a response the backend sends chunked is relayed chunked to HTTP/1.1
+        res = subprocess.run(["curl", "-sS", "--http1.1", "-o", os.devnull, "-w",
+                              "%{size_download} %{http_code}", self.url("/bytes/300000")],
+                             capture_output=True, timeout=20)
+        self.assertEqual(res.stdout, b"300000 200")
+
+    def test_smuggling_shapes_get_400_and_never_reach_the_backend(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        payloads = [
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: -4\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x4\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"POST /echo HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+            b"GET / HTTP/9.9\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",  # no Host
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+        ]
+        for payload in payloads:
+            with self.subTest(payload=payload):
+                before = self.backend_requests(backend)
+                s, r = self.connect()
+                s.sendall(payload + request("GET", "/smuggled"))
+                status, headers, _ = r.read()
+                self.assertEqual(status, 400)
+                self.assertEqual(headers.get("connection"), "close")
+                self.assertTrue(r.is_closed())
+                self.assertEqual(self.backend_requests(backend), before)
+        self.assertNotIn("/smuggled", backend.output())
+
+    def test_expect_continue_http10_and_close(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        s, r = self.connect()
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        self.assertEqual(r.read()[0], 100)
+        s.sendall(b"hello")
+        status, _, body = r.read()
+        self.assertEqual((status, body), (200, b"hello"))
+        # HTTP/1.0: closed after the answer unless keep-alive is asked for
+        s, r = self.connect()
+        s.sendall(b"GET /headers HTTP/1.0\r\n\r\n")
+        status, headers, body = r.read()
+        self.assertEqual((status, headers.get("connection")), (200, "close"))
+        self.assertEqual(backend_seen(body)[2]["host"], ["localhost"])
+        self.assertTrue(r.is_closed())
+        s, r = self.connect()
+        s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        self.assertEqual(r.read()[1].get("connection"), "keep-alive")
+        s.sendall(request("GET", "/", ["Connection: close"]))
+        self.assertEqual(r.read()[1].get("connection"), "close")
+        self.assertTrue(r.is_closed())
+
+    def test_limits_and_timeouts(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]},
+                          extra="client_idle_timeout_ms: 300\nmax_request_header_bytes: 4096\n")
+        s, r = self.connect()
+        s.sendall(request("GET", "/", ["X-Big: " + "a" * 5000]))
+        self.assertEqual(r.read()[0], 431)
+        self.assertTrue(r.is_closed())
+        # a head that does not complete in time: 408
+        started = time.monotonic()
+        s, r = self.connect()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        self.assertEqual(r.read()[0], 408)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3 - TIMER_SLACK)
+        self.assertTrue(r.is_closed())
+        # an idle keep-alive connection closes quietly
+        s, r = self.connect()
+        s.sendall(request("GET", "/"))
+        self.assertEqual(r.read()[0], 200)
+        started = time.monotonic()
+        self.assertTrue(r.is_closed())
+        self.assertGreaterEqual(time.monotonic() - started, 0.3 - TIMER_SLACK)
+
+    def test_shed_answers_over_http11(self):
+        backend, addr = self.start_backend()
+        extra = ("classes:\n  - name: bid\n    deadline_ms: 500\n    shed: {status: 204}\n"
+                 "  - name: bulk\n    shed: {refuse_stream: true}\n"
+                 "default_class: bid\nbudget_header: x-request-timeout-ms\n")
+        rules = "rules:\n  - path_prefix: /bulk\n    class: bulk\n"
+        self.start_sluice({"demo": [addr]}, extra=extra, rules=rules)
+        s, r = self.connect()
+        # a spent budget is shed at the door with the class's answer; the body is dropped
+        s.sendall(request("POST", "/headers?spent", ["x-request-timeout-ms: 0"], body=BODY))
+        self.assertEqual(r.read()[0], 204)
+        s.sendall(request("GET", "/headers?after"))
+        self.assertEqual(backend_seen(r.read()[2])[1], "/headers?after")
+        self.assertNotIn("/headers?spent", backend.output())
+        # a class that refuses: HTTP/1.1 has no stream to refuse, so 503 and close
+        s.sendall(request("GET", "/bulk", ["x-request-timeout-ms: 0"]))
+        status, headers, _ = r.read()
+        self.assertEqual((status, headers.get("retry-after")), (503, "1"))
+        self.assertTrue(r.is_closed())
+
+    def test_connections_and_stats_say_http1(self):
+        backend, addr = self.start_backend()
+        admin = free_port()
+        self.start_sluice({"demo": [addr]}, extra="admin_address: 127.0.0.1:%d\n" % admin)
+        s, r = self.connect()
+        for _ in range(3):
+            s.sendall(request("GET", "/"))
+            self.assertEqual(r.read()[0], 200)
+        rows = json.load(urllib.request.urlopen("http://127.0.0.1:%d/connections" % admin))
+        mine = [c for c in rows["connections"] if c["protocol"] == "http1"]
+        self.assertEqual(len(mine), 1, rows)
+        self.assertEqual(mine[0]["requests"], 3)
+        stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
+        self.assertEqual(stats["requests_by_protocol"]["http1"], 3)
+        self.assertEqual(stats["accepted"]["http1"], 1)
+
+    def test_h2load_h1_and_wrk(self):
+        backend, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        body = os.path.join(self.dir, "body.json")
+        with open(body, "wb") as f:
+            f.write(BODY)
+        res = subprocess.run(["h2load", "--h1", "-n", "3000", "-c", "20", "-d", body,
+                              self.url("/bid")], capture_output=True, timeout=60)
+        out = res.stdout.decode()
+        self.assertIn("3000 succeeded, 0 failed, 0 errored", out, out)
+        self.assertIn("3000 2xx", out, out)
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            self.fail("wrk is not installed (tools/install-deps.sh installs it)")
+        res = subprocess.run([wrk, "-t", "1", "-c", "20", "-d", "1s", self.url("/")],
+                             capture_output=True, timeout=30)
+        out = res.stdout.decode()
+        self.assertEqual(res.returncode, 0, out + res.stderr.decode())
+        self.assertNotIn("Non-2xx", out, out)
+        self.assertNotIn("Socket errors", out, out)
+        requests = int(out.split(" requests in ")[0].split()[-1])
+        self.assertGreater(requests, 100, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
