@@ -24,6 +24,8 @@
 #   BENCH_N_SCALE          multiplies every request count (1)
 #   BENCH_N_C16 / BENCH_N_C200 / BENCH_N_C1
 #                          requests per run for -c16 -m16 / -c200 -m1 / -c1 -m1 (150000 / 75000 / 15000)
+#   BENCH_N_H1             requests per run for h2load --h1 -c 64 (100000)
+#   BENCH_WRK_S            seconds per wrk -c 64 run (3)
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
 #   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
 #                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx);
@@ -67,14 +69,21 @@ STANDIN=${BENCH_STANDIN_BACKEND:-0}
 SLUICE_BIN=$BUILD_DIR/proxy/sluice
 BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
 
-# Scenarios: name, clients, streams per client, requests.
-SC_NAMES=(c16m16 c200m1 c1m1)
-SC_C=(16 200 1)
-SC_M=(16 1 1)
-SC_BASE_N=("${BENCH_N_C16:-150000}" "${BENCH_N_C200:-75000}" "${BENCH_N_C1:-15000}")
+# Scenarios: name, client protocol (h2: h2load over h2c; h1: h2load --h1; wrk:
+# wrk over HTTP/1.1 keep-alive, for BENCH_WRK_S seconds), clients, streams per
+# client, requests (for wrk: the count its CPU is divided by is what it did).
+SC_NAMES=(c16m16 c200m1 c1m1 h1c64 wrkc64)
+SC_PROTO=(h2 h2 h2 h1 wrk)
+SC_C=(16 200 1 64 64)
+SC_M=(16 1 1 1 1)
+SC_BASE_N=("${BENCH_N_C16:-150000}" "${BENCH_N_C200:-75000}" "${BENCH_N_C1:-15000}"
+           "${BENCH_N_H1:-100000}" 0)
 SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
           "-c 200 -m 1 (many connections)"
-          "-c 1 -m 1 (latency a proxy adds to one request)")
+          "-c 1 -m 1 (latency a proxy adds to one request)"
+          "HTTP/1.1 front: h2load --h1 -c 64 (keep-alive, one request in flight each)"
+          "HTTP/1.1 front: wrk -c 64 for ${BENCH_WRK_S:-3} s (keep-alive)")
+WRK_S=${BENCH_WRK_S:-3}
 
 log() { printf '[core.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -99,7 +108,7 @@ find_bin() {
 ensure_packages() {
     local missing=() pair
     for pair in nginx:nginx h2o:h2o haproxy:haproxy nghttpx:nghttp2-proxy \
-                h2load:nghttp2-client curl:curl taskset:util-linux; do
+                h2load:nghttp2-client wrk:wrk curl:curl taskset:util-linux; do
         find_bin "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
     done
     ((${#missing[@]} == 0)) && return 0
@@ -400,6 +409,50 @@ run_load() {
     return "$rc"
 }
 
+# run_wrk TAG C URL: one measured wrk run of WRK_S seconds posting the body,
+# pinned to LOAD_CPU. Sets H2_CMD and H2_OUT like run_load.
+run_wrk() {
+    local tag=$1 c=$2 url=$3
+    local script=$TMP/post.lua
+    [[ -f $script ]] || {
+        printf 'local f = io.open("%s", "rb")\nwrk.method = "POST"\nwrk.body = f:read("*a")\n' "$BODY"
+        printf 'f:close()\nwrk.headers["content-type"] = "application/json"\n'
+    } >"$script"
+    H2_CMD=(wrk -t 1 -c "$c" -d "${WRK_S}s" --latency -s "$script" "$url")
+    H2_OUT=$TMP/wrk-$tag.txt
+    taskset -c "$LOAD_CPU" timeout "$RUN_TIMEOUT" "${H2_CMD[@]}" >"$H2_OUT" 2>&1 </dev/null &
+    local pid=$! rc
+    STARTED+=("$pid")
+    wait "$pid"
+    rc=$?
+    local -a keep=()
+    local p
+    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    STARTED=("${keep[@]}")
+    return "$rc"
+}
+
+# Parse a wrk output into the P_* figures parse_h2load sets.
+parse_wrk() {
+    local f=$1
+    P_SUCC=$(awk '/ requests in / { print $1; exit }' "$f")
+    local secs
+    secs=$(awk '/ requests in / { v = $4; sub(/,$/, "", v); u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            printf "%.6f\n", v * ((u == "ms") ? 0.001 : (u == "m") ? 60 : 1); exit }' "$f")
+    P_NON2XX=$(awk '/Non-2xx or 3xx responses:/ { print $NF; exit }' "$f")
+    P_NON2XX=${P_NON2XX:-0}
+    P_ERRORED=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10; exit }' "$f")
+    P_ERRORED=${P_ERRORED:-0}
+    P_FAILED=0 P_TIMEOUT=0
+    P_SUCC=$((${P_SUCC:-0} - P_NON2XX))
+    P_RPS=$(awk -v n="${P_SUCC}" -v s="${secs:-0}" 'BEGIN { if (s > 0) printf "%.2f\n", n / s }')
+    P_LAT_US=$(awk '/^ +Latency / { v = $2; u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : -1
+            if (f > 0) printf "%.2f\n", v * f
+            exit }' "$f")
+    [[ -n $P_RPS && -n $P_LAT_US ]]
+}
+
 # Parse $H2_OUT: sets P_RPS P_LAT_US P_SUCC P_FAILED P_ERRORED P_TIMEOUT P_NON2XX.
 parse_h2load() {
     local f=$1
@@ -425,14 +478,15 @@ fmt_cmd() {
     printf '%s\n' "taskset -c $LOAD_CPU${out}"
 }
 
-# measure PEER ROOT-PID ROUND TARGET-ARGS...: warm-up, then the three
+# measure PEER ROOT-PID ROUND H1-URL TARGET-ARGS...: warm-up, then the
 # scenarios, stored under round ROUND (from 0). ROOT-PID is the proxy's tree
-# root, or "" for backend-direct.
+# root, or "" for backend-direct. H1-URL is where the HTTP/1.1 scenarios go.
 # For backend-direct, h2load speaks HTTP/1.1 without pipelining, so the
-# in-flight count c*m of each scenario becomes c*m connections.
+# in-flight count c*m of each scenario becomes c*m connections; wrk cannot
+# reach a Unix socket, so backend-direct has no wrk row.
 measure() {
-    local peer=$1 root=$2 r=$3 i k n c m t0 t1 b0 b1 ticks other warn rc
-    shift 3
+    local peer=$1 root=$2 r=$3 h1_url=$4 i k n c m t0 t1 b0 b1 ticks other warn rc
+    shift 4
     local wn
     wn=$(scale_n "${BENCH_WARMUP_N:-5000}" 1000)
     if [[ $peer == direct ]]; then
@@ -448,8 +502,23 @@ measure() {
         k=$peer,$i,$r c=${SC_C[i]} m=${SC_M[i]} other=""
         n=$(scale_n "${SC_BASE_N[i]}" $((c * m)))
         if [[ $peer == direct ]]; then c=$((c * m)) m=1; fi
+        if [[ $peer == direct && ${SC_PROTO[i]} == wrk ]]; then
+            STATUS[$k]=skipped NOTE[$k]="wrk cannot reach a Unix socket"
+            continue
+        fi
         [[ -n $root ]] && { tree_ticks "$root"; t0=$TICKS; cpu_busy "$PROXY_CPU"; b0=$BUSY; }
-        run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$m" "$n" "$@"
+        case ${SC_PROTO[i]} in
+        h2) run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$m" "$n" "$@" ;;
+        h1 | wrk)
+            if [[ $peer == direct ]]; then
+                run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" 1 "$n" "$@"
+            elif [[ ${SC_PROTO[i]} == h1 ]]; then
+                run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" 1 "$n" --h1 "$h1_url"
+            else
+                run_wrk "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$h1_url"
+            fi
+            ;;
+        esac
         rc=$?
         [[ -n $root ]] && { tree_ticks "$root"; t1=$TICKS; cpu_busy "$PROXY_CPU"; b1=$BUSY; }
         CMDS[$k]=$(fmt_cmd "${H2_CMD[@]}")
@@ -459,7 +528,9 @@ measure() {
             log "$peer ${SC_NAMES[i]} r$((r + 1)): the proxy exited during the run"
             return 1
         fi
-        if ! parse_h2load "$H2_OUT" || ((P_SUCC == 0)); then
+        local parse=parse_h2load
+        [[ ${SC_PROTO[i]} == wrk ]] && parse=parse_wrk
+        if ! $parse "$H2_OUT" || ((P_SUCC == 0)); then
             STATUS[$k]=failed
             NOTE[$k]="h2load exit $rc, no usable result"
             log "$peer ${SC_NAMES[i]} r$((r + 1)): h2load gave no usable result (exit $rc)"
@@ -510,7 +581,15 @@ start_peer() {
     pick_port
     local ifroot="# "
     [[ $(id -u) == 0 ]] && ifroot=""
-    local subst=("PORT=$PORT" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
+    # nginx and HAProxy take HTTP/1.1 on a port of its own; the others tell the
+    # protocols apart on one port, as sluice does
+    PORT_H1=$PORT
+    if [[ $peer == nginx || $peer == haproxy ]]; then
+        local h2_port=$PORT
+        pick_port
+        PORT_H1=$PORT PORT=$h2_port
+    fi
+    local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
     case $peer in
     sluice | sluice-stats | sluice-base)
         bin=$SLUICE_BIN
@@ -741,6 +820,15 @@ rounds_desc() {
     printf '%s\n' "$out"
 }
 
+# run_size SCENARIO: "N requests", or wrk's duration.
+run_size() {
+    if [[ ${SC_PROTO[$1]} == wrk ]]; then
+        echo "${WRK_S} s"
+    else
+        echo "$(scale_n "${SC_BASE_N[$1]}" $((SC_C[$1] * SC_M[$1]))) requests"
+    fi
+}
+
 elapsed_desc() { printf '%dm%02ds\n' $((BENCH_ELAPSED / 60)) $((BENCH_ELAPSED % 60)); }
 
 print_text_report() {
@@ -761,7 +849,7 @@ print_text_report() {
     done
     for i in "${!SC_NAMES[@]}"; do
         echo
-        echo "== ${SC_TITLE[i]}, $(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per run"
+        echo "== ${SC_TITLE[i]}, $(run_size "$i") per run"
         echo "   medians over $ROUNDS rounds; ratios are of medians, to nginx; cpu min-max over the rounds"
         {
             printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tcpu min-max\truns\tnoise\tfailed\n'
@@ -797,7 +885,7 @@ print_markdown_report() {
         echo
         echo "## ${SC_TITLE[i]}"
         echo
-        echo "$(scale_n "${SC_BASE_N[i]}" $((SC_C[i] * SC_M[i]))) requests per run; medians over $ROUNDS rounds; ratios are of medians, to nginx; CPU min-max over the rounds; runs: ok runs of $ROUNDS; noise: runs flagged NOISE; failed: h2load failures summed over the runs."
+        echo "$(run_size "$i") per run; medians over $ROUNDS rounds; ratios are of medians, to nginx; CPU min-max over the rounds; runs: ok runs of $ROUNDS; noise: runs flagged NOISE; failed: h2load failures summed over the runs."
         echo
         echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | CPU min-max | runs | noise | failed |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -916,7 +1004,7 @@ main() {
         for peer in "${order[@]}"; do
             if [[ $peer == direct ]]; then
                 log "backend-direct: measuring (round $((r + 1)))"
-                measure direct "" "$r" --h1 -B "unix:$SOCK" http://localhost/bid
+                measure direct "" "$r" - --h1 -B "unix:$SOCK" http://localhost/bid
                 continue
             fi
             PEER_FAIL=""
@@ -942,7 +1030,8 @@ main() {
             reuse_check "$PORT"
             log "$peer r$((r + 1)): ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
             log "$peer r$((r + 1)): process tree measured: $(tree_desc "$PEER_PID")"
-            measure "$peer" "$PEER_PID" "$r" "http://127.0.0.1:$PORT/bid"
+            measure "$peer" "$PEER_PID" "$r" "http://127.0.0.1:$PORT_H1/bid" \
+                "http://127.0.0.1:$PORT/bid"
             alive "$PEER_PID" || { log "$peer r$((r + 1)): died during the run"; log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2; }
             stop_tree "$PEER_PID"
         done
