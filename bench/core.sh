@@ -395,8 +395,13 @@ run_load() {
     shift 4
     H2_CMD=(h2load -n "$n" -c "$c" -m "$m" -d "$BODY" -H 'content-type: application/json' "$@")
     H2_OUT=$TMP/h2load-$tag.txt
-    # In the background and waited for, so that a signal to this script is
-    # handled at once (cleanup stops h2load too) rather than after the run.
+    run_load_cmd
+}
+
+# run_load_cmd: runs H2_CMD pinned to LOAD_CPU into H2_OUT; returns its status.
+# In the background and waited for, so that a signal to this script is handled
+# at once (cleanup stops the load generator too) rather than after the run.
+run_load_cmd() {
     taskset -c "$LOAD_CPU" timeout "$RUN_TIMEOUT" "${H2_CMD[@]}" >"$H2_OUT" 2>&1 </dev/null &
     local pid=$! rc
     STARTED+=("$pid")
@@ -420,16 +425,7 @@ run_wrk() {
     } >"$script"
     H2_CMD=(wrk -t 1 -c "$c" -d "${WRK_S}s" --latency -s "$script" "$url")
     H2_OUT=$TMP/wrk-$tag.txt
-    taskset -c "$LOAD_CPU" timeout "$RUN_TIMEOUT" "${H2_CMD[@]}" >"$H2_OUT" 2>&1 </dev/null &
-    local pid=$! rc
-    STARTED+=("$pid")
-    wait "$pid"
-    rc=$?
-    local -a keep=()
-    local p
-    for p in "${STARTED[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
-    STARTED=("${keep[@]}")
-    return "$rc"
+    run_load_cmd
 }
 
 # Parse a wrk output into the P_* figures parse_h2load sets.

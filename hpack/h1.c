@@ -114,6 +114,40 @@ int sl_h1_framing_check(const struct sl_h1_framing *f, bool is_http10)
     return 0;
 }
 
+static int base64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+int sl_base64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap,
+                        size_t *out_len)
+{
+    if (len % 4 == 1 || len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > out_cap)
+        return SL_EINVALID;
+    size_t n = 0;
+    unsigned bits = 0, held = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = base64url_value(in[i]);
+        if (v < 0)
+            return SL_EINVALID;
+        bits = (bits << 6) | (unsigned)v;
+        held += 6;
+        if (held >= 8) {
+            held -= 8;
+            out[n++] = (unsigned char)(bits >> held);
+            bits &= (1u << held) - 1;
+        }
+    }
+    *out_len = n;
+    return 0;
+}
+
 static const struct reason {
     unsigned status;
     const char *text;

@@ -41,6 +41,13 @@ void sl_h1_framing_note(struct sl_h1_framing *f, const char *name, size_t name_l
  * HTTP/1.0 request (RFC 9112 §6.1). */
 int sl_h1_framing_check(const struct sl_h1_framing *f, bool is_http10);
 
+/* Decodes base64url without padding (RFC 4648 §5), as HTTP2-Settings carries
+ * a SETTINGS payload (RFC 7540 §3.2.1). Returns 0 with *out_len set, or
+ * SL_EINVALID for a byte outside the alphabet, a length no encoding has, or an
+ * output over out_cap. */
+int sl_base64url_decode(const char *in, size_t len, unsigned char *out, size_t out_cap,
+                        size_t *out_len);
+
 /* The reason phrase of a status ("Not Found"); "" for one it does not know. */
 const char *sl_h1_reason(unsigned status);
 

@@ -287,6 +287,27 @@ size_t sl_header_list_remove(struct sl_header_list *list, const char *name)
     return removed;
 }
 
+size_t sl_header_list_count(const struct sl_header_list *list, const char *name)
+{
+    size_t len = strlen(name), n = 0;
+    for (size_t i = 0; i < list->count; i++)
+        n += is_named(&list->items[i], name, len);
+    return n;
+}
+
+bool sl_header_list_has_token(const struct sl_header_list *list, const char *name,
+                              const char *token)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < list->count; i++) {
+        const nghttp2_nv *nv = &list->items[i];
+        if (is_named(nv, name, len) &&
+            is_listed_in_value(nv, (const uint8_t *)token, strlen(token)))
+            return true;
+    }
+    return false;
+}
+
 /* ---- HTTP/2 request → HTTP/1.1 request head ---- */
 
 /* What becomes of each regular field of the request */

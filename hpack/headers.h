@@ -57,6 +57,14 @@ const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const c
  * of the others; returns how many were removed. The arena keeps their bytes. */
 size_t sl_header_list_remove(struct sl_header_list *list, const char *name);
 
+/* How many fields are named name (ASCII case-insensitive). */
+size_t sl_header_list_count(const struct sl_header_list *list, const char *name);
+
+/* Does a field named name list token among its comma-separated elements
+ * (RFC 9110 §5.6.1; both compared ASCII case-insensitively)? */
+bool sl_header_list_has_token(const struct sl_header_list *list, const char *name,
+                              const char *token);
+
 /* What the proxy knows of the connection a request came in on. */
 struct sl_forward_info {
     const char *client_addr; /* text form of the peer address, "unix" for a Unix socket */

@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "front.h"
+#include "front_h2.h"
 #include "h1.h"
 #include "headers.h"
 #include "log.h"
@@ -64,6 +65,7 @@ struct front_h1 {
     size_t unconsumed;      /* body bytes handed to the request, not yet taken */
     size_t drained;         /* body bytes dropped after the response was done */
     bool has_failed_parse;  /* a callback refused the head (out of memory) */
+    bool is_upgrading;      /* the request asked for h2c, and gets it */
     bool is_head_done;      /* the request has its head */
     bool is_message_done;   /* the whole request, body included, was read */
     bool wants_continue;    /* Expect: 100-continue */
@@ -224,10 +226,24 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return rv;
 }
 
+/* RFC 7540 §3.2: cleartext, no body, "Upgrade: h2c", exactly one HTTP2-Settings,
+ * and both named in Connection. Anything else is served as HTTP/1.1. */
+static bool asks_for_h2c(const struct front_h1 *front)
+{
+    const struct sl_header_list *fields = &front->req->fields;
+    return !front->base.is_tls && front->framing.content_length_count == 0 &&
+           front->framing.transfer_encoding_count == 0 &&
+           sl_header_list_has_token(fields, "upgrade", "h2c") &&
+           sl_header_list_has_token(fields, "connection", "upgrade") &&
+           sl_header_list_has_token(fields, "connection", "http2-settings") &&
+           sl_header_list_count(fields, "http2-settings") == 1;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct front_h1 *front = front_of(p);
-    p->upgrade = 0; /* no protocol is switched to: the body is read as HTTP/1.1 */
+    p->upgrade = 0; /* the rest is read as HTTP/1.1 until a 101 is sent */
+    front->is_upgrading = asks_for_h2c(front);
     /* RFC 9112 §3.2: HTTP/1.0 may omit Host; the backend is sent one anyway */
     if (is_http10(front) && sl_header_list_find(&front->req->fields, "host") == NULL &&
         sl_header_list_find(&front->req->fields, ":authority") == NULL)
@@ -280,6 +296,7 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
     memset(&front->framing, 0, sizeof(front->framing));
     front->unconsumed = front->drained = 0;
     front->has_failed_parse = front->is_head_done = front->is_message_done = false;
+    front->is_upgrading = false;
     front->wants_continue = front->is_head_sent = front->is_response_done = false;
     front->is_chunked_out = false;
     front->is_keep_alive = true;
@@ -339,6 +356,8 @@ static void start_request(struct front_h1 *front)
         reject(front, 400, "a request with ambiguous or malformed framing");
         return;
     }
+    if (front->is_upgrading)
+        return; /* pump hands the connection over */
     bool has_body = !front->is_message_done;
     front->is_head_done = true;
     sl_request_on_head_done(req, has_body);
@@ -513,6 +532,16 @@ static void h1_shutdown(struct sl_front *f)
 
 static void front_free(struct front_h1 *front, enum sl_request_end how);
 
+/* The HTTP/1.1 side of the connection goes; its bufferevent, and its request
+ * unless front_free finished it, stay with whoever took them. */
+static void release(struct front_h1 *front)
+{
+    sl_front_fini(&front->base);
+    event_free(front->pump_event);
+    event_free(front->head_timer);
+    free(front);
+}
+
 static void h1_abort(struct sl_front *f)
 {
     front_free(h1_of(f), SL_END_SHUTDOWN);
@@ -536,12 +565,9 @@ static void front_free(struct front_h1 *front, enum sl_request_end how)
         sl_request_finish(front->req, how);
         sl_front_publish_streams(&front->base, 0, 1);
     }
-    sl_front_fini(&front->base);
-    event_free(front->pump_event);
-    event_free(front->head_timer);
     bufferevent_free(front->bev);
     SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->base.id, front->base.peer);
-    free(front);
+    release(front);
 }
 
 /* Both halves done: the request leaves, and the connection waits for the next. */
@@ -555,6 +581,36 @@ static void end_exchange(struct front_h1 *front)
         return;
     }
     arm_head_timer(front);
+}
+
+/* Upgrade: h2c (RFC 7540 §3.2): 101, then the connection is HTTP/2 and the
+ * request is its stream 1. An HTTP2-Settings that does not decode is 400. */
+static bool hand_over_to_h2c(struct front_h1 *front)
+{
+    const nghttp2_nv *field = sl_header_list_find(&front->req->fields, "http2-settings");
+    unsigned char settings[256];
+    size_t len;
+    if (sl_base64url_decode((const char *)field->value, field->valuelen, settings, sizeof(settings),
+                            &len) != 0) {
+        reject(front, 400, "an HTTP2-Settings that does not decode");
+        return false;
+    }
+    static const char switching[] =
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
+    evbuffer_add(output_of(front), switching, sizeof(switching) - 1);
+    struct sl_request *req = front->req;
+    if (sl_front_h2_start_upgraded(front->base.plane, front->bev, front->base.listener_index,
+                                   (const struct sockaddr *)&front->base.peer_addr,
+                                   sizeof(front->base.peer_addr), settings, len, req) != 0) {
+        reject(front, 503, "an Upgrade while out of memory");
+        return false;
+    }
+    SL_DEBUG("conn=%llu peer=%s: upgraded to h2c", (unsigned long long)front->base.id,
+             front->base.peer);
+    sl_front_publish_streams(&front->base, 0, 1);
+    front->req = NULL;
+    release(front);
+    return true;
 }
 
 /* Writes, ends exchanges and reads pipelined requests until nothing moves.
@@ -576,6 +632,8 @@ static bool pump(struct front_h1 *front)
             start_request(front);
         else
             read_body(front);
+        if (front->is_upgrading && !front->is_finishing && hand_over_to_h2c(front))
+            return true;
     } while (!front->is_closing && !front->is_finishing && evbuffer_get_length(in) < before);
     size_t waiting = evbuffer_get_length(output_of(front));
     if (front->is_closing || (front->is_finishing && waiting == 0)) {

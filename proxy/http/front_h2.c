@@ -467,12 +467,12 @@ static int start_session(struct front_h2 *front)
     return nghttp2_session_set_local_window_size(front->session, NGHTTP2_FLAG_NONE, 0, window);
 }
 
-int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
-                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+/* The front with its session, not yet serving: bev is not taken on failure. */
+static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
 {
     struct front_h2 *front = calloc(1, sizeof(*front));
     if (front == NULL)
-        goto fail_alloc;
+        return NULL;
     front->bev = bev;
     TAILQ_INIT(&front->requests);
     front->base.plane = p;
@@ -481,27 +481,75 @@ int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
         goto fail_event;
     if (start_session(front) != 0)
         goto fail_session;
-    sl_front_init(&front->base, &h2_ops, p, listener_index, is_tls,
-                  is_tls ? SL_PROTO_H2_TLS : SL_PROTO_H2C, peer, peer_len);
-    bufferevent_setcb(bev, on_read, on_write, on_event, front);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    update_idle_timeout(front);
-    SL_DEBUG("conn=%llu peer=%s: accepted on %s", (unsigned long long)front->base.id,
-             front->base.peer, p->cfg->listeners[listener_index].addr.text);
-    if (p->is_draining)
-        submit_shutdown_notice(front); /* it was accepted just before the drain */
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-        on_read(bev, front); /* bytes read while the protocol was being told */
-    else
-        flush(front); /* our SETTINGS go first */
-    return 0;
+    return front;
 
 fail_session:
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
 fail_event:
     free(front);
-fail_alloc:
-    bufferevent_free(bev);
-    return -1;
+    return NULL;
+}
+
+static void begin_serving(struct front_h2 *front, unsigned listener_index, bool is_tls,
+                          const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct sl_plane *p = front->base.plane;
+    sl_front_init(&front->base, &h2_ops, p, listener_index, is_tls,
+                  is_tls ? SL_PROTO_H2_TLS : SL_PROTO_H2C, peer, peer_len);
+    bufferevent_setcb(front->bev, on_read, on_write, on_event, front);
+    bufferevent_enable(front->bev, EV_READ | EV_WRITE);
+    update_idle_timeout(front);
+    SL_DEBUG("conn=%llu peer=%s: HTTP/2 on %s", (unsigned long long)front->base.id,
+             front->base.peer, p->cfg->listeners[listener_index].addr.text);
+    if (p->is_draining)
+        submit_shutdown_notice(front); /* it was accepted just before the drain */
+}
+
+/* Reads what the client has sent already, or just sends our SETTINGS. The
+ * front may be freed on return. */
+static void serve_first_bytes(struct front_h2 *front)
+{
+    if (evbuffer_get_length(bufferevent_get_input(front->bev)) > 0)
+        on_read(front->bev, front); /* bytes read while the protocol was being told */
+    else
+        flush(front); /* our SETTINGS go first */
+}
+
+int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
+                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct front_h2 *front = open_front(p, bev);
+    if (front == NULL) {
+        bufferevent_free(bev);
+        return -1;
+    }
+    begin_serving(front, listener_index, is_tls, peer, peer_len);
+    serve_first_bytes(front);
+    return 0;
+}
+
+int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
+                               const struct sockaddr *peer, socklen_t peer_len,
+                               const uint8_t *settings, size_t settings_len, struct sl_request *req)
+{
+    struct front_h2 *front = open_front(p, bev);
+    if (front == NULL)
+        return -1;
+    /* RFC 7540 §3.2: the request that asked for the upgrade is stream 1 */
+    if (nghttp2_session_upgrade2(front->session, settings, settings_len, req->is_head_method,
+                                 req) != 0) {
+        nghttp2_session_del(front->session);
+        event_free(front->flush_event);
+        free(front);
+        return -1;
+    }
+    begin_serving(front, listener_index, false, peer, peer_len);
+    sl_request_move(req, &front->base, 1);
+    TAILQ_INSERT_TAIL(&front->requests, req, in_front);
+    sl_front_publish_streams(&front->base, 1, 0);
+    update_idle_timeout(front);
+    sl_request_on_head_done(req, false);
+    serve_first_bytes(front);
+    return 0;
 }

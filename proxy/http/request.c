@@ -14,6 +14,7 @@
 #include "gate.h"
 #include "log.h"
 #include "plane.h"
+#include "sl_assert.h"
 #include "stats.h"
 #include "timeval_ms.h"
 #include "upstream.h"
@@ -107,6 +108,14 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
     sl_header_list_init(&req->fields, req->arena);
     sl_header_list_init(&req->response.headers, req->arena);
     return req;
+}
+
+void sl_request_move(struct sl_request *req, struct sl_front *front, int32_t stream_id)
+{
+    SL_ASSERT(req->state == SL_REQ_HEADERS && req->backend == NULL);
+    req->front = front;
+    req->stream_id = stream_id;
+    req->outcome.protocol = front->protocol;
 }
 
 /* Back to the free list, every field but the owned buffers cleared. */

@@ -140,6 +140,10 @@ void sl_request_on_end(struct sl_request *req);
  * without *is_end: nothing yet, the front's resume_body op says when. */
 size_t sl_request_take_body(struct sl_request *req, uint8_t *buf, size_t len, bool *is_end);
 
+/* Hands the request, head complete and not yet routed, to another front as
+ * stream_id (an HTTP/1.1 connection upgraded to h2c). */
+void sl_request_move(struct sl_request *req, struct sl_front *front, int32_t stream_id);
+
 /* The one exit: the front is done with the request (how says why). Detaches
  * it from the upstream, records its outcome, and frees it. */
 void sl_request_finish(struct sl_request *req, enum sl_request_end how);

@@ -9,7 +9,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import TIMER_SLACK, IntegTest, backend_seen, free_port
+from harness import TIMER_SLACK, IntegTest, backend_seen, free_port, wait_until
 
 BODY = open(os.path.join(os.path.dirname(__file__), "..", "..", "bench", "data",
                          "openrtb-bid-request.json"), "rb").read()
@@ -88,7 +88,7 @@ class H1ToH1(IntegTest):
         return backend.output().count(" -> ")
 
     def test_curl_keep_alive_and_forwarded_fields(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})
         url = self.url("/headers")
         res = subprocess.run(["curl", "-sS", "--http1.1", url, url, "-w", "%{num_connects}\\n"],
@@ -104,7 +104,7 @@ class H1ToH1(IntegTest):
         self.assertNotIn("connection", seen)
 
     def test_pipelined_requests_are_answered_in_order(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})
         s, r = self.connect()
         s.sendall(request("GET", "/delay/200") + request("POST", "/echo", body=b"second") +
@@ -123,7 +123,7 @@ class H1ToH1(IntegTest):
         self.assertEqual(r.read()[0], 200)
 
     def test_bodies_content_length_and_chunked_both_ways(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]}, extra="stream_window_bytes: 65536\n")
         s, r = self.connect()
         s.sendall(request("POST", "/echo", body=BODY))
@@ -144,8 +144,13 @@ class H1ToH1(IntegTest):
         self.assertEqual(res.stdout, b"300000 200")
 
     def test_smuggling_shapes_get_400_and_never_reach_the_backend(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})
+        # the count below can move: a good request is counted
+        s, r = self.connect()
+        s.sendall(request("GET", "/headers?good"))
+        self.assertEqual(r.read()[0], 200)
+        wait_until(lambda: self.backend_requests(backend) == 1, what="the backend's log")
         payloads = [
             b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -182,7 +187,7 @@ class H1ToH1(IntegTest):
         self.assertNotIn("/smuggled", backend.output())
 
     def test_expect_continue_http10_and_close(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})
         s, r = self.connect()
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
@@ -206,7 +211,7 @@ class H1ToH1(IntegTest):
         self.assertTrue(r.is_closed())
 
     def test_limits_and_timeouts(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]},
                           extra="client_idle_timeout_ms: 300\nmax_request_header_bytes: 4096\n")
         s, r = self.connect()
@@ -229,7 +234,7 @@ class H1ToH1(IntegTest):
         self.assertGreaterEqual(time.monotonic() - started, 0.3 - TIMER_SLACK)
 
     def test_shed_answers_over_http11(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         extra = ("classes:\n  - name: bid\n    deadline_ms: 500\n    shed: {status: 204}\n"
                  "  - name: bulk\n    shed: {refuse_stream: true}\n"
                  "default_class: bid\nbudget_header: x-request-timeout-ms\n")
@@ -249,7 +254,7 @@ class H1ToH1(IntegTest):
         self.assertTrue(r.is_closed())
 
     def test_connections_and_stats_say_http1(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         admin = free_port()
         self.start_sluice({"demo": [addr]}, extra="admin_address: 127.0.0.1:%d\n" % admin)
         s, r = self.connect()
@@ -264,8 +269,42 @@ class H1ToH1(IntegTest):
         self.assertEqual(stats["requests_by_protocol"]["http1"], 3)
         self.assertEqual(stats["accepted"]["http1"], 1)
 
+    def test_upgrade_to_h2c(self):
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]})
+        before = self.backend_requests(backend)
+        res = subprocess.run(["curl", "-sS", "-v", "--http2", self.url("/headers?up")],
+                             capture_output=True, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn(b"< HTTP/1.1 101 Switching Protocols", res.stderr)
+        self.assertIn(b"< HTTP/2 200", res.stderr)
+        method, path, seen, _ = backend_seen(res.stdout)
+        self.assertEqual(path, "/headers?up")
+        self.assertFalse({"upgrade", "http2-settings", "connection"} & set(seen), seen)
+        wait_until(lambda: self.backend_requests(backend) > before, what="the backend's log")
+        self.assertEqual(self.backend_requests(backend), before + 1, "seen once")
+        # stream 1 by the upgrade, then more streams on the same connection
+        res = subprocess.run(["nghttp", "-nvu", self.url("/"), self.url("/headers"),
+                              self.url("/bid")], capture_output=True, timeout=20)
+        out = res.stdout.decode()
+        self.assertEqual(res.returncode, 0, out)
+        self.assertIn("HTTP Upgrade success", out)
+        self.assertEqual(out.count(":status: 200"), 3, out)
+        # a request with a body is not upgraded: served as HTTP/1.1
+        s, r = self.connect()
+        s.sendall(request("POST", "/echo", ["Connection: Upgrade, HTTP2-Settings",
+                                            "Upgrade: h2c", "HTTP2-Settings: AAMAAABk"],
+                          body=b"stay"))
+        self.assertEqual(r.read()[::2], (200, b"stay"))
+        # a settings value that does not decode: 400 and close
+        s, r = self.connect()
+        s.sendall(request("GET", "/", ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+                                       "HTTP2-Settings: not*base64"]))
+        self.assertEqual(r.read()[0], 400)
+        self.assertTrue(r.is_closed())
+
     def test_h2load_h1_and_wrk(self):
-        backend, addr = self.start_backend()
+        backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})
         body = os.path.join(self.dir, "body.json")
         with open(body, "wb") as f:

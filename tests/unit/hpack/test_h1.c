@@ -102,6 +102,29 @@ static void test_framing(void **state)
     assert_int_equal(framing(chunked, true), SL_EINVALID); /* HTTP/1.0 */
 }
 
+static void test_base64url(void **state)
+{
+    unsigned char out[18];
+    size_t n;
+    /* the HTTP2-Settings curl sends: MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE
+     * 10485760, ENABLE_PUSH 0 */
+    const unsigned char want[] = {0, 3, 0, 0, 0, 100, 0, 4, 0, 0xa0, 0, 0, 0, 2, 0, 0, 0, 0};
+    assert_int_equal(sl_base64url_decode("AAMAAABkAAQAoAAAAAIAAAAA", 24, out, sizeof(out), &n), 0);
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(out, want, sizeof(want));
+    assert_int_equal(sl_base64url_decode("_-8", 3, out, sizeof(out), &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0], 0xff);
+    assert_int_equal(out[1], 0xef);
+    assert_int_equal(sl_base64url_decode("", 0, out, sizeof(out), &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(sl_base64url_decode("AAA=", 4, out, sizeof(out), &n), SL_EINVALID);
+    assert_int_equal(sl_base64url_decode("AA+A", 4, out, sizeof(out), &n), SL_EINVALID);
+    assert_int_equal(sl_base64url_decode("AAAAA", 5, out, sizeof(out), &n), SL_EINVALID);
+    assert_int_equal(sl_base64url_decode("AAMAAABkAAQAoAAAAAIAAAAAAAAA", 28, out, sizeof(out), &n),
+                     SL_EINVALID); /* 21 bytes do not fit in 18 */
+}
+
 static void test_reasons(void **state)
 {
     assert_string_equal(sl_h1_reason(200), "OK");
@@ -117,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_bare_cr_lf_and_nul_fail),
         cmocka_unit_test(test_obs_fold_and_bad_names_fail),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
