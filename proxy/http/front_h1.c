@@ -74,7 +74,8 @@ struct front_h1 {
     bool is_chunked_out;    /* the response body goes out in chunks */
     bool is_keep_alive;     /* another request may follow this exchange */
     bool is_reading_paused; /* the request holds a window's worth */
-    bool is_shutdown;       /* the worker is draining: this exchange is the last */
+    bool is_draining_body;  /* answered: the rest of the body is read and dropped */
+    bool is_shutdown;       /* draining, or the client shut its side: the last exchange */
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
 };
@@ -105,6 +106,15 @@ static void arm_head_timer(struct front_h1 *front)
     evtimer_add(front->head_timer, &tv);
 }
 
+/* Closes once the output has left, and gives a client that does not read it
+ * client_idle_timeout_ms to do so. */
+static void finish(struct front_h1 *front)
+{
+    front->is_finishing = true;
+    struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
+    bufferevent_set_timeouts(front->bev, NULL, &tv);
+}
+
 static bool is_http10(const struct front_h1 *front)
 {
     return front->parser.http_major == 1 && front->parser.http_minor == 0;
@@ -127,7 +137,7 @@ static void reject(struct front_h1 *front, unsigned status, const char *why)
     }
     /* whatever the request's upstream answers now is dropped */
     front->is_head_sent = front->is_response_done = true;
-    front->is_finishing = true;
+    finish(front);
     bufferevent_disable(front->bev, EV_READ);
     schedule_pump(front);
 }
@@ -153,6 +163,9 @@ static int add_field(struct front_h1 *front, const char *name, const char *value
 /* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
  * absolute-form gives :authority and :path (RFC 9112 §3.2.2); CONNECT's
  * authority-form only :authority. */
+/* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
+ * absolute-form gives :authority and :path, the query kept (RFC 9112 §3.2.2);
+ * CONNECT's authority-form only :authority. */
 static int add_target(struct front_h1 *front, const char *at, size_t len)
 {
     if (front->parser.method == HTTP_CONNECT)
@@ -165,14 +178,29 @@ static int add_target(struct front_h1 *front, const char *at, size_t len)
         return add_field(front, ":path", at, len); /* the request refuses what it cannot forward */
     size_t host_at = url.field_data[UF_HOST].off;
     size_t host_end = host_at + url.field_data[UF_HOST].len;
+    if (host_at > 0 && at[host_at - 1] == '[')
+        host_at--, host_end++; /* an IPv6 literal keeps its brackets */
     if (url.field_set & (1 << UF_PORT))
         host_end = url.field_data[UF_PORT].off + url.field_data[UF_PORT].len;
     if (add_field(front, ":authority", at + host_at, host_end - host_at) != 0)
         return -1;
-    if (!(url.field_set & (1 << UF_PATH)))
+    if (url.field_set & (1 << UF_PATH))
+        return add_field(front, ":path", at + url.field_data[UF_PATH].off,
+                         len - url.field_data[UF_PATH].off);
+    if (!(url.field_set & (1 << UF_QUERY)))
         return add_field(front, ":path", "/", 1);
-    size_t path_at = url.field_data[UF_PATH].off;
-    return add_field(front, ":path", at + path_at, len - path_at);
+    /* "http://h?q": the path is "/" and the query follows it */
+    size_t query_at = url.field_data[UF_QUERY].off - 1; /* the '?' */
+    char *path = malloc(len - query_at + 2);
+    if (path == NULL) {
+        front->has_failed_parse = true;
+        return -1;
+    }
+    path[0] = '/';
+    memcpy(path + 1, at + query_at, len - query_at);
+    int rv = add_field(front, ":path", path, len - query_at + 1);
+    free(path);
+    return rv;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len)
@@ -191,6 +219,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct front_h1 *front = front_of(p);
+    if (front->is_head_done)
+        return 0; /* trailers, from chained buffers: not forwarded */
     front->field = at;
     front->field_len = len;
     return 0;
@@ -209,6 +239,8 @@ static bool equal_ignoring_case(const char *a, size_t a_len, const char *b)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct front_h1 *front = front_of(p);
+    if (front->is_head_done)
+        return 0;
     while (len > 0 && is_ows(at[len - 1]))
         len--;
     /* names go lowercase, as HTTP/2 carries them and rules match them; the
@@ -298,18 +330,25 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
     front->has_failed_parse = front->is_head_done = front->is_message_done = false;
     front->is_upgrading = false;
     front->wants_continue = front->is_head_sent = front->is_response_done = false;
-    front->is_chunked_out = false;
+    front->is_chunked_out = front->is_draining_body = false;
     front->is_keep_alive = true;
     sl_front_publish_streams(&front->base, 1, 0);
 }
 
 /* The head is in the input: the length through its empty line, or 0 while it
  * is not (a bare-LF end, or a head past the limit, is refused at once). */
+/* max_request_header_bytes, within what http-parser reads in one head. */
+static size_t head_limit(const struct front_h1 *front)
+{
+    size_t limit = cfg_of(front)->max_request_header_bytes;
+    return limit < HTTP_MAX_HEADER_SIZE ? limit : HTTP_MAX_HEADER_SIZE;
+}
+
 static size_t find_head(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-    size_t limit = cfg_of(front)->max_request_header_bytes;
+    size_t limit = head_limit(front);
     if (end.pos < 0) {
         if (evbuffer_get_length(in) > limit)
             reject(front, 431, "a request head over max_request_header_bytes");
@@ -383,7 +422,7 @@ static void read_body(struct front_h1 *front)
             return;
         }
         if (front->drained > SL_H1_DRAIN_MAX_BYTES) {
-            front->is_finishing = true; /* not worth reading the rest */
+            finish(front); /* not worth reading the rest */
             return;
         }
         if (front->unconsumed >= cfg_of(front)->stream_window_bytes) {
@@ -512,7 +551,7 @@ static void h1_reset(struct sl_front *f, struct sl_request *req, enum sl_front_r
                             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
                             "retry-after: 1\r\nconnection: close\r\n\r\n");
         front->is_head_sent = front->is_response_done = true;
-        front->is_finishing = true;
+        finish(front);
     } else {
         front->is_closing = true;
     }
@@ -524,7 +563,7 @@ static void h1_shutdown(struct sl_front *f)
     struct front_h1 *front = h1_of(f);
     front->is_shutdown = true;
     if (front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0)
-        front->is_finishing = true; /* between requests: nothing to wait for */
+        finish(front); /* between requests: nothing to wait for */
     else if (!front->is_head_sent)
         front->is_keep_alive = false;
     schedule_pump(front);
@@ -570,14 +609,26 @@ static void front_free(struct front_h1 *front, enum sl_request_end how)
     release(front);
 }
 
+/* Answered before the whole body came: the rest is read and dropped within
+ * client_idle_timeout_ms, or the connection closes when it is not worth it. */
+static void drain_body(struct front_h1 *front)
+{
+    if (!front->is_keep_alive) {
+        finish(front);
+    } else if (!front->is_draining_body) {
+        front->is_draining_body = true;
+        arm_head_timer(front);
+    }
+}
+
 /* Both halves done: the request leaves, and the connection waits for the next. */
 static void end_exchange(struct front_h1 *front)
 {
     sl_request_finish(front->req, SL_END_CLOSED);
     sl_front_publish_streams(&front->base, 0, 1);
     front->req = NULL;
-    if (!front->is_keep_alive) {
-        front->is_finishing = true;
+    if (!front->is_keep_alive || front->is_shutdown) {
+        finish(front);
         return;
     }
     arm_head_timer(front);
@@ -591,7 +642,8 @@ static bool hand_over_to_h2c(struct front_h1 *front)
     unsigned char settings[256];
     size_t len;
     if (sl_base64url_decode((const char *)field->value, field->valuelen, settings, sizeof(settings),
-                            &len) != 0) {
+                            &len) != 0 ||
+        len % 6 != 0) { /* RFC 9113 §6.5.1: entries of 6 bytes */
         reject(front, 400, "an HTTP2-Settings that does not decode");
         return false;
     }
@@ -602,7 +654,9 @@ static bool hand_over_to_h2c(struct front_h1 *front)
     if (sl_front_h2_start_upgraded(front->base.plane, front->bev, front->base.listener_index,
                                    (const struct sockaddr *)&front->base.peer_addr,
                                    sizeof(front->base.peer_addr), settings, len, req) != 0) {
-        reject(front, 503, "an Upgrade while out of memory");
+        SL_ERROR("conn=%llu peer=%s: out of memory upgrading to h2c; closing",
+                 (unsigned long long)front->base.id, front->base.peer);
+        front->is_closing = true; /* the 101 is out: no HTTP/1.1 answer can follow */
         return false;
     }
     SL_DEBUG("conn=%llu peer=%s: upgraded to h2c", (unsigned long long)front->base.id,
@@ -626,8 +680,12 @@ static bool pump(struct front_h1 *front)
         if (front->req != NULL && front->is_response_done && front->is_message_done &&
             !front->is_finishing && !front->is_closing)
             end_exchange(front);
+        if (front->req != NULL && front->is_response_done && !front->is_message_done)
+            drain_body(front);
         if (front->is_closing || front->is_finishing)
             break;
+        if (front->req == NULL && evbuffer_get_length(output_of(front)) >= SL_H1_OUTPUT_HIGH_BYTES)
+            break; /* the client reads its answers first: on_write resumes */
         if (front->req == NULL)
             start_request(front);
         else
@@ -661,6 +719,13 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct front_h1 *front = arg;
+    if ((what & BEV_EVENT_EOF) && front->req != NULL && front->is_message_done &&
+        !front->is_finishing) {
+        /* the client shut its side after a whole request: answer it, then close */
+        front->is_shutdown = true;
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
     if (what & BEV_EVENT_ERROR)
         SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
                  front->base.peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -672,6 +737,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct front_h1 *front = arg;
+    if (front->req != NULL && front->is_draining_body) {
+        front->is_closing = true; /* the rest of a body never came */
+        pump(front);
+        return;
+    }
     if (front->req != NULL)
         return;
     if (evbuffer_get_length(bufferevent_get_input(front->bev)) == 0) {
@@ -697,6 +767,8 @@ int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
     sl_front_init(&front->base, &h1_ops, p, listener_index, is_tls,
                   is_tls ? SL_PROTO_HTTP1_TLS : SL_PROTO_HTTP1, peer, peer_len);
     bufferevent_setcb(bev, on_read, on_write, on_event, front);
+    /* input waiting to be parsed stays below a head and a body chunk */
+    bufferevent_setwatermark(bev, EV_READ, 0, head_limit(front) + SL_H1_BODY_CHUNK_BYTES);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     arm_head_timer(front);
     front->is_shutdown = p->is_draining; /* accepted just before the drain: one answer */

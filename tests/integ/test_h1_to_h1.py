@@ -296,11 +296,60 @@ class H1ToH1(IntegTest):
                                             "Upgrade: h2c", "HTTP2-Settings: AAMAAABk"],
                           body=b"stay"))
         self.assertEqual(r.read()[::2], (200, b"stay"))
-        # a settings value that does not decode: 400 and close
+        # a settings value that does not decode, or not into whole entries: 400 and close
+        for settings in ("not*base64", "AAAAAAA"):
+            s, r = self.connect()
+            s.sendall(request("GET", "/", ["Connection: Upgrade, HTTP2-Settings",
+                                           "Upgrade: h2c", "HTTP2-Settings: " + settings]))
+            self.assertEqual(r.read()[0], 400)
+            self.assertTrue(r.is_closed())
+
+    def test_what_review_found(self):
+        """Trailers in pieces, an answer before the body, a flood of pipelined
+        bytes, absolute-form targets, and a client that shuts its side."""
+        backend, addr = self.start_backend(args=["--verbose"])
+        extra = ("client_idle_timeout_ms: 400\nclasses:\n  - name: bid\n    shed: {status: 204}\n"
+                 "budget_header: x-request-timeout-ms\n")
+        self.start_sluice({"demo": [addr]}, extra=extra)
+        # a trailer split over two reads is ignored, not read from freed memory
         s, r = self.connect()
-        s.sendall(request("GET", "/", ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
-                                       "HTTP2-Settings: not*base64"]))
-        self.assertEqual(r.read()[0], 400)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\nX-Trailer: v")
+        time.sleep(0.05)  # the split is what is tested: two reads
+        s.sendall(b"alue\r\n\r\n")
+        self.assertEqual(r.read()[::2], (200, b"hello"))
+        # answered before the body came: the connection does not stay open for ever
+        s, r = self.connect()
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: a\r\nx-request-timeout-ms: 0\r\n"
+                  b"Content-Length: 100\r\n\r\n")
+        self.assertEqual(r.read()[0], 204)
+        started = time.monotonic()
+        self.assertTrue(r.is_closed(timeout=5))
+        self.assertLess(time.monotonic() - started, 3)
+        # pipelined bytes behind a slow request are not all read into memory
+        s, r = self.connect()
+        s.sendall(request("GET", "/delay/1500"))
+        s.settimeout(1.0)
+        sent, junk = 0, b"x" * 65536
+        try:
+            while sent < 64 << 20:
+                sent += s.send(junk)
+        except socket.timeout:
+            pass
+        self.assertLess(sent, 16 << 20, "sluice kept reading")
+        s.close()
+        # absolute-form: an IPv6 literal keeps its brackets, a query with no path is kept
+        s, r = self.connect()
+        s.sendall(b"GET http://[::1]:8080/headers HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(backend_seen(r.read()[2])[2]["host"], ["[::1]:8080"])
+        s.sendall(b"GET http://example.test?q=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, _ = r.read()
+        wait_until(lambda: "GET /?q=1 -> " in backend.output(), what="the query forwarded")
+        # a client that shuts its side after its request still gets the answer
+        s, r = self.connect()
+        s.sendall(request("GET", "/delay/200"))
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(r.read()[::2], (200, b"ok\n"))
         self.assertTrue(r.is_closed())
 
     def test_h2load_h1_and_wrk(self):
