@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -127,6 +128,8 @@ static void reject(struct front_h1 *front, unsigned status, const char *why)
     SL_INFO("conn=%llu peer=%s: client sent %s; answering %u and closing",
             (unsigned long long)front->base.id, front->base.peer, why, status);
     front->base.plane->stats->requests_malformed++;
+    if (front->req != NULL && !front->is_head_sent)
+        sl_request_answered_by_front(front->req, status);
     if (!front->is_head_sent) {
         char body[128];
         int n = snprintf(body, sizeof(body), "%u %s\n", status, sl_h1_reason(status));
@@ -364,9 +367,19 @@ static size_t find_head(struct front_h1 *front)
     return len;
 }
 
+/* RFC 9112 §2.2: empty lines before a request line are ignored. */
+static void skip_empty_lines(struct front_h1 *front)
+{
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    char two[2];
+    while (evbuffer_copyout(in, two, 2) == 2 && two[0] == '\r' && two[1] == '\n')
+        evbuffer_drain(in, 2);
+}
+
 /* The request line and fields go to a new request, which routes it. */
 static void start_request(struct front_h1 *front)
 {
+    skip_empty_lines(front);
     size_t len = find_head(front);
     if (len == 0)
         return;
@@ -547,6 +560,7 @@ static void h1_reset(struct sl_front *f, struct sl_request *req, enum sl_front_r
 {
     struct front_h1 *front = h1_of(f);
     if (how == SL_RESET_REFUSED && !front->is_head_sent) {
+        sl_request_answered_by_front(req, 503);
         evbuffer_add_printf(output_of(front),
                             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n"
                             "retry-after: 1\r\nconnection: close\r\n\r\n");
@@ -651,9 +665,14 @@ static bool hand_over_to_h2c(struct front_h1 *front)
         "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
     evbuffer_add(output_of(front), switching, sizeof(switching) - 1);
     struct sl_request *req = front->req;
-    if (sl_front_h2_start_upgraded(front->base.plane, front->bev, front->base.listener_index,
-                                   (const struct sockaddr *)&front->base.peer_addr,
-                                   sizeof(front->base.peer_addr), settings, len, req) != 0) {
+    /* a Unix-socket client has no address to copy, only its family */
+    struct sockaddr_un unix_peer = {.sun_family = AF_UNIX};
+    bool is_unix = front->base.peer_addr.ss_family == AF_UNSPEC;
+    const struct sockaddr *peer = is_unix ? (const struct sockaddr *)&unix_peer
+                                          : (const struct sockaddr *)&front->base.peer_addr;
+    socklen_t peer_len = is_unix ? sizeof(unix_peer) : sizeof(front->base.peer_addr);
+    if (sl_front_h2_start_upgraded(front->base.plane, front->bev, front->base.listener_index, peer,
+                                   peer_len, settings, len, req) != 0) {
         SL_ERROR("conn=%llu peer=%s: out of memory upgrading to h2c; closing",
                  (unsigned long long)front->base.id, front->base.peer);
         front->is_closing = true; /* the 101 is out: no HTTP/1.1 answer can follow */

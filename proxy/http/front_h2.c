@@ -537,8 +537,9 @@ int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsi
     if (front == NULL)
         return -1;
     /* RFC 7540 §3.2: the request that asked for the upgrade is stream 1 */
-    if (nghttp2_session_upgrade2(front->session, settings, settings_len, req->is_head_method,
-                                 req) != 0) {
+    const nghttp2_nv *method = sl_header_list_find(&req->fields, ":method");
+    bool is_head = method != NULL && strcmp((const char *)method->value, "HEAD") == 0;
+    if (nghttp2_session_upgrade2(front->session, settings, settings_len, is_head, req) != 0) {
         nghttp2_session_del(front->session);
         event_free(front->flush_event);
         free(front);

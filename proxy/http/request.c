@@ -199,6 +199,13 @@ static void note_end(struct sl_request *req, enum sl_term_cause cause, enum sl_t
     req->outcome.phase = phase;
 }
 
+void sl_request_answered_by_front(struct sl_request *req, unsigned status)
+{
+    note_end(req, SL_CAUSE_POLICY, phase_now(req));
+    req->outcome.status = status;
+    req->outcome.is_from_upstream = false;
+}
+
 /* --- answering the client --- */
 
 size_t sl_request_take_body(struct sl_request *req, uint8_t *buf, size_t len, bool *is_end)

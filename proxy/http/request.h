@@ -140,6 +140,10 @@ void sl_request_on_end(struct sl_request *req);
  * without *is_end: nothing yet, the front's resume_body op says when. */
 size_t sl_request_take_body(struct sl_request *req, uint8_t *buf, size_t len, bool *is_end);
 
+/* The front answered the request itself with status (a head it could not
+ * read, or a refusal its protocol cannot express): the outcome says so. */
+void sl_request_answered_by_front(struct sl_request *req, unsigned status);
+
 /* Hands the request, head complete and not yet routed, to another front as
  * stream_id (an HTTP/1.1 connection upgraded to h2c). */
 void sl_request_move(struct sl_request *req, struct sl_front *front, int32_t stream_id);

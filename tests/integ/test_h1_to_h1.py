@@ -118,8 +118,8 @@ class H1ToH1(IntegTest):
         status, headers, body = r.read(is_head=True)
         self.assertEqual((status, body), (200, b""))
         self.assertIn("content-length", headers)
-        # the connection stays open for more
-        s.sendall(request("GET", "/"))
+        # the connection stays open for more; empty lines before a request are ignored
+        s.sendall(b"\r\n\r\n" + request("GET", "/"))
         self.assertEqual(r.read()[0], 200)
 
     def test_bodies_content_length_and_chunked_both_ways(self):
@@ -265,9 +265,14 @@ class H1ToH1(IntegTest):
         mine = [c for c in rows["connections"] if c["protocol"] == "http1"]
         self.assertEqual(len(mine), 1, rows)
         self.assertEqual(mine[0]["requests"], 3)
+        s, r = self.connect()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n")
+        self.assertEqual(r.read()[0], 400)
+        self.assertTrue(r.is_closed())
         stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
         self.assertEqual(stats["requests_by_protocol"]["http1"], 3)
-        self.assertEqual(stats["accepted"]["http1"], 1)
+        self.assertEqual(stats["accepted"]["http1"], 2)
+        self.assertEqual(stats["requests_malformed"], 1)
 
     def test_upgrade_to_h2c(self):
         backend, addr = self.start_backend(args=["--verbose"])
