@@ -3,6 +3,7 @@ sockets for pipelining and for what no client would send, h2load --h1 and wrk.""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -356,6 +357,42 @@ class H1ToH1(IntegTest):
         s.shutdown(socket.SHUT_WR)
         self.assertEqual(r.read()[::2], (200, b"ok\n"))
         self.assertTrue(r.is_closed())
+
+    def test_drain_answers_then_closes(self):
+        """SIGTERM: a request waiting for its answer gets it with connection: close;
+        one whose answer is under way ends keep-alive after it; idle ones close."""
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]}, extra="drain_timeout_ms: 10000\n")
+        waiting, r_waiting = self.connect()
+        waiting.sendall(request("GET", "/delay/600"))
+        # a small receive buffer and a large body: the answer is still under way
+        streaming = socket.socket()
+        self.addCleanup(streaming.close)
+        streaming.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        streaming.connect(("127.0.0.1", self.sluice_port))
+        r_streaming = Responses(streaming)
+        streaming.sendall(request("GET", "/bytes/30000000"))
+        self.assertEqual(r_streaming._line().split(b" ")[1], b"200")  # the head is out
+        idle, r_idle = self.connect()
+        idle.sendall(request("GET", "/"))
+        self.assertEqual(r_idle.read()[0], 200)
+        wait_until(lambda: "/delay/600 waiting" in backend.output(), what="the held request")
+        started = time.monotonic()
+        self.sluice.send_signal(signal.SIGTERM)
+        status, headers, body = r_waiting.read()
+        self.assertEqual((status, headers.get("connection"), body), (200, "close", b"ok\n"))
+        self.assertTrue(r_waiting.is_closed())
+        self.assertTrue(r_idle.is_closed())
+        rest = r_streaming.buf  # the rest of the response, then the close
+        streaming.settimeout(10)
+        while True:
+            chunk = streaming.recv(1 << 20)
+            if not chunk:
+                break
+            rest += chunk
+        self.assertGreater(len(rest), 30000000)
+        self.assertEqual(self.sluice.wait(timeout=10), 0)
+        self.assertLess(time.monotonic() - started, 5, "the drain waited for its timeout")
 
     def test_h2load_h1_and_wrk(self):
         backend, addr = self.start_backend(args=["--verbose"])
