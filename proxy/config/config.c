@@ -205,7 +205,8 @@ static const struct key backend_keys[] = {
              "time to establish a connection to a server"),
     UINT_KEY(struct sl_backend_config, response_timeout_ms, 10000, 1, 3600000,
              "time to the response head once the request is sent, the longest silence within a "
-             "response, and the longest wait for a free connection"),
+             "response, the longest a backend may read none of the request, and the longest "
+             "wait for a free connection"),
     UINT_KEY(struct sl_backend_config, max_connections, 128, 1, 65535,
              "connections open at once to each server"),
     UINT_KEY(struct sl_backend_config, keepalive_idle_timeout_ms, 60000, 0, 3600000,

@@ -504,8 +504,11 @@ static bool write_output(struct h1_conn *conn)
             continue;
         if (errno == EAGAIN || errno == EINTR) {
             if (!conn->is_write_waiting) {
+                /* a backend that stops reading the request gets response_timeout_ms
+                 * without progress (the persistent timer restarts on each write) */
+                struct timeval tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
                 conn->is_write_waiting = true;
-                event_add(conn->write_event, NULL);
+                event_add(conn->write_event, &tv);
             }
             return true;
         }
@@ -557,6 +560,12 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
             return;
         }
         on_connected(conn);
+        return;
+    }
+    if (what & EV_TIMEOUT) {
+        SL_WARN("backend %s: read none of the request for %u ms", conn->base.server->addr->text,
+                backend_of(conn)->response_timeout_ms);
+        fail(conn, SL_UPSTREAM_TIMEOUT);
         return;
     }
     write_output(conn);

@@ -4,7 +4,9 @@ answer to the client (502 or RST_STREAM), and sluice keeps serving."""
 import os
 import socket
 import struct
+import subprocess
 import threading
+import time
 import unittest
 
 from harness import IntegTest
@@ -15,7 +17,8 @@ HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 class ScriptedBackend:
     """A Unix-socket backend that answers each request head with the bytes given,
-    without reading any body; it closes after one answer unless keep_alive."""
+    without reading any body; it closes after one answer unless keep_alive. With
+    answer None it reads the head and then nothing more, and never answers."""
 
     def __init__(self, path, answer, keep_alive=False):
         self.answer = answer
@@ -52,6 +55,10 @@ class ScriptedBackend:
                     return
                 data += chunk
             data = data.split(b"\r\n\r\n", 1)[1]
+            while self.answer is None and self.running:
+                time.sleep(0.05)
+            if self.answer is None:
+                return
             conn.sendall(self.answer)
             if not self.keep_alive:
                 return
@@ -63,13 +70,14 @@ class ScriptedBackend:
 
 
 class H2cToBadBackend(IntegTest):
-    def answer_with(self, answer, keep_alive=False):
+    def answer_with(self, answer, keep_alive=False, opts=None):
         path = os.path.join(self.dir, "scripted.sock")
         backend = ScriptedBackend(path, answer, keep_alive)
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
         routes = "rules:\n  - path_prefix: /headers\n    backend: good\n"
-        self.start_sluice({"bad": ["unix:" + path], "good": [good]}, rules=routes)
+        bad = ["unix:" + path] if opts is None else (["unix:" + path], opts)
+        self.start_sluice({"bad": bad, "good": [good]}, rules=routes)
         return backend
 
     def assert_502_and_alive(self):
@@ -140,6 +148,23 @@ class H2cToBadBackend(IntegTest):
         self.assertIsNotNone(f)
         self.assertEqual(struct.unpack(">I", f[3])[0], 0)  # NO_ERROR
         c.close()
+
+    def test_backend_that_stops_reading_the_body_gets_504(self):
+        """The request cannot be sent whole, so the response timeout never starts:
+        the write side has a timeout of its own."""
+        self.answer_with(None, opts={"response_timeout_ms": 500})
+        body = os.path.join(self.dir, "big")
+        with open(body, "wb") as f:
+            f.write(b"x" * (8 << 20))
+        started = time.monotonic()
+        # nghttp: curl 7.88 reports the RST_STREAM NO_ERROR after an early answer
+        # (RFC 9113 §8.1) as an error
+        res = subprocess.run(["nghttp", "-v", "-d", body, self.url("/x")], capture_output=True,
+                             timeout=20)
+        self.assertIn(b":status: 504", res.stdout, res.stdout[-2000:])
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(self.get("/headers")[0], 200)
+
 
 if __name__ == "__main__":
     unittest.main()
