@@ -56,8 +56,10 @@ static void become(struct sl_detect *d, bool is_h2)
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     int rv = is_h2 ? sl_front_h2_start(p, bev, index, is_tls, (struct sockaddr *)&peer, peer_len)
                    : sl_front_h1_start(p, bev, index, is_tls, (struct sockaddr *)&peer, peer_len);
-    if (rv != 0)
+    if (rv != 0) {
         SL_ERROR("listener %s: out of memory for a connection", p->cfg->listeners[index].addr.text);
+        sl_plane_check_drained(p); /* it may have been the last one of a drain */
+    }
 }
 
 /* Cleartext: the preface, byte for byte as far as it has come, or not. */

@@ -31,7 +31,8 @@ enum sl_term_cause {
 /* The phase it was in when it ended. */
 enum sl_term_phase {
     SL_PHASE_NONE,          /* '-' answered in full */
-    SL_PHASE_HEAD,          /* 'R' the request head was still arriving */
+    SL_PHASE_HEAD,          /* 'R' the request was arriving or being decided on: a 400, 431
+                             * or 501, or a shed at the door (overload, deadline, full queue) */
     SL_PHASE_QUEUE,         /* 'Q' waiting for admission or for a connection */
     SL_PHASE_CONNECT,       /* 'C' connecting to the backend */
     SL_PHASE_RESPONSE_HEAD, /* 'H' the request was sent, the response head not yet relayed */

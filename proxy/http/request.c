@@ -458,6 +458,8 @@ static void send_body(struct sl_request *req, const void *data, size_t len)
 /* The body is complete; the upstream's response timeout starts. */
 static void send_end(struct sl_request *req)
 {
+    if (req->is_end_sent)
+        return;
     req->is_end_sent = true;
     req->upconn->ops->end(req->upconn, req);
 }
@@ -910,7 +912,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
     char who[128];
-    if (req->is_write_failed) {
+    if (req->is_write_failed && req->state == SL_REQ_DONE) {
+        req->is_write_failed = false; /* the exchange ended meanwhile */
+        update_stall_timer(req);
+    } else if (req->is_write_failed) {
         req->is_write_failed = false;
         SL_ERROR("%s backend %s: out of memory queueing the request",
                  sl_request_describe(req, who, sizeof(who)), req->backend->name);
