@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include <event2/buffer.h>
@@ -51,6 +52,10 @@
 /* Request body read and dropped after its response, before closing instead. */
 #define SL_H1_DRAIN_MAX_BYTES (64 * 1024)
 #define SL_H1_BODY_CHUNK_BYTES (16 * 1024)
+/* How long a closing connection still reads and drops what the client sends:
+ * closing on unread bytes would reset the connection and could take the
+ * answer already sent with it (nginx's lingering close). */
+#define SL_H1_LINGER_MS 1000
 
 struct front_h1 {
     struct sl_front base; /* first: what requests and the plane see */
@@ -79,6 +84,7 @@ struct front_h1 {
     bool is_shutdown;       /* draining, or the client shut its side: the last exchange */
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
+    bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
 };
 
 static struct front_h1 *h1_of(struct sl_front *f)
@@ -688,9 +694,36 @@ static bool hand_over_to_h2c(struct front_h1 *front)
 
 /* Writes, ends exchanges and reads pipelined requests until nothing moves.
  * Returns true when the front was freed. */
+/* The answer has left; the client may still be sending a request body sluice
+ * will not read: shut the write side and drop what comes, for a while. */
+static bool needs_linger(const struct front_h1 *front)
+{
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    return evbuffer_get_length(in) > 0 || (front->req != NULL && !front->is_message_done);
+}
+
+static void linger(struct front_h1 *front)
+{
+    if (front->req != NULL && front->is_response_done) {
+        sl_request_finish(front->req, SL_END_CLOSED); /* its whole answer left */
+        sl_front_publish_streams(&front->base, 0, 1);
+        front->req = NULL;
+    }
+    front->is_lingering = true;
+    shutdown(bufferevent_getfd(front->bev), SHUT_WR);
+    bufferevent_set_timeouts(front->bev, NULL, NULL);
+    bufferevent_enable(front->bev, EV_READ);
+    struct timeval tv = sl_timeval_ms(SL_H1_LINGER_MS);
+    evtimer_add(front->head_timer, &tv);
+}
+
 static bool pump(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
+    if (front->is_lingering) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return false;
+    }
     size_t before;
     do {
         before = evbuffer_get_length(in);
@@ -713,6 +746,10 @@ static bool pump(struct front_h1 *front)
             return true;
     } while (!front->is_closing && !front->is_finishing && evbuffer_get_length(in) < before);
     size_t waiting = evbuffer_get_length(output_of(front));
+    if (!front->is_closing && front->is_finishing && waiting == 0 && needs_linger(front)) {
+        linger(front);
+        return false;
+    }
     if (front->is_closing || (front->is_finishing && waiting == 0)) {
         front_free(front, SL_END_ABORTED);
         return true;
@@ -756,6 +793,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct front_h1 *front = arg;
+    if (front->is_lingering) {
+        front_free(front, SL_END_ABORTED);
+        return;
+    }
     if (front->req != NULL && front->is_draining_body) {
         front->is_closing = true; /* the rest of a body never came */
         pump(front);

@@ -248,6 +248,16 @@ class H1ToH1(IntegTest):
         s.sendall(request("GET", "/headers?after"))
         self.assertEqual(backend_seen(r.read()[2])[1], "/headers?after")
         self.assertNotIn("/headers?spent", backend.output())
+        # shed with a body too large to drain: the answer arrives whole, the rest of
+        # the body is dropped while sluice lingers, and no reset takes the answer away
+        for _ in range(3):
+            big, rb = self.connect()
+            big.sendall(b"POST /headers?big HTTP/1.1\r\nHost: a\r\nx-request-timeout-ms: 0\r\n"
+                        b"Content-Length: 10000000\r\n\r\n" + b"x" * 200000)
+            status, headers, _ = rb.read()
+            self.assertEqual((status, headers.get("connection")), (204, "close"))
+            big.sendall(b"x" * 200000)  # still taken: no reset while lingering
+            self.assertTrue(rb.is_closed())
         # a class that refuses: HTTP/1.1 has no stream to refuse, so 503 and close
         s.sendall(request("GET", "/bulk", ["x-request-timeout-ms: 0"]))
         status, headers, _ = r.read()
