@@ -1,6 +1,6 @@
 /* A backend connection as requests and pools see it, whatever its protocol.
  *
- * Each protocol (upstream_h1.c, upstream_h2.c) embeds a struct sl_upconn first
+ * Each protocol (upstream_h1.c so far) embeds a struct sl_upconn first
  * in its connection object and provides a struct sl_upstream_ops. A pool lends
  * a connection one exchange (stream) at a time, up to what the connection says
  * it can carry; the request then talks to it only through the ops, and the
@@ -24,7 +24,6 @@ struct sl_server;
 struct sl_upconn;
 
 struct sl_upstream_ops {
-    const char *name; /* "http/1.1", "h2c" */
     /* Starts a connection to server. Returns it (counted in server->conn_count),
      * or NULL with *err set to a negative errno. */
     struct sl_upconn *(*connect)(struct sl_server *server, struct event_base *base, int *err);

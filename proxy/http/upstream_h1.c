@@ -311,7 +311,6 @@ static void h1_idle(struct sl_upconn *c)
 }
 
 const struct sl_upstream_ops sl_upstream_h1_ops = {
-    .name = "http/1.1",
     .connect = h1_connect,
     .free = h1_free,
     .available_streams = h1_available_streams,

@@ -209,7 +209,6 @@ static void fake_idle(struct sl_upconn *c)
 }
 
 static const struct sl_upstream_ops fake_upstream_ops = {
-    .name = "fake",
     .connect = fake_connect,
     .free = fake_free,
     .available_streams = fake_available_streams,
