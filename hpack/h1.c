@@ -69,7 +69,7 @@ int sl_h1_check_request_head(const char *head, size_t len)
     return is_first ? SL_EINVALID : 0;
 }
 
-static bool equal_ignoring_case(const char *a, size_t a_len, const char *b)
+bool sl_h1_equal_ignoring_case(const char *a, size_t a_len, const char *b)
 {
     size_t b_len = strlen(b);
     if (a_len != b_len)
@@ -94,12 +94,12 @@ static bool is_digits(const char *s, size_t len)
 void sl_h1_framing_note(struct sl_h1_framing *f, const char *name, size_t name_len,
                         const char *value, size_t value_len)
 {
-    if (equal_ignoring_case(name, name_len, "content-length")) {
+    if (sl_h1_equal_ignoring_case(name, name_len, "content-length")) {
         f->content_length_count++;
         f->is_length_valid = is_digits(value, value_len);
-    } else if (equal_ignoring_case(name, name_len, "transfer-encoding")) {
+    } else if (sl_h1_equal_ignoring_case(name, name_len, "transfer-encoding")) {
         f->transfer_encoding_count++;
-        f->is_chunked_only = equal_ignoring_case(value, value_len, "chunked");
+        f->is_chunked_only = sl_h1_equal_ignoring_case(value, value_len, "chunked");
     }
 }
 

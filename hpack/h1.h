@@ -21,6 +21,10 @@
  *   - a field value holds a control byte other than HT. */
 int sl_h1_check_request_head(const char *head, size_t len);
 
+/* Is a (a_len bytes) the same as the lowercase NUL-terminated b, ASCII
+ * case-insensitively? No locale is consulted. */
+bool sl_h1_equal_ignoring_case(const char *a, size_t a_len, const char *b);
+
 /* How a request's body is framed, gathered field by field (RFC 9112 §6). */
 struct sl_h1_framing {
     unsigned content_length_count;

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -170,9 +169,6 @@ static int add_field(struct front_h1 *front, const char *name, const char *value
 }
 
 /* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
- * absolute-form gives :authority and :path (RFC 9112 §3.2.2); CONNECT's
- * authority-form only :authority. */
-/* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
  * absolute-form gives :authority and :path, the query kept (RFC 9112 §3.2.2);
  * CONNECT's authority-form only :authority. */
 static int add_target(struct front_h1 *front, const char *at, size_t len)
@@ -240,11 +236,6 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-static bool equal_ignoring_case(const char *a, size_t a_len, const char *b)
-{
-    return a_len == strlen(b) && strncasecmp(a, b, a_len) == 0;
-}
-
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct front_h1 *front = front_of(p);
@@ -258,8 +249,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     for (size_t i = 0; i < front->field_len; i++)
         name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
     sl_h1_framing_note(&front->framing, name, front->field_len, at, len);
-    if (equal_ignoring_case(name, front->field_len, "expect"))
-        front->wants_continue = equal_ignoring_case(at, len, "100-continue");
+    if (sl_h1_equal_ignoring_case(name, front->field_len, "expect"))
+        front->wants_continue = sl_h1_equal_ignoring_case(at, len, "100-continue");
     char saved = name[front->field_len]; /* ':' */
     name[front->field_len] = '\0';
     int rv = add_field(front, name, at, len);
@@ -344,8 +335,6 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
     sl_front_publish_streams(&front->base, 1, 0);
 }
 
-/* The head is in the input: the length through its empty line, or 0 while it
- * is not (a bare-LF end, or a head past the limit, is refused at once). */
 /* max_request_header_bytes, within what http-parser reads in one head. */
 static size_t head_limit(const struct front_h1 *front)
 {
@@ -353,6 +342,8 @@ static size_t head_limit(const struct front_h1 *front)
     return limit < HTTP_MAX_HEADER_SIZE ? limit : HTTP_MAX_HEADER_SIZE;
 }
 
+/* The head is in the input: the length through its empty line, or 0 while it
+ * is not (a bare-LF end, or a head past the limit, is refused at once). */
 static size_t find_head(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
@@ -584,8 +575,6 @@ static void h1_shutdown(struct sl_front *f)
     front->is_shutdown = true;
     if (front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0)
         finish(front); /* between requests: nothing to wait for */
-    else if (!front->is_head_sent)
-        front->is_keep_alive = false;
     schedule_pump(front);
 }
 
@@ -679,7 +668,8 @@ static bool hand_over_to_h2c(struct front_h1 *front)
     socklen_t peer_len = is_unix ? sizeof(unix_peer) : sizeof(front->base.peer_addr);
     if (sl_front_h2_start_upgraded(front->base.plane, front->bev, front->base.listener_index, peer,
                                    peer_len, settings, len, req) != 0) {
-        SL_ERROR("conn=%llu peer=%s: out of memory upgrading to h2c; closing",
+        SL_ERROR("conn=%llu peer=%s: cannot start HTTP/2 after the 101 (out of memory, or "
+                 "settings nghttp2 refuses); closing",
                  (unsigned long long)front->base.id, front->base.peer);
         front->is_closing = true; /* the 101 is out: no HTTP/1.1 answer can follow */
         return false;
@@ -692,8 +682,6 @@ static bool hand_over_to_h2c(struct front_h1 *front)
     return true;
 }
 
-/* Writes, ends exchanges and reads pipelined requests until nothing moves.
- * Returns true when the front was freed. */
 /* The answer has left; the client may still be sending a request body sluice
  * will not read: shut the write side and drop what comes, for a while. */
 static bool needs_linger(const struct front_h1 *front)
@@ -717,6 +705,8 @@ static void linger(struct front_h1 *front)
     evtimer_add(front->head_timer, &tv);
 }
 
+/* Writes, ends exchanges and reads pipelined requests until nothing moves.
+ * Returns true when the front was freed. */
 static bool pump(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
