@@ -538,15 +538,22 @@ static void put_cookie(struct writer *w, const struct sl_header_list *h2,
     PUT_LITERAL(w, "\r\n");
 }
 
-static void put_x_forwarded_for(struct writer *w, const struct sl_header_list *h2,
-                                const struct request_plan *plan, const char *client_addr)
+/* The received X-Forwarded-For values, then the client's address. */
+static void put_x_forwarded_for_value(struct writer *w, const struct sl_header_list *h2,
+                                      const struct request_plan *plan, const char *client_addr)
 {
-    PUT_LITERAL(w, "X-Forwarded-For: ");
     if (plan->xff_count > 0) {
         put_joined_values(w, h2, plan, ROLE_XFF, ", ", 2);
         PUT_LITERAL(w, ", ");
     }
     put(w, client_addr, strlen(client_addr));
+}
+
+static void put_x_forwarded_for(struct writer *w, const struct sl_header_list *h2,
+                                const struct request_plan *plan, const char *client_addr)
+{
+    PUT_LITERAL(w, "X-Forwarded-For: ");
+    put_x_forwarded_for_value(w, h2, plan, client_addr);
     PUT_LITERAL(w, "\r\n");
 }
 
@@ -677,6 +684,78 @@ int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, stru
             return rc;
         n++;
     }
+    *out = fields;
+    *count = n;
+    return 0;
+}
+
+/* ---- any request → HTTP/2 request fields, for an h2c backend ---- */
+
+static nghttp2_nv make_nv(const char *name, size_t name_len, const void *value, size_t value_len,
+                          uint8_t flags)
+{
+    return (nghttp2_nv){
+        .name = (uint8_t *)name,
+        .value = (uint8_t *)value,
+        .namelen = name_len,
+        .valuelen = value_len,
+        .flags = flags,
+    };
+}
+
+static nghttp2_nv pseudo_nv(const char *name, size_t name_len, const nghttp2_nv *from)
+{
+    return make_nv(name, name_len, from->value, from->valuelen, NGHTTP2_NV_FLAG_NONE);
+}
+
+static int make_x_forwarded_for(const struct sl_header_list *h2, const struct request_plan *plan,
+                                const char *client_addr, struct sl_arena *arena, nghttp2_nv *nv)
+{
+    struct writer counter = {.buf = NULL, .len = 0};
+    put_x_forwarded_for_value(&counter, h2, plan, client_addr);
+    char *buf = sl_arena_alloc(arena, counter.len + 1);
+    if (buf == NULL)
+        return SL_ENOMEM;
+    struct writer w = {.buf = buf, .len = 0};
+    put_x_forwarded_for_value(&w, h2, plan, client_addr);
+    buf[w.len] = '\0';
+    *nv = make_nv("x-forwarded-for", 15, buf, w.len, NGHTTP2_NV_FLAG_NONE);
+    return 0;
+}
+
+int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
+                         size_t spare, struct sl_arena *arena, nghttp2_nv **out, size_t *count)
+{
+    struct request_plan plan;
+    int rc = plan_request(h2, fwd, false, arena, &plan);
+    if (rc != 0)
+        return rc;
+    size_t regular = h2->count - plan.first_regular;
+    if (regular > SIZE_MAX / sizeof(nghttp2_nv) - 6 - spare)
+        return SL_ENOMEM;
+    /* four pseudo-headers, the regular fields, X-Forwarded-For and -Proto */
+    nghttp2_nv *fields = sl_arena_alloc(arena, (4 + regular + 2 + spare) * sizeof(nghttp2_nv));
+    if (fields == NULL)
+        return SL_ENOMEM;
+    const nghttp2_nv *authority = plan.authority != NULL ? plan.authority : plan.host;
+    size_t n = 0;
+    fields[n++] = pseudo_nv(":method", 7, plan.method);
+    fields[n++] = make_nv(":scheme", 7, fwd->scheme, strlen(fwd->scheme), NGHTTP2_NV_FLAG_NONE);
+    fields[n++] = pseudo_nv(":authority", 10, authority);
+    fields[n++] = pseudo_nv(":path", 5, plan.path);
+    for (size_t i = plan.first_regular; i < h2->count; i++) {
+        /* cookie crumbs stay apart: HPACK compresses them better (RFC 9113 §8.2.3) */
+        if (plan.roles[i] != ROLE_FORWARD && plan.roles[i] != ROLE_COOKIE)
+            continue;
+        rc = make_h2_field(arena, &h2->items[i], &fields[n++]);
+        if (rc != 0)
+            return rc;
+    }
+    rc = make_x_forwarded_for(h2, &plan, fwd->client_addr, arena, &fields[n++]);
+    if (rc != 0)
+        return rc;
+    fields[n++] = make_nv("x-forwarded-proto", 17, fwd->scheme, strlen(fwd->scheme),
+                          NGHTTP2_NV_FLAG_NONE);
     *out = fields;
     *count = n;
     return 0;

@@ -102,6 +102,23 @@ int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_
                        bool has_body, struct sl_arena *arena, char **out, size_t *out_len,
                        bool *is_chunked);
 
+/* Builds the HTTP/2 request fields for a request whose fields (pseudo-headers
+ * first) are in h2, whatever protocol it arrived in, for an h2c backend. The same
+ * checks and forwarding rules as sl_h1_request_head(), in HTTP/2 form:
+ *   - :method, :scheme (fwd->scheme), :authority (from :authority, else the one
+ *     host field; host itself is not forwarded, RFC 9113 §8.3.1), :path, in
+ *     that order;
+ *   - the forwarded fields in received order, names lowercased, cookie crumbs
+ *     kept apart, and authorization, cookie and proxy-authorization never
+ *     indexed; content-length is forwarded as received;
+ *   - x-forwarded-for (received values joined, then the client address) and
+ *     x-forwarded-proto last.
+ * The array has spare free slots after *count, for fields the caller adds.
+ * Returns 0 with *out (arena memory; values borrow h2's strings) and *count
+ * set, or SL_EINVALID and SL_ENOMEM as sl_h1_request_head() does. */
+int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
+                         size_t spare, struct sl_arena *arena, nghttp2_nv **out, size_t *count);
+
 /* Builds the HTTP/2 response fields for an HTTP/1.1 response with the given
  * status and fields: ":status" first, names lowercased, connection-specific
  * fields dropped (the hop-by-hop fields listed for sl_h1_request_head(), and

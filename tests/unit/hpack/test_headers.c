@@ -951,6 +951,125 @@ static void test_response_from_split_pieces(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- any request → HTTP/2 request fields ---- */
+
+static nghttp2_nv *h2_fields(struct fixture *f, size_t spare, size_t *count)
+{
+    nghttp2_nv *out = NULL;
+    assert_int_equal(sl_h2_request_fields(&f->list, &https_client, spare, f->arena, &out, count),
+                     0);
+    assert_non_null(out);
+    return out;
+}
+
+static void test_h2_request_pseudo_headers_then_fields_then_forwarding(void **state)
+{
+    struct fixture *f = *state;
+    add_pseudo(&f->list, "POST", "/bid?x=1");
+    add(&f->list, "Content-Type", "application/json");
+    add(&f->list, "content-length", "12");
+    size_t n = 0;
+    nghttp2_nv *nv = h2_fields(f, 0, &n);
+    assert_int_equal(n, 8);
+    assert_nv(&nv[0], ":method", "POST", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[1], ":scheme", "https", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[2], ":authority", "example.com", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[3], ":path", "/bid?x=1", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[4], "content-type", "application/json", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[5], "content-length", "12", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[6], "x-forwarded-for", "192.0.2.7", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[7], "x-forwarded-proto", "https", NGHTTP2_NV_FLAG_NONE);
+}
+
+/* An HTTP/1.1 client's request: Host becomes :authority. */
+static void test_h2_request_host_becomes_authority(void **state)
+{
+    struct fixture *f = *state;
+    add(&f->list, ":method", "GET");
+    add(&f->list, ":scheme", "http");
+    add(&f->list, ":path", "/");
+    add(&f->list, "Host", "bidder.example:8080");
+    size_t n = 0;
+    nghttp2_nv *nv = h2_fields(f, 0, &n);
+    assert_int_equal(n, 6);
+    assert_nv(&nv[2], ":authority", "bidder.example:8080", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[4], "x-forwarded-for", "192.0.2.7", NGHTTP2_NV_FLAG_NONE);
+}
+
+static void test_h2_request_drops_hop_by_hop_and_joins_xff(void **state)
+{
+    struct fixture *f = *state;
+    add_pseudo(&f->list, "GET", "/");
+    add(&f->list, "connection", "keep-alive, x-trace");
+    add(&f->list, "x-trace", "1");
+    add(&f->list, "te", "trailers");
+    add(&f->list, "transfer-encoding", "chunked");
+    add(&f->list, "host", "other.example");
+    add(&f->list, "x-forwarded-for", "10.0.0.1");
+    add(&f->list, "x-forwarded-proto", "http");
+    add(&f->list, "accept", "*/*");
+    size_t n = 0;
+    nghttp2_nv *nv = h2_fields(f, 0, &n);
+    assert_int_equal(n, 7);
+    assert_nv(&nv[2], ":authority", "example.com", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[4], "accept", "*/*", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[5], "x-forwarded-for", "10.0.0.1, 192.0.2.7", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&nv[6], "x-forwarded-proto", "https", NGHTTP2_NV_FLAG_NONE);
+}
+
+static void test_h2_request_cookie_crumbs_stay_apart_never_indexed(void **state)
+{
+    struct fixture *f = *state;
+    add_pseudo(&f->list, "GET", "/");
+    add(&f->list, "cookie", "a=1");
+    add(&f->list, "Authorization", "Bearer x");
+    add(&f->list, "cookie", "b=2");
+    size_t n = 0;
+    nghttp2_nv *nv = h2_fields(f, 0, &n);
+    assert_int_equal(n, 9);
+    assert_nv(&nv[4], "cookie", "a=1", NGHTTP2_NV_FLAG_NO_INDEX);
+    assert_nv(&nv[5], "authorization", "Bearer x", NGHTTP2_NV_FLAG_NO_INDEX);
+    assert_nv(&nv[6], "cookie", "b=2", NGHTTP2_NV_FLAG_NO_INDEX);
+}
+
+/* The caller's slots are real memory past the fields: writing them is safe
+ * (AddressSanitizer would say otherwise). */
+static void test_h2_request_leaves_spare_slots(void **state)
+{
+    struct fixture *f = *state;
+    add_pseudo(&f->list, "GET", "/");
+    size_t n = 0;
+    nghttp2_nv *nv = h2_fields(f, 2, &n);
+    assert_int_equal(n, 6);
+    nv[n] = nv[0];
+    nv[n + 1] = nv[1];
+    assert_nv(&nv[n + 1], ":scheme", "https", NGHTTP2_NV_FLAG_NONE);
+}
+
+static void test_h2_request_refuses_what_h1_refuses(void **state)
+{
+    struct fixture *f = *state;
+    add(&f->list, ":method", "GET");
+    add(&f->list, ":path", "http://evil.example/");
+    add(&f->list, ":authority", "example.com");
+    nghttp2_nv *out = NULL;
+    size_t n = 0;
+    assert_int_equal(sl_h2_request_fields(&f->list, &https_client, 0, f->arena, &out, &n),
+                     SL_EINVALID);
+    assert_null(out);
+}
+
+static void test_h2_request_without_authority_or_host_is_invalid(void **state)
+{
+    struct fixture *f = *state;
+    add(&f->list, ":method", "GET");
+    add(&f->list, ":path", "/");
+    nghttp2_nv *out = NULL;
+    size_t n = 0;
+    assert_int_equal(sl_h2_request_fields(&f->list, &https_client, 0, f->arena, &out, &n),
+                     SL_EINVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1012,6 +1131,13 @@ int main(void)
         T(test_response_unsafe_fields_are_invalid),
         T(test_response_nul_in_value_is_invalid),
         T(test_response_from_split_pieces),
+        T(test_h2_request_pseudo_headers_then_fields_then_forwarding),
+        T(test_h2_request_host_becomes_authority),
+        T(test_h2_request_drops_hop_by_hop_and_joins_xff),
+        T(test_h2_request_cookie_crumbs_stay_apart_never_indexed),
+        T(test_h2_request_leaves_spare_slots),
+        T(test_h2_request_refuses_what_h1_refuses),
+        T(test_h2_request_without_authority_or_host_is_invalid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
