@@ -47,13 +47,11 @@
 #include <event2/listener.h>
 #include <http_parser.h>
 
+#include "demo_backend.h"
+
 #define HEAD_MAX_BYTES (64 * 1024) /* target + header names and values */
 #define HEADERS_MAX 1024
-#define ECHO_MAX_BYTES (64ull * 1024 * 1024)
-#define BYTES_MAX (1ull << 30)
-#define DELAY_MAX_MS (3600ull * 1000)
 #define CHUNK_MAX_BYTES (16 * 1024)
-#define STREAM_PIECE_BYTES (64 * 1024)
 #define STREAM_HIGH_BYTES (256 * 1024)
 #define WRITE_LOW_BYTES (64 * 1024)
 #define READ_HIGH_BYTES (256 * 1024)
@@ -61,79 +59,20 @@
 #define DIE_LENGTH_BYTES 1000000
 #define DIE_SENT_BYTES 1000
 #define LINGER_MS 2000
-#define LISTENERS_MAX 16
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_RETRY_MS 100
-#define ADDR_TEXT_MAX 128
 #define ID_MAX_BYTES 64
 
-#define PATTERN_PERIOD 36
 static const char PATTERN_ALPHABET[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
-/* Byte i is PATTERN_ALPHABET[i % 36]; long enough for a full piece at any phase.
- * Filled once at startup and lent to output buffers by reference. */
-static char pattern[STREAM_PIECE_BYTES + PATTERN_PERIOD];
+char pattern[STREAM_PIECE_BYTES + PATTERN_PERIOD];
 
-/* A copy of the shared benchmark sample openrtb-bid-response.json (no final newline). */
-static const char BID_RESPONSE[] =
+const char BID_RESPONSE[] =
     "{\"id\":\"80ce30c53c16e6ede735f123ef6e32361bfc7b22\",\"bidid\":\"a1b2c3d4\",\"cur\":\"USD\","
     "\"seatbid\":[{\"seat\":\"512\",\"bid\":[{\"id\":\"1\",\"impid\":\"1\",\"price\":0.912,"
     "\"adid\":\"314\",\"crid\":\"creative-314\",\"adomain\":[\"advertiser.example.com\"],"
     "\"w\":728,\"h\":90,\"nurl\":\"https://bidder.example.com/win?i=1&p=AUCTION_PRICE\"}]}]}";
-
-struct options {
-    const char *listen[LISTENERS_MAX];
-    size_t n_listen;
-    const char *id;
-    bool is_drop_reused;
-    bool is_quiet;
-    bool is_verbose;
-    bool is_help;
-};
-
-struct server;
-
-/* Owned by its server; listener_close() closes the socket and unlinks the
- * socket file we created. Borrows srv. */
-struct listener {
-    struct server *srv;
-    struct evconnlistener *evl;
-    bool is_tcp;
-    char text[ADDR_TEXT_MAX]; /* as printed; a port 0 shows the port chosen */
-    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" unless we bound one */
-    dev_t unix_dev; /* identify our socket file, so that we never unlink a successor's */
-    ino_t unix_ino;
-};
-
-struct conn;
-
-/* One per process, on main()'s stack. Owns the event base, the listeners, the
- * signal and retry events, the scratch buffer and every connection. */
-struct server {
-    const struct options *opt; /* borrowed from main() */
-    struct event_base *base;
-    struct listener listeners[LISTENERS_MAX];
-    size_t n_listeners;
-    struct event *sig_term;
-    struct event *sig_int;
-    struct event *accept_retry; /* re-enables accepting after accept() failed (EMFILE) */
-    struct evbuffer *scratch;   /* builds one reply body at a time; empty between uses */
-    struct conn *conns;         /* doubly-linked through conn.prev/next */
-    uint64_t next_conn_id;
-};
-
-enum route {
-    ROUTE_NOT_FOUND,
-    ROUTE_ROOT,
-    ROUTE_HEADERS,
-    ROUTE_ECHO,
-    ROUTE_BID,
-    ROUTE_HANG,
-    ROUTE_DIE,
-    ROUTE_BYTES,
-    ROUTE_DELAY,
-    ROUTE_STATUS,
-};
+const size_t BID_RESPONSE_LEN = sizeof(BID_RESPONSE) - 1;
 
 /* A received header, as offsets into conn.head. */
 struct header {
@@ -193,14 +132,20 @@ static void usage(FILE *f)
 {
     fputs("usage: sluice-demo-backend --listen ADDR [--listen ADDR ...] [--id NAME]\n"
           "                           [--drop-reused] [--quiet] [--verbose]\n"
+          "                           [--h2c [--max-streams N] [--goaway-after N]]\n"
           "\n"
-          "The HTTP/1.1 backend behind sluice's demo, integration tests and benchmarks.\n"
+          "The HTTP/1.1 (or HTTP/2) backend behind sluice's demo, integration tests and\n"
+          "benchmarks.\n"
           "  --listen ADDR  unix:/path, IPv4:port or [IPv6]:port, up to 16 times; port 0\n"
           "                 picks a free port, shown in the listening line on stderr\n"
           "  --id NAME      value of X-Backend-Id (default \"demo\")\n"
           "  --drop-reused  close a connection unanswered when its 2nd request arrives\n"
           "  --quiet        do not print the listening lines\n"
-          "  --verbose      print one line per request\n"
+          "  --verbose      print one line per request (and, with --h2c, per connection)\n"
+          "  --h2c          speak cleartext HTTP/2 with prior knowledge instead of HTTP/1.1\n"
+          "  --max-streams N   with --h2c: SETTINGS_MAX_CONCURRENT_STREAMS (default 100)\n"
+          "  --goaway-after N  with --h2c: send GOAWAY once a connection began N streams,\n"
+          "                 finish those and close (later streams are refused)\n"
           "\n"
           "Routes (any method):\n"
           "  /                  text: greeting, method, path and the request headers\n"
@@ -212,6 +157,7 @@ static void usage(FILE *f)
           "  /die-mid-response  Content-Length 1000000, 1000 bytes, then close\n"
           "  /status/CODE       that status (200-599), empty body\n"
           "  /bid               a small OpenRTB bid response\n"
+          "  /rst, /refuse      with --h2c: RST_STREAM INTERNAL_ERROR, REFUSED_STREAM\n"
           "  anything else      404\n",
           f);
 }
@@ -280,12 +226,12 @@ static const struct {
     {"/status/", ROUTE_STATUS, 200, 599},
 };
 
-static void match_route(struct request *r, const char *path, size_t len)
+void demo_match_route(const char *path, size_t len, enum route *route, uint64_t *arg)
 {
-    r->route = ROUTE_NOT_FOUND;
+    *route = ROUTE_NOT_FOUND;
     for (size_t i = 0; i < sizeof(exact_routes) / sizeof(exact_routes[0]); i++) {
         if (span_equals(path, len, exact_routes[i].path)) {
-            r->route = exact_routes[i].route;
+            *route = exact_routes[i].route;
             return;
         }
     }
@@ -297,8 +243,8 @@ static void match_route(struct request *r, const char *path, size_t len)
             continue;
         if (parse_decimal(path + plen, len - plen, &v) == 0 && v >= numeric_routes[i].min &&
             v <= numeric_routes[i].max) {
-            r->route = numeric_routes[i].route;
-            r->route_arg = v;
+            *route = numeric_routes[i].route;
+            *arg = v;
         }
         return;
     }
@@ -333,7 +279,8 @@ static int resolve_route(struct conn *c)
         r->wants_chunked = query_has_param(c->head + u.field_data[UF_QUERY].off,
                                            u.field_data[UF_QUERY].len, "chunked=1");
     if (u.field_set & (1 << UF_PATH))
-        match_route(r, c->head + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+        demo_match_route(c->head + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len,
+                         &r->route, &r->route_arg);
     else
         r->route = ROUTE_NOT_FOUND;
     return 0;
@@ -647,9 +594,8 @@ static void reply_root(struct conn *c)
     reply_buffer(c, 200, "text/plain", b);
 }
 
-/* Header octets are not necessarily UTF-8 (RFC 9110 §5.5), so every byte outside
- * printable ASCII is escaped as \u00XX, read as Latin-1: the JSON is always valid. */
-static void add_json_string(struct evbuffer *b, const char *s, size_t len)
+/* Header octets are not necessarily UTF-8 (RFC 9110 §5.5): hence the escapes. */
+void demo_add_json_string(struct evbuffer *b, const char *s, size_t len)
 {
     size_t run = 0;
 
@@ -676,17 +622,17 @@ static void reply_headers(struct conn *c)
     const char *method = http_method_str(c->parser.method);
 
     evbuffer_add(b, "{\"method\":", 10);
-    add_json_string(b, method, strlen(method));
+    demo_add_json_string(b, method, strlen(method));
     evbuffer_add(b, ",\"path\":", 8);
-    add_json_string(b, c->head, c->req.target_len);
+    demo_add_json_string(b, c->head, c->req.target_len);
     evbuffer_add(b, ",\"headers\":[", 12);
     for (uint32_t i = 0; i < c->req.n_headers; i++) {
         const struct header *h = &c->headers[i];
 
         evbuffer_add(b, i ? ",[" : "[", i ? 2 : 1);
-        add_json_string(b, c->head + h->name_off, h->name_len);
+        demo_add_json_string(b, c->head + h->name_off, h->name_len);
         evbuffer_add(b, ",", 1);
-        add_json_string(b, c->head + h->value_off, h->value_len);
+        demo_add_json_string(b, c->head + h->value_off, h->value_len);
         evbuffer_add(b, "]", 1);
     }
     evbuffer_add_printf(b, "],\"body_bytes\":%" PRIu64 "}\n", c->req.body_bytes);
@@ -821,7 +767,7 @@ static void start_response(struct conn *c)
         reply_echo(c);
         break;
     case ROUTE_BID:
-        reply_data(c, 200, "application/json", BID_RESPONSE, sizeof(BID_RESPONSE) - 1);
+        reply_data(c, 200, "application/json", BID_RESPONSE, BID_RESPONSE_LEN);
         break;
     case ROUTE_STATUS:
         reply_status(c);
@@ -1062,6 +1008,11 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 
     if (l->is_tcp)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (l->srv->opt->is_h2c) {
+        if (demo_h2c_accept(l->srv, fd) < 0)
+            fprintf(stderr, "sluice-demo-backend: out of memory accepting on %s\n", l->text);
+        return;
+    }
     if (!conn_new(l->srv, fd))
         fprintf(stderr, "sluice-demo-backend: out of memory accepting on %s\n", l->text);
 }
@@ -1311,6 +1262,7 @@ static void server_cleanup(struct server *srv)
 {
     while (srv->conns)
         conn_free(srv->conns);
+    demo_h2c_close_all(srv);
     for (size_t i = 0; i < srv->n_listeners; i++)
         listener_close(&srv->listeners[i]);
     if (srv->accept_retry)
@@ -1363,6 +1315,16 @@ static bool is_valid_id(const char *id)
     return true;
 }
 
+static int parse_count(const char *text, uint32_t *out)
+{
+    uint64_t v;
+
+    if (parse_decimal(text, strlen(text), &v) < 0 || v == 0 || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
 /* Fills *opt from argv. Returns 0, or -1 after printing why to stderr. */
 static int parse_options(int argc, char **argv, struct options *opt)
 {
@@ -1372,12 +1334,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"drop-reused", no_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
+        {"h2c", no_argument, NULL, '2'},
+        {"max-streams", required_argument, NULL, 'm'},
+        {"goaway-after", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int ch;
 
-    *opt = (struct options){.id = "demo"};
+    *opt = (struct options){.id = "demo", .max_streams = 100};
     while ((ch = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
         switch (ch) {
         case 'l':
@@ -1398,6 +1363,17 @@ static int parse_options(int argc, char **argv, struct options *opt)
             break;
         case 'v':
             opt->is_verbose = true;
+            break;
+        case '2':
+            opt->is_h2c = true;
+            break;
+        case 'm':
+        case 'g':
+            if (parse_count(optarg, ch == 'm' ? &opt->max_streams : &opt->goaway_after) < 0) {
+                fprintf(stderr, "sluice-demo-backend: --%s takes a count of 1 or more\n",
+                        ch == 'm' ? "max-streams" : "goaway-after");
+                return -1;
+            }
             break;
         case 'h':
             opt->is_help = true;

@@ -193,6 +193,20 @@ static const struct kind listener_kind = {
     .target_size = sizeof(struct sl_listener_config), .check = check_listener,
 };
 
+static int parse_backend_protocol(struct loader *ld, const struct key *key,
+                                  const struct sl_yaml_node *value, char *target)
+{
+    enum sl_backend_protocol protocol;
+    if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "http/1.1") == 0)
+        protocol = SL_BACKEND_HTTP1;
+    else if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "h2c") == 0)
+        protocol = SL_BACKEND_H2C;
+    else
+        return sl_config_fail_type(ld, key, value);
+    memcpy(target + key->offset, &protocol, sizeof(protocol));
+    return 0;
+}
+
 static const struct key backend_keys[] = {
     {.name = "name", .label = "backend name", .type = KEY_NAME, .is_required = true,
      .def_text = "none", .offset = offsetof(struct sl_backend_config, name),
@@ -201,6 +215,11 @@ static const struct key backend_keys[] = {
      .def_text = "none", .offset = offsetof(struct sl_backend_config, servers),
      .count_offset = offsetof(struct sl_backend_config, server_count),
      .doc = "addresses of the backend's servers: IP:port, [IPv6]:port or unix:/path"},
+    {.name = "protocol", .type = KEY_CUSTOM, .parse = parse_backend_protocol,
+     .what = "http/1.1 or h2c", .def_text = "http/1.1",
+     .offset = offsetof(struct sl_backend_config, protocol),
+     .doc = "what the servers speak: http/1.1 (keep-alive, one request per connection at a "
+            "time) or h2c (cleartext HTTP/2, many streams per connection)"},
     UINT_KEY(struct sl_backend_config, connect_timeout_ms, 1000, 1, 600000,
              "time to establish a connection to a server"),
     UINT_KEY(struct sl_backend_config, response_timeout_ms, 10000, 1, 3600000,

@@ -30,8 +30,15 @@ struct sl_listener_config {
     const char *tls_key;         /* PEM path; set exactly when tls_certificate is */
 };
 
+/* What a backend's servers speak. */
+enum sl_backend_protocol {
+    SL_BACKEND_HTTP1, /* HTTP/1.1 keep-alive, one request per connection at a time */
+    SL_BACKEND_H2C,   /* cleartext HTTP/2 with prior knowledge, streams multiplexed */
+};
+
 struct sl_backend_config {
     const char *name;
+    enum sl_backend_protocol protocol;
     struct sl_addr *servers;
     size_t server_count; /* >= 1 */
     uint32_t connect_timeout_ms;

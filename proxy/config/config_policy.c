@@ -641,7 +641,10 @@ static int resolve_admission(struct loader *ld, const struct sl_yaml_node *root)
     for (size_t i = 0; i < cfg->backend_count; i++) {
         struct sl_backend_config *b = &cfg->backends[i];
         if (b->max_inflight == 0) {
-            uint64_t all = (uint64_t)b->max_connections * b->server_count;
+            /* what the connections can carry: one exchange each for HTTP/1.1, and
+             * the 100 streams RFC 9113 §6.5.2 recommends a server allow for h2c */
+            uint64_t per_connection = b->protocol == SL_BACKEND_H2C ? 100 : 1;
+            uint64_t all = per_connection * b->max_connections * b->server_count;
             b->max_inflight = all < 1000000 ? (uint32_t)all : 1000000;
         }
         if (b->limiter == SL_LIMITER_ADAPTIVE && b->min_inflight > b->max_inflight) {

@@ -827,21 +827,31 @@ void sl_request_on_upstream_progress(struct sl_request *req)
     update_stall_timer(req);
 }
 
-/* Only a kept-alive connection that broke before any response byte: the backend
- * closed it as sluice reused it. A timeout is not retried, since the backend may
- * be working on the request. */
+/* A stream the backend refused unprocessed, or a kept-alive connection that broke
+ * before any response byte (the backend closed it as sluice reused it). A timeout
+ * is not retried, since the backend may be working on the request. */
 static bool can_retry(const struct sl_request *req, enum sl_upstream_failure what, bool was_reused)
 {
-    return what == SL_UPSTREAM_BROKEN && was_reused && !req->response.has_bytes &&
-           req->is_replayable && !req->has_retried;
+    if (req->response.has_bytes || !req->is_replayable)
+        return false;
+    if (what == SL_UPSTREAM_REFUSED)
+        return req->refusals < SL_MAX_REFUSALS;
+    return what == SL_UPSTREAM_BROKEN && was_reused && !req->has_retried;
 }
 
-static void retry(struct sl_request *req)
+static void retry(struct sl_request *req, enum sl_upstream_failure what)
 {
     char who[128];
-    SL_INFO("%s backend %s closed a kept-alive connection before answering; retrying once",
-            sl_request_describe(req, who, sizeof(who)), req->backend->name);
-    req->has_retried = true;
+    /* refusals are routine (a backend's GOAWAY refuses the streams past its last) */
+    bool is_refused = what == SL_UPSTREAM_REFUSED;
+    SL_LOG(is_refused ? SL_LOG_DEBUG : SL_LOG_INFO, "%s backend %s %s before answering; retrying%s",
+           sl_request_describe(req, who, sizeof(who)), req->backend->name,
+           is_refused ? "refused the stream" : "closed a kept-alive connection",
+           is_refused ? "" : " once");
+    if (is_refused)
+        req->refusals++;
+    else
+        req->has_retried = true;
     req->is_end_sent = false;
     /* rare, and at most SL_REPLAY_MAX_BYTES: one contiguous copy */
     if (evbuffer_get_length(req->replay) > 0 && evbuffer_pullup(req->replay, -1) == NULL) {
@@ -849,7 +859,8 @@ static void retry(struct sl_request *req)
         return;
     }
     req->state = SL_REQ_HEADERS;
-    int err = sl_pool_acquire(pool_of(req), req, true);
+    /* a connection that broke may have stale siblings; a refusing one takes no more */
+    int err = sl_pool_acquire(pool_of(req), req, !is_refused);
     start_queue_timer(req);
     if (err < 0)
         fail_connect(req, err);
@@ -864,6 +875,8 @@ static const char *failure_text(enum sl_upstream_failure what)
         return "timeout";
     case SL_UPSTREAM_BROKEN:
         return "connection broken";
+    case SL_UPSTREAM_REFUSED:
+        return "refused";
     case SL_UPSTREAM_PROTOCOL:
         break;
     }
@@ -876,7 +889,7 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
     req->upconn = NULL;
     req->is_upstream_paused = false;
     if (can_retry(req, what, was_reused)) {
-        retry(req);
+        retry(req, what);
         return;
     }
     leave_admission(req, SL_SAMPLE_DROP);

@@ -53,7 +53,13 @@ enum sl_upstream_failure {
     SL_UPSTREAM_TIMEOUT,  /* no response within response_timeout_ms: 504 */
     SL_UPSTREAM_BROKEN,   /* closed or reset mid-exchange: 502 or a reset */
     SL_UPSTREAM_PROTOCOL, /* unparsable response: 502 or a reset */
+    SL_UPSTREAM_REFUSED,  /* the backend refused the stream unprocessed (HTTP/2
+                           * REFUSED_STREAM, or above a GOAWAY's last stream): retried */
 };
+
+/* Retries of a refused stream at most (RFC 9113 §8.7: it is safe, the backend
+ * did not process it); beyond, the client gets 502. */
+#define SL_MAX_REFUSALS 3
 
 enum sl_request_state {
     SL_REQ_HEADERS,
@@ -66,9 +72,11 @@ enum sl_request_state {
 /* The request head as the backend's protocol sends it, made once by the
  * protocol's prepare op (upstream.h) in the request's arena. */
 struct sl_prepared_head {
-    const void *data; /* HTTP/1.1: the head's text */
+    void *data; /* HTTP/1.1: the head's text; h2c: an nghttp2_nv array with room
+                 * for one more field after its len fields */
     size_t len;
     bool is_chunked; /* HTTP/1.1: the body goes out in chunks */
+    bool has_body;   /* h2c: a body follows the head (no END_STREAM on it) */
 };
 
 /* How the front saw the request end (sl_request_finish). */
@@ -91,6 +99,8 @@ struct sl_request {
     struct sl_admission_entry admission; /* in the backend's gate while queued or in flight */
     enum sl_shed_reason expiry_reason;   /* what it is shed for if the queue timer fires */
     struct sl_upconn *upconn;            /* borrowed from the pool while FORWARD */
+    void *exchange;                      /* upconn's own state of this exchange (h2c: the
+                                          * stream), set and cleared by upconn */
     struct sl_prepared_head prepared;
     struct sl_upstream_response response;
     struct sl_outcome outcome;     /* filled in as the request goes */
@@ -102,7 +112,8 @@ struct sl_request {
     bool is_end_sent;              /* the upstream was told the body ended */
     bool is_too_large;             /* the head passed max_request_header_bytes */
     bool is_replayable;            /* replay holds everything sent so far */
-    bool has_retried;
+    bool has_retried;    /* after a broken kept-alive connection: once only */
+    uint8_t refusals;    /* streams the backend refused unprocessed, each retried */
     bool is_head_method;
     bool is_submitted; /* the response head went to the front */
     bool is_upstream_paused;
@@ -172,8 +183,9 @@ struct sl_upstream_response *sl_request_response(struct sl_request *req);
  * connection has already been detached from the request. */
 void sl_request_on_upstream_progress(struct sl_request *req);
 
-/* The upstream connection failed; it has already been detached and will be
- * closed. was_reused says it had served a request before this one. */
+/* The exchange failed (the connection, or just this stream); the connection
+ * has already detached it. was_reused says the connection had served a
+ * request before this one. */
 void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_failure what,
                                     bool was_reused);
 

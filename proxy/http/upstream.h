@@ -1,6 +1,6 @@
 /* A backend connection as requests and pools see it, whatever its protocol.
  *
- * Each protocol (upstream_h1.c so far) embeds a struct sl_upconn first
+ * Each protocol (upstream_h1.c, upstream_h2.c) embeds a struct sl_upconn first
  * in its connection object and provides a struct sl_upstream_ops. A pool lends
  * a connection one exchange (stream) at a time, up to what the connection says
  * it can carry; the request then talks to it only through the ops, and the
@@ -60,7 +60,8 @@ struct sl_upconn {
     TAILQ_ENTRY(sl_upconn) in_ready;
 };
 
-/* The HTTP/1.1 protocol (upstream_h1.c). */
+/* The protocols: HTTP/1.1 (upstream_h1.c) and cleartext HTTP/2 (upstream_h2.c). */
 extern const struct sl_upstream_ops sl_upstream_h1_ops;
+extern const struct sl_upstream_ops sl_upstream_h2c_ops;
 
 #endif

@@ -10,11 +10,8 @@
  * only record; everything that can free or hand over the connection happens
  * after http_parser_execute() returns. */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -28,6 +25,7 @@
 #include "timeval_ms.h"
 #include "upstream.h"
 #include "upstream_pool.h"
+#include "upstream_socket.h"
 
 enum h1_state { H1_CONNECTING, H1_BUSY, H1_IDLE };
 
@@ -83,29 +81,6 @@ static const struct sl_backend_config *backend_of(const struct h1_conn *conn)
     return conn->base.server->pool->cfg;
 }
 
-/* Returns a connecting (or, for most Unix sockets, connected) socket, or -errno. */
-static int open_socket(const struct sl_addr *addr, bool *is_connected)
-{
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (!sl_addr_is_unix(addr)) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    if (connect(fd, (const struct sockaddr *)&addr->ss, addr->len) == 0) {
-        *is_connected = true;
-        return fd;
-    }
-    int err = errno;
-    if (err == EINPROGRESS) {
-        *is_connected = false;
-        return fd;
-    }
-    close(fd);
-    return -err;
-}
-
 static int make_events(struct h1_conn *conn, struct event_base *base)
 {
     conn->read_event = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
@@ -148,7 +123,7 @@ static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base 
     conn->base.ops = &sl_upstream_h1_ops;
     conn->base.server = server;
     bool is_connected = false;
-    conn->fd = open_socket(server->addr, &is_connected);
+    conn->fd = sl_upstream_socket_open(server->addr, &is_connected);
     if (conn->fd < 0) {
         *err = conn->fd;
         free(conn);
@@ -194,6 +169,7 @@ static int h1_prepare(struct sl_request *req)
         .scheme = sl_front_scheme(req->front),
     };
     char *head;
+    req->prepared.has_body = !req->is_ended;
     int rv = sl_h1_request_head(&req->fields, &fwd, !req->is_ended, req->arena, &head,
                                 &req->prepared.len, &req->prepared.is_chunked);
     if (rv == 0)
@@ -533,10 +509,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 static void on_connected(struct h1_conn *conn)
 {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
+    int err = sl_upstream_socket_error(conn->fd);
     if (err != 0) {
         SL_WARN("backend %s: connect failed: %s", conn->base.server->addr->text, strerror(err));
         fail(conn, SL_UPSTREAM_CONNECT);

@@ -239,6 +239,17 @@ void sl_pool_serve_waiters(struct sl_pool *pool)
     }
 }
 
+void sl_pool_capacity_changed(struct sl_upconn *conn)
+{
+    if (conn->ops->available_streams(conn) == 0) {
+        make_unready(conn);
+        return;
+    }
+    if (!conn->is_ready)
+        make_ready(conn);
+    sl_pool_serve_waiters(conn->server->pool);
+}
+
 void sl_pool_close(struct sl_upconn *conn)
 {
     make_unready(conn);

@@ -32,6 +32,14 @@ struct sl_server {
     struct sl_upconn_list ready; /* connections that can take another exchange */
     uint32_t conn_count;         /* open connections, whatever their state */
     uint32_t inflight;           /* exchanges in progress on its connections */
+    /* Some servers close each connection after a fixed number of streams (nginx's
+     * keepalive_requests), refusing the streams past it. Two GOAWAYs that refuse
+     * at the same count make that count each connection's lifetime budget, so
+     * later connections retire before the server refuses anything. */
+    uint32_t goaway_streams;         /* the last refusing GOAWAY's count; 0: none */
+    uint32_t max_streams_seen;       /* HTTP/2: the last SETTINGS_MAX_CONCURRENT_STREAMS,
+                                      * assumed by a new connection until its own arrive */
+    uint32_t streams_per_connection; /* the learned budget; 0: none */
 };
 
 struct sl_pool {
@@ -70,6 +78,11 @@ void sl_pool_discard(struct sl_upconn *conn);
 /* Closes conn without handing its slot to a waiter; the caller then calls
  * sl_pool_serve_waiters(). */
 void sl_pool_close(struct sl_upconn *conn);
+
+/* What conn can carry changed (its peer's settings, or it takes no new
+ * exchange any more): it joins or leaves the ready list, and waiting requests
+ * get the streams it gained. */
+void sl_pool_capacity_changed(struct sl_upconn *conn);
 
 /* Gives free streams and connection slots to waiting requests. */
 void sl_pool_serve_waiters(struct sl_pool *pool);

@@ -56,6 +56,7 @@ static void test_full_file(void **state)
              "backends:\n"
              "  - name: bidders\n"
              "    servers: [10.0.0.1:9000, \"[::1]:9001\", unix:/run/bidder.sock]\n"
+             "    protocol: h2c\n"
              "    connect_timeout_ms: 250\n"
              "    response_timeout_ms: 120\n"
              "    max_connections: 32\n"
@@ -118,6 +119,7 @@ static void test_full_file(void **state)
     assert_int_equal(b->servers[1].ss.ss_family, AF_INET6);
     assert_string_equal(b->servers[2].text, "unix:/run/bidder.sock");
     assert_true(sl_addr_is_unix(&b->servers[2]));
+    assert_int_equal(b->protocol, SL_BACKEND_H2C);
     assert_int_equal(b->connect_timeout_ms, 250);
     assert_int_equal(b->response_timeout_ms, 120);
     assert_int_equal(b->max_connections, 32);
@@ -133,6 +135,7 @@ static void test_full_file(void **state)
     assert_int_equal(b->index, 1);
     assert_int_equal(b->server_count, 1);
     assert_string_equal(b->servers[0].text, "unix:/run/analytics.sock");
+    assert_int_equal(b->protocol, SL_BACKEND_HTTP1);
     assert_int_equal(b->connect_timeout_ms, 1000);
     assert_int_equal(b->response_timeout_ms, 10000);
     assert_int_equal(b->max_connections, 128);
@@ -314,6 +317,18 @@ static void test_flow_style_and_quoting(void **state)
     sl_config_free(cfg);
 }
 
+/* An h2c connection carries many streams: the default limit counts 100 each. */
+static void test_h2c_default_inflight_counts_streams(void **state)
+{
+    struct sl_config *cfg =
+        load_ok("{listeners: [{address: '0.0.0.0:80'}],\n"
+                " backends: [{name: a, servers: ['127.0.0.1:81', '127.0.0.1:82'],\n"
+                "             protocol: h2c, max_connections: 3}]}\n");
+    assert_int_equal(cfg->backends[0].protocol, SL_BACKEND_H2C);
+    assert_int_equal(cfg->backends[0].max_inflight, 600);
+    sl_config_free(cfg);
+}
+
 /* ---- rules: routing by path ---- */
 
 static const struct sl_rule *match_path(const struct sl_config *cfg, const char *path, size_t len)
@@ -469,9 +484,11 @@ static void test_error_unknown_key(void **state)
                       "unknown key 'log-level' in the config (expected: " TOP_KEYS ")");
     assert_load_error(MINIMAL "    timeout_ms: 5\n", 6,
                       "unknown key 'timeout_ms' in backend (expected: name, servers, "
-                      "connect_timeout_ms, response_timeout_ms, max_connections, "
+                      "protocol, connect_timeout_ms, response_timeout_ms, max_connections, "
                       "keepalive_idle_timeout_ms, limiter, max_inflight, min_inflight, "
                       "queue_size, queue_target_ms, queue_interval_ms)");
+    assert_load_error(MINIMAL "    protocol: h2\n", 6,
+                      "protocol must be http/1.1 or h2c, got 'h2'");
     assert_load_error("listeners:\n"
                       "  - address: 127.0.0.1:8080\n"
                       "    tls: {cert: a.pem}\n",
@@ -972,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_rules_and_limits),
         cmocka_unit_test(test_flow_style_and_quoting),
+        cmocka_unit_test(test_h2c_default_inflight_counts_streams),
         cmocka_unit_test(test_rule_first_match_and_default),
         cmocka_unit_test(test_rule_catch_all_and_first_backend),
         cmocka_unit_test(test_error_cannot_open),

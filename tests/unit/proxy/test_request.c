@@ -251,6 +251,14 @@ static void break_exchange(struct fake_conn *fc, struct sl_request *req,
     sl_pool_serve_waiters(pool);
 }
 
+/* The backend refuses one stream; its connection carries on. */
+static void refuse_exchange(struct fake_conn *fc, struct sl_request *req)
+{
+    remove_exchange(fc, req);
+    sl_request_on_upstream_failure(req, SL_UPSTREAM_REFUSED, false);
+    sl_pool_release(&fc->base);
+}
+
 /* ---- the plane around them ---- */
 
 struct world {
@@ -427,6 +435,31 @@ static void test_broken_reused_connection_is_retried_with_the_body(void **state)
     close_world();
 }
 
+/* A refused stream was not processed: it goes again, on any connection with a
+ * free stream (the first one here), even on a connection's first exchange, up to
+ * SL_MAX_REFUSALS times; then 502. */
+static void test_refused_stream_is_retried_then_502(void **state)
+{
+    open_world(MINIMAL "    max_connections: 1\n");
+    capacity = 2;
+    struct sl_request *req = open_request(1, "POST", true);
+    sl_request_on_body(req, (const uint8_t *)"bid", 3);
+    sl_request_on_end(req);
+    for (int i = 0; i < SL_MAX_REFUSALS; i++) {
+        refuse_exchange(&conns[0], req);
+        assert_int_equal(world.front.resets, 0);
+        assert_int_equal(world.front.status, 0);
+    }
+    assert_int_equal(conn_count, 1);
+    assert_int_equal(conns[0].heads, 1 + SL_MAX_REFUSALS);
+    assert_int_equal(evbuffer_get_length(conns[0].body), 3 * (1 + SL_MAX_REFUSALS));
+    refuse_exchange(&conns[0], req);
+    assert_int_equal(world.front.status, 502);
+    sl_request_finish(req, SL_END_CLOSED);
+    assert_int_equal(world.stats->backends[0].failures, 1);
+    close_world();
+}
+
 static void test_timeout_is_504_and_a_timeout_count(void **state)
 {
     open_world(ONE_CONNECTION);
@@ -565,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_get_is_prepared_sent_answered_and_counted),
         cmocka_unit_test(test_waiting_post_keeps_its_body),
         cmocka_unit_test(test_broken_reused_connection_is_retried_with_the_body),
+        cmocka_unit_test(test_refused_stream_is_retried_then_502),
         cmocka_unit_test(test_timeout_is_504_and_a_timeout_count),
         cmocka_unit_test(test_fresh_connection_broken_is_502_and_a_failure),
         cmocka_unit_test(test_client_reset_detaches_the_upstream),
