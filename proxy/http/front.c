@@ -28,6 +28,11 @@ const char *sl_front_scheme(const struct sl_front *f)
     return f->is_tls ? "https" : "http";
 }
 
+struct sl_forward_info sl_front_forward_info(const struct sl_front *f)
+{
+    return (struct sl_forward_info){.client_addr = f->peer, .scheme = sl_front_scheme(f)};
+}
+
 /* The peer's address as rules take it, once per connection. */
 static void set_peer_ip(struct sl_front *f)
 {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "headers.h"
 #include "rules.h"
 #include "stats.h"
 
@@ -84,6 +85,9 @@ void sl_front_fini(struct sl_front *f);
 const struct sl_ip *sl_front_peer_ip(const struct sl_front *f);
 
 const char *sl_front_scheme(const struct sl_front *f); /* "http" or "https" */
+
+/* What a backend is told of the client: its address and the scheme it used. */
+struct sl_forward_info sl_front_forward_info(const struct sl_front *f);
 
 /* Figures for the stats: bytes read (from bev, whose TLS version is noted once
  * the handshake has told it) and written, streams opened and closed. */

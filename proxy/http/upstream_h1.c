@@ -31,12 +31,8 @@ enum h1_state { H1_CONNECTING, H1_BUSY, H1_IDLE };
 
 struct h1_conn {
     struct sl_upconn base;     /* first: the pool's view */
-    int fd;                    /* owned: non-blocking socket */
-    struct event *read_event;  /* persistent once connected; its timer is the
-                                * response timeout (BUSY) or the idle one (IDLE) */
-    struct event *write_event; /* added only while connecting or output waits */
-    struct event *flush_event; /* writes a loop turn's output in one writev */
-    struct evbuffer *out;      /* request bytes not yet written */
+    struct sl_upstream_io io;  /* owned; read_event is added once connected, its timer
+                                * the response timeout (BUSY) or the idle one (IDLE) */
     struct sl_request *req;    /* the borrower; NULL when idle or detached */
     enum h1_state state;
     http_parser parser;
@@ -76,32 +72,15 @@ static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
 
+static const struct sl_upstream_io_handlers io_handlers = {
+    .on_readable = on_readable,
+    .on_writable = on_writable,
+    .on_flush = on_flush,
+};
+
 static const struct sl_backend_config *backend_of(const struct h1_conn *conn)
 {
     return conn->base.server->pool->cfg;
-}
-
-static int make_events(struct h1_conn *conn, struct event_base *base)
-{
-    conn->read_event = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
-    conn->write_event = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
-    conn->flush_event = event_new(base, -1, 0, on_flush, conn);
-    conn->out = evbuffer_new();
-    if (conn->read_event && conn->write_event && conn->flush_event && conn->out)
-        return 0;
-    return -ENOMEM;
-}
-
-static void free_events(struct h1_conn *conn)
-{
-    if (conn->read_event)
-        event_free(conn->read_event);
-    if (conn->write_event)
-        event_free(conn->write_event);
-    if (conn->flush_event)
-        event_free(conn->flush_event);
-    if (conn->out)
-        evbuffer_free(conn->out);
 }
 
 static void start_reading(struct h1_conn *conn)
@@ -110,7 +89,7 @@ static void start_reading(struct h1_conn *conn)
     bool has_timer = conn->is_request_sent;
     if (has_timer)
         tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
-    event_add(conn->read_event, has_timer ? &tv : NULL);
+    event_add(conn->io.read_event, has_timer ? &tv : NULL);
 }
 
 static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base *base, int *err)
@@ -123,16 +102,8 @@ static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base 
     conn->base.ops = &sl_upstream_h1_ops;
     conn->base.server = server;
     bool is_connected = false;
-    conn->fd = sl_upstream_socket_open(server->addr, &is_connected);
-    if (conn->fd < 0) {
-        *err = conn->fd;
-        free(conn);
-        return NULL;
-    }
-    *err = make_events(conn, base);
+    *err = sl_upstream_io_open(&conn->io, server->addr, base, &io_handlers, conn, &is_connected);
     if (*err != 0) {
-        free_events(conn);
-        close(conn->fd);
         free(conn);
         return NULL;
     }
@@ -143,7 +114,7 @@ static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base 
     } else {
         conn->state = H1_CONNECTING;
         struct timeval connect_tv = sl_timeval_ms(backend_of(conn)->connect_timeout_ms);
-        event_add(conn->write_event, &connect_tv);
+        event_add(conn->io.write_event, &connect_tv);
     }
     return &conn->base;
 }
@@ -152,8 +123,7 @@ static void h1_free(struct sl_upconn *c)
 {
     struct h1_conn *conn = h1_of(c);
     conn->base.server->conn_count--;
-    free_events(conn);
-    close(conn->fd);
+    sl_upstream_io_close(&conn->io);
     free(conn);
 }
 
@@ -164,10 +134,7 @@ static uint32_t h1_available_streams(const struct sl_upconn *c)
 
 static int h1_prepare(struct sl_request *req)
 {
-    struct sl_forward_info fwd = {
-        .client_addr = req->front->peer,
-        .scheme = sl_front_scheme(req->front),
-    };
+    struct sl_forward_info fwd = sl_front_forward_info(req->front);
     char *head;
     req->prepared.has_body = !req->is_ended;
     int rv = sl_h1_request_head(&req->fields, &fwd, !req->is_ended, req->arena, &head,
@@ -181,12 +148,12 @@ static int h1_prepare(struct sl_request *req)
 static void schedule_write(struct h1_conn *conn)
 {
     if (conn->state == H1_BUSY && !conn->is_write_waiting)
-        event_active(conn->flush_event, EV_WRITE, 0);
+        event_active(conn->io.flush_event, EV_WRITE, 0);
 }
 
 static int queue_bytes(struct h1_conn *conn, const void *data, size_t len)
 {
-    if (evbuffer_add(conn->out, data, len) != 0)
+    if (evbuffer_add(conn->io.out, data, len) != 0)
         return -ENOMEM;
     schedule_write(conn);
     return 0;
@@ -209,8 +176,8 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
          * rather than remove the timer: the idle timer may have fired in this very
          * loop turn, and only event_del cancels that pending activation (with the
          * epoll changelist the pair costs no syscall). */
-        event_del(conn->read_event);
-        event_add(conn->read_event, NULL);
+        event_del(conn->io.read_event);
+        event_add(conn->io.read_event, NULL);
     }
 }
 
@@ -223,8 +190,8 @@ static int h1_send_head(struct sl_upconn *c, struct sl_request *req, const nghtt
     size_t len = req->prepared.len;
     if (extra == NULL)
         return queue_bytes(conn, head, len);
-    if (evbuffer_add(conn->out, head, len - 2) != 0 ||
-        evbuffer_add_printf(conn->out, "%.*s: %.*s\r\n\r\n", (int)extra->namelen,
+    if (evbuffer_add(conn->io.out, head, len - 2) != 0 ||
+        evbuffer_add_printf(conn->io.out, "%.*s: %.*s\r\n\r\n", (int)extra->namelen,
                             (const char *)extra->name, (int)extra->valuelen,
                             (const char *)extra->value) < 0)
         return -ENOMEM;
@@ -240,8 +207,8 @@ static int h1_send_body(struct sl_upconn *c, struct sl_request *req, const void 
         return 0;
     if (!conn->is_chunked)
         return queue_bytes(conn, data, len);
-    if (evbuffer_add_printf(conn->out, "%zx\r\n", len) < 0 ||
-        evbuffer_add(conn->out, data, len) != 0 || evbuffer_add(conn->out, "\r\n", 2) != 0)
+    if (evbuffer_add_printf(conn->io.out, "%zx\r\n", len) < 0 ||
+        evbuffer_add(conn->io.out, data, len) != 0 || evbuffer_add(conn->io.out, "\r\n", 2) != 0)
         return -ENOMEM;
     schedule_write(conn);
     return 0;
@@ -264,7 +231,7 @@ static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
         return;
     conn->is_paused = is_paused;
     if (is_paused)
-        event_del(conn->read_event);
+        event_del(conn->io.read_event);
     else
         start_reading(conn);
 }
@@ -283,7 +250,7 @@ static void h1_idle(struct sl_upconn *c)
     conn->req = NULL;
     conn->is_paused = false;
     struct timeval idle_tv = sl_timeval_ms(backend_of(conn)->keepalive_idle_timeout_ms);
-    event_add(conn->read_event, &idle_tv);
+    event_add(conn->io.read_event, &idle_tv);
 }
 
 const struct sl_upstream_ops sl_upstream_h1_ops = {
@@ -392,7 +359,7 @@ static void complete(struct h1_conn *conn, bool is_reusable)
     struct sl_request *req = conn->req;
     conn->req = NULL;
     conn->base.exchanges_done++;
-    is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->out) == 0 &&
+    is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->io.out) == 0 &&
                   http_should_keep_alive(&conn->parser);
     conn->state = H1_IDLE; /* no exchange: the pool lends it again or idles it */
     sl_request_on_upstream_progress(req);
@@ -474,8 +441,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 /* Writes what is queued; returns false when the connection was freed. */
 static bool write_output(struct h1_conn *conn)
 {
-    while (evbuffer_get_length(conn->out) > 0) {
-        if (evbuffer_write(conn->out, conn->fd) >= 0)
+    while (evbuffer_get_length(conn->io.out) > 0) {
+        if (evbuffer_write(conn->io.out, conn->io.fd) >= 0)
             continue;
         if (errno == EAGAIN || errno == EINTR) {
             if (!conn->is_write_waiting) {
@@ -483,7 +450,7 @@ static bool write_output(struct h1_conn *conn)
                  * without progress (the persistent timer restarts on each write) */
                 struct timeval tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
                 conn->is_write_waiting = true;
-                event_add(conn->write_event, &tv);
+                event_add(conn->io.write_event, &tv);
             }
             return true;
         }
@@ -493,7 +460,7 @@ static bool write_output(struct h1_conn *conn)
     }
     if (conn->is_write_waiting) {
         conn->is_write_waiting = false;
-        event_del(conn->write_event);
+        event_del(conn->io.write_event);
     }
     if (conn->req != NULL)
         sl_request_on_upstream_drained(conn->req);
@@ -509,14 +476,14 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 static void on_connected(struct h1_conn *conn)
 {
-    int err = sl_upstream_socket_error(conn->fd);
+    int err = sl_upstream_io_connect_error(&conn->io);
     if (err != 0) {
         SL_WARN("backend %s: connect failed: %s", conn->base.server->addr->text, strerror(err));
         fail(conn, SL_UPSTREAM_CONNECT);
         return;
     }
     conn->state = H1_BUSY;
-    event_del(conn->write_event);
+    event_del(conn->io.write_event);
     start_reading(conn);
     write_output(conn);
 }

@@ -67,13 +67,9 @@ TAILQ_HEAD(h2_stream_list, h2_stream);
 
 struct h2_conn {
     struct sl_upconn base; /* first: the pool's view */
-    int fd;                /* owned */
+    struct sl_upstream_io io; /* owned; read_event's timer is the idle timeout */
     struct event_base *loop;
     nghttp2_session *session;
-    struct event *read_event;  /* persistent; its timer is the idle timeout */
-    struct event *write_event; /* while connecting, or while the socket is full */
-    struct event *flush_event; /* writes a loop turn's output at once */
-    struct evbuffer *out;      /* framed bytes not yet written */
     struct h2_stream_list open;  /* streams nghttp2 knows */
     struct h2_stream_list spare; /* closed streams kept for reuse */
     unsigned holds;              /* event handlers of this connection running */
@@ -107,6 +103,12 @@ static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
 static void on_stream_timeout(evutil_socket_t fd, short what, void *arg);
 
+static const struct sl_upstream_io_handlers io_handlers = {
+    .on_readable = on_readable,
+    .on_writable = on_writable,
+    .on_flush = on_flush,
+};
+
 /* --- lifetime --- */
 
 static void free_stream(struct h2_stream *s)
@@ -130,16 +132,7 @@ static void destroy(struct h2_conn *conn)
         free_stream(s);
     }
     nghttp2_session_del(conn->session);
-    if (conn->read_event)
-        event_free(conn->read_event);
-    if (conn->write_event)
-        event_free(conn->write_event);
-    if (conn->flush_event)
-        event_free(conn->flush_event);
-    if (conn->out)
-        evbuffer_free(conn->out);
-    if (conn->fd >= 0)
-        close(conn->fd);
+    sl_upstream_io_close(&conn->io);
     free(conn);
 }
 
@@ -164,9 +157,9 @@ static void h2_free(struct sl_upconn *c)
         return;
     }
     conn->is_closed = true;
-    event_del(conn->read_event);
-    event_del(conn->write_event);
-    event_del(conn->flush_event);
+    event_del(conn->io.read_event);
+    event_del(conn->io.write_event);
+    event_del(conn->io.flush_event);
     struct h2_stream *s;
     TAILQ_FOREACH(s, &conn->open, link)
     {
@@ -211,7 +204,7 @@ static void schedule_write(struct h2_conn *conn)
 {
     if (!conn->is_connecting && !conn->is_write_waiting && !conn->is_closed &&
         !conn->is_write_broken)
-        event_active(conn->flush_event, EV_WRITE, 0);
+        event_active(conn->io.flush_event, EV_WRITE, 0);
 }
 
 static void fail_all(struct h2_conn *conn, enum sl_upstream_failure what);
@@ -224,7 +217,7 @@ static void stop_writing(struct h2_conn *conn)
     SL_DEBUG("backend %s: write failed: %s; reading what is left", server_name(conn),
              strerror(errno));
     conn->is_write_broken = true;
-    evbuffer_drain(conn->out, evbuffer_get_length(conn->out));
+    evbuffer_drain(conn->io.out, evbuffer_get_length(conn->io.out));
     sl_pool_capacity_changed(&conn->base);
 }
 
@@ -233,7 +226,7 @@ static void stop_writing(struct h2_conn *conn)
 static void write_output(struct h2_conn *conn)
 {
     for (;;) {
-        while (evbuffer_get_length(conn->out) < H2_WRITE_BATCH_BYTES) {
+        while (evbuffer_get_length(conn->io.out) < H2_WRITE_BATCH_BYTES) {
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(conn->session, &data);
             if (n < 0) {
@@ -243,20 +236,20 @@ static void write_output(struct h2_conn *conn)
             }
             if (n == 0 || conn->is_closed)
                 break;
-            if (evbuffer_add(conn->out, data, (size_t)n) != 0) {
+            if (evbuffer_add(conn->io.out, data, (size_t)n) != 0) {
                 fail_all(conn, SL_UPSTREAM_BROKEN);
                 return;
             }
         }
-        if (conn->is_closed || evbuffer_get_length(conn->out) == 0)
+        if (conn->is_closed || evbuffer_get_length(conn->io.out) == 0)
             break;
-        if (evbuffer_write(conn->out, conn->fd) >= 0)
+        if (evbuffer_write(conn->io.out, conn->io.fd) >= 0)
             continue;
         if (errno == EAGAIN || errno == EINTR) {
             /* a backend that reads nothing for response_timeout_ms is given up */
             struct timeval tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
             conn->is_write_waiting = true;
-            event_add(conn->write_event, &tv);
+            event_add(conn->io.write_event, &tv);
             return;
         }
         stop_writing(conn);
@@ -264,7 +257,7 @@ static void write_output(struct h2_conn *conn)
     }
     if (conn->is_write_waiting && !conn->is_closed) {
         conn->is_write_waiting = false;
-        event_del(conn->write_event);
+        event_del(conn->io.write_event);
     }
 }
 
@@ -626,17 +619,6 @@ static int start_session(struct h2_conn *conn, uint32_t assumed_max_streams)
     return 0;
 }
 
-static int make_events(struct h2_conn *conn, struct event_base *base)
-{
-    conn->read_event = event_new(base, conn->fd, EV_READ | EV_PERSIST, on_readable, conn);
-    conn->write_event = event_new(base, conn->fd, EV_WRITE | EV_PERSIST, on_writable, conn);
-    conn->flush_event = event_new(base, -1, 0, on_flush, conn);
-    conn->out = evbuffer_new();
-    if (conn->read_event && conn->write_event && conn->flush_event && conn->out)
-        return 0;
-    return -ENOMEM;
-}
-
 static struct sl_upconn *h2_connect(struct sl_server *server, struct event_base *base, int *err)
 {
     struct h2_conn *conn = calloc(1, sizeof(*conn));
@@ -650,24 +632,26 @@ static struct sl_upconn *h2_connect(struct sl_server *server, struct event_base 
     TAILQ_INIT(&conn->open);
     TAILQ_INIT(&conn->spare);
     bool is_connected = false;
-    conn->fd = sl_upstream_socket_open(server->addr, &is_connected);
-    *err = conn->fd < 0 ? conn->fd : make_events(conn, base);
+    *err = sl_upstream_io_open(&conn->io, server->addr, base, &io_handlers, conn, &is_connected);
+    if (*err != 0) {
+        free(conn);
+        return NULL;
+    }
     /* until its SETTINGS arrive, a server allows what it did last time, or what
      * RFC 9113 §6.5.2 recommends as the least: 100 */
-    if (*err == 0)
-        *err = start_session(conn, server->max_streams_seen ? server->max_streams_seen : 100);
+    *err = start_session(conn, server->max_streams_seen ? server->max_streams_seen : 100);
     if (*err != 0) {
         destroy(conn);
         return NULL;
     }
     server->conn_count++;
     if (is_connected) {
-        event_add(conn->read_event, NULL);
+        event_add(conn->io.read_event, NULL);
         schedule_write(conn);
     } else {
         conn->is_connecting = true;
         struct timeval tv = sl_timeval_ms(backend_of(conn)->connect_timeout_ms);
-        event_add(conn->write_event, &tv);
+        event_add(conn->io.write_event, &tv);
     }
     return &conn->base;
 }
@@ -708,10 +692,7 @@ static const char *urgency_of(unsigned class_index)
 /* The fields, then priority, then room for the extra field send_head adds. */
 static int h2_prepare(struct sl_request *req)
 {
-    struct sl_forward_info fwd = {
-        .client_addr = req->front->peer,
-        .scheme = sl_front_scheme(req->front),
-    };
+    struct sl_forward_info fwd = sl_front_forward_info(req->front);
     sl_header_list_remove(&req->fields, "priority"); /* sluice decides the urgency */
     nghttp2_nv *fields;
     size_t count;
@@ -733,8 +714,8 @@ static void leave_idle(struct h2_conn *conn)
         return;
     conn->is_idle = false;
     /* event_del also cancels an idle timeout already due in this loop turn */
-    event_del(conn->read_event);
-    event_add(conn->read_event, NULL);
+    event_del(conn->io.read_event);
+    event_add(conn->io.read_event, NULL);
 }
 
 static int h2_send_head(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra)
@@ -832,7 +813,7 @@ static void h2_idle(struct sl_upconn *c)
     conn->is_idle = true;
     uint32_t ms = is_retired(conn) ? 0 : backend_of(conn)->keepalive_idle_timeout_ms;
     struct timeval tv = sl_timeval_ms(ms);
-    event_add(conn->read_event, &tv);
+    event_add(conn->io.read_event, &tv);
 }
 
 const struct sl_upstream_ops sl_upstream_h2c_ops = {
@@ -877,7 +858,7 @@ static void on_lost(struct h2_conn *conn, const char *why)
 
 static void read_input(struct h2_conn *conn)
 {
-    ssize_t n = read(conn->fd, read_buf, sizeof(read_buf));
+    ssize_t n = read(conn->io.fd, read_buf, sizeof(read_buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -924,15 +905,15 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 static void on_connected(struct h2_conn *conn, short what)
 {
-    int err = (what & EV_TIMEOUT) ? ETIMEDOUT : sl_upstream_socket_error(conn->fd);
+    int err = (what & EV_TIMEOUT) ? ETIMEDOUT : sl_upstream_io_connect_error(&conn->io);
     if (err != 0) {
         SL_WARN("backend %s: connect failed: %s", server_name(conn), strerror(err));
         fail_all(conn, SL_UPSTREAM_CONNECT);
         return;
     }
     conn->is_connecting = false;
-    event_del(conn->write_event);
-    event_add(conn->read_event, NULL);
+    event_del(conn->io.write_event);
+    event_add(conn->io.read_event, NULL);
     write_output(conn);
 }
 
@@ -948,7 +929,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         fail_all(conn, SL_UPSTREAM_TIMEOUT);
     } else {
         conn->is_write_waiting = false;
-        event_del(conn->write_event);
+        event_del(conn->io.write_event);
         write_output(conn);
     }
     unhold(conn);
