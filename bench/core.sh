@@ -28,7 +28,9 @@
 #   BENCH_WRK_S            seconds per wrk -c 64 run (3)
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
 #   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
-#                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx);
+#                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx
+#                          direct-h2c sluice-h2c haproxy-h2c nghttpx-h2c); a -h2c row
+#                          is its proxy with an h2c pool to the backend in --h2c mode;
 #                          sluice-stats is sluice with its stats segment on;
 #                          sluice-base is the sluice binary at BENCH_BASE_SLUICE (another
 #                          commit's build), for a before/after in one run
@@ -56,7 +58,7 @@ abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; e
 BUILD_DIR=$(abspath "${BUILD_DIR:-$REPO_DIR/build}")
 N_SCALE=${BENCH_N_SCALE:-1}
 ROUNDS=${BENCH_ROUNDS:-3}
-PEERS=${BENCH_PEERS:-direct sluice nginx h2o haproxy nghttpx}
+PEERS=${BENCH_PEERS:-direct sluice nginx h2o haproxy nghttpx direct-h2c sluice-h2c haproxy-h2c nghttpx-h2c}
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 PORT_NEXT=${BENCH_PORT_BASE:-18400}
@@ -326,6 +328,11 @@ curl_h2c_code() {
         -H 'content-type: application/json' --data-binary "@$BODY" "http://127.0.0.1:$1/bid"
 }
 
+curl_unix_h2c_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 2 --http2-prior-knowledge --unix-socket "$1" \
+        -H 'content-type: application/json' --data-binary "@$BODY" "http://localhost/bid"
+}
+
 curl_unix_code() {
     curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$1" \
         -H 'content-type: application/json' --data-binary "@$BODY" "http://localhost/bid"
@@ -358,8 +365,8 @@ reuse_check() {
     n=$(curl -s -o /dev/null -D - --max-time 5 --http2-prior-knowledge \
             -H 'content-type: application/json' --data-binary "@$BODY" \
             "http://127.0.0.1:$1/bid" "http://127.0.0.1:$1/bid" 2>/dev/null |
-        tr -d '\r' | awk -F': *' 'tolower($1) == "x-connection-requests" { n = $2 } END { print n }')
-    if [[ -z $n ]]; then REUSE_MSG="backend reuse not checked (no X-Connection-Requests)"
+        tr -d '\r' | awk -F': *' 'tolower($1) ~ /^x-connection-(requests|streams)$/ { n = $2 } END { print n }')
+    if [[ -z $n ]]; then REUSE_MSG="backend reuse not checked (no X-Connection-Requests or -Streams)"
     elif ((n > 1)); then REUSE_MSG="backend connection reused (request $n on it)"
     else REUSE_MSG="WARNING: backend connection not reused (X-Connection-Requests: $n)"; fi
 }
@@ -487,6 +494,8 @@ measure() {
     wn=$(scale_n "${BENCH_WARMUP_N:-5000}" 1000)
     if [[ $peer == direct ]]; then
         run_load "$peer-warmup-r$((r + 1))" 16 1 "$wn" "$@"
+    elif [[ $peer == direct-h2c ]]; then
+        run_load "$peer-warmup-r$((r + 1))" 16 16 "$wn" "$@"
     else
         run_load "$peer-warmup-r$((r + 1))" 16 16 "$wn" "$@"
     fi
@@ -500,6 +509,10 @@ measure() {
         if [[ $peer == direct ]]; then c=$((c * m)) m=1; fi
         if [[ $peer == direct && ${SC_PROTO[i]} == wrk ]]; then
             STATUS[$k]=skipped NOTE[$k]="wrk cannot reach a Unix socket"
+            continue
+        fi
+        if [[ $peer == direct-h2c && ${SC_PROTO[i]} != h2 ]]; then
+            STATUS[$k]=skipped NOTE[$k]="the h2c backend speaks no HTTP/1.1"
             continue
         fi
         [[ -n $root ]] && { tree_ticks "$root"; t0=$TICKS; cpu_busy "$PROXY_CPU"; b0=$BUSY; }
@@ -580,14 +593,20 @@ start_peer() {
     # nginx and HAProxy take HTTP/1.1 on a port of its own; the others tell the
     # protocols apart on one port, as sluice does
     PORT_H1=$PORT
-    if [[ $peer == nginx || $peer == haproxy ]]; then
+    if [[ $peer == nginx || $peer == haproxy* ]]; then
         local h2_port=$PORT
         pick_port
         PORT_H1=$PORT PORT=$h2_port
     fi
-    local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$SOCK" "RUNDIR=$dir" "IF_ROOT=$ifroot")
+    # a -h2c row is the same proxy with an h2c pool to the backend in --h2c mode
+    local sock=$SOCK proto=http/1.1 haproxy_proto="" nghttpx_proto=http/1.1
+    if [[ $peer == *-h2c ]]; then
+        sock=$SOCK_H2C proto=h2c haproxy_proto="proto h2" nghttpx_proto=h2
+    fi
+    local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$sock" "RUNDIR=$dir" "IF_ROOT=$ifroot"
+                 "PROTOCOL=$proto" "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
     case $peer in
-    sluice | sluice-stats | sluice-base)
+    sluice | sluice-stats | sluice-base | sluice-h2c)
         bin=$SLUICE_BIN
         [[ $peer == sluice-base ]] && bin=${BENCH_BASE_SLUICE:-}
         [[ -x $bin ]] || { PEER_FAIL="not built (${bin:-BENCH_BASE_SLUICE unset} missing)"; return 1; }
@@ -607,12 +626,12 @@ start_peer() {
         fill "$PEERS_DIR/h2o.conf.in" "$dir/h2o.conf" "${subst[@]}"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/h2o.conf"
         ;;
-    haproxy)
+    haproxy | haproxy-h2c)
         bin=$(find_bin haproxy) || { PEER_FAIL="haproxy not installed"; return 1; }
         fill "$PEERS_DIR/haproxy.cfg.in" "$dir/haproxy.cfg" "${subst[@]}"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -db -f "$dir/haproxy.cfg"
         ;;
-    nghttpx)
+    nghttpx | nghttpx-h2c)
         bin=$(find_bin nghttpx) || { PEER_FAIL="nghttpx not installed"; return 1; }
         fill "$PEERS_DIR/nghttpx.conf.in" "$dir/nghttpx.conf" "${subst[@]}"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" --conf="$dir/nghttpx.conf"
@@ -635,8 +654,8 @@ start_peer() {
 peer_version() {
     local bin
     case $1 in
-    direct) echo "-" ;;
-    sluice | sluice-stats)
+    direct | direct-h2c) echo "-" ;;
+    sluice | sluice-stats | sluice-h2c)
         local v=""
         [[ -x $SLUICE_BIN ]] && v=$(timeout 2 "$SLUICE_BIN" -V 2>&1 </dev/null | head -n 1)
         [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"
@@ -650,12 +669,18 @@ peer_version() {
         ;;
     nginx) bin=$(find_bin nginx) && "$bin" -v 2>&1 | head -n 1 ;;
     h2o) bin=$(find_bin h2o) && "$bin" --version 2>&1 | head -n 1 ;;
-    haproxy) bin=$(find_bin haproxy) && "$bin" -v 2>&1 | head -n 1 ;;
-    nghttpx) bin=$(find_bin nghttpx) && "$bin" --version 2>&1 | head -n 1 ;;
+    haproxy | haproxy-h2c) bin=$(find_bin haproxy) && "$bin" -v 2>&1 | head -n 1 ;;
+    nghttpx | nghttpx-h2c) bin=$(find_bin nghttpx) && "$bin" --version 2>&1 | head -n 1 ;;
     esac
 }
 
-peer_label() { [[ $1 == direct ]] && echo backend-direct || echo "$1"; }
+peer_label() {
+    case $1 in
+    direct) echo backend-direct ;;
+    direct-h2c) echo backend-h2c-direct ;;
+    *) echo "$1" ;;
+    esac
+}
 
 # ---------------------------------------------------------------- report
 
@@ -736,7 +761,7 @@ row_cells() {
         ((base_ok)) && cr=$(ratio "$cpu" "${M_CPU[nginx,$i]:-}")
     fi
     # NOISE is only measured with a proxy on its core.
-    [[ $peer != direct ]] && noise=${N_NOISE[$row]}
+    [[ $peer != direct* ]] && noise=${N_NOISE[$row]}
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${M_RPS[$row]}")" "$rr" \
         "$(fmt_lat "${M_LAT[$row]}")" "$lr" "$cpu" "$cr" "$range" "${N_OK[$row]}/$ROUNDS" "$noise" \
         "${FAILED_SUM[$row]}"
@@ -746,7 +771,7 @@ added_latency_line() { # for the -c1 -m1 scenario: proxy median minus backend-di
     local i=$1 peer out=""
     [[ ${ROW_STATUS[direct,$i]:-} == ok ]] || return 0
     for peer in $PEERS; do
-        [[ $peer == direct || ${ROW_STATUS[$peer,$i]:-} != ok ]] && continue
+        [[ $peer == direct* || ${ROW_STATUS[$peer,$i]:-} != ok ]] && continue
         out+="${out:+, }$peer $(awk -v a="${M_LAT[$peer,$i]}" -v b="${M_LAT[direct,$i]}" 'BEGIN { printf "%+.1fus", a - b }')"
     done
     [[ -n $out ]] && printf 'latency added over backend-direct (median of means): %s\n' "$out"
@@ -780,7 +805,7 @@ cmd_lines() {
     local i peer r c port label j
     local -a ports
     for peer in $PEERS; do
-        [[ $peer == direct ]] && continue
+        [[ $peer == direct* ]] && continue
         ports=()
         for ((r = 0; r < ROUNDS; r++)); do ports+=("${PEER_PORTS[$peer,$r]:--}"); done
         [[ ${ports[*]} == *[0-9]* ]] || continue
@@ -802,7 +827,7 @@ cmd_lines() {
                 rnds+=("$((r + 1))")
             done
             if ((${#cmds[@]} == 1)); then
-                printf '%-15s %s\n' "$label:" "${cmds[0]}"
+                printf '%-19s %s\n' "$label:" "${cmds[0]}"
             else
                 for j in "${!cmds[@]}"; do printf '%-15s %s\n' "$label (r${rnds[j]}):" "${cmds[j]}"; done
             fi
@@ -839,7 +864,7 @@ print_text_report() {
     echo "rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "versions:"
     for peer in $PEERS h2load; do
-        [[ $peer == direct ]] && continue
+        [[ $peer == direct* ]] && continue
         if [[ $peer == h2load ]]; then printf '  %-8s %s\n' h2load "$(h2load --version 2>&1 | head -n 1)"
         else printf '  %-8s %s\n' "$peer" "${VERSION[$peer]}"; fi
     done
@@ -850,7 +875,7 @@ print_text_report() {
         {
             printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tcpu min-max\truns\tnoise\tfailed\n'
             for peer in $PEERS; do row_cells "$peer" "$i"; done
-        } | awk -F'\t' '{ printf "%-15s %9s %8s %9s %8s %10s %8s %13s %5s %5s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+        } | awk -F'\t' '{ printf "%-18s %9s %8s %9s %8s %10s %8s %13s %5s %5s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
         [[ ${SC_NAMES[i]} == c1m1 ]] && added_latency_line "$i"
         for peer in $PEERS; do note_lines "$peer" "$i" | sed 's/^/  /'; done
     done
@@ -873,7 +898,7 @@ print_markdown_report() {
     echo "- rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "- versions:"
     for peer in $PEERS; do
-        [[ $peer == direct ]] && continue
+        [[ $peer == direct* ]] && continue
         echo "  - $peer: ${VERSION[$peer]}"
     done
     echo "  - h2load: $(h2load --version 2>&1 | head -n 1)"
@@ -928,6 +953,22 @@ print_markdown_report() {
 }
 
 # ---------------------------------------------------------------- main
+
+# The same backend in --h2c mode, on its own socket, for the -h2c rows.
+start_h2c_backend() {
+    SOCK_H2C=$TMP/backend-h2c.sock
+    [[ " $PEERS " == *-h2c\ * ]] || return 0
+    [[ $STANDIN == 1 ]] && die "BENCH_STANDIN_BACKEND=1 has no h2c backend: leave out the -h2c rows"
+    mkdir -p "$TMP/backend-h2c"
+    start_pinned "$LOAD_CPU" "$TMP/backend-h2c/stderr.log" "$BACKEND_BIN" --h2c \
+        --listen "unix:$SOCK_H2C" --quiet
+    if ! wait_ready "$STARTED_PID" curl_unix_h2c_code "$SOCK_H2C"; then
+        log_tail "$TMP/backend-h2c/stderr.log" >&2
+        die "h2c backend did not answer 200 on $SOCK_H2C"
+    fi
+    BACKEND_DESC+="; for the -h2c rows the same backend with --h2c (cleartext HTTP/2) on another"
+    log "h2c backend ready on $SOCK_H2C"
+}
 
 main() {
     ensure_packages
@@ -984,6 +1025,7 @@ main() {
     curl -s -o "$TMP/reference.body" --unix-socket "$SOCK" -H 'content-type: application/json' \
         --data-binary "@$BODY" http://localhost/bid
     log "backend ready on $SOCK ($(wc -c <"$TMP/reference.body") B reply)"
+    start_h2c_backend
 
     local peer r j
     local -a plist order
@@ -1001,6 +1043,11 @@ main() {
             if [[ $peer == direct ]]; then
                 log "backend-direct: measuring (round $((r + 1)))"
                 measure direct "" "$r" - --h1 -B "unix:$SOCK" http://localhost/bid
+                continue
+            fi
+            if [[ $peer == direct-h2c ]]; then
+                log "backend-h2c-direct: measuring (round $((r + 1)))"
+                measure direct-h2c "" "$r" - -B "unix:$SOCK_H2C" http://localhost/bid
                 continue
             fi
             PEER_FAIL=""
