@@ -193,18 +193,16 @@ static const struct kind listener_kind = {
     .target_size = sizeof(struct sl_listener_config), .check = check_listener,
 };
 
+/* In enum sl_backend_protocol order. */
+static const char *const backend_protocols[] = {"http/1.1", "h2c"};
+_Static_assert(SL_BACKEND_HTTP1 == 0 && SL_BACKEND_H2C == 1, "backend_protocols order");
+_Static_assert(sizeof(enum sl_backend_protocol) == sizeof(int), "a choice is stored as an int");
+
 static int parse_backend_protocol(struct loader *ld, const struct key *key,
                                   const struct sl_yaml_node *value, char *target)
 {
-    enum sl_backend_protocol protocol;
-    if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "http/1.1") == 0)
-        protocol = SL_BACKEND_HTTP1;
-    else if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "h2c") == 0)
-        protocol = SL_BACKEND_H2C;
-    else
-        return sl_config_fail_type(ld, key, value);
-    memcpy(target + key->offset, &protocol, sizeof(protocol));
-    return 0;
+    return sl_config_parse_choice(ld, key, value, target, backend_protocols,
+                                  sizeof(backend_protocols) / sizeof(backend_protocols[0]));
 }
 
 static const struct key backend_keys[] = {

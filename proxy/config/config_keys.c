@@ -96,6 +96,19 @@ int sl_config_fail_type(struct loader *ld, const struct key *key, const struct s
                           sl_config_describe(value, got, sizeof(got)));
 }
 
+int sl_config_parse_choice(struct loader *ld, const struct key *key,
+                           const struct sl_yaml_node *value, char *target,
+                           const char *const *names, size_t count)
+{
+    for (int i = 0; value->kind == SL_YAML_SCALAR && (size_t)i < count; i++) {
+        if (strcmp(value->text, names[i]) == 0) {
+            memcpy(target + key->offset, &i, sizeof(i));
+            return 0;
+        }
+    }
+    return sl_config_fail_type(ld, key, value);
+}
+
 /* A scalar as a C string; empty values, collections and NUL bytes are refused. */
 int sl_config_string(struct loader *ld, const struct key *key, const struct sl_yaml_node *value,
                      const char **out)

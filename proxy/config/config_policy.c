@@ -231,18 +231,16 @@ int sl_config_parse_class_ref(struct loader *ld, const struct key *key,
     return 0;
 }
 
+/* In enum sl_limiter_kind order. */
+static const char *const limiter_kinds[] = {"static", "adaptive"};
+_Static_assert(SL_LIMITER_STATIC == 0 && SL_LIMITER_ADAPTIVE == 1, "limiter_kinds order");
+_Static_assert(sizeof(enum sl_limiter_kind) == sizeof(int), "a choice is stored as an int");
+
 int sl_config_parse_limiter(struct loader *ld, const struct key *key,
                             const struct sl_yaml_node *value, char *target)
 {
-    enum sl_limiter_kind kind;
-    if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "static") == 0)
-        kind = SL_LIMITER_STATIC;
-    else if (value->kind == SL_YAML_SCALAR && strcmp(value->text, "adaptive") == 0)
-        kind = SL_LIMITER_ADAPTIVE;
-    else
-        return sl_config_fail_type(ld, key, value);
-    memcpy(target + key->offset, &kind, sizeof(kind));
-    return 0;
+    return sl_config_parse_choice(ld, key, value, target, limiter_kinds,
+                                  sizeof(limiter_kinds) / sizeof(limiter_kinds[0]));
 }
 
 static int check_class(struct loader *ld, const struct sl_yaml_node *seq, void *items, size_t index)
