@@ -65,6 +65,18 @@ class H2cUpstream(IntegTest):
         self.assertEqual(res.stdout, pattern_bytes(3000000))
         self.assertEqual(accepts(self.backend), 1)
 
+    def test_tcp_backend_and_a_slow_reader(self):
+        self.backend, addr = self.start_backend(tcp=True, args=["--h2c", "--verbose"])
+        self.start_sluice({"demo": ([addr], {"protocol": "h2c"})},
+                          extra="response_buffer_bytes: 16384\n")
+        # the client reads at 2 MB/s: sluice stops crediting the backend's stream
+        res = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--limit-rate", "2M",
+                              self.url("/bytes/2000000")], capture_output=True, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr.decode())
+        self.assertEqual(res.stdout, pattern_bytes(2000000))
+        self.assertEqual(self.get("/bid")[0], 200)
+        self.assertEqual(accepts(self.backend), 1)
+
     def test_forwarded_fields_and_class_urgency(self):
         rules = ("classes:\n"
                  "  - name: critical\n"
