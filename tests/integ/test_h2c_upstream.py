@@ -3,6 +3,7 @@ connections within the backend's SETTINGS, GOAWAY mid-load losing nothing, a res
 stream failing only itself, a refused one retried, and class urgency upstream."""
 
 import re
+import signal
 import subprocess
 import unittest
 
@@ -166,6 +167,20 @@ class H2cUpstream(IntegTest):
         self.assertEqual(out, b"504", err.decode())
         self.assertEqual(self.get("/bid")[0], 200)
         self.assertEqual(accepts(self.backend), 1)
+
+    def test_sigterm_lets_streams_in_flight_finish(self):
+        self.start_pair()
+        clients = [subprocess.Popen(["curl", "-sS", "--http2-prior-knowledge", "-o", "-",
+                                     "-w", "\n%{http_code}", self.url("/delay/800")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                   for _ in range(5)]
+        wait_until(lambda: self.backend.output().count("/delay/800 waiting") >= 5,
+                   what="the backend to receive 5 requests")
+        self.assertEqual(accepts(self.backend), 1)
+        self.sluice.send_signal(signal.SIGTERM)
+        for out, err in [c.communicate(timeout=30) for c in clients]:
+            self.assertTrue(out.endswith(b"\n200"), out + err)
+        self.assertEqual(self.sluice.wait(30), 0, self.sluice.output())
 
     def test_backend_gone_gives_502_and_recovers(self):
         self.start_pair()
