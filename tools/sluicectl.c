@@ -107,8 +107,10 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
     uint64_t updated = sl_stats_newest_update(seg, &live);
     printf("%s: %u worker%s, updated %.1f s ago\n", path, live, live == 1 ? "" : "s",
            seconds_since(updated));
-    printf("connections open %" PRIu64 ", streams open %" PRIu64 ", overload level %" PRIu64 "\n\n",
-           t->connections_open, t->streams_open, t->overload_level);
+    printf("connections open %" PRIu64 ", streams open %" PRIu64 ", overload level %" PRIu64
+           ", events sent %" PRIu64 ", dropped %" PRIu64 "\n\n",
+           t->connections_open, t->streams_open, t->overload_level, t->events_sent,
+           t->events_dropped);
     printf("%-16s %-12s %10s %10s %10s", "backend", "class", "received", "admitted", "shed");
     for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
         printf(" %13s", sl_shed_reason_name((enum sl_shed_reason)r));

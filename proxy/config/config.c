@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "config_events.h"
 #include "config_keys.h"
 #include "config_policy.h"
 #include "config_yaml.h"
@@ -345,6 +346,10 @@ static const struct key top_keys[] = {
     {.name = "overload", .type = KEY_MAPPING, .sub = &sl_config_overload_kind,
      .def_text = "see its keys",
      .doc = "when sluice itself is overloaded, shed the least important classes at the door"},
+    {.name = "events", .type = KEY_MAPPING, .sub = &sl_config_events_kind,
+     .def_text = "none (no events sent)",
+     .doc = "send per-class counts, latencies and shed decisions to a statsd-compatible "
+            "aggregator"},
 };
 
 static const struct kind top_kind = {
@@ -379,7 +384,7 @@ static int apply_root(struct loader *ld, const struct sl_yaml_node *root)
         cfg->default_backend = &cfg->backends[0];
     if (sl_config_find(root, "workers") == NULL)
         cfg->workers = 1;
-    if (check_admin(ld, root) < 0)
+    if (check_admin(ld, root) < 0 || sl_config_resolve_events(ld, root) < 0)
         return -1;
     return sl_config_resolve_policy(ld, root);
 }

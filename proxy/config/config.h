@@ -90,6 +90,18 @@ struct sl_overload_config_ms {
     uint32_t step_ms;
 };
 
+/* Where sluice's events go (stats/events.h); is_on only with an events mapping. */
+struct sl_events_config {
+    bool is_on;
+    struct sl_addr address;     /* UDP (IP:port) or a Unix datagram socket */
+    struct sl_string prefix;    /* of every name: "sluice" unless set */
+    uint32_t flush_interval_ms; /* figures are combined over this, then sent */
+    uint32_t max_packet_bytes;  /* per datagram: 1432 for UDP, 8192 for Unix unless set */
+    bool is_dogstatsd;          /* tags and |d distributions instead of dotted names */
+    struct sl_header_field *tags; /* DogStatsD tags on every line */
+    size_t tag_count;
+};
+
 struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
@@ -119,6 +131,7 @@ struct sl_config {
     struct sl_string forward_budget_header; /* the remaining budget, sent upstream */
     bool decision_header; /* x-sluice-decision on responses: class and shed reason */
     struct sl_overload_config_ms overload;
+    struct sl_events_config events;
     const char *stats_path; /* the stats segment's file; NULL: none */
     const char *pid_file;   /* the master's pid, for sluice -s; NULL: none */
     const struct sl_addr *admin_address; /* NULL: no admin listener; loopback unless

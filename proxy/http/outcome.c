@@ -1,6 +1,7 @@
 #include "outcome.h"
 
 #include "config.h"
+#include "events.h"
 #include "plane.h"
 #include "stats.h"
 
@@ -36,6 +37,8 @@ void sl_outcome_publish(struct sl_plane *p, const struct sl_outcome *o)
         uint64_t latency_us = (o->response_end_ns - o->arrival_ns) / 1000;
         sl_hist_record(&stats->latency_by_class[o->class_index], latency_us);
         sl_hist_record(&stats->latency_by_backend[b], latency_us);
+        if (p->events != NULL)
+            sl_events_sample(p->events, o->class_index, b, latency_us);
     }
     count_failure(&stats->backends[b], o);
 }

@@ -23,6 +23,7 @@ struct sl_front;
 struct sl_gate;
 struct sl_pool;
 struct sl_request;
+struct sl_events;
 struct sl_stats_worker;
 
 TAILQ_HEAD(sl_front_list, sl_front);
@@ -32,6 +33,7 @@ struct sl_plane {
     struct event_base *base;
     const struct sl_config *cfg;
     struct sl_stats_worker *stats; /* this worker's slot; never NULL once open */
+    struct sl_events *events;      /* the worker's event sink, borrowed; NULL: off */
     struct sl_pool **pools;        /* parallel to cfg->backends */
     struct sl_gate **gates;        /* parallel to cfg->backends: admission */
     struct sl_overload overload;   /* sampled by the worker, read by requests */

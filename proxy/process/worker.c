@@ -15,6 +15,7 @@
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
+#include "events.h"
 #include "stats.h"
 #include "timeval_ms.h"
 
@@ -207,6 +208,14 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
     if (sl_plane_open(&w->plane, w->base, cfg, slot, err, err_len) != 0 ||
         open_listeners(w, setup->listen_fds, err, err_len) != 0)
         goto fail;
+    if (cfg->events.is_on) {
+        w->events = sl_events_new(w->base, cfg, slot, setup->slot);
+        if (w->events == NULL) {
+            snprintf(err, err_len, "out of memory starting the event sink");
+            goto fail;
+        }
+        w->plane.events = w->events;
+    }
     if (setup->admin_fd >= 0) {
         w->admin = sl_admin_open(w->base, setup->admin_fd, cfg, w->stats_segment, err, err_len);
         if (w->admin == NULL)
@@ -237,6 +246,7 @@ void sl_worker_fini(struct sl_worker *w)
     free(w->listeners);
     sl_admin_close(w->admin);
     sl_plane_close(&w->plane);
+    sl_events_free(w->events); /* after the last request: the final figures go out */
     if (w->overload_timer)
         event_free(w->overload_timer);
     if (w->on_sigterm)

@@ -109,6 +109,8 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     json_by_protocol(out, "accepted", t->accepted);
     json_by_protocol(out, "requests_by_protocol", t->requests);
     fprintf(out, ",\"requests_malformed\":%" PRIu64, t->requests_malformed);
+    fprintf(out, ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64, t->events_sent,
+            t->events_dropped);
     fprintf(out, ",\"per_worker\":[");
     print_json_workers(out, seg);
     fprintf(out, "],\"backends\":[");
@@ -300,6 +302,12 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     family(out, "sluice_requests_malformed_total", "counter",
            "HTTP/1.1 request heads refused before they were read: 400, 408, 431.");
     fprintf(out, "sluice_requests_malformed_total %" PRIu64 "\n", t->requests_malformed);
+    family(out, "sluice_events_sent_total", "counter",
+           "Lines the event sink sent to the aggregator.");
+    fprintf(out, "sluice_events_sent_total %" PRIu64 "\n", t->events_sent);
+    family(out, "sluice_events_dropped_total", "counter",
+           "Lines the event sink dropped: the aggregator's socket refused them.");
+    fprintf(out, "sluice_events_dropped_total %" PRIu64 "\n", t->events_dropped);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)

@@ -28,7 +28,7 @@ static uint16_t port_of(const struct sl_addr *addr)
     "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, listeners, backends, "  \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
     "decision_header, pid_file, stats_path, admin_address, admin_allow_remote, admin_token, "      \
-    "overload"
+    "overload, events"
 
 /* ---- good files ---- */
 
@@ -327,6 +327,72 @@ static void test_h2c_default_inflight_counts_streams(void **state)
     assert_int_equal(cfg->backends[0].protocol, SL_BACKEND_H2C);
     assert_int_equal(cfg->backends[0].max_inflight, 600);
     sl_config_free(cfg);
+}
+
+/* ---- events ---- */
+
+static void test_events_off_unless_present(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL);
+    assert_false(cfg->events.is_on);
+    sl_config_free(cfg);
+}
+
+static void test_events_defaults_depend_on_the_address(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL "events:\n"
+                                            "  address: udp:127.0.0.1:8125\n");
+    assert_true(cfg->events.is_on);
+    assert_string_equal(cfg->events.address.text, "127.0.0.1:8125");
+    assert_string_equal(cfg->events.prefix.text, "sluice");
+    assert_int_equal(cfg->events.flush_interval_ms, 1000);
+    assert_int_equal(cfg->events.max_packet_bytes, 1432);
+    assert_false(cfg->events.is_dogstatsd);
+    assert_int_equal(cfg->events.tag_count, 0);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "events:\n"
+                          "  address: unix:/run/statsd.sock\n"
+                          "  prefix: rtb.edge-1\n"
+                          "  dogstatsd: true\n"
+                          "  flush_interval_ms: 250\n"
+                          "  tags: {env: prod, dc: ams}\n");
+    assert_true(sl_addr_is_unix(&cfg->events.address));
+    assert_int_equal(cfg->events.max_packet_bytes, 8192);
+    assert_string_equal(cfg->events.prefix.text, "rtb.edge-1");
+    assert_true(cfg->events.is_dogstatsd);
+    assert_int_equal(cfg->events.flush_interval_ms, 250);
+    assert_int_equal(cfg->events.tag_count, 2);
+    assert_string_equal(cfg->events.tags[1].name.text, "dc");
+    assert_string_equal(cfg->events.tags[1].value.text, "ams");
+    sl_config_free(cfg);
+}
+
+static void test_events_errors(void **state)
+{
+    assert_load_error(MINIMAL "events:\n"
+                              "  prefix: x\n",
+                      7, "events is missing required key 'address'");
+    assert_load_error(MINIMAL "events:\n"
+                              "  address: 127.0.0.1:8125\n",
+                      7, "events address must be udp:IP:port or unix:/path, got '127.0.0.1:8125'");
+    assert_load_error(MINIMAL "events:\n"
+                              "  address: udp:localhost:8125\n",
+                      7, "events address 'udp:localhost:8125' is not valid: 'localhost' is not an "
+                         "IP address; use an IP address (e.g. 127.0.0.1:8080 or [::1]:8080) or "
+                         "unix:/path");
+    assert_load_error(MINIMAL "events:\n"
+                              "  address: udp:127.0.0.1:8125\n"
+                              "  prefix: a:b\n",
+                      8, "events prefix must be made of A-Z a-z 0-9 _ . -, got 'a:b'");
+    assert_load_error(MINIMAL "events:\n"
+                              "  address: udp:127.0.0.1:8125\n"
+                              "  max_packet_bytes: 100\n",
+                      8, "events max_packet_bytes must be at least 512, got 100");
+    assert_load_error(MINIMAL "events:\n"
+                              "  address: udp:127.0.0.1:8125\n"
+                              "  tags: {env: \"a,b\"}\n",
+                      8, "events tag value must be 1 to 200 printable characters without "
+                         "spaces or any of : | @ , #, got 'a,b'");
 }
 
 /* ---- rules: routing by path ---- */
@@ -990,6 +1056,9 @@ int main(void)
         cmocka_unit_test(test_empty_rules_and_limits),
         cmocka_unit_test(test_flow_style_and_quoting),
         cmocka_unit_test(test_h2c_default_inflight_counts_streams),
+        cmocka_unit_test(test_events_off_unless_present),
+        cmocka_unit_test(test_events_defaults_depend_on_the_address),
+        cmocka_unit_test(test_events_errors),
         cmocka_unit_test(test_rule_first_match_and_default),
         cmocka_unit_test(test_rule_catch_all_and_first_backend),
         cmocka_unit_test(test_error_cannot_open),
