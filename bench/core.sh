@@ -32,6 +32,8 @@
 #                          direct-h2c sluice-h2c haproxy-h2c nghttpx-h2c); a -h2c row
 #                          is its proxy with an h2c pool to the backend in --h2c mode;
 #                          sluice-stats is sluice with its stats segment on;
+#                          sluice-events is sluice sending its events to a statsd
+#                          (tools/node, from tools/install-deps.sh) on the load core;
 #                          sluice-base is the sluice binary at BENCH_BASE_SLUICE (another
 #                          commit's build), for a before/after in one run
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
@@ -606,13 +608,18 @@ start_peer() {
     local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$sock" "RUNDIR=$dir" "IF_ROOT=$ifroot"
                  "PROTOCOL=$proto" "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
     case $peer in
-    sluice | sluice-stats | sluice-base | sluice-h2c)
+    sluice | sluice-stats | sluice-base | sluice-h2c | sluice-events)
         bin=$SLUICE_BIN
         [[ $peer == sluice-base ]] && bin=${BENCH_BASE_SLUICE:-}
         [[ -x $bin ]] || { PEER_FAIL="not built (${bin:-BENCH_BASE_SLUICE unset} missing)"; return 1; }
         fill "$PEERS_DIR/sluice.yaml.in" "$dir/sluice.yaml" "${subst[@]}"
         # the same sluice, keeping its stats segment: what the stats cost
         [[ $peer == sluice-stats ]] && echo "stats_path: $dir/sluice.stats" >>"$dir/sluice.yaml"
+        # the same sluice, sending its events: what the event sink costs
+        if [[ $peer == sluice-events ]]; then
+            [[ -n $STATSD_PORT ]] || { PEER_FAIL="statsd not installed (run tools/install-deps.sh)"; return 1; }
+            printf 'events:\n  address: udp:127.0.0.1:%s\n' "$STATSD_PORT" >>"$dir/sluice.yaml"
+        fi
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/sluice.yaml"
         ;;
     nginx)
@@ -655,7 +662,7 @@ peer_version() {
     local bin
     case $1 in
     direct | direct-h2c) echo "-" ;;
-    sluice | sluice-stats | sluice-h2c)
+    sluice | sluice-stats | sluice-h2c | sluice-events)
         local v=""
         [[ -x $SLUICE_BIN ]] && v=$(timeout 2 "$SLUICE_BIN" -V 2>&1 </dev/null | head -n 1)
         [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"
@@ -954,6 +961,29 @@ print_markdown_report() {
 
 # ---------------------------------------------------------------- main
 
+# Etsy's statsd, on the load generator's core, for the sluice-events row; sets
+# STATSD_PORT, left empty when statsd is not installed.
+start_statsd() {
+    STATSD_PORT=""
+    [[ " $PEERS " == *" sluice-events "* ]] || return 0
+    local js=$REPO_DIR/tools/node/node_modules/statsd/stats.js
+    [[ -f $js ]] && command -v node >/dev/null || { log "statsd not installed: no sluice-events row"; return 0; }
+    pick_port
+    local udp=$PORT
+    pick_port
+    mkdir -p "$TMP/statsd"
+    printf '{ port: %s, mgmt_port: %s, address: "127.0.0.1", mgmt_address: "127.0.0.1", backends: [] }\n' \
+        "$udp" "$PORT" >"$TMP/statsd/config.js"
+    start_pinned "$LOAD_CPU" "$TMP/statsd/stderr.log" node "$js" "$TMP/statsd/config.js"
+    local deadline=$((SECONDS + START_TIMEOUT))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+        ((SECONDS < deadline)) && alive "$STARTED_PID" || { log "statsd did not start"; return 0; }
+        sleep 0.05
+    done
+    STATSD_PORT=$udp
+    log "statsd ready on udp 127.0.0.1:$udp"
+}
+
 # The same backend in --h2c mode, on its own socket, for the -h2c rows.
 start_h2c_backend() {
     SOCK_H2C=$TMP/backend-h2c.sock
@@ -1026,6 +1056,7 @@ main() {
         --data-binary "@$BODY" http://localhost/bid
     log "backend ready on $SOCK ($(wc -c <"$TMP/reference.body") B reply)"
     start_h2c_backend
+    start_statsd
 
     local peer r j
     local -a plist order

@@ -16,14 +16,15 @@
 
 static void print_usage(FILE *out)
 {
-    fprintf(out, "usage: sluice [-c FILE] [-t | -s reload|stop] [-V] [-h]\n"
+    fprintf(out, "usage: sluice [-c FILE] [-t | -s reload|reopen|stop] [-V] [-h]\n"
                  "  -c FILE  configuration file (default " SL_DEFAULT_CONFIG ")\n"
                  "  -t       check the configuration and exit\n"
                  "  -s SIG   signal the running sluice found through FILE's pid_file:\n"
-                 "           reload (SIGHUP) or stop (SIGTERM)\n"
+                 "           reload (SIGHUP), reopen (SIGUSR1) or stop (SIGTERM)\n"
                  "  -V       print the version and exit\n"
                  "  -h       print this help and exit\n"
                  "SIGHUP: reload the configuration without dropping a connection.\n"
+                 "SIGUSR1: reopen the access log (after logrotate renamed it).\n"
                  "SIGTERM or SIGINT: stop accepting, finish requests in flight (up to\n"
                  "drain_timeout_ms), exit 0.\n");
 }
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     }
     int sig = send == NULL                  ? 0
               : strcmp(send, "reload") == 0 ? SIGHUP
+              : strcmp(send, "reopen") == 0 ? SIGUSR1
               : strcmp(send, "stop") == 0   ? SIGTERM
                                             : -1;
     if (optind != argc || sig < 0 || (sig != 0 && is_check)) {

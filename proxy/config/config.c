@@ -350,6 +350,9 @@ static const struct key top_keys[] = {
      .def_text = "none (no events sent)",
      .doc = "send per-class counts, latencies and shed decisions to a statsd-compatible "
             "aggregator"},
+    {.name = "access_log", .type = KEY_MAPPING, .sub = &sl_config_access_log_kind,
+     .def_text = "none (no access log)",
+     .doc = "one JSON line per request (or per sample-th request)"},
 };
 
 static const struct kind top_kind = {

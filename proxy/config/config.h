@@ -102,6 +102,16 @@ struct sl_events_config {
     size_t tag_count;
 };
 
+/* The access log (stats/access_log.h); is_on only with an access_log mapping. */
+struct sl_access_log_config {
+    bool is_on;
+    const char *path;       /* absolute; NULL: stderr */
+    uint32_t sample;        /* one request in sample gets a line */
+    bool always_log_shed;   /* every shed request gets one too */
+    uint32_t buffer_bytes;  /* per worker, written when full */
+    uint32_t flush_interval_ms;
+};
+
 struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
@@ -132,6 +142,7 @@ struct sl_config {
     bool decision_header; /* x-sluice-decision on responses: class and shed reason */
     struct sl_overload_config_ms overload;
     struct sl_events_config events;
+    struct sl_access_log_config access_log;
     const char *stats_path; /* the stats segment's file; NULL: none */
     const char *pid_file;   /* the master's pid, for sluice -s; NULL: none */
     const struct sl_addr *admin_address; /* NULL: no admin listener; loopback unless

@@ -1,4 +1,5 @@
-/* Config keys of the event sink: the events mapping. */
+/* Config keys of what sluice writes about its requests: the events mapping
+ * (the event sink) and the access_log mapping. */
 #include "config_events.h"
 
 #include <stddef.h>
@@ -114,6 +115,53 @@ const struct kind sl_config_events_kind = {
     .target_size = sizeof(struct sl_config),
 };
 
+/* "stderr", or an absolute path (sluice may chdir; a relative one would move). */
+static int parse_log_path(struct loader *ld, const struct key *key,
+                          const struct sl_yaml_node *value, char *target)
+{
+    const char *text;
+    if (sl_config_string(ld, key, value, &text) < 0)
+        return -1;
+    if (strcmp(text, "stderr") == 0)
+        return 0; /* path stays NULL */
+    if (text[0] != '/')
+        return sl_config_fail_type(ld, key, value);
+    char *copy = sl_arena_strndup(ld->cfg->arena, text, strlen(text));
+    if (copy == NULL)
+        return sl_config_fail_oom(ld);
+    memcpy(target + key->offset, &copy, sizeof(copy));
+    return 0;
+}
+
+#define ACCESS_KEY(field) offsetof(struct sl_config, access_log.field)
+
+/* clang-format off */
+static const struct key access_log_keys[] = {
+    {.name = "path", .label = "access_log path", .type = KEY_CUSTOM, .parse = parse_log_path,
+     .what = "stderr or an absolute file path", .is_required = true, .def_text = "none",
+     .offset = ACCESS_KEY(path),
+     .doc = "file the lines are appended to (created 0640 if missing), or stderr"},
+    {.name = "sample", .type = KEY_UINT, .def = 1, .min = 1, .max = 1000000,
+     .offset = ACCESS_KEY(sample),
+     .doc = "one request in this many gets a line, per worker"},
+    {.name = "always_log_shed", .type = KEY_BOOL, .def = false, .def_text = "false",
+     .offset = ACCESS_KEY(always_log_shed),
+     .doc = "every shed request gets a line, whatever sample says"},
+    {.name = "buffer_bytes", .type = KEY_UINT, .def = 65536, .min = SL_ACCESS_BUFFER_MIN,
+     .max = 16777216, .offset = ACCESS_KEY(buffer_bytes),
+     .doc = "lines a worker gathers before it writes them"},
+    {.name = "flush_interval_ms", .type = KEY_UINT, .def = 1000, .min = 10, .max = 60000,
+     .offset = ACCESS_KEY(flush_interval_ms),
+     .doc = "the longest a line waits in the buffer"},
+};
+/* clang-format on */
+
+const struct kind sl_config_access_log_kind = {
+    .noun = "access_log", .keys = access_log_keys,
+    .key_count = sizeof(access_log_keys) / sizeof(access_log_keys[0]),
+    .target_size = sizeof(struct sl_config),
+};
+
 static bool is_name_text(const struct sl_string *s)
 {
     for (size_t i = 0; i < s->len; i++) {
@@ -127,6 +175,7 @@ static bool is_name_text(const struct sl_string *s)
 
 int sl_config_resolve_events(struct loader *ld, const struct sl_yaml_node *root)
 {
+    ld->cfg->access_log.is_on = sl_config_find(root, "access_log") != NULL;
     struct sl_events_config *events = &ld->cfg->events;
     const struct sl_yaml_node *map = sl_config_find(root, "events");
     if (map == NULL)

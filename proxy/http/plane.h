@@ -23,6 +23,7 @@ struct sl_front;
 struct sl_gate;
 struct sl_pool;
 struct sl_request;
+struct sl_access_log;
 struct sl_events;
 struct sl_stats_worker;
 
@@ -34,6 +35,7 @@ struct sl_plane {
     const struct sl_config *cfg;
     struct sl_stats_worker *stats; /* this worker's slot; never NULL once open */
     struct sl_events *events;      /* the worker's event sink, borrowed; NULL: off */
+    struct sl_access_log *access_log; /* the worker's, borrowed; NULL: off */
     struct sl_pool **pools;        /* parallel to cfg->backends */
     struct sl_gate **gates;        /* parallel to cfg->backends: admission */
     struct sl_overload overload;   /* sampled by the worker, read by requests */

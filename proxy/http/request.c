@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "access.h"
 #include "arena.h"
 #include "clock.h"
 #include "config.h"
@@ -513,6 +514,8 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 {
     req->state = SL_REQ_FORWARD;
     req->upconn = conn;
+    req->outcome.server = conn->server->addr->text;
+    req->outcome.upstream_start_ns = sl_clock_ns();
     send_head(req);
     send_replay(req);
     send_pending_body(req);
@@ -973,5 +976,6 @@ void sl_request_finish(struct sl_request *req, enum sl_request_end how)
     detach_upstream(req);
     return_credit(req);
     sl_outcome_publish(req->plane, &req->outcome);
+    sl_access_record(req);
     request_recycle(req);
 }

@@ -206,6 +206,7 @@ static void run_worker(const struct generation *gen, unsigned slot, pid_t master
     sigset_t stops, rest;
     sigemptyset(&stops);
     sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGUSR1); /* its default action kills: wait for the loop's handler */
     sigprocmask(SIG_SETMASK, &stops, NULL);
     if (gen->cfg->worker_cpu_affinity)
         pin_to_cpu(slot);
@@ -462,6 +463,8 @@ static void loop(struct master *m, const sigset_t *signals)
             reload(m);
         else if (sig == SIGTERM || sig == SIGINT)
             stop(m, sig);
+        else if (sig == SIGUSR1)
+            signal_workers(m, SIGUSR1); /* the access log's files are reopened */
         reap(m);
         restart_due(m);
         if (m->is_stopping && now_ms() >= m->kill_at_ms && live_children(m) > 0) {
@@ -500,6 +503,7 @@ int sl_master_run(const char *path, struct sl_config *cfg)
     sigaddset(&signals, SIGHUP);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
     sigprocmask(SIG_BLOCK, &signals, NULL); /* taken by sigtimedwait, not handlers */
     for (size_t i = 0; i < cfg->listener_count; i++)
         SL_INFO("listening on %s (%s)", cfg->listeners[i].addr.text,

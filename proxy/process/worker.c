@@ -15,6 +15,7 @@
 #include "gate.h"
 #include "listener.h"
 #include "log.h"
+#include "access_log.h"
 #include "events.h"
 #include "stats.h"
 #include "timeval_ms.h"
@@ -182,8 +183,20 @@ static int open_listeners(struct sl_worker *w, const int *fds, char *err, size_t
     return 0;
 }
 
+/* logrotate renamed the file (the master passes SIGUSR1 on); a worker without
+ * an access log takes the signal all the same, so that it does not die of it. */
+static void on_reopen_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+    if (w->access_log != NULL)
+        sl_access_log_reopen(w->access_log);
+}
+
 static int watch_signals(struct sl_worker *w)
 {
+    w->on_sigusr1 = evsignal_new(w->base, SIGUSR1, on_reopen_signal, w);
+    if (w->on_sigusr1 == NULL || evsignal_add(w->on_sigusr1, NULL) != 0)
+        return -1;
     w->on_sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
     w->goaway_timer = evtimer_new(w->base, on_goaway_timeout, w);
@@ -216,6 +229,12 @@ int sl_worker_init(struct sl_worker *w, const struct sl_config *cfg,
         }
         w->plane.events = w->events;
     }
+    if (cfg->access_log.is_on) {
+        w->access_log = sl_access_log_open(w->base, cfg, slot, err, err_len);
+        if (w->access_log == NULL)
+            goto fail;
+        w->plane.access_log = w->access_log;
+    }
     if (setup->admin_fd >= 0) {
         w->admin = sl_admin_open(w->base, setup->admin_fd, cfg, w->stats_segment, err, err_len);
         if (w->admin == NULL)
@@ -247,6 +266,9 @@ void sl_worker_fini(struct sl_worker *w)
     sl_admin_close(w->admin);
     sl_plane_close(&w->plane);
     sl_events_free(w->events); /* after the last request: the final figures go out */
+    sl_access_log_close(w->access_log);
+    if (w->on_sigusr1)
+        event_free(w->on_sigusr1);
     if (w->overload_timer)
         event_free(w->overload_timer);
     if (w->on_sigterm)

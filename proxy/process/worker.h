@@ -16,6 +16,7 @@ struct event_base;
 struct sl_config;
 struct sl_listener;
 struct sl_admin;
+struct sl_access_log;
 struct sl_events;
 struct sl_stats_segment;
 
@@ -27,6 +28,8 @@ struct sl_worker {
     struct sl_stats_segment *stats_segment; /* the master's (borrowed) */
     struct sl_admin *admin;                 /* when cfg->admin_address is set */
     struct sl_events *events;               /* when cfg->events is on */
+    struct sl_access_log *access_log;       /* when cfg->access_log is on */
+    struct event *on_sigusr1;               /* reopens the access log */
     struct event *overload_timer;           /* samples the overload signals */
     uint64_t overload_due_ns;               /* when the sampler should have run: lateness is loop
                                              * lag; 0 before the first sample */

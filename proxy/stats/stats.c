@@ -179,6 +179,8 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
     to->bytes_out += from->bytes_out;
     to->events_sent += from->events_sent;
     to->events_dropped += from->events_dropped;
+    to->access_log_lines += from->access_log_lines;
+    to->access_log_dropped += from->access_log_dropped;
     to->streams_open += from->streams_open;
     if (from->overload_level > to->overload_level)
         to->overload_level = from->overload_level; /* the worst worker's */

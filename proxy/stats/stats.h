@@ -93,6 +93,8 @@ struct sl_stats_worker {
     uint64_t bytes_out;                /* written to clients */
     uint64_t events_sent;              /* lines the event sink sent (events.h) */
     uint64_t events_dropped;           /* lines it could not send */
+    uint64_t access_log_lines;         /* written to the access log (access_log.h) */
+    uint64_t access_log_dropped;       /* that could not be written */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
     /* from the request's arrival to the end of a proxied response, in µs */

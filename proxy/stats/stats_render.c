@@ -109,8 +109,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     json_by_protocol(out, "accepted", t->accepted);
     json_by_protocol(out, "requests_by_protocol", t->requests);
     fprintf(out, ",\"requests_malformed\":%" PRIu64, t->requests_malformed);
-    fprintf(out, ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64, t->events_sent,
-            t->events_dropped);
+    fprintf(out,
+            ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64
+            ",\"access_log_lines\":%" PRIu64 ",\"access_log_dropped\":%" PRIu64,
+            t->events_sent, t->events_dropped, t->access_log_lines, t->access_log_dropped);
     fprintf(out, ",\"per_worker\":[");
     print_json_workers(out, seg);
     fprintf(out, "],\"backends\":[");
@@ -308,6 +310,11 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     family(out, "sluice_events_dropped_total", "counter",
            "Lines the event sink dropped: the aggregator's socket refused them.");
     fprintf(out, "sluice_events_dropped_total %" PRIu64 "\n", t->events_dropped);
+    family(out, "sluice_access_log_lines_total", "counter", "Lines written to the access log.");
+    fprintf(out, "sluice_access_log_lines_total %" PRIu64 "\n", t->access_log_lines);
+    family(out, "sluice_access_log_dropped_total", "counter",
+           "Access log lines that could not be written.");
+    fprintf(out, "sluice_access_log_dropped_total %" PRIu64 "\n", t->access_log_dropped);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)

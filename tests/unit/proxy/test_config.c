@@ -28,7 +28,7 @@ static uint16_t port_of(const struct sl_addr *addr)
     "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, listeners, backends, "  \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
     "decision_header, pid_file, stats_path, admin_address, admin_allow_remote, admin_token, "      \
-    "overload, events"
+    "overload, events, access_log"
 
 /* ---- good files ---- */
 
@@ -393,6 +393,35 @@ static void test_events_errors(void **state)
                               "  tags: {env: \"a,b\"}\n",
                       8, "events tag value must be 1 to 200 printable characters without "
                          "spaces or any of : | @ , #, got 'a,b'");
+}
+
+static void test_access_log_keys(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL);
+    assert_false(cfg->access_log.is_on);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "access_log:\n"
+                          "  path: /var/log/sluice/access.log\n");
+    assert_true(cfg->access_log.is_on);
+    assert_string_equal(cfg->access_log.path, "/var/log/sluice/access.log");
+    assert_int_equal(cfg->access_log.sample, 1);
+    assert_false(cfg->access_log.always_log_shed);
+    assert_int_equal(cfg->access_log.buffer_bytes, 65536);
+    assert_int_equal(cfg->access_log.flush_interval_ms, 1000);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "access_log: {path: stderr, sample: 100, always_log_shed: true}\n");
+    assert_null(cfg->access_log.path);
+    assert_int_equal(cfg->access_log.sample, 100);
+    assert_true(cfg->access_log.always_log_shed);
+    sl_config_free(cfg);
+    assert_load_error(MINIMAL "access_log:\n"
+                              "  path: logs/access.log\n",
+                      7, "access_log path must be stderr or an absolute file path, got "
+                         "'logs/access.log'");
+    assert_load_error(MINIMAL "access_log:\n"
+                              "  path: stderr\n"
+                              "  buffer_bytes: 4096\n",
+                      8, "buffer_bytes must be between 32768 and 16777216, got 4096");
 }
 
 /* ---- rules: routing by path ---- */
@@ -1059,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_events_off_unless_present),
         cmocka_unit_test(test_events_defaults_depend_on_the_address),
         cmocka_unit_test(test_events_errors),
+        cmocka_unit_test(test_access_log_keys),
         cmocka_unit_test(test_rule_first_match_and_default),
         cmocka_unit_test(test_rule_catch_all_and_first_backend),
         cmocka_unit_test(test_error_cannot_open),

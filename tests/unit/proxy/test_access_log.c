@@ -1,0 +1,204 @@
+/* The access log: the JSON line (escaping, nulls, cuts), sampling, and
+ * writing, reopening and closing real files in the fixture's directory.
+ * Expected lines are written out by hand. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "access_log.h"
+#include "config.h"
+#include "config_fixture.h"
+#include "stats.h"
+
+static const struct sl_access_entry bid = {
+    .unix_us = 1764700000123456ull, /* 2025-12-02T18:26:40.123456Z */
+    .listener = "public",
+    .peer = "192.0.2.7",
+    .protocol = "h2c",
+    .method = "POST",
+    .authority = "bidder.example",
+    .path = "/bid?id=\"7\"&q=a\\b",
+    .status = 200,
+    .class_name = "bid",
+    .code = "--",
+    .backend = "bidders",
+    .server = "unix:/run/bidder.sock",
+    .bytes_in = 1109,
+    .bytes_out = 299,
+    .total_us = 812,
+    .upstream_us = 640,
+};
+
+static void test_line_has_every_field_escaped(void **state)
+{
+    char buf[4096];
+    size_t len = sl_access_format(&bid, buf, sizeof(buf));
+    const char *expected =
+        "{\"time\":\"2025-12-02T18:26:40.123456Z\",\"listener\":\"public\",\"peer\":\"192.0.2.7\","
+        "\"protocol\":\"h2c\",\"method\":\"POST\",\"authority\":\"bidder.example\","
+        "\"path\":\"/bid?id=\\\"7\\\"&q=a\\\\b\",\"status\":200,\"class\":\"bid\",\"shed\":null,"
+        "\"code\":\"--\",\"backend\":\"bidders\",\"server\":\"unix:/run/bidder.sock\","
+        "\"bytes_in\":1109,\"bytes_out\":299,\"total_us\":812,\"upstream_us\":640}\n";
+    assert_int_equal(len, strlen(expected));
+    assert_memory_equal(buf, expected, len);
+}
+
+/* A request answered before any rule or backend: nulls, and the shed reason
+ * only when shed. Control and non-ASCII bytes are \u00XX. */
+static void test_nulls_and_odd_bytes(void **state)
+{
+    struct sl_access_entry e = {
+        .unix_us = 0,
+        .listener = "127.0.0.1:8080",
+        .peer = "unix",
+        .protocol = "http1",
+        .method = "G\x01T",
+        .path = "/caf\xc3\xa9",
+        .status = 431,
+        .shed_reason = "overload", /* not shed: not written */
+        .code = "PR",
+        .upstream_us = -1,
+    };
+    char buf[4096];
+    size_t len = sl_access_format(&e, buf, sizeof(buf));
+    const char *expected =
+        "{\"time\":\"1970-01-01T00:00:00.000000Z\",\"listener\":\"127.0.0.1:8080\","
+        "\"peer\":\"unix\",\"protocol\":\"http1\",\"method\":\"G\\u0001T\",\"authority\":null,"
+        "\"path\":\"/caf\\u00c3\\u00a9\",\"status\":431,\"class\":null,\"shed\":null,"
+        "\"code\":\"PR\",\"backend\":null,\"server\":null,\"bytes_in\":0,\"bytes_out\":0,"
+        "\"total_us\":0,\"upstream_us\":null}\n";
+    assert_int_equal(len, strlen(expected));
+    assert_memory_equal(buf, expected, len);
+    e.is_shed = true;
+    len = sl_access_format(&e, buf, sizeof(buf));
+    buf[len] = '\0';
+    assert_non_null(strstr(buf, ",\"shed\":\"overload\","));
+}
+
+static void test_long_fields_are_cut_and_small_buffers_refused(void **state)
+{
+    char *path = malloc(3 * SL_ACCESS_FIELD_MAX);
+    assert_non_null(path);
+    memset(path, 'a', 3 * SL_ACCESS_FIELD_MAX - 1);
+    path[3 * SL_ACCESS_FIELD_MAX - 1] = '\0';
+    struct sl_access_entry e = bid;
+    e.path = path;
+    char *buf = malloc(SL_ACCESS_LINE_MAX);
+    assert_non_null(buf);
+    size_t len = sl_access_format(&e, buf, SL_ACCESS_LINE_MAX);
+    assert_true(len > SL_ACCESS_FIELD_MAX);
+    assert_true(len < 2 * SL_ACCESS_FIELD_MAX);
+    assert_int_equal(sl_access_format(&bid, buf, 100), 0);
+    free(buf);
+    free(path);
+}
+
+/* --- the log itself --- */
+
+static char log_path[160];
+
+static struct sl_config *load_with_log(const char *keys)
+{
+    char yaml[512];
+    snprintf(log_path, sizeof(log_path), "%.100s/access.log", cfg_dir);
+    snprintf(yaml, sizeof(yaml), MINIMAL "access_log:\n  path: %s\n%s", log_path, keys);
+    return load_ok(yaml);
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_sampling_and_shed(void **state)
+{
+    struct sl_config *cfg = load_with_log("  sample: 3\n  always_log_shed: true\n");
+    struct event_base *base = event_base_new();
+    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
+    char err[256];
+    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
+    assert_non_null(log);
+    int wanted = 0;
+    for (int i = 0; i < 9; i++)
+        wanted += sl_access_log_wants(log, false);
+    assert_int_equal(wanted, 3);
+    for (int i = 0; i < 4; i++)
+        assert_true(sl_access_log_wants(log, true));
+    sl_access_log_close(log);
+    free(slot);
+    event_base_free(base);
+    sl_config_free(cfg);
+    unlink(log_path);
+}
+
+/* Lines wait in the buffer; a reopen writes them to the file as it was, and
+ * the next lines go to the path's new file; close writes the rest. */
+static void test_buffer_reopen_close_lose_nothing(void **state)
+{
+    struct sl_config *cfg = load_with_log("  flush_interval_ms: 60000\n");
+    struct event_base *base = event_base_new();
+    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
+    char err[256];
+    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
+    assert_non_null(log);
+    for (int i = 0; i < 5; i++)
+        sl_access_log_write(log, &bid);
+    assert_int_equal(count_lines(log_path), 0); /* still buffered */
+    char rotated[200];
+    snprintf(rotated, sizeof(rotated), "%s.1", log_path);
+    assert_int_equal(rename(log_path, rotated), 0);
+    sl_access_log_reopen(log);
+    assert_int_equal(count_lines(rotated), 5);
+    for (int i = 0; i < 2; i++)
+        sl_access_log_write(log, &bid);
+    sl_access_log_close(log);
+    assert_int_equal(count_lines(log_path), 2);
+    assert_int_equal(slot->access_log_lines, 7);
+    assert_int_equal(slot->access_log_dropped, 0);
+    free(slot);
+    event_base_free(base);
+    sl_config_free(cfg);
+    unlink(rotated);
+    unlink(log_path);
+}
+
+static void test_unopenable_file_is_an_error(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL "access_log:\n  path: /nonexistent-dir/a.log\n");
+    struct event_base *base = event_base_new();
+    struct sl_stats_worker slot = {0};
+    char err[256] = "";
+    assert_null(sl_access_log_open(base, cfg, &slot, err, sizeof(err)));
+    assert_string_equal(err, "cannot open the access log /nonexistent-dir/a.log: No such file or "
+                             "directory");
+    event_base_free(base);
+    sl_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_line_has_every_field_escaped),
+        cmocka_unit_test(test_nulls_and_odd_bytes),
+        cmocka_unit_test(test_long_fields_are_cut_and_small_buffers_refused),
+        cmocka_unit_test(test_sampling_and_shed),
+        cmocka_unit_test(test_buffer_reopen_close_lose_nothing),
+        cmocka_unit_test(test_unopenable_file_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
