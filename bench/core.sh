@@ -34,6 +34,7 @@
 #                          sluice-stats is sluice with its stats segment on;
 #                          sluice-events is sluice sending its events to a statsd
 #                          (tools/node, from tools/install-deps.sh) on the load core;
+#                          sluice-access is sluice writing an access log line per request;
 #                          sluice-base is the sluice binary at BENCH_BASE_SLUICE (another
 #                          commit's build), for a before/after in one run
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
@@ -608,7 +609,7 @@ start_peer() {
     local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$sock" "RUNDIR=$dir" "IF_ROOT=$ifroot"
                  "PROTOCOL=$proto" "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
     case $peer in
-    sluice | sluice-stats | sluice-base | sluice-h2c | sluice-events)
+    sluice | sluice-stats | sluice-base | sluice-h2c | sluice-events | sluice-access)
         bin=$SLUICE_BIN
         [[ $peer == sluice-base ]] && bin=${BENCH_BASE_SLUICE:-}
         [[ -x $bin ]] || { PEER_FAIL="not built (${bin:-BENCH_BASE_SLUICE unset} missing)"; return 1; }
@@ -620,6 +621,9 @@ start_peer() {
             [[ -n $STATSD_PORT ]] || { PEER_FAIL="statsd not installed (run tools/install-deps.sh)"; return 1; }
             printf 'events:\n  address: udp:127.0.0.1:%s\n' "$STATSD_PORT" >>"$dir/sluice.yaml"
         fi
+        # the same sluice, logging every request: what the access log costs
+        [[ $peer == sluice-access ]] &&
+            printf 'access_log:\n  path: %s/access.log\n' "$dir" >>"$dir/sluice.yaml"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/sluice.yaml"
         ;;
     nginx)
@@ -662,7 +666,7 @@ peer_version() {
     local bin
     case $1 in
     direct | direct-h2c) echo "-" ;;
-    sluice | sluice-stats | sluice-h2c | sluice-events)
+    sluice | sluice-stats | sluice-h2c | sluice-events | sluice-access)
         local v=""
         [[ -x $SLUICE_BIN ]] && v=$(timeout 2 "$SLUICE_BIN" -V 2>&1 </dev/null | head -n 1)
         [[ $v == *[0-9]* && $v != *rror* && $v != *nknown* && $v != *sage* ]] || v="sluice"

@@ -6,14 +6,44 @@
 #include "clock.h"
 #include "config.h"
 #include "front.h"
+#include "h1.h"
 #include "plane.h"
 #include "request.h"
 #include "stats.h"
 
-static const char *field(const struct sl_request *req, const char *name)
+struct head_fields {
+    const char *method;
+    const char *authority; /* :authority, else the first Host */
+    const char *path;
+};
+
+static bool is_name(const nghttp2_nv *nv, const char *name, size_t len)
 {
-    const nghttp2_nv *nv = sl_header_list_find(&req->fields, name);
-    return nv != NULL ? (const char *)nv->value : NULL;
+    return nv->namelen == len && sl_h1_equal_ignoring_case((const char *)nv->name, len, name);
+}
+
+/* One pass over the request's fields. */
+static struct head_fields head_fields_of(const struct sl_request *req)
+{
+    struct head_fields h = {0};
+    const char *host = NULL;
+    for (size_t i = 0; i < req->fields.count; i++) {
+        const nghttp2_nv *nv = &req->fields.items[i];
+        const char *value = (const char *)nv->value;
+        if (nv->namelen > 0 && nv->name[0] == ':') {
+            if (is_name(nv, ":method", 7))
+                h.method = value;
+            else if (is_name(nv, ":path", 5))
+                h.path = value;
+            else if (is_name(nv, ":authority", 10))
+                h.authority = value;
+        } else if (host == NULL && is_name(nv, "host", 4)) {
+            host = value;
+        }
+    }
+    if (h.authority == NULL)
+        h.authority = host;
+    return h;
 }
 
 static uint64_t unix_us_now(void)
@@ -37,16 +67,16 @@ void sl_access_record(const struct sl_request *req)
         return;
     char code[3];
     sl_outcome_code(o, code);
-    const char *authority = field(req, ":authority");
+    struct head_fields head = head_fields_of(req);
     uint64_t now_ns = sl_clock_ns();
     struct sl_access_entry e = {
         .unix_us = unix_us_now(),
         .listener = listener_name(req),
         .peer = req->front->peer,
         .protocol = sl_stats_protocol_name(o->protocol),
-        .method = field(req, ":method"),
-        .authority = authority != NULL ? authority : field(req, "host"),
-        .path = field(req, ":path"),
+        .method = head.method,
+        .authority = head.authority,
+        .path = head.path,
         .status = o->status,
         .class_name = o->backend != NULL ? req->plane->cfg->classes[o->class_index].name : NULL,
         .is_shed = o->is_shed,

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +39,16 @@ static void put_text(struct out *o, const char *s)
     put(o, s, strlen(s));
 }
 
+/* A string literal, its length known at compile time. */
+#define PUT_LITERAL(o, s) put((o), (s), sizeof(s) - 1)
+
 static void put_json_string(struct out *o, const char *s)
 {
     if (s == NULL) {
-        put_text(o, "null");
+        PUT_LITERAL(o, "null");
         return;
     }
-    put_text(o, "\"");
+    PUT_LITERAL(o, "\"");
     size_t len = strnlen(s, SL_ACCESS_FIELD_MAX);
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
@@ -63,61 +65,82 @@ static void put_json_string(struct out *o, const char *s)
         run = i + 1;
     }
     put(o, s + run, len - run);
-    put_text(o, "\"");
+    PUT_LITERAL(o, "\"");
 }
 
-static void put_field(struct out *o, const char *name, const char *value)
+/* name is a literal with its quotes, colon and leading comma: ",\"path\":" */
+#define PUT_FIELD(o, name, value) (PUT_LITERAL((o), name), put_json_string((o), (value)))
+#define PUT_NUMBER(o, name, value) (PUT_LITERAL((o), name), put_unsigned((o), (value)))
+
+/* Digits of v, at least width of them (zero-padded); returns their count. */
+static size_t put_digits(char *out, uint64_t v, size_t width)
 {
-    put_text(o, o->len > 1 ? ",\"" : "\"");
-    put_text(o, name);
-    put_text(o, "\":");
-    put_json_string(o, value);
+    char rev[24];
+    size_t n = 0;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n < width)
+        rev[n++] = '0';
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    return n;
 }
 
-static void put_number(struct out *o, const char *name, int64_t value)
+static void put_unsigned(struct out *o, uint64_t value)
 {
-    char text[48];
-    snprintf(text, sizeof(text), ",\"%s\":%" PRId64, name, value);
-    put_text(o, text);
+    char digits[24];
+    put(o, digits, put_digits(digits, value, 1));
 }
 
-/* RFC 3339 in UTC, to the microsecond. */
-static void format_time(uint64_t unix_us, char *out, size_t len)
+/* RFC 3339 in UTC, to the microsecond. The calendar part changes once a
+ * second: it is worked out then, not for every line. */
+static void format_time(uint64_t unix_us, char out[32])
 {
-    time_t secs = (time_t)(unix_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, len - n, ".%06uZ", (unsigned)(unix_us % 1000000));
+    static uint64_t cached_second = UINT64_MAX;
+    static char cached[24]; /* "2026-12-02T18:50:52." */
+    uint64_t second = unix_us / 1000000;
+    if (second != cached_second) {
+        time_t secs = (time_t)second;
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S.", &tm);
+        cached_second = second;
+    }
+    size_t n = strlen(cached);
+    memcpy(out, cached, n);
+    n += put_digits(out + n, unix_us % 1000000, 6);
+    out[n++] = 'Z';
+    out[n] = '\0';
 }
 
 size_t sl_access_format(const struct sl_access_entry *e, char *buf, size_t cap)
 {
     struct out o = {.buf = buf, .cap = cap};
-    char time_text[40];
-    format_time(e->unix_us, time_text, sizeof(time_text));
-    put_text(&o, "{");
-    put_field(&o, "time", time_text);
-    put_field(&o, "listener", e->listener);
-    put_field(&o, "peer", e->peer);
-    put_field(&o, "protocol", e->protocol);
-    put_field(&o, "method", e->method);
-    put_field(&o, "authority", e->authority);
-    put_field(&o, "path", e->path);
-    put_number(&o, "status", e->status);
-    put_field(&o, "class", e->class_name);
-    put_field(&o, "shed", e->is_shed ? e->shed_reason : NULL);
-    put_field(&o, "code", e->code);
-    put_field(&o, "backend", e->backend);
-    put_field(&o, "server", e->server);
-    put_number(&o, "bytes_in", (int64_t)e->bytes_in);
-    put_number(&o, "bytes_out", (int64_t)e->bytes_out);
-    put_number(&o, "total_us", (int64_t)e->total_us);
+    char time_text[32];
+    format_time(e->unix_us, time_text);
+    PUT_FIELD(&o, "{\"time\":", time_text);
+    PUT_FIELD(&o, ",\"listener\":", e->listener);
+    PUT_FIELD(&o, ",\"peer\":", e->peer);
+    PUT_FIELD(&o, ",\"protocol\":", e->protocol);
+    PUT_FIELD(&o, ",\"method\":", e->method);
+    PUT_FIELD(&o, ",\"authority\":", e->authority);
+    PUT_FIELD(&o, ",\"path\":", e->path);
+    PUT_NUMBER(&o, ",\"status\":", e->status);
+    PUT_FIELD(&o, ",\"class\":", e->class_name);
+    PUT_FIELD(&o, ",\"shed\":", e->is_shed ? e->shed_reason : NULL);
+    PUT_FIELD(&o, ",\"code\":", e->code);
+    PUT_FIELD(&o, ",\"backend\":", e->backend);
+    PUT_FIELD(&o, ",\"server\":", e->server);
+    PUT_NUMBER(&o, ",\"bytes_in\":", e->bytes_in);
+    PUT_NUMBER(&o, ",\"bytes_out\":", e->bytes_out);
+    PUT_NUMBER(&o, ",\"total_us\":", e->total_us);
     if (e->upstream_us >= 0)
-        put_number(&o, "upstream_us", e->upstream_us);
+        PUT_NUMBER(&o, ",\"upstream_us\":", (uint64_t)e->upstream_us);
     else
-        put_text(&o, ",\"upstream_us\":null");
-    put_text(&o, "}\n");
+        PUT_LITERAL(&o, ",\"upstream_us\":null");
+    PUT_LITERAL(&o, "}\n");
     return o.is_full ? 0 : o.len;
 }
 
@@ -221,18 +244,17 @@ bool sl_access_log_wants(struct sl_access_log *log, bool is_shed)
     return is_sampled || (is_shed && log->cfg->always_log_shed);
 }
 
+/* The line is formatted in place; buffer_bytes is at least SL_ACCESS_LINE_MAX
+ * (config_events.h), so an empty buffer always has room for one. */
 void sl_access_log_write(struct sl_access_log *log, const struct sl_access_entry *e)
 {
-    char line[SL_ACCESS_LINE_MAX];
-    size_t len = sl_access_format(e, line, sizeof(line));
+    if (log->cfg->buffer_bytes - log->len < SL_ACCESS_LINE_MAX)
+        write_buffer(log);
+    size_t len = sl_access_format(e, log->buf + log->len, log->cfg->buffer_bytes - log->len);
     if (len == 0) {
         log->slot->access_log_dropped++;
         return;
     }
-    /* buffer_bytes is at least SL_ACCESS_LINE_MAX (config_events.h): a line fits */
-    if (len > log->cfg->buffer_bytes - log->len)
-        write_buffer(log);
-    memcpy(log->buf + log->len, line, len);
     log->len += len;
     log->lines++;
 }
