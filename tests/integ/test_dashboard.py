@@ -21,14 +21,22 @@ CONFIG = CLASSES + "admin_address: 127.0.0.1:%d\n"
 
 
 class Tables(html.parser.HTMLParser):
-    """The text of every row of every table, by table id."""
+    """The text of every row of every table, by table id; and every SVG plot's
+    attributes, with the points of its lines, by id."""
 
     def __init__(self):
         super().__init__()
         self.tables, self.table, self.row = {}, None, None
+        self.plots, self.plot = {}, None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "table":
+        if tag == "svg":
+            self.plot = dict(attrs, lines=[])
+            self.plots[self.plot.get("id")] = self.plot
+        elif tag == "polyline" and self.plot is not None:
+            self.plot["lines"].append([tuple(map(float, p.split(",")))
+                                       for p in dict(attrs)["points"].split()])
+        elif tag == "table":
             self.table = self.tables.setdefault(dict(attrs).get("id"), [])
         elif tag == "tr" and self.table is not None:
             self.row = []
@@ -36,6 +44,8 @@ class Tables(html.parser.HTMLParser):
             self.row.append("")
 
     def handle_endtag(self, tag):
+        if tag == "svg":
+            self.plot = None
         if tag == "tr" and self.row:
             self.table.append(self.row)
         if tag in ("tr", "table"):
@@ -88,6 +98,18 @@ class Dashboard(IntegTest):
         self.assertEqual(backends["demo"][1:5], [str(demo["inflight"]), str(demo["queued"]),
                                                  str(demo["limit"]), "8"])
         self.assertEqual(demo["inflight"], 1)  # the held request
+        # the plots: one sample a second over the virtual seconds, the rates from the second
+        inflight = page.plots["plot-backend-demo"]
+        samples = int(inflight["data-samples"])
+        self.assertGreaterEqual(samples, 2)
+        self.assertEqual(inflight["data-last"], "%d,%d" % (demo["inflight"], demo["limit"]))
+        self.assertEqual([len(line) for line in inflight["lines"]], [samples, samples])
+        # the limit is the top of the scale: its line runs along the top
+        self.assertTrue(all(y == 16.0 for _, y in inflight["lines"][1]), inflight["lines"][1])
+        for k in stats["classes"]:
+            rates = page.plots["plot-class-" + k["name"]]
+            self.assertEqual([len(line) for line in rates["lines"]], [samples - 1] * 2)
+            self.assertIn("plot-p99-" + k["name"], page.plots)
         peers = [row[0] for row in page.tables["connections"]]
         self.assertIn("127.0.0.1:%d" % holder.sock.getsockname()[1], peers)
         self.assertEqual(len(peers), len(conns["connections"]))
