@@ -754,8 +754,8 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
     rc = make_x_forwarded_for(h2, &plan, fwd->client_addr, arena, &fields[n++]);
     if (rc != 0)
         return rc;
-    fields[n++] = make_nv("x-forwarded-proto", 17, fwd->scheme, strlen(fwd->scheme),
-                          NGHTTP2_NV_FLAG_NONE);
+    fields[n++] =
+        make_nv("x-forwarded-proto", 17, fwd->scheme, strlen(fwd->scheme), NGHTTP2_NV_FLAG_NONE);
     *out = fields;
     *count = n;
     return 0;

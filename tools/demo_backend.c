@@ -279,8 +279,8 @@ static int resolve_route(struct conn *c)
         r->wants_chunked = query_has_param(c->head + u.field_data[UF_QUERY].off,
                                            u.field_data[UF_QUERY].len, "chunked=1");
     if (u.field_set & (1 << UF_PATH))
-        demo_match_route(c->head + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len,
-                         &r->route, &r->route_arg);
+        demo_match_route(c->head + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, &r->route,
+                         &r->route_arg);
     else
         r->route = ROUTE_NOT_FOUND;
     return 0;

@@ -54,8 +54,8 @@ struct h2c_stream {
     uint64_t offset;     /* /bytes/N: index of the next byte */
     enum route route;
     uint64_t route_arg;
-    bool is_reset_route;   /* /rst or /refuse */
-    uint32_t reset_code;   /* what such a route resets with */
+    bool is_reset_route; /* /rst or /refuse */
+    uint32_t reset_code; /* what such a route resets with */
 };
 
 static void conn_free(struct h2c_conn *c)
@@ -113,9 +113,9 @@ static int flush(struct h2c_conn *c)
 /* Ends each libevent callback: c may be freed. */
 static void settle(struct h2c_conn *c)
 {
-    if (flush(c) < 0 || (!nghttp2_session_want_read(c->session) &&
-                         !nghttp2_session_want_write(c->session) &&
-                         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+    if (flush(c) < 0 ||
+        (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
         conn_free(c);
 }
 
@@ -145,9 +145,8 @@ static void log_waiting(const struct h2c_stream *s)
             c->srv->opt->id, c->id, s->number, s->method, s->path);
 }
 
-static ssize_t read_buffer(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                           size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                           void *user_data)
+static ssize_t read_buffer(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                           uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
     struct h2c_stream *s = source->ptr;
     int n = evbuffer_remove(s->body, buf, length);

@@ -93,11 +93,11 @@ struct sl_overload_config_ms {
 /* Where sluice's events go (stats/events.h); is_on only with an events mapping. */
 struct sl_events_config {
     bool is_on;
-    struct sl_addr address;     /* UDP (IP:port) or a Unix datagram socket */
-    struct sl_string prefix;    /* of every name: "sluice" unless set */
-    uint32_t flush_interval_ms; /* figures are combined over this, then sent */
-    uint32_t max_packet_bytes;  /* per datagram: 1432 for UDP, 8192 for Unix unless set */
-    bool is_dogstatsd;          /* tags and |d distributions instead of dotted names */
+    struct sl_addr address;       /* UDP (IP:port) or a Unix datagram socket */
+    struct sl_string prefix;      /* of every name: "sluice" unless set */
+    uint32_t flush_interval_ms;   /* figures are combined over this, then sent */
+    uint32_t max_packet_bytes;    /* per datagram: 1432 for UDP, 8192 for Unix unless set */
+    bool is_dogstatsd;            /* tags and |d distributions instead of dotted names */
     struct sl_header_field *tags; /* DogStatsD tags on every line */
     size_t tag_count;
 };
@@ -105,17 +105,17 @@ struct sl_events_config {
 /* The access log (stats/access_log.h); is_on only with an access_log mapping. */
 struct sl_access_log_config {
     bool is_on;
-    const char *path;       /* absolute; NULL: stderr */
-    uint32_t sample;        /* one request in sample gets a line */
-    bool always_log_shed;   /* every shed request gets one too */
-    uint32_t buffer_bytes;  /* per worker, written when full */
+    const char *path;      /* absolute; NULL: stderr */
+    uint32_t sample;       /* one request in sample gets a line */
+    bool always_log_shed;  /* every shed request gets one too */
+    uint32_t buffer_bytes; /* per worker, written when full */
     uint32_t flush_interval_ms;
 };
 
 struct sl_config {
     const char *path; /* the file it was loaded from */
     enum sl_log_level log_level;
-    uint32_t workers; /* worker processes; 0: one per online CPU ("auto") */
+    uint32_t workers;         /* worker processes; 0: one per online CPU ("auto") */
     bool worker_cpu_affinity; /* pin worker i to the i-th allowed CPU (modulo) */
     uint32_t drain_timeout_ms;
     uint32_t client_idle_timeout_ms;   /* a connection with no open stream, or a stream
@@ -127,7 +127,7 @@ struct sl_config {
     struct sl_listener_config *listeners;
     size_t listener_count; /* >= 1 */
     struct sl_backend_config *backends;
-    size_t backend_count; /* >= 1 */
+    size_t backend_count;            /* >= 1 */
     struct sl_class_config *classes; /* highest priority first; >= 1 (an implicit
                                       * "default" class when the file has none) */
     size_t class_count;
@@ -143,8 +143,8 @@ struct sl_config {
     struct sl_overload_config_ms overload;
     struct sl_events_config events;
     struct sl_access_log_config access_log;
-    const char *stats_path; /* the stats segment's file; NULL: none */
-    const char *pid_file;   /* the master's pid, for sluice -s; NULL: none */
+    const char *stats_path;              /* the stats segment's file; NULL: none */
+    const char *pid_file;                /* the master's pid, for sluice -s; NULL: none */
     const struct sl_addr *admin_address; /* NULL: no admin listener; loopback unless
                                           * admin_allow_remote */
     bool admin_allow_remote;

@@ -69,7 +69,8 @@ static int parse_tags(struct loader *ld, const struct key *key, const struct sl_
     if (value->kind != SL_YAML_MAPPING)
         return sl_config_fail_type(ld, key, value);
     struct sl_events_config *events = (struct sl_events_config *)(target + key->offset);
-    events->tags = sl_config_alloc_zero(ld, ld->cfg->arena, (value->count + 1) * sizeof(*events->tags));
+    events->tags =
+        sl_config_alloc_zero(ld, ld->cfg->arena, (value->count + 1) * sizeof(*events->tags));
     if (events->tags == NULL)
         return -1;
     for (const struct sl_yaml_node *k = value->first; k != NULL; k = k->next->next) {
@@ -111,7 +112,9 @@ static const struct key events_keys[] = {
 /* clang-format on */
 
 const struct kind sl_config_events_kind = {
-    .noun = "events", .keys = events_keys, .key_count = sizeof(events_keys) / sizeof(events_keys[0]),
+    .noun = "events",
+    .keys = events_keys,
+    .key_count = sizeof(events_keys) / sizeof(events_keys[0]),
     .target_size = sizeof(struct sl_config),
 };
 
@@ -157,7 +160,8 @@ static const struct key access_log_keys[] = {
 /* clang-format on */
 
 const struct kind sl_config_access_log_kind = {
-    .noun = "access_log", .keys = access_log_keys,
+    .noun = "access_log",
+    .keys = access_log_keys,
     .key_count = sizeof(access_log_keys) / sizeof(access_log_keys[0]),
     .target_size = sizeof(struct sl_config),
 };

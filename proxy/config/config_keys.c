@@ -97,8 +97,8 @@ int sl_config_fail_type(struct loader *ld, const struct key *key, const struct s
 }
 
 int sl_config_parse_choice(struct loader *ld, const struct key *key,
-                           const struct sl_yaml_node *value, char *target,
-                           const char *const *names, size_t count)
+                           const struct sl_yaml_node *value, char *target, const char *const *names,
+                           size_t count)
 {
     for (int i = 0; value->kind == SL_YAML_SCALAR && (size_t)i < count; i++) {
         if (strcmp(value->text, names[i]) == 0) {

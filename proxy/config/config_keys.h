@@ -103,8 +103,8 @@ int sl_config_fail_type(struct loader *ld, const struct key *key, const struct s
  * into the int-sized enum at key->offset. Returns 0, or -1 after
  * sl_config_fail_type(). */
 int sl_config_parse_choice(struct loader *ld, const struct key *key,
-                           const struct sl_yaml_node *value, char *target,
-                           const char *const *names, size_t count);
+                           const struct sl_yaml_node *value, char *target, const char *const *names,
+                           size_t count);
 
 /* size zeroed bytes from arena, or NULL with an out-of-memory error written. */
 void *sl_config_alloc_zero(struct loader *ld, struct sl_arena *arena, size_t size);

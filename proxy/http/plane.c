@@ -30,8 +30,9 @@ int sl_plane_open(struct sl_plane *p, struct event_base *base, const struct sl_c
     uint64_t now = sl_clock_ns();
     for (size_t i = 0; i < cfg->backend_count; i++) {
         const struct sl_backend_config *b = &cfg->backends[i];
-        p->pools[i] = sl_pool_new(base, b, b->protocol == SL_BACKEND_H2C ? &sl_upstream_h2c_ops
-                                                                         : &sl_upstream_h1_ops);
+        const struct sl_upstream_ops *ops =
+            b->protocol == SL_BACKEND_H2C ? &sl_upstream_h2c_ops : &sl_upstream_h1_ops;
+        p->pools[i] = sl_pool_new(base, b, ops);
         p->gates[i] = sl_gate_new(p, &cfg->backends[i], now);
         if (p->pools[i] == NULL || p->gates[i] == NULL)
             goto oom;

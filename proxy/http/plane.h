@@ -33,12 +33,12 @@ TAILQ_HEAD(sl_detect_list, sl_detect); /* front_detect.h */
 struct sl_plane {
     struct event_base *base;
     const struct sl_config *cfg;
-    struct sl_stats_worker *stats; /* this worker's slot; never NULL once open */
-    struct sl_events *events;      /* the worker's event sink, borrowed; NULL: off */
+    struct sl_stats_worker *stats;    /* this worker's slot; never NULL once open */
+    struct sl_events *events;         /* the worker's event sink, borrowed; NULL: off */
     struct sl_access_log *access_log; /* the worker's, borrowed; NULL: off */
-    struct sl_pool **pools;        /* parallel to cfg->backends */
-    struct sl_gate **gates;        /* parallel to cfg->backends: admission */
-    struct sl_overload overload;   /* sampled by the worker, read by requests */
+    struct sl_pool **pools;           /* parallel to cfg->backends */
+    struct sl_gate **gates;           /* parallel to cfg->backends: admission */
+    struct sl_overload overload;      /* sampled by the worker, read by requests */
     struct sl_front_list fronts;
     size_t front_count;
     struct sl_detect_list detecting; /* accepted, protocol not known yet */

@@ -112,8 +112,8 @@ struct sl_request {
     bool is_end_sent;              /* the upstream was told the body ended */
     bool is_too_large;             /* the head passed max_request_header_bytes */
     bool is_replayable;            /* replay holds everything sent so far */
-    bool has_retried;    /* after a broken kept-alive connection: once only */
-    uint8_t refusals;    /* streams the backend refused unprocessed, each retried */
+    bool has_retried;              /* after a broken kept-alive connection: once only */
+    uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
     bool is_head_method;
     bool is_submitted; /* the response head went to the front */
     bool is_upstream_paused;

@@ -30,10 +30,10 @@
 enum h1_state { H1_CONNECTING, H1_BUSY, H1_IDLE };
 
 struct h1_conn {
-    struct sl_upconn base;     /* first: the pool's view */
-    struct sl_upstream_io io;  /* owned; read_event is added once connected, its timer
-                                * the response timeout (BUSY) or the idle one (IDLE) */
-    struct sl_request *req;    /* the borrower; NULL when idle or detached */
+    struct sl_upconn base;    /* first: the pool's view */
+    struct sl_upstream_io io; /* owned; read_event is added once connected, its timer
+                               * the response timeout (BUSY) or the idle one (IDLE) */
+    struct sl_request *req;   /* the borrower; NULL when idle or detached */
     enum h1_state state;
     http_parser parser;
     bool is_chunked;       /* the request body goes out as chunks */

@@ -53,20 +53,20 @@ struct h2_stream {
     struct h2_conn *conn;
     struct sl_request *req; /* the borrower; NULL once done, failed or detached */
     int32_t id;
-    struct evbuffer *body;   /* request body bytes not yet framed */
-    struct event *timer;     /* response timeout: no progress for response_timeout_ms */
-    size_t unconsumed_bytes; /* response bytes received while paused, not yet credited */
-    bool is_body_ended;      /* the request told the body is complete */
-    bool is_sent;            /* END_STREAM went out: the request is all sent */
-    bool is_deferred;        /* nghttp2 waits for body bytes (NGHTTP2_ERR_DEFERRED) */
-    bool is_paused;          /* the client is slower: credit withheld */
-    bool is_informational;   /* the HEADERS being received are a 1xx response */
+    struct evbuffer *body;       /* request body bytes not yet framed */
+    struct event *timer;         /* response timeout: no progress for response_timeout_ms */
+    size_t unconsumed_bytes;     /* response bytes received while paused, not yet credited */
+    bool is_body_ended;          /* the request told the body is complete */
+    bool is_sent;                /* END_STREAM went out: the request is all sent */
+    bool is_deferred;            /* nghttp2 waits for body bytes (NGHTTP2_ERR_DEFERRED) */
+    bool is_paused;              /* the client is slower: credit withheld */
+    bool is_informational;       /* the HEADERS being received are a 1xx response */
     TAILQ_ENTRY(h2_stream) link; /* the connection's open or spare streams */
 };
 TAILQ_HEAD(h2_stream_list, h2_stream);
 
 struct h2_conn {
-    struct sl_upconn base; /* first: the pool's view */
+    struct sl_upconn base;    /* first: the pool's view */
     struct sl_upstream_io io; /* owned; read_event's timer is the idle timeout */
     struct event_base *loop;
     nghttp2_session *session;
@@ -230,7 +230,8 @@ static void write_output(struct h2_conn *conn)
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(conn->session, &data);
             if (n < 0) {
-                SL_WARN("backend %s: HTTP/2 error: %s", server_name(conn), nghttp2_strerror((int)n));
+                SL_WARN("backend %s: HTTP/2 error: %s", server_name(conn),
+                        nghttp2_strerror((int)n));
                 fail_all(conn, SL_UPSTREAM_PROTOCOL);
                 return;
             }
@@ -426,7 +427,8 @@ static void learn_stream_budget(struct h2_conn *conn, int32_t last_stream_id)
         return; /* nothing refused: a shutdown, not a budget */
     if (processed == server->goaway_streams && processed != server->streams_per_connection) {
         SL_INFO("backend %s closes each connection after %u streams: sluice retires its "
-                "connections there", server_name(conn), processed);
+                "connections there",
+                server_name(conn), processed);
         server->streams_per_connection = processed;
     }
     server->goaway_streams = processed;
@@ -662,7 +664,8 @@ static struct sl_upconn *h2_connect(struct sl_server *server, struct event_base 
 static bool is_retired(const struct h2_conn *conn)
 {
     uint32_t budget = conn->base.server->streams_per_connection;
-    return conn->is_closed || conn->is_write_broken || (budget != 0 && conn->streams_begun >= budget) ||
+    return conn->is_closed || conn->is_write_broken ||
+           (budget != 0 && conn->streams_begun >= budget) ||
            !nghttp2_session_check_request_allowed(conn->session);
 }
 
@@ -684,8 +687,7 @@ static uint32_t h2_available_streams(const struct sl_upconn *c)
 /* RFC 9218 urgency: the class's rank, the most important class first (0). */
 static const char *urgency_of(unsigned class_index)
 {
-    static const char *const urgency[] = {"u=0", "u=1", "u=2", "u=3",
-                                          "u=4", "u=5", "u=6", "u=7"};
+    static const char *const urgency[] = {"u=0", "u=1", "u=2", "u=3", "u=4", "u=5", "u=6", "u=7"};
     return urgency[class_index < 7 ? class_index : 7];
 }
 

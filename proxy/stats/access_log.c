@@ -150,12 +150,12 @@ size_t sl_access_format(const struct sl_access_entry *e, char *buf, size_t cap)
 struct sl_access_log {
     const struct sl_access_log_config *cfg;
     struct sl_stats_worker *slot;
-    int fd;            /* the file, or 2 */
+    int fd; /* the file, or 2 */
     bool is_stderr;
-    char *buf;         /* cfg->buffer_bytes */
+    char *buf; /* cfg->buffer_bytes */
     size_t len;
-    uint32_t lines;    /* in buf */
-    uint64_t counted;  /* requests seen, for the sampling */
+    uint32_t lines;   /* in buf */
+    uint64_t counted; /* requests seen, for the sampling */
     struct event *timer;
 };
 

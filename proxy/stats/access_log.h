@@ -37,8 +37,8 @@ struct sl_access_entry {
     const char *server; /* the backend server that had the request */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t total_us;    /* arrival to the end */
-    int64_t upstream_us;  /* first byte sent upstream to the response's end; -1: none */
+    uint64_t total_us;   /* arrival to the end */
+    int64_t upstream_us; /* first byte sent upstream to the response's end; -1: none */
     bool is_shed;
 };
 

@@ -16,8 +16,8 @@
 #include "timeval_ms.h"
 
 struct reservoir {
-    uint32_t seen;                    /* responses this interval */
-    uint32_t us[SL_EVENTS_SAMPLES];   /* min(seen, SL_EVENTS_SAMPLES) of their latencies */
+    uint32_t seen;                  /* responses this interval */
+    uint32_t us[SL_EVENTS_SAMPLES]; /* min(seen, SL_EVENTS_SAMPLES) of their latencies */
 };
 
 /* Owned by its worker. Borrows cfg and slot, which outlive it. */
@@ -28,9 +28,9 @@ struct sl_events {
     char worker_name[16];
     int fd; /* -1: not connected; tried again at the next flush */
     struct event *timer;
-    struct sl_stats_counts *last_counts;     /* [backend][class]: the slot at the last flush */
-    struct sl_stats_backend *last_backends;  /* [backend] */
-    struct reservoir *reservoirs;            /* [backend][class] */
+    struct sl_stats_counts *last_counts;    /* [backend][class]: the slot at the last flush */
+    struct sl_stats_backend *last_backends; /* [backend] */
+    struct reservoir *reservoirs;           /* [backend][class] */
     uint32_t random;
     struct sl_events_packer packer;
     bool is_started; /* everything above is allocated */

@@ -146,6 +146,13 @@ static void family(FILE *out, const char *name, const char *type, const char *he
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter with no labels. */
+static void scalar_counter(FILE *out, const char *name, const char *help, uint64_t value)
+{
+    family(out, name, "counter", help);
+    fprintf(out, "%s %" PRIu64 "\n", name, value);
+}
+
 static void counts_family(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *t, const char *name, const char *help,
                           size_t offset)
@@ -271,12 +278,10 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
                   offsetof(struct sl_stats_counts, admitted));
     shed_family(out, seg, t);
     responses_family(out, seg, t);
-    family(out, "sluice_client_bytes_received_total", "counter",
-           "Bytes read from client connections.");
-    fprintf(out, "sluice_client_bytes_received_total %" PRIu64 "\n", t->bytes_in);
-    family(out, "sluice_client_bytes_sent_total", "counter",
-           "Bytes written to client connections.");
-    fprintf(out, "sluice_client_bytes_sent_total %" PRIu64 "\n", t->bytes_out);
+    scalar_counter(out, "sluice_client_bytes_received_total", "Bytes read from client connections.",
+                   t->bytes_in);
+    scalar_counter(out, "sluice_client_bytes_sent_total", "Bytes written to client connections.",
+                   t->bytes_out);
     counts_family(out, seg, t, "sluice_requests_cancelled_total",
                   "Queued requests whose client gave up.",
                   offsetof(struct sl_stats_counts, cancelled));
@@ -301,20 +306,18 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     family(out, "sluice_requests_by_protocol_total", "counter",
            "Requests finished, by the client connection's protocol.");
     prometheus_by_protocol(out, "sluice_requests_by_protocol_total", t->requests);
-    family(out, "sluice_requests_malformed_total", "counter",
-           "HTTP/1.1 request heads refused before they were read: 400, 408, 431.");
-    fprintf(out, "sluice_requests_malformed_total %" PRIu64 "\n", t->requests_malformed);
-    family(out, "sluice_events_sent_total", "counter",
-           "Lines the event sink sent to the aggregator.");
-    fprintf(out, "sluice_events_sent_total %" PRIu64 "\n", t->events_sent);
-    family(out, "sluice_events_dropped_total", "counter",
-           "Lines the event sink dropped: the aggregator's socket refused them.");
-    fprintf(out, "sluice_events_dropped_total %" PRIu64 "\n", t->events_dropped);
-    family(out, "sluice_access_log_lines_total", "counter", "Lines written to the access log.");
-    fprintf(out, "sluice_access_log_lines_total %" PRIu64 "\n", t->access_log_lines);
-    family(out, "sluice_access_log_dropped_total", "counter",
-           "Access log lines that could not be written.");
-    fprintf(out, "sluice_access_log_dropped_total %" PRIu64 "\n", t->access_log_dropped);
+    scalar_counter(out, "sluice_requests_malformed_total",
+                   "HTTP/1.1 request heads refused before they were read: 400, 408, 431.",
+                   t->requests_malformed);
+    scalar_counter(out, "sluice_events_sent_total", "Lines the event sink sent to the aggregator.",
+                   t->events_sent);
+    scalar_counter(out, "sluice_events_dropped_total",
+                   "Lines the event sink dropped: the aggregator's socket refused them.",
+                   t->events_dropped);
+    scalar_counter(out, "sluice_access_log_lines_total", "Lines written to the access log.",
+                   t->access_log_lines);
+    scalar_counter(out, "sluice_access_log_dropped_total",
+                   "Access log lines that could not be written.", t->access_log_dropped);
     family(out, "sluice_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by class.");
     for (uint32_t c = 0; c < h->class_count; c++)

@@ -377,9 +377,10 @@ static void test_events_errors(void **state)
                       7, "events address must be udp:IP:port or unix:/path, got '127.0.0.1:8125'");
     assert_load_error(MINIMAL "events:\n"
                               "  address: udp:localhost:8125\n",
-                      7, "events address 'udp:localhost:8125' is not valid: 'localhost' is not an "
-                         "IP address; use an IP address (e.g. 127.0.0.1:8080 or [::1]:8080) or "
-                         "unix:/path");
+                      7,
+                      "events address 'udp:localhost:8125' is not valid: 'localhost' is not an "
+                      "IP address; use an IP address (e.g. 127.0.0.1:8080 or [::1]:8080) or "
+                      "unix:/path");
     assert_load_error(MINIMAL "events:\n"
                               "  address: udp:127.0.0.1:8125\n"
                               "  prefix: a:b\n",
@@ -391,8 +392,9 @@ static void test_events_errors(void **state)
     assert_load_error(MINIMAL "events:\n"
                               "  address: udp:127.0.0.1:8125\n"
                               "  tags: {env: \"a,b\"}\n",
-                      8, "events tag value must be 1 to 200 printable characters without "
-                         "spaces or any of : | @ , #, got 'a,b'");
+                      8,
+                      "events tag value must be 1 to 200 printable characters without "
+                      "spaces or any of : | @ , #, got 'a,b'");
 }
 
 static void test_access_log_keys(void **state)
@@ -416,8 +418,9 @@ static void test_access_log_keys(void **state)
     sl_config_free(cfg);
     assert_load_error(MINIMAL "access_log:\n"
                               "  path: logs/access.log\n",
-                      7, "access_log path must be stderr or an absolute file path, got "
-                         "'logs/access.log'");
+                      7,
+                      "access_log path must be stderr or an absolute file path, got "
+                      "'logs/access.log'");
     assert_load_error(MINIMAL "access_log:\n"
                               "  path: stderr\n"
                               "  buffer_bytes: 4096\n",

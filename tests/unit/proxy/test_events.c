@@ -26,7 +26,7 @@ struct world {
     struct sl_stats_worker *slot;
     struct sl_events *ev;
     int receiver;
-    char sock_path[100]; /* fits sun_path */
+    char sock_path[100];  /* fits sun_path */
     char received[65536]; /* every datagram of the last receive_all, '\n'-joined */
     int datagrams;
 };
@@ -191,7 +191,8 @@ static void test_dogstatsd_lines_carry_tags(void **state)
     sl_events_sample(w.ev, 0, 0, 3000);
     sl_events_flush(w.ev);
     receive_all();
-    assert_true(has_line("rtb.requests:1|c|#class:bid,backend:demo,status:2xx,env:prod,region:eu-1"));
+    assert_true(
+        has_line("rtb.requests:1|c|#class:bid,backend:demo,status:2xx,env:prod,region:eu-1"));
     assert_true(has_line("rtb.latency:3|d|#class:bid,backend:demo,env:prod,region:eu-1"));
     assert_true(has_line("rtb.backend.inflight:0|g|#backend:demo,env:prod,region:eu-1"));
     assert_true(has_line("rtb.worker.connections:0|g|#worker:3,env:prod,region:eu-1"));
