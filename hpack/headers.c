@@ -222,16 +222,16 @@ int sl_header_list_add(struct sl_header_list *list, const char *name, size_t nam
     return 0;
 }
 
-/* Replaces *text with an arena copy of *text followed by part. */
+/* Appends part to *text (NUL-terminated, from arena), growing it in place when
+ * it can: a value that arrives a byte per read costs linear time, not quadratic. */
 static int extend_text(struct sl_arena *arena, uint8_t **text, size_t *text_len, const char *part,
                        size_t part_len)
 {
     if (part_len > SIZE_MAX - 1 - *text_len)
         return SL_ENOMEM;
-    uint8_t *joined = sl_arena_alloc(arena, *text_len + part_len + 1);
+    uint8_t *joined = sl_arena_grow(arena, *text, *text_len + 1, *text_len + part_len + 1);
     if (joined == NULL)
         return SL_ENOMEM;
-    memcpy(joined, *text, *text_len);
     memcpy(joined + *text_len, part, part_len);
     joined[*text_len + part_len] = '\0';
     *text = joined;

@@ -158,6 +158,7 @@ static void usage(FILE *f)
           "  /status/CODE       that status (200-599), empty body\n"
           "  /bid               a small OpenRTB bid response\n"
           "  /rst, /refuse      with --h2c: RST_STREAM INTERNAL_ERROR, REFUSED_STREAM\n"
+          "  /big-header/N      with --h2c: the / answer with an x-big field of N bytes\n"
           "  anything else      404\n",
           f);
 }

@@ -2,6 +2,7 @@
  * knowledge), with nghttp2 on a bufferevent, so that tests and benchmarks can
  * put an h2c backend behind sluice and make it misbehave on demand:
  *   /rst, /refuse     the stream is reset (INTERNAL_ERROR, REFUSED_STREAM)
+ *   /big-header/N     the / answer with an x-big field of N bytes (N <= 60000)
  *   --goaway-after N  a connection that began N streams sends GOAWAY with the
  *                     Nth as the last stream, finishes those and closes
  *   --max-streams N   SETTINGS_MAX_CONCURRENT_STREAMS
@@ -26,6 +27,7 @@
 #define OUTPUT_HIGH_BYTES (256 * 1024)
 #define PATH_MAX_BYTES 2048
 #define METHOD_MAX_BYTES 32
+#define BIG_HEADER_MAX_BYTES 60000 /* below nghttp2's 64 KiB limit on one field */
 
 /* Owned by the server's list; freed by conn_free() only. Owns bev and session. */
 struct h2c_conn {
@@ -54,8 +56,9 @@ struct h2c_stream {
     uint64_t offset;     /* /bytes/N: index of the next byte */
     enum route route;
     uint64_t route_arg;
-    bool is_reset_route; /* /rst or /refuse */
-    uint32_t reset_code; /* what such a route resets with */
+    uint32_t big_header_bytes; /* /big-header/N */
+    bool is_reset_route;       /* /rst or /refuse */
+    uint32_t reset_code;       /* what such a route resets with */
 };
 
 static void conn_free(struct h2c_conn *c)
@@ -187,7 +190,7 @@ static void respond(struct h2c_stream *s, int status, const char *content_type, 
     int length_len = snprintf(length_text, sizeof(length_text), "%" PRIu64, length);
     int streams_len = snprintf(streams_text, sizeof(streams_text), "%" PRIu32, s->number);
     const char *id = s->c->srv->opt->id;
-    nghttp2_nv fields[6] = {
+    nghttp2_nv fields[7] = {
         NV(":status", status_text, (size_t)status_len),
         NV("server", "sluice-demo-backend", 19),
         NV("x-backend-id", id, strlen(id)),
@@ -199,6 +202,8 @@ static void respond(struct h2c_stream *s, int status, const char *content_type, 
         fields[n++] = (nghttp2_nv)NV("content-length", length_text, (size_t)length_len);
     if (content_type)
         fields[n++] = (nghttp2_nv)NV("content-type", content_type, strlen(content_type));
+    if (s->big_header_bytes > 0)
+        fields[n++] = (nghttp2_nv)NV("x-big", pattern, s->big_header_bytes);
     nghttp2_data_provider body = {.source.ptr = s, .read_callback = read_body};
     bool has_body = length > 0 && strcmp(s->method, "HEAD") != 0;
 
@@ -316,6 +321,10 @@ static void route_path(struct h2c_stream *s)
     } else if (len == 7 && memcmp(s->path, "/refuse", 7) == 0) {
         s->is_reset_route = true;
         s->reset_code = NGHTTP2_REFUSED_STREAM;
+    } else if (len > 12 && memcmp(s->path, "/big-header/", 12) == 0) {
+        unsigned long n = strtoul(s->path + 12, NULL, 10);
+        s->big_header_bytes = n <= BIG_HEADER_MAX_BYTES ? (uint32_t)n : BIG_HEADER_MAX_BYTES;
+        s->route = ROUTE_ROOT;
     } else {
         demo_match_route(s->path, len, &s->route, &s->route_arg);
     }

@@ -283,6 +283,9 @@ static const struct key top_keys[] = {
     UINT_KEY(struct sl_config, max_request_header_bytes, 65536, 1024, 1048576,
              "request header size (RFC 9113 §6.5.2; HTTP/1.1: the head's bytes); larger heads "
              "get 431"),
+    UINT_KEY(struct sl_config, max_response_header_bytes, 65536, 1024, 1048576,
+             "response header size from a backend (names, values and 32 per field); a larger "
+             "head is a bad response: 502"),
     {.name = "listeners", .type = KEY_LIST, .is_required = true, .min = 1,
      .max = SL_MAX_LISTENERS, .def_text = "none",
      .offset = offsetof(struct sl_config, listeners),

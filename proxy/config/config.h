@@ -123,7 +123,8 @@ struct sl_config {
     uint32_t max_concurrent_streams;   /* per HTTP/2 connection */
     uint32_t stream_window_bytes;      /* HTTP/2 receive window per stream */
     uint32_t response_buffer_bytes;    /* response bytes buffered per stream */
-    uint32_t max_request_header_bytes; /* RFC 9113 §6.5.2 size; larger gets 431 */
+    uint32_t max_request_header_bytes;  /* RFC 9113 §6.5.2 size; larger gets 431 */
+    uint32_t max_response_header_bytes; /* the same size of a backend's head; larger: 502 */
     struct sl_listener_config *listeners;
     size_t listener_count; /* >= 1 */
     struct sl_backend_config *backends;

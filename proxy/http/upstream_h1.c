@@ -21,6 +21,7 @@
 #include "config.h"
 #include "front.h"
 #include "log.h"
+#include "plane.h"
 #include "request.h"
 #include "timeval_ms.h"
 #include "upstream.h"
@@ -36,12 +37,13 @@ struct h1_conn {
     struct sl_request *req;   /* the borrower; NULL when idle or detached */
     enum h1_state state;
     http_parser parser;
-    bool is_chunked;       /* the request body goes out as chunks */
-    bool is_request_sent;  /* the borrower queued its whole request */
-    bool is_in_value;      /* the parser's last header callback was a value */
-    bool is_informational; /* parsing a 1xx response, which is not relayed */
-    bool is_paused;        /* reading stopped for backpressure */
-    bool is_write_waiting; /* write_event added: the socket was full */
+    bool is_chunked;        /* the request body goes out as chunks */
+    bool is_request_sent;   /* the borrower queued its whole request */
+    bool is_in_value;       /* the parser's last header callback was a value */
+    bool is_informational;  /* parsing a 1xx response, which is not relayed */
+    bool is_paused;         /* reading stopped for backpressure */
+    bool is_write_waiting;  /* write_event added: the socket was full */
+    bool is_head_too_large; /* the parser stopped at max_response_header_bytes */
 };
 
 static struct h1_conn *h1_of(struct sl_upconn *c)
@@ -168,6 +170,7 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->is_in_value = false;
     conn->is_informational = false;
     conn->is_paused = false;
+    conn->is_head_too_large = false;
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
     if (conn->state == H1_IDLE) {
@@ -274,6 +277,15 @@ static struct sl_upstream_response *response_of(http_parser *p)
     return sl_request_response(conn->req);
 }
 
+/* Stops the parser once the head passes max_response_header_bytes. */
+static int check_head_size(struct h1_conn *conn, const struct sl_upstream_response *resp)
+{
+    if (resp->headers.total_bytes <= conn->req->plane->cfg->max_response_header_bytes)
+        return 0;
+    conn->is_head_too_large = true;
+    return -1;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct h1_conn *conn = p->data;
@@ -286,7 +298,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     else
         rv = sl_header_list_append_name(&resp->headers, at, len);
     conn->is_in_value = false;
-    return rv == 0 ? 0 : -1;
+    return rv == 0 ? check_head_size(conn, resp) : -1;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
@@ -296,7 +308,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (resp->is_head_complete)
         return 0;
     conn->is_in_value = true;
-    return sl_header_list_append_value(&resp->headers, at, len) == 0 ? 0 : -1;
+    if (sl_header_list_append_value(&resp->headers, at, len) != 0)
+        return -1;
+    return check_head_size(conn, resp);
 }
 
 static int on_headers_complete(http_parser *p)
@@ -378,6 +392,12 @@ static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len
     if (resp->is_complete) {
         /* bytes past the response: a confused backend, do not reuse */
         complete(conn, parsed == len);
+        return;
+    }
+    if (conn->is_head_too_large) {
+        SL_WARN("backend %s sent a response head over max_response_header_bytes (%u)",
+                conn->base.server->addr->text, conn->req->plane->cfg->max_response_header_bytes);
+        fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
     }
     if (e != HPE_OK || parsed != len) {

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "front.h"
 #include "log.h"
+#include "plane.h"
 #include "request.h"
 #include "timeval_ms.h"
 #include "upstream.h"
@@ -374,6 +375,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     if (s == NULL || s->req == NULL || frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct sl_upstream_response *resp = sl_request_response(s->req);
+    resp->has_bytes = true; /* the backend answered: no retry */
     if (resp->is_head_complete)
         return 0; /* trailers are not relayed */
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
@@ -387,7 +389,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         return 0;
     if (sl_header_list_add(&resp->headers, (const char *)name, namelen, (const char *)value,
                            valuelen, NGHTTP2_NV_FLAG_NONE) != 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream: 502 */
+    uint32_t limit = s->req->plane->cfg->max_response_header_bytes;
+    if (resp->headers.total_bytes > limit) {
+        SL_WARN("backend %s sent a response head over max_response_header_bytes (%u) on stream %d",
+                server_name(s->conn), limit, s->id);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     return 0;
 }
 

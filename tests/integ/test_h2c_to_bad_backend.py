@@ -70,14 +70,14 @@ class ScriptedBackend:
 
 
 class H2cToBadBackend(IntegTest):
-    def answer_with(self, answer, keep_alive=False, opts=None):
+    def answer_with(self, answer, keep_alive=False, opts=None, extra=""):
         path = os.path.join(self.dir, "scripted.sock")
         backend = ScriptedBackend(path, answer, keep_alive)
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
         routes = "rules:\n  - path_prefix: /headers\n    backend: good\n"
         bad = ["unix:" + path] if opts is None else (["unix:" + path], opts)
-        self.start_sluice({"bad": bad, "good": [good]}, rules=routes)
+        self.start_sluice({"bad": bad, "good": [good]}, rules=routes, extra=extra)
         return backend
 
     def assert_502_and_alive(self):
@@ -97,6 +97,12 @@ class H2cToBadBackend(IntegTest):
     def test_oversized_response_head(self):
         self.answer_with(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
         self.assert_502_and_alive()
+
+    def test_response_head_over_max_response_header_bytes(self):
+        self.answer_with(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n",
+                         extra="max_response_header_bytes: 4096\n")
+        self.assert_502_and_alive()
+        self.assertIn("over max_response_header_bytes (4096)", self.sluice.output())
 
     def test_status_outside_the_relayable_range(self):
         self.answer_with(b"HTTP/1.1 700 Odd\r\nContent-Length: 0\r\n\r\n")

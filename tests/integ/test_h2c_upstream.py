@@ -137,6 +137,15 @@ class H2cUpstream(IntegTest):
         self.assertEqual(self.get("/bid")[0], 200)
         self.assertEqual(accepts(self.backend), 1)
 
+    def test_response_head_over_max_response_header_bytes(self):
+        self.start_pair(extra="max_response_header_bytes: 4096\n")
+        self.assertEqual(self.get("/big-header/3000")[0], 200)
+        self.assertEqual(self.get("/big-header/5000")[0], 502)
+        self.assertIn("over max_response_header_bytes (4096)", self.sluice.output())
+        self.assertEqual(answered(self.backend, "/big-header/5000"), 1)  # not retried
+        self.assertEqual(self.get("/bid")[0], 200)
+        self.assertEqual(accepts(self.backend), 1)  # the connection carried on
+
     def test_refused_stream_is_retried_then_502(self):
         self.start_pair()
         self.assertEqual(self.get("/refuse")[0], 502)

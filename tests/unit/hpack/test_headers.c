@@ -1070,6 +1070,20 @@ static void test_h2_request_without_authority_or_host_is_invalid(void **state)
                      SL_EINVALID);
 }
 
+/* A backend that sends a long value a byte per read: the list grows linearly
+ * (each piece once quadratically copied the whole value). */
+static void test_value_in_many_pieces_costs_linear_memory(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(sl_header_list_add(&f->list, "x-long", 6, "", 0, 0), 0);
+    for (int i = 0; i < 8192; i++)
+        assert_int_equal(sl_header_list_append_value(&f->list, "v", 1), 0);
+    assert_int_equal(f->list.items[0].valuelen, 8192);
+    assert_int_equal(f->list.items[0].value[8192], '\0');
+    assert_int_equal(f->list.total_bytes, 6 + 8192 + 32);
+    assert_true(sl_arena_used(f->arena) < 4 * 8192);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1138,6 +1152,7 @@ int main(void)
         T(test_h2_request_leaves_spare_slots),
         T(test_h2_request_refuses_what_h1_refuses),
         T(test_h2_request_without_authority_or_host_is_invalid),
+        T(test_value_in_many_pieces_costs_linear_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

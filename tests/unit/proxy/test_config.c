@@ -25,7 +25,8 @@ static uint16_t port_of(const struct sl_addr *addr)
 #define TOP_KEYS                                                                                   \
     "log_level, workers, worker_cpu_affinity, drain_timeout_ms, client_idle_timeout_ms, "          \
     "max_concurrent_streams, "                                                                     \
-    "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, listeners, backends, "  \
+    "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "                     \
+    "max_response_header_bytes, listeners, backends, "                                          \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
     "decision_header, pid_file, stats_path, admin_address, admin_allow_remote, admin_token, "      \
     "overload, events, access_log"
