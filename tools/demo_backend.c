@@ -159,6 +159,7 @@ static void usage(FILE *f)
           "  /bid               a small OpenRTB bid response\n"
           "  /rst, /refuse      with --h2c: RST_STREAM INTERNAL_ERROR, REFUSED_STREAM\n"
           "  /big-header/N      with --h2c: the / answer with an x-big field of N bytes\n"
+          "  /interim/CODE      with --h2c: a 1xx head with that status, then the / answer\n"
           "  anything else      404\n",
           f);
 }

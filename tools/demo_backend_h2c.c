@@ -3,6 +3,7 @@
  * put an h2c backend behind sluice and make it misbehave on demand:
  *   /rst, /refuse     the stream is reset (INTERNAL_ERROR, REFUSED_STREAM)
  *   /big-header/N     the / answer with an x-big field of N bytes (N <= 60000)
+ *   /interim/CODE     an interim (1xx) head with that status, then the / answer
  *   --goaway-after N  a connection that began N streams sends GOAWAY with the
  *                     Nth as the last stream, finishes those and closes
  *   --max-streams N   SETTINGS_MAX_CONCURRENT_STREAMS
@@ -57,6 +58,7 @@ struct h2c_stream {
     enum route route;
     uint64_t route_arg;
     uint32_t big_header_bytes; /* /big-header/N */
+    unsigned interim_status;   /* /interim/CODE */
     bool is_reset_route;       /* /rst or /refuse */
     uint32_t reset_code;       /* what such a route resets with */
 };
@@ -268,8 +270,26 @@ static void start_delay(struct h2c_stream *s)
         respond_text(s, 503, "text/plain", "out of memory\n", 14);
 }
 
+static void send_interim(struct h2c_stream *s)
+{
+    char status[4] = {
+        /* 100..199, three digits */
+        (char)('0' + s->interim_status / 100),
+        (char)('0' + s->interim_status / 10 % 10),
+        (char)('0' + s->interim_status % 10),
+        '\0',
+    };
+    nghttp2_nv fields[] = {
+        NV(":status", status, 3),
+        NV("link", "</style.css>; rel=preload", 25),
+    };
+    nghttp2_submit_headers(s->c->session, NGHTTP2_FLAG_NONE, s->id, NULL, fields, 2, NULL);
+}
+
 static void answer(struct h2c_stream *s)
 {
+    if (s->interim_status != 0)
+        send_interim(s);
     if (s->is_reset_route) {
         log_stream(s, 0);
         nghttp2_submit_rst_stream(s->c->session, NGHTTP2_FLAG_NONE, s->id, s->reset_code);
@@ -321,6 +341,10 @@ static void route_path(struct h2c_stream *s)
     } else if (len == 7 && memcmp(s->path, "/refuse", 7) == 0) {
         s->is_reset_route = true;
         s->reset_code = NGHTTP2_REFUSED_STREAM;
+    } else if (len > 9 && memcmp(s->path, "/interim/", 9) == 0) {
+        unsigned long code = strtoul(s->path + 9, NULL, 10);
+        s->interim_status = code >= 100 && code <= 199 ? (unsigned)code : 103;
+        s->route = ROUTE_ROOT;
     } else if (len > 12 && memcmp(s->path, "/big-header/", 12) == 0) {
         unsigned long n = strtoul(s->path + 12, NULL, 10);
         s->big_header_bytes = n <= BIG_HEADER_MAX_BYTES ? (uint32_t)n : BIG_HEADER_MAX_BYTES;

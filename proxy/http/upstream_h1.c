@@ -37,13 +37,14 @@ struct h1_conn {
     struct sl_request *req;   /* the borrower; NULL when idle or detached */
     enum h1_state state;
     http_parser parser;
-    bool is_chunked;        /* the request body goes out as chunks */
-    bool is_request_sent;   /* the borrower queued its whole request */
-    bool is_in_value;       /* the parser's last header callback was a value */
-    bool is_informational;  /* parsing a 1xx response, which is not relayed */
-    bool is_paused;         /* reading stopped for backpressure */
-    bool is_write_waiting;  /* write_event added: the socket was full */
-    bool is_head_too_large; /* the parser stopped at max_response_header_bytes */
+    bool is_chunked;          /* the request body goes out as chunks */
+    bool is_request_sent;     /* the borrower queued its whole request */
+    bool is_in_value;         /* the parser's last header callback was a value */
+    bool is_informational;    /* parsing a 1xx response, which is not relayed */
+    bool is_paused;           /* reading stopped for backpressure */
+    bool is_write_waiting;    /* write_event added: the socket was full */
+    bool is_head_too_large;   /* the parser stopped at max_response_header_bytes */
+    unsigned refused_interim; /* the parser stopped at this 1xx status; 0: none */
 };
 
 static struct h1_conn *h1_of(struct sl_upconn *c)
@@ -171,6 +172,7 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->is_informational = false;
     conn->is_paused = false;
     conn->is_head_too_large = false;
+    conn->refused_interim = 0;
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
     if (conn->state == H1_IDLE) {
@@ -318,12 +320,17 @@ static int on_headers_complete(http_parser *p)
     struct h1_conn *conn = p->data;
     struct sl_upstream_response *resp = response_of(p);
     if (p->status_code >= 100 && p->status_code < 200) {
-        /* RFC 9110 §15.2: interim responses end without a body; the final one follows */
+        if (p->status_code != 100 && p->status_code != 103) {
+            conn->refused_interim = p->status_code; /* 101 would switch protocols */
+            return -1;
+        }
+        /* RFC 9110 §15.2: interim responses end without a body, whatever they say of
+         * a length; the final one follows. Their bytes stay counted: every head of
+         * the exchange shares max_response_header_bytes. */
         conn->is_informational = true;
         resp->headers.count = 0;
-        resp->headers.total_bytes = 0;
         conn->is_in_value = false;
-        return 0;
+        return 1;
     }
     resp->status = p->status_code;
     resp->is_head_complete = true;
@@ -392,6 +399,13 @@ static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len
     if (resp->is_complete) {
         /* bytes past the response: a confused backend, do not reuse */
         complete(conn, parsed == len);
+        return;
+    }
+    if (conn->refused_interim != 0) {
+        SL_WARN("backend %s sent interim response %u; sluice relays no 1xx and takes only 100 "
+                "and 103",
+                conn->base.server->addr->text, conn->refused_interim);
+        fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
     }
     if (conn->is_head_too_large) {

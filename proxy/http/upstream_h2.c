@@ -381,6 +381,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
         /* nghttp2's HTTP messaging checks make it three digits */
         unsigned status = parse_status(value, valuelen);
+        if (status < 200 && status != 100 && status != 103) {
+            SL_WARN("backend %s sent interim response %u on stream %d; sluice takes only 100 and "
+                    "103",
+                    server_name(s->conn), status, s->id);
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream: 502 */
+        }
         s->is_informational = status < 200;
         resp->status = status;
         return 0;
@@ -399,13 +405,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     return 0;
 }
 
-/* RFC 9110 §15.2: interim responses are not relayed; the final one follows. */
+/* RFC 9110 §15.2: interim responses are not relayed; the final one follows.
+ * Their bytes stay counted: every head shares max_response_header_bytes. */
 static void on_headers_frame(struct h2_stream *s, struct sl_upstream_response *resp)
 {
     if (s->is_informational) {
         s->is_informational = false;
         resp->headers.count = 0;
-        resp->headers.total_bytes = 0;
         return;
     }
     resp->is_head_complete = true;

@@ -117,6 +117,22 @@ class H2cToBadBackend(IntegTest):
         status, _, body = self.get("/x")
         self.assertEqual((status, body), (200, b"ok"))
 
+    def test_interim_response_never_has_a_body(self):
+        # RFC 9110 §15.2: a 1xx ends at its empty line, whatever it says of a length
+        self.answer_with(b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n" + HEAD_OK)
+        status, _, body = self.get("/x")
+        self.assertEqual((status, body), (200, b"ok"))
+
+    def test_interim_other_than_100_and_103_is_refused(self):
+        self.answer_with(b"HTTP/1.1 102 Processing\r\n\r\n" + HEAD_OK)
+        self.assert_502_and_alive()
+        self.assertIn("interim response 102", self.sluice.output())
+
+    def test_interim_heads_count_toward_the_head_limit(self):
+        hint = b"HTTP/1.1 103 Early Hints\r\nLink: <" + b"a" * 500 + b">\r\n\r\n"
+        self.answer_with(hint * 10 + HEAD_OK, extra="max_response_header_bytes: 4096\n")
+        self.assert_502_and_alive()
+
     def test_body_delimited_by_close(self):
         self.answer_with(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
         status, _, body = self.get("/x")

@@ -146,6 +146,15 @@ class H2cUpstream(IntegTest):
         self.assertEqual(self.get("/bid")[0], 200)
         self.assertEqual(accepts(self.backend), 1)  # the connection carried on
 
+    def test_interim_responses(self):
+        self.start_pair()
+        status, _, body = self.get("/interim/103")
+        self.assertEqual(status, 200)
+        self.assertIn(b"hello from the sluice demo backend", body)
+        self.assertEqual(self.get("/interim/102")[0], 502)
+        self.assertIn("interim response 102", self.sluice.output())
+        self.assertEqual(self.get("/bid")[0], 200)
+
     def test_refused_stream_is_retried_then_502(self):
         self.start_pair()
         self.assertEqual(self.get("/refuse")[0], 502)
