@@ -29,15 +29,16 @@ typedef void (*render_fn)(FILE *out, const struct sl_stats_segment *seg,
                           const struct sl_stats_worker *total);
 
 /* Sends text (malloc'd, taken over; NULL: out of memory) as the whole body. */
-static void send_text(struct evhttp_request *req, char *text, size_t len, const char *content_type)
+/* Sends len bytes of text (which may hold NULs: a UTF-16 config does); NULL is
+ * an allocation that failed. */
+static void send_bytes(struct evhttp_request *req, const char *text, size_t len,
+                       const char *content_type)
 {
     struct evbuffer *body = evhttp_request_get_output_buffer(req);
     if (text == NULL || evbuffer_add(body, text, len) != 0) {
-        free(text);
         evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
         return;
     }
-    free(text);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
     evhttp_send_reply(req, HTTP_OK, "OK", NULL);
@@ -58,7 +59,8 @@ static void reply_rendered(struct evhttp_request *req, struct sl_admin *admin, r
             text = NULL;
         }
     }
-    send_text(req, text, len, content_type);
+    send_bytes(req, text, len, content_type);
+    free(text);
 }
 
 static uint64_t unix_ms(void)
@@ -95,7 +97,8 @@ static void reply_connections(struct evhttp_request *req, struct sl_admin *admin
         }
     }
     evhttp_clear_headers(&query);
-    send_text(req, text, len, "application/json");
+    send_bytes(req, text, len, "application/json");
+    free(text);
 }
 
 /* Compares every byte whatever the first difference: no timing oracle. */
@@ -143,11 +146,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (path != NULL && strcmp(path, "/") == 0)
-        send_text(req, strdup(sl_dashboard_html), strlen(sl_dashboard_html),
-                  "text/html; charset=utf-8");
+        send_bytes(req, sl_dashboard_html, strlen(sl_dashboard_html), "text/html; charset=utf-8");
     else if (path != NULL && strcmp(path, "/config") == 0)
-        send_text(req, strndup(admin->cfg->source, admin->cfg->source_len), admin->cfg->source_len,
-                  "text/yaml; charset=utf-8");
+        send_bytes(req, admin->cfg->source, admin->cfg->source_len, "text/yaml; charset=utf-8");
     else if (path != NULL && strcmp(path, "/connections") == 0)
         reply_connections(req, admin);
     else if (path != NULL && strcmp(path, "/stats") == 0)

@@ -10,7 +10,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import SLUICE, SLUICECTL, IntegTest, free_port, wait_until
+from harness import SLUICE, SLUICECTL, IntegTest, can_connect, free_port, wait_until
 from test_h2_malformed import RawClient
 
 CLASSES = """\
@@ -193,6 +193,26 @@ class Admin(IntegTest):
         res = self.check_config("admin_address: 0.0.0.0:%d\nadmin_allow_remote: true\n"
                                 "admin_token: 0123456789abcdef\n" % free_port())
         self.assertEqual(res.returncode, 0, res.stderr)
+
+    def test_config_of_a_utf16_file_is_sent_as_loaded(self):
+        """A UTF-16 file is full of NUL bytes: /config sends exactly its bytes."""
+        self.admin_port = free_port()
+        _, addr = self.start_backend()
+        port = free_port()
+        text = ("listeners:\n  - address: 127.0.0.1:%d\nbackends:\n  - name: demo\n"
+                "    servers: [%s]\nadmin_address: 127.0.0.1:%d\n"
+                % (port, addr, self.admin_port))
+        raw = text.encode("utf-16")  # with its byte order mark
+        path = os.path.join(self.dir, "utf16.yaml")
+        with open(path, "wb") as f:
+            f.write(raw)
+        self.sluice = self.start("sluice", [SLUICE, "-c", path])
+        wait_until(lambda: can_connect("127.0.0.1:%d" % self.admin_port) or
+                   not self.sluice.is_running(), what="sluice")
+        self.assertTrue(self.sluice.is_running(), self.sluice.output())
+        with urllib.request.urlopen("http://127.0.0.1:%d/config" % self.admin_port,
+                                    timeout=10) as res:
+            self.assertEqual(res.read(), raw)
 
     def test_token_guards_every_path_and_config_hides_it(self):
         token = "s3cret-token-0123456789"
