@@ -30,6 +30,7 @@ struct front_h2 {
     struct bufferevent *bev;
     nghttp2_session *session;
     struct event *flush_event;       /* runs flush() on the next loop turn */
+    struct event *idle_timer;        /* armed while no request is open; reads do not move it */
     struct sl_request_list requests; /* open streams that have a request */
     bool is_closing;                 /* drop the connection at the next edge */
     bool is_finishing;               /* close once the output has drained */
@@ -49,7 +50,8 @@ static const struct sl_config *cfg_of(const struct front_h2 *front)
 }
 
 /* The idle timeout runs only while no request is open: a client waiting on a slow
- * backend is not idle. Re-arming an added event only moves its timer (no syscall). */
+ * backend is not idle, and one that only sends PINGs or SETTINGS is. A timer,
+ * not a read timeout, so that such frames do not push it back. */
 static void update_idle_timeout(struct front_h2 *front)
 {
     bool is_idle = TAILQ_EMPTY(&front->requests);
@@ -57,7 +59,10 @@ static void update_idle_timeout(struct front_h2 *front)
         return;
     front->is_idle = is_idle;
     struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
-    bufferevent_set_timeouts(front->bev, is_idle ? &tv : NULL, NULL);
+    if (is_idle)
+        evtimer_add(front->idle_timer, &tv);
+    else
+        evtimer_del(front->idle_timer);
 }
 
 /* RFC 9113 §6.8: no new streams; those up to the last processed will be answered. */
@@ -111,6 +116,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
+    sl_request_await_head(req); /* HEADERS and CONTINUATION may trickle */
     TAILQ_INSERT_TAIL(&front->requests, req, in_front);
     sl_front_publish_streams(&front->base, 1, 0);
     update_idle_timeout(front);
@@ -343,6 +349,7 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     sl_front_fini(&front->base);
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
+    event_free(front->idle_timer);
     bufferevent_free(front->bev);
     SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->base.id, front->base.peer);
     free(front);
@@ -413,25 +420,29 @@ static void on_write(struct bufferevent *bev, void *arg)
     flush(arg);
 }
 
+/* GOAWAY first (RFC 9113 §9.1: say so before closing), then, a timeout later,
+ * the close: a client that does not even read its GOAWAY is dropped. */
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h2 *front = arg;
+    SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->base.id,
+             front->base.peer, cfg_of(front)->client_idle_timeout_ms);
+    if (front->has_timed_out || is_write_blocked(front)) {
+        front->is_closing = true;
+    } else {
+        front->has_timed_out = true;
+        submit_goaway(front);
+        struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
+        evtimer_add(front->idle_timer, &tv);
+    }
+    flush(front);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct front_h2 *front = arg;
     if (what & BEV_EVENT_CONNECTED)
         return; /* TLS handshake done */
-    if (what & BEV_EVENT_TIMEOUT) {
-        SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->base.id,
-                 front->base.peer, cfg_of(front)->client_idle_timeout_ms);
-        /* a client that does not even read its GOAWAY is dropped */
-        if (front->has_timed_out || is_write_blocked(front)) {
-            front->is_closing = true;
-        } else {
-            front->has_timed_out = true;
-            submit_goaway(front);             /* RFC 9113 §9.1: say so before closing */
-            bufferevent_enable(bev, EV_READ); /* a timeout disabled it */
-        }
-        flush(front);
-        return;
-    }
     if (what & BEV_EVENT_ERROR)
         SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
                  front->base.peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -477,7 +488,8 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
     TAILQ_INIT(&front->requests);
     front->base.plane = p;
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
-    if (front->flush_event == NULL)
+    front->idle_timer = evtimer_new(p->base, on_idle_timeout, front);
+    if (front->flush_event == NULL || front->idle_timer == NULL)
         goto fail_event;
     if (start_session(front) != 0)
         goto fail_session;
@@ -485,8 +497,11 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
 
 fail_session:
     nghttp2_session_del(front->session);
-    event_free(front->flush_event);
 fail_event:
+    if (front->flush_event)
+        event_free(front->flush_event);
+    if (front->idle_timer)
+        event_free(front->idle_timer);
     free(front);
     return NULL;
 }
@@ -542,6 +557,7 @@ int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsi
     if (nghttp2_session_upgrade2(front->session, settings, settings_len, is_head, req) != 0) {
         nghttp2_session_del(front->session);
         event_free(front->flush_event);
+        event_free(front->idle_timer);
         free(front);
         return -1;
     }

@@ -691,8 +691,18 @@ static void admit(struct sl_request *req)
     }
 }
 
+void sl_request_await_head(struct sl_request *req)
+{
+    req->is_awaiting_head = true;
+    arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
+}
+
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
+    if (req->is_awaiting_head) {
+        req->is_awaiting_head = false;
+        evtimer_del(req->timer);
+    }
     req->is_ended = !has_body;
     if (req->is_too_large) {
         respond_locally(req, SL_CAUSE_POLICY, 431, "431 request header fields too large\n");
@@ -928,7 +938,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
     char who[128];
-    if (req->is_write_failed && req->state == SL_REQ_DONE) {
+    if (req->is_awaiting_head) {
+        req->is_awaiting_head = false;
+        SL_INFO("%s client sent no complete head for %u ms; resetting the stream",
+                sl_request_describe(req, who, sizeof(who)), cfg_of(req)->client_idle_timeout_ms);
+        note_end(req, SL_CAUSE_CLIENT_TIMEOUT, SL_PHASE_HEAD);
+        req->state = SL_REQ_DONE;
+        reset_exchange(req, SL_RESET_CANCEL);
+    } else if (req->is_write_failed && req->state == SL_REQ_DONE) {
         req->is_write_failed = false; /* the exchange ended meanwhile */
         update_stall_timer(req);
     } else if (req->is_write_failed) {

@@ -118,6 +118,7 @@ struct sl_request {
     bool is_submitted; /* the response head went to the front */
     bool is_upstream_paused;
     bool is_write_failed;             /* the upstream could not queue a write: the timer answers */
+    bool is_awaiting_head;            /* the timer is the head's deadline */
     TAILQ_ENTRY(sl_request) in_front; /* the front's open requests */
     TAILQ_ENTRY(sl_request) in_pool;  /* the pool's wait list, WAITING only */
     struct sl_request *next_free;     /* the plane's free list */
@@ -129,6 +130,10 @@ TAILQ_HEAD(sl_request_list, sl_request);
 /* A request object for a new stream, from the plane's free list when it has
  * one; NULL when out of memory (the caller refuses the stream). */
 struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id);
+
+/* The head arrives in pieces (HTTP/2 HEADERS and CONTINUATION frames): it must
+ * be complete within client_idle_timeout_ms, or the exchange is reset. */
+void sl_request_await_head(struct sl_request *req);
 
 /* Stores one request field. Returns 0, or SL_ETOOBIG once the head exceeds
  * max_request_header_bytes (the request is then answered 431), or SL_ENOMEM. */

@@ -7,7 +7,10 @@ import unittest
 from harness import IntegTest, backend_seen, free_port, parse_headers, wait_until, can_connect
 
 
-class TlsToH1(IntegTest):
+class TlsSetup:
+    """For IntegTest classes: a self-signed certificate and a sluice with a TLS
+    listener beside a cleartext one."""
+
     def make_certificate(self):
         cert = os.path.join(self.dir, "cert.pem")
         key = os.path.join(self.dir, "key.pem")
@@ -19,16 +22,18 @@ class TlsToH1(IntegTest):
         self.assertEqual(res.returncode, 0, res.stderr.decode())
         return cert, key
 
-    def start_tls_sluice(self, addr):
+    def start_tls_sluice(self, addr, extra=""):
         cert, key = self.make_certificate()
         tls_port, plain_port = free_port(), free_port()
         listeners = ["  - address: 127.0.0.1:%d\n" % plain_port,
                      "  - address: 127.0.0.1:%d\n    tls:\n      certificate: %s\n"
                      "      key: %s\n" % (tls_port, cert, key)]
-        self.start_sluice({"demo": [addr]}, listeners=listeners, port=plain_port)
+        self.start_sluice({"demo": [addr]}, listeners=listeners, port=plain_port, extra=extra)
         wait_until(lambda: can_connect("127.0.0.1:%d" % tls_port), what="TLS listener")
         return tls_port, cert
 
+
+class TlsToH1(TlsSetup, IntegTest):
     def test_curl_over_tls_negotiates_h2(self):
         _, addr = self.start_backend()
         port, cert = self.start_tls_sluice(addr)

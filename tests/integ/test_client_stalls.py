@@ -1,0 +1,98 @@
+"""Clients that hold a connection without using it (issue 11, defect 3): a
+HEADERS block that never ends, a connection kept "alive" by PINGs alone, a TLS
+handshake sent a byte at a time. Each is cut off within client_idle_timeout_ms
+(here 400 ms; GOAWAY first where HTTP/2 has one), and sluice keeps serving."""
+
+import socket
+import time
+import unittest
+
+from harness import IntegTest, free_port
+from test_h2_malformed import (GOAWAY, HEADERS, PING, RST_STREAM, RawClient, frame, literal)
+from test_tls_to_h1 import TlsSetup
+
+IDLE_MS = 400
+CANCEL = 8
+
+
+def closed_within(sock, seconds, feed=None):
+    """Reads until EOF or a reset; feed() is called every 50 ms meanwhile.
+    Returns the seconds it took, or None when the connection stayed open."""
+    sock.settimeout(0.05)
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        try:
+            if not sock.recv(65536):
+                return time.monotonic() - start
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            return time.monotonic() - start
+        if feed is not None:
+            try:
+                feed()
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - start
+    return None
+
+
+class ClientStalls(IntegTest):
+    def setUp(self):
+        super().setUp()
+        _, addr = self.start_backend()
+        self.port = self.start_sluice({"demo": [addr]},
+                                      extra="client_idle_timeout_ms: %d\n" % IDLE_MS)
+
+    def assert_still_serving(self):
+        self.assertEqual(self.get("/")[0], 200)
+
+    def test_pings_alone_do_not_keep_a_connection(self):
+        c = RawClient(self.port)
+        c.start()
+        took = closed_within(c.sock, 5, feed=lambda: c.send(frame(PING, 0, 0, b"12345678")))
+        self.assertIsNotNone(took, "a connection sending only PINGs was never closed")
+        # GOAWAY at the timeout, the close a timeout later
+        self.assertLess(took, 3 * IDLE_MS / 1000 + 1)
+        self.assertGreater(took, IDLE_MS / 1000 * 0.9)
+        c.close()
+        self.assert_still_serving()
+
+    def test_headers_that_never_end_are_reset(self):
+        c = RawClient(self.port)
+        c.start()
+        block = literal(":method", "GET") + literal(":scheme", "http") + literal(":path", "/")
+        c.send(frame(HEADERS, 0, 1, block))  # no END_HEADERS, and no CONTINUATION follows
+        start = time.monotonic()
+        # not even the SETTINGS ACK: any frame but CONTINUATION would end the block
+        f = c.read_frame()
+        while f is not None and f[0] != RST_STREAM:
+            f = c.read_frame()
+        self.assertIsNotNone(f, "the stream was never reset")
+        self.assertEqual(int.from_bytes(f[3], "big"), CANCEL)
+        self.assertLess(time.monotonic() - start, IDLE_MS / 1000 + 1)
+        self.assertIsNotNone(closed_within(c.sock, 5), "the connection stayed open")
+        c.close()
+        self.assert_still_serving()
+        self.assertIn("sent no complete head", self.sluice.output())
+
+
+class TlsHandshakeStall(TlsSetup, IntegTest):
+    def test_handshake_a_byte_at_a_time_is_cut_off(self):
+        _, addr = self.start_backend()
+        port, _ = self.start_tls_sluice(addr, extra="client_idle_timeout_ms: %d\n" % IDLE_MS)
+        hello = bytes.fromhex("16030100c8010000c40303") + bytes(180)  # a ClientHello's start
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sent = iter(hello)
+
+        def one_byte():
+            b = next(sent, None)
+            if b is not None:
+                sock.send(bytes([b]))
+        took = closed_within(sock, 5, feed=one_byte)
+        sock.close()
+        self.assertIsNotNone(took, "a trickled handshake was never cut off")
+        self.assertLess(took, IDLE_MS / 1000 + 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
