@@ -229,6 +229,10 @@ static const struct key backend_keys[] = {
              "connections open at once to each server"),
     UINT_KEY(struct sl_backend_config, keepalive_idle_timeout_ms, 60000, 0, 3600000,
              "how long an idle connection is kept open; 0 closes it as soon as it is idle"),
+    {.name = "retry_non_idempotent", .type = KEY_BOOL, .def = false, .def_text = "false",
+     .offset = offsetof(struct sl_backend_config, retry_non_idempotent),
+     .doc = "also retry a POST, PATCH or other non-idempotent request whose kept-alive "
+            "connection broke before any response byte (the backend may have processed it)"},
     {.name = "limiter", .type = KEY_CUSTOM, .parse = sl_config_parse_limiter,
      .what = "static or adaptive", .def_text = "static",
      .offset = offsetof(struct sl_backend_config, limiter),

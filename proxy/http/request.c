@@ -691,6 +691,17 @@ static void admit(struct sl_request *req)
     }
 }
 
+/* RFC 9110 §9.2.2 */
+static bool is_idempotent_method(const char *method)
+{
+    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++) {
+        if (strcmp(method, idempotent[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 void sl_request_await_head(struct sl_request *req)
 {
     req->is_awaiting_head = true;
@@ -716,6 +727,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
         return;
     }
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
+    req->is_idempotent = method != NULL && is_idempotent_method(method);
     classify(req, method, path);
     const struct sl_string *budget_field = &cfg_of(req)->forward_budget_header;
     if (budget_field->len > 0) /* only sluice writes it, or a client could fake it */
@@ -841,15 +853,18 @@ void sl_request_on_upstream_progress(struct sl_request *req)
 }
 
 /* A stream the backend refused unprocessed, or a kept-alive connection that broke
- * before any response byte (the backend closed it as sluice reused it). A timeout
- * is not retried, since the backend may be working on the request. */
+ * before any response byte (the backend closed it as sluice reused it, most
+ * likely, but it may have taken the request first: only an idempotent one goes
+ * again, unless the backend allows more). A timeout is not retried, since the
+ * backend may be working on the request. */
 static bool can_retry(const struct sl_request *req, enum sl_upstream_failure what, bool was_reused)
 {
     if (req->response.has_bytes || !req->is_replayable)
         return false;
     if (what == SL_UPSTREAM_REFUSED)
         return req->refusals < SL_MAX_REFUSALS;
-    return what == SL_UPSTREAM_BROKEN && was_reused && !req->has_retried;
+    bool is_safe_to_repeat = req->is_idempotent || req->backend->retry_non_idempotent;
+    return what == SL_UPSTREAM_BROKEN && was_reused && !req->has_retried && is_safe_to_repeat;
 }
 
 static void retry(struct sl_request *req, enum sl_upstream_failure what)

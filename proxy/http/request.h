@@ -115,6 +115,7 @@ struct sl_request {
     bool has_retried;              /* after a broken kept-alive connection: once only */
     uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
     bool is_head_method;
+    bool is_idempotent; /* RFC 9110 §9.2.2: a second copy would do no harm */
     bool is_submitted; /* the response head went to the front */
     bool is_upstream_paused;
     bool is_write_failed;             /* the upstream could not queue a write: the timer answers */

@@ -130,13 +130,29 @@ class H2cToH1(IntegTest):
             self.assertEqual(headers["x-connection-requests"], "1")
         self.assertIn("retrying once", self.sluice.output())
 
-    def test_post_body_retry_keeps_the_body(self):
+    def test_put_body_retry_keeps_the_body(self):
         _, addr = self.start_backend(args=["--drop-reused"])
         self.start_sluice({"demo": [addr]})
         for i in range(3):
-            res = self.curl("--data-binary", "bid-%d" % i, self.url("/echo"))
+            res = self.curl("-X", "PUT", "--data-binary", "bid-%d" % i, self.url("/echo"))
             self.assertEqual(res.returncode, 0, res.stderr.decode())
             self.assertEqual(res.stdout, b"bid-%d" % i)
+
+    def test_post_is_not_retried_unless_the_backend_allows_it(self):
+        # RFC 9110 §9.2.2: the backend may have processed it before the connection broke
+        backend, addr = self.start_backend(args=["--drop-reused", "--verbose"])
+        self.start_sluice({"demo": [addr]})
+        self.assertEqual(self.get("/")[0], 200)  # a kept-alive connection, to be dropped
+        res = self.curl("-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "bid",
+                        self.url("/echo"))
+        self.assertEqual(res.stdout, b"502")
+        self.assertNotIn("retrying", self.sluice.output())
+        self.sluice.stop()
+        self.start_sluice({"demo": ([addr], {"retry_non_idempotent": "true"})})
+        self.assertEqual(self.get("/")[0], 200)
+        res = self.curl("--data-binary", "bid", self.url("/echo"))
+        self.assertEqual(res.stdout, b"bid")
+        self.assertIn("retrying once", self.sluice.output())
 
     def test_chunked_body_retry_sends_one_terminator(self):
         backend, addr = self.start_backend(args=["--drop-reused", "--verbose"])
@@ -145,7 +161,7 @@ class H2cToH1(IntegTest):
         with open(upload, "wb") as f:
             f.write(b"chunked bid body")
         for _ in range(3):
-            res = self.curl("-T", upload, "-H", "content-length:", "-X", "POST",
+            res = self.curl("-T", upload, "-H", "content-length:", "-X", "PUT",
                             self.url("/echo"))
             self.assertEqual(res.returncode, 0, res.stderr.decode())
             self.assertEqual(res.stdout, b"chunked bid body")
@@ -158,7 +174,7 @@ class H2cToH1(IntegTest):
         self.assertEqual(self.get("/")[0], 200)  # the kept-alive connection to be dropped
         c = RawClient(port)
         c.start()
-        c.request(1, "POST", "/echo", end_stream=False)  # no content-length: chunked
+        c.request(1, "PUT", "/echo", end_stream=False)  # no content-length: chunked
         # ~62 KB framed: more evbuffer segments than one 16-entry peek holds
         pieces = [bytes([65 + i % 26]) * 1000 for i in range(62)]
         for i, piece in enumerate(pieces):

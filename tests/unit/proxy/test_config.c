@@ -584,7 +584,7 @@ static void test_error_unknown_key(void **state)
     assert_load_error(MINIMAL "    timeout_ms: 5\n", 6,
                       "unknown key 'timeout_ms' in backend (expected: name, servers, "
                       "protocol, connect_timeout_ms, response_timeout_ms, max_connections, "
-                      "keepalive_idle_timeout_ms, limiter, max_inflight, min_inflight, "
+                      "keepalive_idle_timeout_ms, retry_non_idempotent, limiter, max_inflight, min_inflight, "
                       "queue_size, queue_target_ms, queue_interval_ms)");
     assert_load_error(MINIMAL "    protocol: h2\n", 6,
                       "protocol must be http/1.1 or h2c, got 'h2'");

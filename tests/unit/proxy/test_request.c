@@ -414,7 +414,7 @@ static void test_broken_reused_connection_is_retried_with_the_body(void **state)
     answer(&conns[0], first, 200, "a");
     sl_request_finish(first, SL_END_CLOSED);
 
-    struct sl_request *req = open_request(3, "POST", true);
+    struct sl_request *req = open_request(3, "PUT", true);
     sl_request_on_body(req, (const uint8_t *)"payload", 7);
     sl_request_on_end(req);
     assert_int_equal(conns[0].heads, 2);
@@ -458,6 +458,31 @@ static void test_refused_stream_is_retried_then_502(void **state)
     sl_request_finish(req, SL_END_CLOSED);
     assert_int_equal(world.stats->backends[0].failures, 1);
     close_world();
+}
+
+/* RFC 9110 §9.2.2: a POST the backend may have processed is not sent twice,
+ * unless the backend says it may be. */
+static void test_broken_reused_post_is_retried_only_when_allowed(void **state)
+{
+    const char *configs[] = {ONE_CONNECTION, ONE_CONNECTION "    retry_non_idempotent: true\n"};
+    for (int allowed = 0; allowed < 2; allowed++) {
+        open_world(configs[allowed]);
+        struct sl_request *first = open_request(1, "GET", false);
+        answer(&conns[0], first, 200, "a");
+        sl_request_finish(first, SL_END_CLOSED);
+        struct sl_request *req = open_request(3, "POST", false);
+        world.front.status = 0;
+        break_exchange(&conns[0], req, SL_UPSTREAM_BROKEN);
+        assert_int_equal(conn_count, allowed ? 2 : 1);
+        if (allowed) {
+            assert_int_equal(conns[1].heads, 1);
+            assert_int_equal(world.front.status, 0); /* not answered yet */
+            answer(&conns[1], req, 200, "b");
+        }
+        assert_int_equal(world.front.status, allowed ? 200 : 502);
+        sl_request_finish(req, SL_END_CLOSED);
+        close_world();
+    }
 }
 
 static void test_timeout_is_504_and_a_timeout_count(void **state)
@@ -599,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_waiting_post_keeps_its_body),
         cmocka_unit_test(test_broken_reused_connection_is_retried_with_the_body),
         cmocka_unit_test(test_refused_stream_is_retried_then_502),
+        cmocka_unit_test(test_broken_reused_post_is_retried_only_when_allowed),
         cmocka_unit_test(test_timeout_is_504_and_a_timeout_count),
         cmocka_unit_test(test_fresh_connection_broken_is_502_and_a_failure),
         cmocka_unit_test(test_client_reset_detaches_the_upstream),
