@@ -646,13 +646,14 @@ static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, nghttp
 }
 
 /* RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the length a
- * chunked message also carries is not the length of the relayed body. */
+ * chunked message also carries is not the length of the relayed body. RFC 9110
+ * §8.6: a 204 has no Content-Length, whatever the backend wrote. */
 static bool is_dropped_from_response(const struct sl_header_list *h1, const nghttp2_nv *nv,
-                                     bool has_connection, bool has_transfer_encoding)
+                                     bool has_connection, bool is_length_void)
 {
     if (is_connection_specific(h1, nv, has_connection))
         return true;
-    return has_transfer_encoding && is_named(nv, "content-length", 14);
+    return is_length_void && is_named(nv, "content-length", 14);
 }
 
 int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
@@ -673,11 +674,11 @@ int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, stru
     if (rc != 0)
         return rc;
     bool has_connection = sl_header_list_find(h1, "connection") != NULL;
-    bool has_transfer_encoding = sl_header_list_find(h1, "transfer-encoding") != NULL;
+    bool is_length_void = status == 204 || sl_header_list_find(h1, "transfer-encoding") != NULL;
     size_t n = 1;
     for (size_t i = 0; i < h1->count; i++) {
         const nghttp2_nv *nv = &h1->items[i];
-        if (is_dropped_from_response(h1, nv, has_connection, has_transfer_encoding))
+        if (is_dropped_from_response(h1, nv, has_connection, is_length_void))
             continue;
         rc = make_h2_field(arena, nv, &fields[n]);
         if (rc != 0)

@@ -123,7 +123,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
  * status and fields: ":status" first, names lowercased, connection-specific
  * fields dropped (the hop-by-hop fields listed for sl_h1_request_head(), and
  * names listed in Connection), content-length dropped when transfer-encoding is
- * present (RFC 9112 §6.3), and the values of authorization, cookie, set-cookie
+ * present (RFC 9112 §6.3) or the status is 204 (RFC 9110 §8.6), and the values of authorization, cookie, set-cookie
  * and proxy-authorization sent never-indexed (NGHTTP2_NV_FLAG_NO_INDEX added to
  * the field's own flags). Other fields keep their order and flags.
  * On success returns 0 with *out and *count set. The array and ":status" are in

@@ -77,7 +77,21 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
     evtimer_add(l->resume_timer, &tv);
 }
 
-/* A Unix socket path left by an earlier run is removed; anything else there is kept. */
+/* Does a server accept on the Unix socket at addr? A refused connect means
+ * nobody listens there any more. */
+static bool is_socket_live(const struct sl_addr *addr)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool is_live = connect(fd, (const struct sockaddr *)&addr->ss, addr->len) == 0 ||
+                   errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return is_live;
+}
+
+/* A Unix socket path left by an earlier run is removed; a socket some server
+ * still accepts on, and anything that is not a socket, are kept. */
 static int clear_stale_socket(const struct sl_addr *addr, char *err, size_t err_len)
 {
     const char *path = ((const struct sockaddr_un *)&addr->ss)->sun_path;
@@ -86,6 +100,10 @@ static int clear_stale_socket(const struct sl_addr *addr, char *err, size_t err_
         return 0;
     if (!S_ISSOCK(st.st_mode)) {
         snprintf(err, err_len, "listener %s: %s exists and is not a socket", addr->text, path);
+        return -1;
+    }
+    if (is_socket_live(addr)) {
+        snprintf(err, err_len, "listener %s: a running server accepts on %s", addr->text, path);
         return -1;
     }
     unlink(path);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -71,13 +72,19 @@ int sl_stats_create(const char *path, const struct sl_config *cfg, unsigned work
      * (a running generation's) stays until then, and readers that still map
      * it keep their figures */
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof(tmp)) {
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
         snprintf(err, err_len, "stats segment %s: path too long", path);
         return -1;
     }
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    /* a name nobody can guess, created O_EXCL (a planted link is not followed);
+     * readable by the owner's group, since it shows client addresses */
+    int fd = mkstemp(tmp); /* closed once mapped, before any fork */
+    if (fd < 0 || fchmod(fd, 0640) != 0) {
         snprintf(err, err_len, "stats segment %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         return -1;
     }
     void *map = MAP_FAILED;

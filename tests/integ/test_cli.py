@@ -4,7 +4,7 @@ import os
 import subprocess
 import unittest
 
-from harness import IntegTest, SLUICE
+from harness import IntegTest, SLUICE, can_connect, wait_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -56,6 +56,29 @@ class Cli(IntegTest):
             res = self.run_sluice("-c", path)
         self.assertEqual(res.returncode, 1)
         self.assertIn(b"cannot listen", res.stderr)
+
+    def test_unix_path_of_a_running_server_is_left_alone(self):
+        backend, addr = self.start_backend()
+        path = addr[len("unix:"):]
+        cfg = self.write_config("listeners:\n  - address: %s\nbackends:\n"
+                                "  - name: b\n    servers: [unix:/x]\n" % addr)
+        res = self.run_sluice("-c", cfg)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn(b"a running server accepts on " + path.encode(), res.stderr)
+        res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                              "--unix-socket", path, "http://x/"], capture_output=True, timeout=10)
+        self.assertEqual(res.stdout, b"200")  # its socket file is still there
+
+    def test_stale_unix_socket_is_replaced(self):
+        import socket
+        path = os.path.join(self.dir, "stale.sock")
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(path)  # a socket file nobody listens on any more
+        cfg = self.write_config("listeners:\n  - address: unix:%s\nbackends:\n"
+                                "  - name: b\n    servers: [unix:/x]\n" % path)
+        proc = self.start("sluice", [SLUICE, "-c", cfg])
+        wait_until(lambda: can_connect("unix:" + path) or not proc.is_running(), what="sluice")
+        self.assertTrue(proc.is_running(), proc.output())
 
 
 if __name__ == "__main__":

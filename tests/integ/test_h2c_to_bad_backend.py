@@ -133,6 +133,17 @@ class H2cToBadBackend(IntegTest):
         self.answer_with(hint * 10 + HEAD_OK, extra="max_response_header_bytes: 4096\n")
         self.assert_502_and_alive()
 
+    def test_204_loses_its_content_length(self):
+        self.answer_with(b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\nX-Kept: 1\r\n\r\n")
+        status, headers, body = self.get("/x")
+        self.assertEqual((status, body), (204, b""))
+        self.assertNotIn("content-length", headers)
+        self.assertEqual(headers["x-kept"], "1")
+        res = subprocess.run(["curl", "-sS", "--http1.1", "-D", "-", "-o", "/dev/null",
+                              self.url("/x")], capture_output=True, timeout=30)
+        self.assertNotIn(b"content-length", res.stdout.lower())
+        self.assertIn(b" 204 ", res.stdout)
+
     def test_body_delimited_by_close(self):
         self.answer_with(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
         status, _, body = self.get("/x")

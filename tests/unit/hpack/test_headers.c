@@ -1084,6 +1084,23 @@ static void test_value_in_many_pieces_costs_linear_memory(void **state)
     assert_true(sl_arena_used(f->arena) < 4 * 8192);
 }
 
+/* RFC 9110 §8.6: a 204 carries no Content-Length; a 304 may keep one. */
+static void test_response_204_drops_content_length(void **state)
+{
+    struct fixture *f = *state;
+    add(&f->list, "Content-Length", "5");
+    add(&f->list, "X-Kept", "1");
+    nghttp2_nv *out = NULL;
+    size_t count = 0;
+    assert_int_equal(sl_h2_response_fields(&f->list, 204, f->arena, &out, &count), 0);
+    assert_int_equal(count, 2);
+    assert_nv(&out[0], ":status", "204", NGHTTP2_NV_FLAG_NONE);
+    assert_nv(&out[1], "x-kept", "1", NGHTTP2_NV_FLAG_NONE);
+    assert_int_equal(sl_h2_response_fields(&f->list, 304, f->arena, &out, &count), 0);
+    assert_int_equal(count, 3);
+    assert_nv(&out[1], "content-length", "5", NGHTTP2_NV_FLAG_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1153,6 +1170,7 @@ int main(void)
         T(test_h2_request_refuses_what_h1_refuses),
         T(test_h2_request_without_authority_or_host_is_invalid),
         T(test_value_in_many_pieces_costs_linear_memory),
+        T(test_response_204_drops_content_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,6 +196,30 @@ static void test_create_replaces_and_checks_backends(void **state)
     assert_non_null(strstr(err, "/nonexistent-dir/x.stats"));
 }
 
+/* The segment shows client addresses: not world-readable. Its temporary name
+ * cannot be guessed, so a link planted there is never written through. */
+static void test_create_is_private_and_follows_no_link(void **state)
+{
+    char err[256], planted[128], victim[128];
+    snprintf(victim, sizeof(victim), "%s.victim", path);
+    snprintf(planted, sizeof(planted), "%s.%d.tmp", path, (int)getpid());
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("keep me\n", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, planted), 0);
+    struct sl_stats_segment *seg;
+    assert_int_equal(sl_stats_create(path, two_by_two(), 1, &seg, err, sizeof(err)), 0);
+    sl_stats_unmap(seg);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_size, 8);
+    unlink(planted);
+    unlink(victim);
+}
+
 /* ---- the connection table ---- */
 
 struct writer {
@@ -281,6 +305,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names_keep_all_64_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refuses_what_is_not_a_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_replaces_and_checks_backends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_is_private_and_follows_no_link, setup,
+                                        teardown),
         cmocka_unit_test(test_rows_read_whole_under_a_concurrent_writer),
         cmocka_unit_test(test_claim_release_and_overflow),
     };
