@@ -312,16 +312,32 @@ static bool is_clients_turn(const struct sl_request *req)
     return owes_body || owes_read;
 }
 
+/* The whole request went upstream and no response head has come back: the
+ * backend has response_timeout_ms in all, however it trickles (its connection
+ * only measures silence). */
+static bool is_awaiting_response_head(const struct sl_request *req)
+{
+    return req->state == SL_REQ_FORWARD && req->is_end_sent && !req->is_submitted &&
+           req->response_head_due_ns != 0;
+}
+
 /* The client must keep the exchange moving; each bit of progress re-arms the
- * timer (a timer-heap update, no syscall). */
+ * timer (a timer-heap update, no syscall). Otherwise the timer is the response
+ * head's deadline, which progress does not move. */
 static void update_stall_timer(struct sl_request *req)
 {
     if (req->is_write_failed)
         return; /* the timer is due now: on_timer answers */
-    if (is_clients_turn(req))
+    if (is_clients_turn(req)) {
         arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
-    else
+    } else if (is_awaiting_response_head(req)) {
+        uint64_t now = sl_clock_ns();
+        uint64_t due = req->response_head_due_ns;
+        struct timeval tv = sl_timeval_ns(due > now ? due - now : 0);
+        evtimer_add(req->timer, &tv);
+    } else {
         evtimer_del(req->timer);
+    }
 }
 
 /* "class=NAME", and "; shed=REASON" for a shed request, in the arena; NULL
@@ -462,6 +478,8 @@ static void send_end(struct sl_request *req)
     if (req->is_end_sent)
         return;
     req->is_end_sent = true;
+    req->response_head_due_ns =
+        sl_clock_ns() + (uint64_t)req->backend->response_timeout_ms * 1000000;
     req->upconn->ops->end(req->upconn, req);
 }
 
@@ -983,6 +1001,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         abandon_stalled(req, req->is_ended || req->state == SL_REQ_DONE
                                  ? "read none of the response"
                                  : "sent no request body");
+    } else if (is_awaiting_response_head(req)) {
+        SL_WARN("%s backend %s: no response head within %u ms of the request",
+                sl_request_describe(req, who, sizeof(who)), req->backend->name,
+                req->backend->response_timeout_ms);
+        leave_admission(req, SL_SAMPLE_DROP);
+        respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504,
+                        "504 gateway timeout: the backend did not answer in time\n");
     }
 }
 

@@ -116,10 +116,11 @@ struct sl_request {
     uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
     bool is_head_method;
     bool is_idempotent; /* RFC 9110 §9.2.2: a second copy would do no harm */
-    bool is_submitted; /* the response head went to the front */
+    bool is_submitted;  /* the response head went to the front */
     bool is_upstream_paused;
     bool is_write_failed;             /* the upstream could not queue a write: the timer answers */
     bool is_awaiting_head;            /* the timer is the head's deadline */
+    uint64_t response_head_due_ns;    /* the request was all sent: its answer's deadline */
     TAILQ_ENTRY(sl_request) in_front; /* the front's open requests */
     TAILQ_ENTRY(sl_request) in_pool;  /* the pool's wait list, WAITING only */
     struct sl_request *next_free;     /* the plane's free list */

@@ -20,9 +20,10 @@ class ScriptedBackend:
     without reading any body; it closes after one answer unless keep_alive. With
     answer None it reads the head and then nothing more, and never answers."""
 
-    def __init__(self, path, answer, keep_alive=False):
+    def __init__(self, path, answer, keep_alive=False, trickle_s=0):
         self.answer = answer
         self.keep_alive = keep_alive
+        self.trickle_s = trickle_s  # seconds between bytes; 0: all at once
         self.accepted = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -59,7 +60,12 @@ class ScriptedBackend:
                 time.sleep(0.05)
             if self.answer is None:
                 return
-            conn.sendall(self.answer)
+            if self.trickle_s:
+                for i in range(len(self.answer)):
+                    conn.sendall(self.answer[i:i + 1])
+                    time.sleep(self.trickle_s)
+            else:
+                conn.sendall(self.answer)
             if not self.keep_alive:
                 return
 
@@ -70,9 +76,9 @@ class ScriptedBackend:
 
 
 class H2cToBadBackend(IntegTest):
-    def answer_with(self, answer, keep_alive=False, opts=None, extra=""):
+    def answer_with(self, answer, keep_alive=False, opts=None, extra="", trickle_s=0):
         path = os.path.join(self.dir, "scripted.sock")
-        backend = ScriptedBackend(path, answer, keep_alive)
+        backend = ScriptedBackend(path, answer, keep_alive, trickle_s)
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
         routes = "rules:\n  - path_prefix: /headers\n    backend: good\n"
@@ -132,6 +138,16 @@ class H2cToBadBackend(IntegTest):
         hint = b"HTTP/1.1 103 Early Hints\r\nLink: <" + b"a" * 500 + b">\r\n\r\n"
         self.answer_with(hint * 10 + HEAD_OK, extra="max_response_header_bytes: 4096\n")
         self.assert_502_and_alive()
+
+    def test_head_trickled_past_response_timeout_gets_504(self):
+        # a byte every 50 ms: never silent for response_timeout_ms, but far too slow
+        self.answer_with(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"s" * 60 + b"\r\n\r\n",
+                         opts={"response_timeout_ms": 400}, trickle_s=0.05)
+        start = time.monotonic()
+        status, _, _ = self.get("/x")
+        self.assertEqual(status, 504)
+        self.assertLess(time.monotonic() - start, 2.5)
+        self.assertIn("no response head within 400 ms", self.sluice.output())
 
     def test_204_loses_its_content_length(self):
         self.answer_with(b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\nX-Kept: 1\r\n\r\n")
