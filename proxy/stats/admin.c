@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,10 @@
 #include "dashboard.h"
 #include "stats.h"
 #include "stats_render.h"
+
+/* Request line and fields of an admin request at most (evhttp answers 400
+ * beyond): a browser's or a scraper's fit in a fraction of it. */
+#define ADMIN_MAX_HEADER_BYTES 8192
 
 struct sl_admin {
     struct evhttp *http;
@@ -131,9 +136,30 @@ static bool is_authorized(struct evhttp_request *req, const struct sl_string *to
     return is_ok;
 }
 
+/* A page on another site can point a name it controls at 127.0.0.1 (DNS
+ * rebinding) and read the answers: a loopback admin listener answers only
+ * requests addressed to it by its own address or localhost. */
+static bool is_own_host(const struct sl_admin *admin, struct evhttp_request *req)
+{
+    if (admin->cfg->admin_allow_remote)
+        return true; /* reached by names sluice cannot know; the token guards it */
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    if (host == NULL)
+        return false;
+    const char *text = admin->cfg->admin_address->text; /* "127.0.0.1:9901", "[::1]:9901" */
+    const char *port = strrchr(text, ':');
+    char localhost[32];
+    snprintf(localhost, sizeof(localhost), "localhost%s", port != NULL ? port : "");
+    return strcasecmp(host, text) == 0 || strcasecmp(host, localhost) == 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct sl_admin *admin = arg;
+    if (!is_own_host(admin, req)) {
+        evhttp_send_error(req, 421, "not an address of this admin listener");
+        return;
+    }
     if (!is_authorized(req, &admin->cfg->admin_token)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"sluice admin\"");
@@ -174,6 +200,9 @@ struct sl_admin *sl_admin_open(struct event_base *base, int fd, const struct sl_
         goto fail_alloc;
     evhttp_set_gencb(admin->http, on_request, admin);
     evhttp_set_timeout(admin->http, 10);
+    /* no body: one is refused (413) before it is read; then only GET is served */
+    evhttp_set_max_body_size(admin->http, 0);
+    evhttp_set_max_headers_size(admin->http, ADMIN_MAX_HEADER_BYTES);
     if (evhttp_accept_socket(admin->http, fd) != 0) {
         snprintf(err, err_len, "admin listener: cannot accept");
         goto fail;

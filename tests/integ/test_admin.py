@@ -4,6 +4,7 @@ checked by a strict parser) report what the clients did; it stays on loopback.""
 import json
 import math
 import os
+import socket
 import re
 import subprocess
 import unittest
@@ -163,11 +164,13 @@ class Admin(IntegTest):
         with self.assertRaises(urllib.error.HTTPError) as caught:
             self.fetch("/nothing")
         self.assertEqual(caught.exception.code, 404)
-        req = urllib.request.Request("http://127.0.0.1:%d/stats" % self.admin_port,
-                                     data=b"x", method="POST")
-        with self.assertRaises(urllib.error.HTTPError) as caught:
-            urllib.request.urlopen(req, timeout=10)
-        self.assertEqual(caught.exception.code, 405)
+        # any body is refused before it is read; without one, only GET is served
+        for data, code in ((b"x", 413), (b"", 405)):
+            req = urllib.request.Request("http://127.0.0.1:%d/stats" % self.admin_port,
+                                         data=data, method="POST")
+            with self.assertRaises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(req, timeout=10)
+            self.assertEqual(caught.exception.code, code)
 
     def check_config(self, admin_lines):
         path = self.write_config("listeners:\n  - address: 127.0.0.1:%d\n"
@@ -213,6 +216,38 @@ class Admin(IntegTest):
         with urllib.request.urlopen("http://127.0.0.1:%d/config" % self.admin_port,
                                     timeout=10) as res:
             self.assertEqual(res.read(), raw)
+
+    def raw(self, request):
+        """Sends request bytes to the admin port; returns the status line's code."""
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=10) as s:
+            s.sendall(request)
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        return int(answer.split(b" ", 2)[1])
+
+    def test_requests_for_other_hosts_are_refused(self):
+        """DNS rebinding: a page on another site cannot read the admin answers."""
+        self.start_with_admin()
+        for host, code in (("evil.example:%d", 421), ("127.0.0.2:%d", 421),
+                           ("localhost:%d", 200), ("127.0.0.1:%d", 200)):
+            req = b"GET /config HTTP/1.1\r\nHost: " + (host % self.admin_port).encode() + \
+                b"\r\nConnection: close\r\n\r\n"
+            self.assertEqual(self.raw(req), code, host)
+        self.assertEqual(self.raw(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n"), 421)
+
+    def test_bodies_and_large_heads_are_refused_unread(self):
+        self.start_with_admin()
+        host = b"Host: 127.0.0.1:%d\r\n" % self.admin_port
+        # a body is refused from its Content-Length: the 10 MB are never sent
+        self.assertEqual(self.raw(b"POST /stats HTTP/1.1\r\n" + host +
+                                  b"Content-Length: 10000000\r\n\r\n"), 413)
+        self.assertGreaterEqual(self.raw(b"GET / HTTP/1.1\r\n" + host + b"X-Big: " +
+                                         b"a" * 20000 + b"\r\n\r\n"), 400)
+        self.assertEqual(self.fetch("/stats")[0], 200)
 
     def test_token_guards_every_path_and_config_hides_it(self):
         token = "s3cret-token-0123456789"
