@@ -967,6 +967,16 @@ static void abandon_stalled(struct sl_request *req, const char *what)
     reset_exchange(req, SL_RESET_CANCEL);
 }
 
+/* The backend (or a free connection to it) did not come in time. */
+static void answer_backend_timeout(struct sl_request *req, const char *what, const char *answer)
+{
+    char who[128];
+    SL_WARN("%s backend %s: %s within %u ms", sl_request_describe(req, who, sizeof(who)),
+            req->backend->name, what, req->backend->response_timeout_ms);
+    leave_admission(req, SL_SAMPLE_DROP);
+    respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504, answer);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
@@ -991,23 +1001,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         sl_admission_cancel(&gate_of(req)->admission, &req->admission);
         sl_request_shed(req, req->expiry_reason);
     } else if (req->state == SL_REQ_WAITING) {
-        SL_WARN("%s backend %s: no connection became free within %u ms",
-                sl_request_describe(req, who, sizeof(who)), req->backend->name,
-                req->backend->response_timeout_ms);
-        leave_admission(req, SL_SAMPLE_DROP);
-        respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504,
-                        "504 gateway timeout: the backend is saturated\n");
+        answer_backend_timeout(req, "no connection became free",
+                               "504 gateway timeout: the backend is saturated\n");
     } else if (is_clients_turn(req)) {
         abandon_stalled(req, req->is_ended || req->state == SL_REQ_DONE
                                  ? "read none of the response"
                                  : "sent no request body");
     } else if (is_awaiting_response_head(req)) {
-        SL_WARN("%s backend %s: no response head within %u ms of the request",
-                sl_request_describe(req, who, sizeof(who)), req->backend->name,
-                req->backend->response_timeout_ms);
-        leave_admission(req, SL_SAMPLE_DROP);
-        respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504,
-                        "504 gateway timeout: the backend did not answer in time\n");
+        answer_backend_timeout(req, "no response head",
+                               "504 gateway timeout: the backend did not answer in time\n");
     }
 }
 
