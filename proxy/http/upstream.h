@@ -58,6 +58,7 @@ struct sl_upconn {
     uint32_t exchanges_done; /* completed on this connection: it has been reused */
     bool is_ready;           /* on the server's ready list */
     TAILQ_ENTRY(sl_upconn) in_ready;
+    TAILQ_ENTRY(sl_upconn) in_all; /* the server's connections, whatever their state */
 };
 
 /* The protocols: HTTP/1.1 (upstream_h1.c) and cleartext HTTP/2 (upstream_h2.c). */

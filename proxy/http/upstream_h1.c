@@ -45,12 +45,20 @@ struct h1_conn {
     bool is_write_waiting;    /* write_event added: the socket was full */
     bool is_head_too_large;   /* the parser stopped at max_response_header_bytes */
     unsigned refused_interim; /* the parser stopped at this 1xx status; 0: none */
+    bool is_head_request;     /* the exchange is a HEAD: its response has no body */
+    bool is_draining;         /* the borrower left: its response is read and dropped */
+    bool is_drained;          /* the dropped response ended */
+    size_t drain_left;        /* bytes the drain may still read */
 };
 
 static struct h1_conn *h1_of(struct sl_upconn *c)
 {
     return (struct h1_conn *)c;
 }
+
+/* The most of a response nobody waits for any more that is read to keep the
+ * connection: a bid answer or an error page, not a download. */
+#define SL_H1_DRAIN_MAX_BYTES (256 * 1024)
 
 /* One read's worth. Parsed at once and never kept: the parser copies body bytes
  * into the request's buffer, so one buffer serves every connection of the worker. */
@@ -173,6 +181,9 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->is_paused = false;
     conn->is_head_too_large = false;
     conn->refused_interim = 0;
+    conn->is_head_request = req->is_head_method;
+    conn->is_draining = false;
+    conn->is_drained = false;
     http_parser_init(&conn->parser, HTTP_RESPONSE);
     conn->parser.data = conn;
     if (conn->state == H1_IDLE) {
@@ -241,11 +252,26 @@ static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
         start_reading(conn);
 }
 
-/* HTTP/1.1 cannot abandon an exchange and keep the connection. */
+/* An HTTP/1.1 exchange cannot be abandoned halfway: once the whole request is
+ * out, its response is read and dropped (up to SL_H1_DRAIN_MAX_BYTES, within
+ * the response timeout) and the connection serves the next request, so that
+ * clients resetting their streams do not cost a connect and a close each
+ * (TIME_WAIT and port churn on TCP backends). Otherwise it is closed. */
 static void h1_detach(struct sl_upconn *c, struct sl_request *req)
 {
-    h1_of(c)->req = NULL;
-    sl_pool_discard(c);
+    struct h1_conn *conn = h1_of(c);
+    conn->req = NULL;
+    bool can_drain = conn->state == H1_BUSY && conn->is_request_sent && !req->plane->is_draining;
+    if (!can_drain) {
+        sl_pool_discard(c);
+        return;
+    }
+    conn->is_draining = true;
+    conn->drain_left = SL_H1_DRAIN_MAX_BYTES;
+    if (conn->is_paused) {
+        conn->is_paused = false;
+        start_reading(conn);
+    }
 }
 
 static void h1_idle(struct sl_upconn *c)
@@ -345,6 +371,36 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return evbuffer_add(resp->body, at, len) == 0 ? 0 : -1;
 }
 
+/* --- draining: the parser runs on, with nothing kept --- */
+
+static int on_drain_headers_complete(http_parser *p)
+{
+    struct h1_conn *conn = p->data;
+    if (p->status_code >= 100 && p->status_code < 200) {
+        conn->is_informational = true;
+        return 1;
+    }
+    bool has_body = !conn->is_head_request && p->status_code != 204 && p->status_code != 304;
+    return has_body ? 0 : 1;
+}
+
+static int on_drain_message_complete(http_parser *p)
+{
+    struct h1_conn *conn = p->data;
+    if (conn->is_informational) {
+        conn->is_informational = false;
+        return 0;
+    }
+    conn->is_drained = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings drain_settings = {
+    .on_headers_complete = on_drain_headers_complete,
+    .on_message_complete = on_drain_message_complete,
+};
+
 static int on_message_complete(http_parser *p)
 {
     struct h1_conn *conn = p->data;
@@ -436,6 +492,30 @@ static void on_busy_eof(struct h1_conn *conn)
     fail(conn, SL_UPSTREAM_BROKEN);
 }
 
+static void drain_bytes(struct h1_conn *conn, const char *data, size_t len)
+{
+    if (len > conn->drain_left) {
+        sl_pool_discard(&conn->base); /* too long to wait for */
+        return;
+    }
+    conn->drain_left -= len;
+    size_t parsed = http_parser_execute(&conn->parser, &drain_settings, data, len);
+    if (conn->is_drained) {
+        bool is_reusable = parsed == len && http_should_keep_alive(&conn->parser) &&
+                           evbuffer_get_length(conn->io.out) == 0;
+        conn->is_draining = false;
+        conn->base.exchanges_done++;
+        conn->state = H1_IDLE;
+        if (is_reusable)
+            sl_pool_release(&conn->base);
+        else
+            sl_pool_discard(&conn->base);
+        return;
+    }
+    if (HTTP_PARSER_ERRNO(&conn->parser) != HPE_OK || parsed != len)
+        sl_pool_discard(&conn->base);
+}
+
 static void on_read_timeout(struct h1_conn *conn)
 {
     if (conn->req == NULL) {
@@ -457,8 +537,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     ssize_t n = read(fd, read_buf, sizeof(read_buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (conn->req == NULL) {
-        if (n > 0)
+    if (conn->req == NULL && conn->is_draining && n > 0) {
+        drain_bytes(conn, read_buf, (size_t)n);
+    } else if (conn->req == NULL) {
+        if (n > 0 && !conn->is_draining)
             SL_INFO("backend %s sent %zd bytes on an idle connection; closing it",
                     conn->base.server->addr->text, n);
         sl_pool_discard(&conn->base);

@@ -41,6 +41,7 @@ struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_con
         s->addr = &backend->servers[i];
         s->pool = pool;
         TAILQ_INIT(&s->ready);
+        TAILQ_INIT(&s->all);
     }
     return pool;
 }
@@ -52,10 +53,8 @@ void sl_pool_free(struct sl_pool *pool)
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
         struct sl_server *s = &pool->servers[i];
         struct sl_upconn *conn;
-        while ((conn = TAILQ_FIRST(&s->ready)) != NULL) {
-            TAILQ_REMOVE(&s->ready, conn, in_ready);
-            pool->ops->free(conn);
-        }
+        while ((conn = TAILQ_FIRST(&s->all)) != NULL)
+            sl_pool_close(conn); /* ready or busy: a drained one may still read */
     }
     free(pool->servers);
     free(pool);
@@ -181,6 +180,7 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
     conn = pool->ops->connect(target, pool->base, &err);
     if (conn == NULL)
         return err;
+    TAILQ_INSERT_TAIL(&target->all, conn, in_all);
     lend(conn, req);
     return 0;
 }
@@ -253,6 +253,7 @@ void sl_pool_capacity_changed(struct sl_upconn *conn)
 void sl_pool_close(struct sl_upconn *conn)
 {
     make_unready(conn);
+    TAILQ_REMOVE(&conn->server->all, conn, in_all);
     conn->server->inflight -= conn->streams;
     conn->ops->free(conn);
 }

@@ -7,7 +7,8 @@
  * stream from sl_pool_acquire() (or sl_request_attach() when it waited) until
  * the connection gives it back with sl_pool_release() or sl_pool_discard().
  * Invariant: a connection is on its server's ready list exactly when it is
- * open for more exchanges (is_ready), most recently used first. */
+ * open for more exchanges (is_ready), most recently used first; every open
+ * connection is on its server's all list, so the pool can close them all. */
 #ifndef SL_UPSTREAM_POOL_H
 #define SL_UPSTREAM_POOL_H
 
@@ -30,6 +31,7 @@ struct sl_server {
     const struct sl_addr *addr;
     struct sl_pool *pool;
     struct sl_upconn_list ready; /* connections that can take another exchange */
+    struct sl_upconn_list all;   /* every open connection (busy, draining, connecting) */
     uint32_t conn_count;         /* open connections, whatever their state */
     uint32_t inflight;           /* exchanges in progress on its connections */
     /* Some servers close each connection after a fixed number of streams (nginx's

@@ -218,15 +218,20 @@ class Admin(IntegTest):
             self.assertEqual(res.read(), raw)
 
     def raw(self, request):
-        """Sends request bytes to the admin port; returns the status line's code."""
+        """Sends request bytes to the admin port; returns the status line's code,
+        or None when the listener reset the connection before answering (it may,
+        while a refused request is still arriving)."""
         with socket.create_connection(("127.0.0.1", self.admin_port), timeout=10) as s:
-            s.sendall(request)
             answer = b""
-            while b"\r\n" not in answer:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
+            try:
+                s.sendall(request)
+                while b"\r\n" not in answer:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except (BrokenPipeError, ConnectionResetError):
+                return None
         return int(answer.split(b" ", 2)[1])
 
     def test_requests_for_other_hosts_are_refused(self):
@@ -245,8 +250,9 @@ class Admin(IntegTest):
         # a body is refused from its Content-Length: the 10 MB are never sent
         self.assertEqual(self.raw(b"POST /stats HTTP/1.1\r\n" + host +
                                   b"Content-Length: 10000000\r\n\r\n"), 413)
-        self.assertGreaterEqual(self.raw(b"GET / HTTP/1.1\r\n" + host + b"X-Big: " +
-                                         b"a" * 20000 + b"\r\n\r\n"), 400)
+        status = self.raw(b"GET / HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * 20000 +
+                          b"\r\n\r\n")
+        self.assertTrue(status is None or status >= 400, status)  # refused either way
         self.assertEqual(self.fetch("/stats")[0], 200)
 
     def test_token_guards_every_path_and_config_hides_it(self):

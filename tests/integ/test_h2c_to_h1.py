@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import TIMER_SLACK, IntegTest, backend_seen, free_port, pattern_bytes, wait_until
-from test_h2_malformed import DATA, END_STREAM, RawClient, frame
+from test_h2_malformed import DATA, END_STREAM, RST_STREAM, RawClient, frame
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -120,6 +120,22 @@ class H2cToH1(IntegTest):
         self.assertEqual(len(ended), 1, log)
         self.assertNotEqual(ended[0], resets[0][0], log)
         self.assertEqual(log.count(":status: 200"), 2, log)
+
+    def test_client_reset_keeps_the_backend_connection(self):
+        """The abandoned response is read and dropped; the connection serves on
+        (one connection at most: the next request must wait for it)."""
+        backend, addr = self.start_backend(args=["--verbose"])
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1})})
+        c = RawClient(port)
+        c.start()
+        c.request(1, "GET", "/delay/300")
+        wait_until(lambda: "/delay/300 waiting" in backend.output(), what="the held request")
+        c.send(frame(RST_STREAM, 0, 1, (8).to_bytes(4, "big")))  # CANCEL
+        c.close()
+        status, headers, _ = self.get("/")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["x-connection-requests"], "2")
+        self.assertEqual(len(set(re.findall(r"conn (\d+) #", backend.output()))), 1)
 
     def test_reused_connection_closed_by_backend_is_retried(self):
         _, addr = self.start_backend(args=["--drop-reused"])
