@@ -602,18 +602,20 @@ start_peer() {
         PORT_H1=$PORT PORT=$h2_port
     fi
     # a -h2c row is the same proxy with an h2c pool to the backend in --h2c mode
-    local sock=$SOCK proto=http/1.1 haproxy_proto="" nghttpx_proto=http/1.1
+    local sock=$SOCK haproxy_proto="" nghttpx_proto=http/1.1
     if [[ $peer == *-h2c ]]; then
-        sock=$SOCK_H2C proto=h2c haproxy_proto="proto h2" nghttpx_proto=h2
+        sock=$SOCK_H2C haproxy_proto="proto h2" nghttpx_proto=h2
     fi
     local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$sock" "RUNDIR=$dir" "IF_ROOT=$ifroot"
-                 "PROTOCOL=$proto" "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
+                 "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
     case $peer in
     sluice | sluice-stats | sluice-base | sluice-h2c | sluice-events | sluice-access)
         bin=$SLUICE_BIN
         [[ $peer == sluice-base ]] && bin=${BENCH_BASE_SLUICE:-}
         [[ -x $bin ]] || { PEER_FAIL="not built (${bin:-BENCH_BASE_SLUICE unset} missing)"; return 1; }
         fill "$PEERS_DIR/sluice.yaml.in" "$dir/sluice.yaml" "${subst[@]}"
+        # the backend's mapping ends the template: its last key can follow
+        [[ $peer == sluice-h2c ]] && printf '    protocol: h2c\n' >>"$dir/sluice.yaml"
         # the same sluice, keeping its stats segment: what the stats cost
         [[ $peer == sluice-stats ]] && echo "stats_path: $dir/sluice.stats" >>"$dir/sluice.yaml"
         # the same sluice, sending its events: what the event sink costs
