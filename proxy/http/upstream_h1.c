@@ -147,7 +147,6 @@ static int h1_prepare(struct sl_request *req)
 {
     struct sl_forward_info fwd = sl_front_forward_info(req->front);
     char *head;
-    req->prepared.has_body = !req->is_ended;
     int rv = sl_h1_request_head(&req->fields, &fwd, !req->is_ended, req->arena, &head,
                                 &req->prepared.len, &req->prepared.is_chunked);
     if (rv == 0)
