@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "config_check.h"
 #include "stats.h"
@@ -64,16 +65,9 @@ static uint64_t shed_total(const struct sl_stats_counts *c)
     return n;
 }
 
-static uint64_t now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static double seconds_since(uint64_t unix_ms)
 {
-    uint64_t now_ms = now_unix_ms();
+    uint64_t now_ms = sl_clock_unix_ms();
     return now_ms > unix_ms ? (double)(now_ms - unix_ms) / 1000 : 0;
 }
 
@@ -165,7 +159,7 @@ static int reload(const char *config_path)
 static void print_connection(void *ctx, unsigned worker, const struct sl_stats_conn *row)
 {
     const struct sl_stats_header *h = ctx;
-    uint64_t now = now_unix_ms();
+    uint64_t now = sl_clock_unix_ms();
     char protocol[32];
     printf("%6u %8" PRIu64 " %-24.24s %-16.16s %-14s %7" PRIu64 " %9" PRIu64 " %11" PRIu64
            " %11" PRIu64 " %8.1f %8.1f\n",
@@ -180,7 +174,7 @@ static void print_connection(void *ctx, unsigned worker, const struct sl_stats_c
 static int print_connections(const struct sl_stats_segment *seg, bool is_json)
 {
     if (is_json) {
-        sl_stats_render_connections(stdout, seg, NULL, now_unix_ms());
+        sl_stats_render_connections(stdout, seg, NULL, sl_clock_unix_ms());
         return 0;
     }
     printf("%6s %8s %-24s %-16s %-14s %7s %9s %11s %11s %8s %8s\n", "worker", "id", "peer",

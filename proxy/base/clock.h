@@ -1,4 +1,5 @@
-/* The monotonic clock that policy/ decisions are fed with. */
+/* The monotonic clock that policy/ decisions are fed with, and the wall clock
+ * that stats and logs are stamped with. */
 #ifndef SL_CLOCK_H
 #define SL_CLOCK_H
 
@@ -11,6 +12,22 @@ static inline uint64_t sl_clock_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The wall clock, in milliseconds since the Unix epoch. */
+static inline uint64_t sl_clock_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The same, in microseconds. */
+static inline uint64_t sl_clock_unix_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 /* A duration in nanoseconds as the timeval libevent takes. */

@@ -1,7 +1,5 @@
 #include "access.h"
 
-#include <time.h>
-
 #include "access_log.h"
 #include "clock.h"
 #include "config.h"
@@ -46,13 +44,6 @@ static struct head_fields head_fields_of(const struct sl_request *req)
     return h;
 }
 
-static uint64_t unix_us_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static const char *listener_name(const struct sl_request *req)
 {
     const struct sl_listener_config *l = &req->plane->cfg->listeners[req->front->listener_index];
@@ -70,7 +61,7 @@ void sl_access_record(const struct sl_request *req)
     struct head_fields head = head_fields_of(req);
     uint64_t now_ns = sl_clock_ns();
     struct sl_access_entry e = {
-        .unix_us = unix_us_now(),
+        .unix_us = sl_clock_unix_us(),
         .listener = listener_name(req),
         .peer = req->front->peer,
         .protocol = sl_stats_protocol_name(o->protocol),

@@ -52,7 +52,8 @@ struct sl_outcome {
     bool is_from_upstream;           /* the status came from the backend */
     const char *server; /* the backend server last attached to (its address); NULL: none */
     uint64_t arrival_ns;
-    uint64_t upstream_start_ns; /* the last attach to a backend connection; 0: none */
+    uint64_t upstream_start_ns; /* the last attach to a backend connection, kept only with an
+                                 * access log; 0: none */
     uint64_t response_end_ns;   /* the backend's response was complete; 0: it was not */
     uint64_t bytes_in;          /* request body bytes received from the client */
     uint64_t bytes_out;         /* response body bytes handed to the client's connection */

@@ -79,13 +79,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
  * follows a burst within a step, long enough to cost nothing. */
 #define OVERLOAD_SAMPLE_NS (50u * 1000000u)
 
-static uint64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Gauges go to the stats slot with the overload sample: off the hot path. */
 static void publish_gauges(struct sl_worker *w)
 {
@@ -96,7 +89,7 @@ static void publish_gauges(struct sl_worker *w)
     s->connections_open = p->front_count;
     s->streams_open = p->request_count;
     s->overload_level = sl_overload_level(&p->overload);
-    s->updated_unix_ms = unix_ms();
+    s->updated_unix_ms = sl_clock_unix_ms();
 }
 
 static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
@@ -130,7 +123,7 @@ static struct sl_stats_worker *open_stats(struct sl_worker *w, const struct sl_w
     w->stats_segment = setup->stats;
     struct sl_stats_worker *slot = &setup->stats->workers[setup->slot];
     sl_stats_slot_reset(slot);
-    slot->started_unix_ms = unix_ms();
+    slot->started_unix_ms = sl_clock_unix_ms();
     slot->updated_unix_ms = slot->started_unix_ms;
     slot->pid = (uint64_t)getpid();
     return slot;

@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "clock.h"
 #include "config.h"
 #include "dashboard.h"
 #include "stats.h"
@@ -68,13 +69,6 @@ static void reply_rendered(struct evhttp_request *req, struct sl_admin *admin, r
     free(text);
 }
 
-static uint64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* /connections?listener=NAME&peer=TEXT&min_streams=N */
 static void reply_connections(struct evhttp_request *req, struct sl_admin *admin)
 {
@@ -95,7 +89,7 @@ static void reply_connections(struct evhttp_request *req, struct sl_admin *admin
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     if (out != NULL) {
-        sl_stats_render_connections(out, admin->seg, &filter, unix_ms());
+        sl_stats_render_connections(out, admin->seg, &filter, sl_clock_unix_ms());
         if (fclose(out) != 0) {
             free(text);
             text = NULL;

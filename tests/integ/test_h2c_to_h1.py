@@ -137,6 +137,22 @@ class H2cToH1(IntegTest):
         self.assertEqual(headers["x-connection-requests"], "2")
         self.assertEqual(len(set(re.findall(r"conn (\d+) #", backend.output()))), 1)
 
+    def test_client_reset_of_a_long_response_closes_the_backend_connection(self):
+        """Past 256 KiB an abandoned response is not worth reading: the
+        connection is closed and the next request gets a new one."""
+        backend, addr = self.start_backend(args=["--verbose"])
+        port = self.start_sluice({"demo": ([addr], {"max_connections": 1})})
+        c = RawClient(port)
+        c.start()
+        c.request(1, "GET", "/bytes/4000000")
+        self.assertIsNotNone(c.wait_for(DATA, 1))  # the response is flowing
+        c.send(frame(RST_STREAM, 0, 1, (8).to_bytes(4, "big")))  # CANCEL
+        c.close()
+        status, headers, _ = self.get("/")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["x-connection-requests"], "1")
+        self.assertEqual(len(set(re.findall(r"conn (\d+) #", backend.output()))), 2)
+
     def test_reused_connection_closed_by_backend_is_retried(self):
         _, addr = self.start_backend(args=["--drop-reused"])
         self.start_sluice({"demo": [addr]})
