@@ -61,7 +61,7 @@ void sl_access_record(const struct sl_request *req)
     struct head_fields head = head_fields_of(req);
     uint64_t now_ns = sl_clock_ns();
     struct sl_access_entry e = {
-        .unix_us = sl_clock_unix_us(),
+        .unix_us = sl_access_log_unix_us(log, now_ns),
         .listener = listener_name(req),
         .peer = req->front->peer,
         .protocol = sl_stats_protocol_name(o->protocol),

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "stats.h"
@@ -42,6 +43,26 @@ static void put_text(struct out *o, const char *s)
 /* A string literal, its length known at compile time. */
 #define PUT_LITERAL(o, s) put((o), (s), sizeof(s) - 1)
 
+/* Bytes a JSON string cannot hold as they are: controls, DEL and above (read
+ * as Latin-1, so that any bytes give valid JSON), the quote and the backslash.
+ * A table, as this is asked of every byte of every line. */
+static const bool is_plain[256] = {
+    [0x20 ... 0x21] = true, /* '"' is 0x22 */
+    [0x23 ... 0x5b] = true, /* '\\' is 0x5c */
+    [0x5d ... 0x7e] = true,
+};
+
+static void put_escaped(struct out *o, unsigned char c)
+{
+    char esc[8];
+    if (c == '"' || c == '\\')
+        snprintf(esc, sizeof(esc), "\\%c", c);
+    else
+        snprintf(esc, sizeof(esc), "\\u%04x", c);
+    put_text(o, esc);
+}
+
+/* One pass: runs of plain bytes are copied whole, up to the NUL or the cut. */
 static void put_json_string(struct out *o, const char *s)
 {
     if (s == NULL) {
@@ -49,22 +70,17 @@ static void put_json_string(struct out *o, const char *s)
         return;
     }
     PUT_LITERAL(o, "\"");
-    size_t len = strnlen(s, SL_ACCESS_FIELD_MAX);
     size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (; i < SL_ACCESS_FIELD_MAX && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+        if (is_plain[c])
             continue;
         put(o, s + run, i - run);
-        char esc[8];
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof(esc), "\\%c", c);
-        else
-            snprintf(esc, sizeof(esc), "\\u%04x", c); /* bytes read as Latin-1 */
-        put_text(o, esc);
+        put_escaped(o, c);
         run = i + 1;
     }
-    put(o, s + run, len - run);
+    put(o, s + run, i - run);
     PUT_LITERAL(o, "\"");
 }
 
@@ -100,15 +116,16 @@ static void format_time(uint64_t unix_us, char out[32])
 {
     static uint64_t cached_second = UINT64_MAX;
     static char cached[24]; /* "2026-12-02T18:50:52." */
+    static size_t cached_len;
     uint64_t second = unix_us / 1000000;
     if (second != cached_second) {
         time_t secs = (time_t)second;
         struct tm tm;
         gmtime_r(&secs, &tm);
-        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S.", &tm);
+        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S.", &tm);
         cached_second = second;
     }
-    size_t n = strlen(cached);
+    size_t n = cached_len;
     memcpy(out, cached, n);
     n += put_digits(out + n, unix_us % 1000000, 6);
     out[n++] = 'Z';
@@ -157,6 +174,8 @@ struct sl_access_log {
     uint32_t lines;   /* in buf */
     uint64_t counted; /* requests seen, for the sampling */
     struct event *timer;
+    uint64_t unix_minus_monotonic_ns; /* the clocks' difference, read once a second */
+    uint64_t difference_until_ns;     /* on the monotonic clock */
 };
 
 static int open_file(const char *path, char *err, size_t err_len)
@@ -242,6 +261,15 @@ bool sl_access_log_wants(struct sl_access_log *log, bool is_shed)
 {
     bool is_sampled = log->counted++ % log->cfg->sample == 0;
     return is_sampled || (is_shed && log->cfg->always_log_shed);
+}
+
+uint64_t sl_access_log_unix_us(struct sl_access_log *log, uint64_t now_ns)
+{
+    if (now_ns >= log->difference_until_ns) {
+        log->unix_minus_monotonic_ns = sl_clock_unix_us() * 1000 - sl_clock_ns();
+        log->difference_until_ns = now_ns + 1000000000u;
+    }
+    return (now_ns + log->unix_minus_monotonic_ns) / 1000;
 }
 
 /* The line is formatted in place; buffer_bytes is at least SL_ACCESS_LINE_MAX

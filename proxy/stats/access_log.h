@@ -61,6 +61,11 @@ void sl_access_log_close(struct sl_access_log *log);
 /* Does this request get a line? Counts it for the sampling either way. */
 bool sl_access_log_wants(struct sl_access_log *log, bool is_shed);
 
+/* The wall clock in microseconds at now_ns, a monotonic reading the caller has
+ * taken: the clocks' difference is read once a second, not once a line (a
+ * step of the wall clock shows within a second). */
+uint64_t sl_access_log_unix_us(struct sl_access_log *log, uint64_t now_ns);
+
 /* Buffers e's line (the buffer is written first when it would overflow). */
 void sl_access_log_write(struct sl_access_log *log, const struct sl_access_entry *e);
 

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "access_log.h"
+#include "clock.h"
 #include "config.h"
 #include "config_fixture.h"
 #include "stats.h"
@@ -146,6 +147,30 @@ static void test_sampling_and_shed(void **state)
     unlink(log_path);
 }
 
+/* The wall clock worked out from a monotonic reading follows that reading
+ * to the microsecond within a second, and agrees with the wall clock. */
+static void test_wall_clock_from_the_monotonic_reading(void **state)
+{
+    struct sl_config *cfg = load_with_log("");
+    struct event_base *base = event_base_new();
+    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
+    char err[256];
+    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
+    assert_non_null(log);
+    uint64_t before = sl_clock_unix_us();
+    uint64_t now_ns = sl_clock_ns();
+    uint64_t first = sl_access_log_unix_us(log, now_ns);
+    uint64_t after = sl_clock_unix_us();
+    assert_true(first >= before - 1 && first <= after + 1); /* the ns cut to µs */
+    assert_int_equal(sl_access_log_unix_us(log, now_ns + 2500000), first + 2500);
+    assert_int_equal(sl_access_log_unix_us(log, now_ns + 999999000), first + 999999);
+    sl_access_log_close(log);
+    free(slot);
+    event_base_free(base);
+    sl_config_free(cfg);
+    unlink(log_path);
+}
+
 /* Lines wait in the buffer; a reopen writes them to the file as it was, and
  * the next lines go to the path's new file; close writes the rest. */
 static void test_buffer_reopen_close_lose_nothing(void **state)
@@ -197,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_nulls_and_odd_bytes),
         cmocka_unit_test(test_long_fields_are_cut_and_small_buffers_refused),
         cmocka_unit_test(test_sampling_and_shed),
+        cmocka_unit_test(test_wall_clock_from_the_monotonic_reading),
         cmocka_unit_test(test_buffer_reopen_close_lose_nothing),
         cmocka_unit_test(test_unopenable_file_is_an_error),
     };
