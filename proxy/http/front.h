@@ -28,6 +28,11 @@ struct sl_header_list;
 struct sl_plane;
 struct sl_request;
 
+/* How long a draining connection must have had no request open before it is
+ * closed. A busy client sends its next request within a round trip of the last
+ * response, and many never retry one refused by a GOAWAY or lost to a close. */
+#define SL_DRAIN_IDLE_MS 1000
+
 /* How a request is ended without a (complete) response. */
 enum sl_front_reset {
     SL_RESET_REFUSED,  /* never processed, the client may retry it (RFC 9113 §8.7) */
@@ -49,9 +54,12 @@ struct sl_front_ops {
     void (*consume)(struct sl_front *f, struct sl_request *req, size_t len);
     /* Ends the request's exchange with the client without a complete response. */
     void (*reset)(struct sl_front *f, struct sl_request *req, enum sl_front_reset how);
-    /* Stop taking new requests, answer those open, then close. */
+    /* The drain began: go on serving what the client sends until the
+     * connection has been idle for SL_DRAIN_IDLE_MS, then close (HTTP/2: with
+     * a GOAWAY; HTTP/1.1: a request answered meanwhile says connection: close). */
     void (*shutdown)(struct sl_front *f);
-    /* The client did not take part in the shutdown in time: refuse new requests now. */
+    /* The drain is nearly over: refuse new requests now (HTTP/2: the final
+     * GOAWAY), answer those open, then close. */
     void (*finish_shutdown)(struct sl_front *f);
     /* Frees the front at once; open requests are dropped. */
     void (*abort)(struct sl_front *f);

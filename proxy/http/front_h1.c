@@ -569,12 +569,30 @@ static void h1_reset(struct sl_front *f, struct sl_request *req, enum sl_front_r
     schedule_pump(front);
 }
 
+static bool is_between_requests(struct front_h1 *front)
+{
+    return front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0;
+}
+
+/* Between requests, the next may already be on its way: it is answered (with
+ * connection: close) if it comes within SL_DRAIN_IDLE_MS. */
 static void h1_shutdown(struct sl_front *f)
 {
     struct front_h1 *front = h1_of(f);
     front->is_shutdown = true;
-    if (front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0)
-        finish(front); /* between requests: nothing to wait for */
+    if (is_between_requests(front) && cfg_of(front)->client_idle_timeout_ms > SL_DRAIN_IDLE_MS) {
+        struct timeval tv = sl_timeval_ms(SL_DRAIN_IDLE_MS);
+        evtimer_add(front->head_timer, &tv);
+    }
+    schedule_pump(front);
+}
+
+static void h1_finish_shutdown(struct sl_front *f)
+{
+    struct front_h1 *front = h1_of(f);
+    front->is_shutdown = true;
+    if (is_between_requests(front))
+        finish(front);
     schedule_pump(front);
 }
 
@@ -601,7 +619,7 @@ static const struct sl_front_ops h1_ops = {
     .consume = h1_consume,
     .reset = h1_reset,
     .shutdown = h1_shutdown,
-    .finish_shutdown = h1_shutdown,
+    .finish_shutdown = h1_finish_shutdown,
     .abort = h1_abort,
 };
 

@@ -36,7 +36,7 @@ struct front_h2 {
     bool is_finishing;               /* close once the output has drained */
     bool is_idle;                    /* no open request: the idle timeout is armed */
     bool has_timed_out;              /* the idle timeout sent GOAWAY once already */
-    bool is_noticed;                 /* the shutdown notice went out; the final GOAWAY has not */
+    bool is_draining;                /* the drain began; the GOAWAY has not gone yet */
 };
 
 static struct front_h2 *h2_of(struct sl_front *f)
@@ -52,15 +52,23 @@ static const struct sl_config *cfg_of(const struct front_h2 *front)
 /* The idle timeout runs only while no request is open: a client waiting on a slow
  * backend is not idle, and one that only sends PINGs or SETTINGS is. A timer,
  * not a read timeout, so that such frames do not push it back. */
+static void arm_idle_timer(struct front_h2 *front)
+{
+    unsigned ms = cfg_of(front)->client_idle_timeout_ms;
+    if (front->is_draining && ms > SL_DRAIN_IDLE_MS)
+        ms = SL_DRAIN_IDLE_MS;
+    struct timeval tv = sl_timeval_ms(ms);
+    evtimer_add(front->idle_timer, &tv);
+}
+
 static void update_idle_timeout(struct front_h2 *front)
 {
     bool is_idle = TAILQ_EMPTY(&front->requests);
     if (is_idle == front->is_idle)
         return;
     front->is_idle = is_idle;
-    struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
     if (is_idle)
-        evtimer_add(front->idle_timer, &tv);
+        arm_idle_timer(front);
     else
         evtimer_del(front->idle_timer);
 }
@@ -68,26 +76,21 @@ static void update_idle_timeout(struct front_h2 *front)
 /* RFC 9113 §6.8: no new streams; those up to the last processed will be answered. */
 static void submit_goaway(struct front_h2 *front)
 {
-    front->is_noticed = false;
+    front->is_draining = false;
     nghttp2_submit_goaway(front->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(front->session), NGHTTP2_NO_ERROR,
                           NULL, 0);
 }
 
-/* The PING that measures the round trip of a graceful shutdown. */
-static const uint8_t drain_ping[8] = {'s', 'l', 'd', 'r', 'a', 'i', 'n', '!'};
-
-/* RFC 9113 §6.8's graceful shutdown, first half: a GOAWAY that refuses no
- * stream yet, and a PING; the final GOAWAY follows its ACK, a round trip later,
- * so that a request the client sent meanwhile is still answered. */
-static void submit_shutdown_notice(struct front_h2 *front)
+/* The drain sends no GOAWAY yet, not even RFC 9113 §6.8's notice: nghttp2's
+ * clients (curl, h2load) and others start no stream after any GOAWAY, and many
+ * never reopen to send what they had left. The connection is served until it
+ * has been idle for SL_DRAIN_IDLE_MS, or until the drain's end draws near. */
+static void begin_drain(struct front_h2 *front)
 {
-    if (nghttp2_submit_shutdown_notice(front->session) != 0 ||
-        nghttp2_submit_ping(front->session, NGHTTP2_FLAG_NONE, drain_ping) != 0) {
-        submit_goaway(front);
-        return;
-    }
-    front->is_noticed = true;
+    front->is_draining = true;
+    if (front->is_idle)
+        arm_idle_timer(front); /* now the drain's idle time */
 }
 
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
@@ -140,12 +143,6 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
-    struct front_h2 *front = user_data;
-    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) &&
-        front->is_noticed && memcmp(frame->ping.opaque_data, drain_ping, 8) == 0) {
-        submit_goaway(front); /* a round trip since the notice */
-        return 0;
-    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -306,15 +303,13 @@ static void h2_reset(struct sl_front *f, struct sl_request *req, enum sl_front_r
 
 static void h2_shutdown(struct sl_front *f)
 {
-    struct front_h2 *front = h2_of(f);
-    submit_shutdown_notice(front);
-    schedule_flush(front);
+    begin_drain(h2_of(f));
 }
 
 static void h2_finish_shutdown(struct sl_front *f)
 {
     struct front_h2 *front = h2_of(f);
-    if (front->is_noticed) {
+    if (front->is_draining) {
         submit_goaway(front);
         schedule_flush(front);
     }
@@ -425,15 +420,14 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct front_h2 *front = arg;
-    SL_DEBUG("conn=%llu peer=%s: idle for %u ms; closing", (unsigned long long)front->base.id,
-             front->base.peer, cfg_of(front)->client_idle_timeout_ms);
+    SL_DEBUG("conn=%llu peer=%s: idle; closing", (unsigned long long)front->base.id,
+             front->base.peer);
     if (front->has_timed_out || is_write_blocked(front)) {
         front->is_closing = true;
     } else {
         front->has_timed_out = true;
         submit_goaway(front);
-        struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
-        evtimer_add(front->idle_timer, &tv);
+        arm_idle_timer(front); /* for the client to read it and close */
     }
     flush(front);
 }
@@ -518,7 +512,7 @@ static void begin_serving(struct front_h2 *front, unsigned listener_index, bool 
     SL_DEBUG("conn=%llu peer=%s: HTTP/2 on %s", (unsigned long long)front->base.id,
              front->base.peer, p->cfg->listeners[listener_index].addr.text);
     if (p->is_draining)
-        submit_shutdown_notice(front); /* it was accepted just before the drain */
+        begin_drain(front); /* it was accepted just before the drain */
 }
 
 /* Reads what the client has sent already, or just sends our SETTINGS. The

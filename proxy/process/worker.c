@@ -34,9 +34,13 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
     sl_plane_abort_fronts(&w->plane);
 }
 
-/* How long a client gets to answer the shutdown PING before its final GOAWAY
- * goes out anyway. */
-#define SHUTDOWN_PING_WAIT_MS 1000
+/* What the requests open at the final GOAWAY get before drain_timeout_ms ends:
+ * a second, or half of a shorter drain. Until then a busy connection takes new
+ * requests (front.h). */
+static unsigned last_requests_ms(unsigned drain_timeout_ms)
+{
+    return drain_timeout_ms / 2 < 1000 ? drain_timeout_ms / 2 : 1000;
+}
 
 static void on_goaway_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -57,9 +61,10 @@ static void begin_drain(struct sl_worker *w)
     SL_INFO("draining %zu connections (at most %u ms)", w->plane.front_count,
             w->cfg->drain_timeout_ms);
     sl_plane_shutdown_fronts(&w->plane);
-    struct timeval grace = sl_timeval_ms(SHUTDOWN_PING_WAIT_MS);
-    evtimer_add(w->goaway_timer, &grace);
-    struct timeval tv = sl_timeval_ms(w->cfg->drain_timeout_ms);
+    unsigned drain_ms = w->cfg->drain_timeout_ms;
+    struct timeval refuse_at = sl_timeval_ms(drain_ms - last_requests_ms(drain_ms));
+    evtimer_add(w->goaway_timer, &refuse_at);
+    struct timeval tv = sl_timeval_ms(drain_ms);
     evtimer_add(w->drain_timer, &tv);
 }
 

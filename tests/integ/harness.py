@@ -4,6 +4,7 @@ it started, by PID."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -207,6 +208,15 @@ class IntegTest(unittest.TestCase):
         """Runs curl with h2c prior knowledge; returns the CompletedProcess (bytes)."""
         cmd = ["curl", "-sS", "--http2-prior-knowledge", "--max-time", str(timeout)]
         return subprocess.run(cmd + list(args), capture_output=True, timeout=timeout + 10)
+
+    def h2load(self, *args):
+        """Runs h2load, which must exit 0; returns (requests, succeeded, 2xx)."""
+        res = subprocess.run(["h2load"] + list(args), capture_output=True, timeout=120)
+        out = res.stdout.decode()
+        self.assertEqual(res.returncode, 0, out + res.stderr.decode())
+        done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", out)
+        codes = re.search(r"status codes: (\d+) 2xx", out)
+        return int(done.group(1)), int(done.group(3)), int(codes.group(1))
 
     def get(self, path, *args):
         """GET through sluice; returns (status, headers dict, body bytes)."""

@@ -36,14 +36,6 @@ class H2cUpstream(IntegTest):
         spec = dict({"protocol": "h2c"}, **(opts or {}))
         self.start_sluice({"demo": ([addr], spec)}, extra=extra, rules=rules)
 
-    def h2load(self, *args):
-        res = subprocess.run(["h2load"] + list(args), capture_output=True, timeout=120)
-        out = res.stdout.decode()
-        self.assertEqual(res.returncode, 0, out + res.stderr.decode())
-        done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", out)
-        codes = re.search(r"status codes: (\d+) 2xx", out)
-        return int(done.group(1)), int(done.group(3)), int(codes.group(1))
-
     def test_many_streams_share_one_connection(self):
         self.start_pair()
         total, ok, ok_2xx = self.h2load("-n", "640", "-c", "2", "-m", "32",

@@ -94,6 +94,38 @@ class Master(IntegTest):
         self.assertEqual(self.sluice.output().count("reloaded"), 5)
         wait_until(lambda: len(children(self.sluice.pid)) == 2, what="the old workers to exit")
 
+    def test_reloads_lose_nothing_on_long_lived_multiplexed_connections(self):
+        """Exchanges keep their connections across reloads, and h2load, like many
+        clients, never retries a stream refused by a GOAWAY: each connection here
+        makes 50 requests, 4 at a time, over half a second, so reloads land in
+        the middle of connections, and not one request may fail. HTTP/1.1
+        keep-alive connections take turns with them."""
+        self.start_two_workers()
+        runs, stop = [], threading.Event()
+
+        def load():
+            while not stop.is_set():
+                h1 = ["--h1"] if len(runs) % 2 else []
+                runs.append(self.h2load("-c", "4", "-m", "4", "-n", "200", "--rps", "100",
+                                        *h1, self.url("/")))
+        thread = threading.Thread(target=load)
+        thread.start()
+        try:
+            for i in range(5):
+                wait_until(lambda n=len(runs): len(runs) >= n + 1, what="a run")
+                self.write_rules("gen%d" % i)
+                self.sluice.send_signal(signal.SIGHUP)
+                wait_until(lambda i=i: self.get("/")[1].get("x-sluice-decision") ==
+                           "class=gen%d" % i, what="reload %d in effect" % i)
+            wait_until(lambda n=len(runs): len(runs) >= n + 1, what="a run after")
+        finally:
+            stop.set()
+            thread.join()
+        requests = sum(r[0] for r in runs)
+        self.assertEqual(sum(r[2] for r in runs), requests, runs)
+        self.assertEqual(self.sluice.output().count("reloaded"), 5)
+        self.assertIn("draining", self.sluice.output())  # the old workers had connections
+
     def test_signals_through_the_pid_file(self):
         """sluice -s reload|stop and sluicectl reload find the master through
         pid_file; it is removed at exit."""
