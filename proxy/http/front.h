@@ -54,12 +54,13 @@ struct sl_front_ops {
     void (*consume)(struct sl_front *f, struct sl_request *req, size_t len);
     /* Ends the request's exchange with the client without a complete response. */
     void (*reset)(struct sl_front *f, struct sl_request *req, enum sl_front_reset how);
-    /* The drain began: go on serving what the client sends until the
-     * connection has been idle for SL_DRAIN_IDLE_MS, then close (HTTP/2: with
-     * a GOAWAY; HTTP/1.1: a request answered meanwhile says connection: close). */
+    /* The drain began: go on serving what the client sends, as usual, until
+     * the connection has been idle for SL_DRAIN_IDLE_MS, then close (HTTP/2:
+     * with a GOAWAY). */
     void (*shutdown)(struct sl_front *f);
-    /* The drain is nearly over: refuse new requests now (HTTP/2: the final
-     * GOAWAY), answer those open, then close. */
+    /* The drain is nearly over: refuse new requests now (HTTP/2: GOAWAY;
+     * HTTP/1.1: the next response says connection: close), answer those open,
+     * then close. */
     void (*finish_shutdown)(struct sl_front *f);
     /* Frees the front at once; open requests are dropped. */
     void (*abort)(struct sl_front *f);

@@ -80,7 +80,8 @@ struct front_h1 {
     bool is_keep_alive;     /* another request may follow this exchange */
     bool is_reading_paused; /* the request holds a window's worth */
     bool is_draining_body;  /* answered: the rest of the body is read and dropped */
-    bool is_shutdown;       /* draining, or the client shut its side: the last exchange */
+    bool is_shutdown;       /* the drain ends, or the client shut its side: the last exchange */
+    bool is_draining;       /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
     bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
@@ -108,7 +109,10 @@ static void schedule_pump(struct front_h1 *front)
 
 static void arm_head_timer(struct front_h1 *front)
 {
-    struct timeval tv = sl_timeval_ms(cfg_of(front)->client_idle_timeout_ms);
+    unsigned ms = cfg_of(front)->client_idle_timeout_ms;
+    if (front->is_draining && ms > SL_DRAIN_IDLE_MS)
+        ms = SL_DRAIN_IDLE_MS;
+    struct timeval tv = sl_timeval_ms(ms);
     evtimer_add(front->head_timer, &tv);
 }
 
@@ -574,17 +578,15 @@ static bool is_between_requests(struct front_h1 *front)
     return front->req == NULL && evbuffer_get_length(bufferevent_get_input(front->bev)) == 0;
 }
 
-/* Between requests, the next may already be on its way: it is answered (with
- * connection: close) if it comes within SL_DRAIN_IDLE_MS. */
+/* Requests go on being served as usual, with no connection: close, which
+ * would lose the requests a pipelining client has sent behind the answered one;
+ * the connection closes once idle for SL_DRAIN_IDLE_MS. */
 static void h1_shutdown(struct sl_front *f)
 {
     struct front_h1 *front = h1_of(f);
-    front->is_shutdown = true;
-    if (is_between_requests(front) && cfg_of(front)->client_idle_timeout_ms > SL_DRAIN_IDLE_MS) {
-        struct timeval tv = sl_timeval_ms(SL_DRAIN_IDLE_MS);
-        evtimer_add(front->head_timer, &tv);
-    }
-    schedule_pump(front);
+    front->is_draining = true;
+    if (is_between_requests(front))
+        arm_head_timer(front);
 }
 
 static void h1_finish_shutdown(struct sl_front *f)
@@ -838,8 +840,8 @@ int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
     /* input waiting to be parsed stays below a head and a body chunk */
     bufferevent_setwatermark(bev, EV_READ, 0, head_limit(front) + SL_H1_BODY_CHUNK_BYTES);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    front->is_draining = p->is_draining; /* accepted just before the drain */
     arm_head_timer(front);
-    front->is_shutdown = p->is_draining; /* accepted just before the drain: one answer */
     SL_DEBUG("conn=%llu peer=%s: HTTP/1.1 on %s", (unsigned long long)front->base.id,
              front->base.peer, p->cfg->listeners[listener_index].addr.text);
     schedule_pump(front); /* bytes read while the protocol was being told */
