@@ -273,10 +273,16 @@ static const struct key top_keys[] = {
      .doc = "pin each worker to its own CPU (worker i to the i-th CPU the master may use, "
             "wrapping around)"},
     UINT_KEY(struct sl_config, drain_timeout_ms, 10000, 0, 3600000,
-             "time in-flight requests get to finish on shutdown"),
+             "how long a draining worker (shutdown or reload) serves its open connections, new "
+             "requests on them included; each closes once idle for a second"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
              "time a client connection may stay open with no stream (TLS handshake included), "
              "an HTTP/1.1 request head may take to arrive, and a stream may stall its exchange"),
+    UINT_KEY(struct sl_config, client_glitch_limit, 1000, 0, 1000000,
+             "HTTP/2 frames a client connection may send that do no work (PING, SETTINGS, "
+             "PRIORITY, empty DATA, WINDOW_UPDATE with nothing to credit, resets of unanswered "
+             "streams, invalid frames), halved every second; above it, GOAWAY "
+             "ENHANCE_YOUR_CALM; 0: no limit"),
     UINT_KEY(struct sl_config, max_concurrent_streams, 256, 1, 65535,
              "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection"),
     UINT_KEY(struct sl_config, stream_window_bytes, 262144, 16384, 16777216,

@@ -7,6 +7,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "front.h"
 #include "headers.h"
@@ -37,6 +38,13 @@ struct front_h2 {
     bool is_idle;                    /* no open request: the idle timeout is armed */
     bool has_timed_out;              /* the idle timeout sent GOAWAY once already */
     bool is_draining;                /* the drain began; the GOAWAY has not gone yet */
+    /* Frames that did no work (note_glitch), and when their count was last halved. */
+    uint32_t glitches;
+    uint64_t glitches_halved_ns;
+    bool is_data_sent;     /* DATA went out since the client's last WINDOW_UPDATE */
+    bool is_settings_seen; /* the client's first SETTINGS came */
+    bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
+    size_t block_bytes;    /* decoded so far from the header block being read */
 };
 
 static struct front_h2 *h2_of(struct sl_front *f)
@@ -63,6 +71,8 @@ static void arm_idle_timer(struct front_h2 *front)
 
 static void update_idle_timeout(struct front_h2 *front)
 {
+    if (front->is_calmed)
+        return; /* its timer only waits for the GOAWAY to leave */
     bool is_idle = TAILQ_EMPTY(&front->requests);
     if (is_idle == front->is_idle)
         return;
@@ -93,6 +103,82 @@ static void begin_drain(struct front_h2 *front)
         arm_idle_timer(front); /* now the drain's idle time */
 }
 
+/* --- frames that do no work --- */
+
+#define NS_PER_SECOND 1000000000u
+
+/* RFC 9113 §5.4.1's GOAWAY ENHANCE_YOUR_CALM; nothing more is read, and the
+ * connection closes once it has left, or a second later. */
+static void calm_down(struct front_h2 *front, const char *why)
+{
+    SL_INFO("conn=%llu peer=%s: %s; GOAWAY ENHANCE_YOUR_CALM", (unsigned long long)front->base.id,
+            front->base.peer, why);
+    front->base.plane->stats->h2_glitch_closes++;
+    front->is_calmed = true;
+    front->has_timed_out = true; /* the idle timer's next run closes */
+    struct timeval tv = sl_timeval_ms(SL_DRAIN_IDLE_MS);
+    evtimer_add(front->idle_timer, &tv);
+    nghttp2_session_terminate_session(front->session, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* The count halves every second, so a client may keep up about half the limit
+ * a second (an exchange cancelling its late bids) while a flood is cut off
+ * within the limit's count of frames. */
+static void note_glitch(struct front_h2 *front)
+{
+    uint32_t limit = cfg_of(front)->client_glitch_limit;
+    if (limit == 0 || front->is_calmed)
+        return;
+    uint64_t now_ns = sl_clock_ns();
+    uint64_t seconds = (now_ns - front->glitches_halved_ns) / NS_PER_SECOND;
+    if (seconds > 0) {
+        front->glitches = seconds >= 32 ? 0 : front->glitches >> seconds;
+        front->glitches_halved_ns += seconds * NS_PER_SECOND;
+    }
+    if (++front->glitches > limit)
+        calm_down(front, "more frames that did no work than client_glitch_limit");
+}
+
+static bool is_settings_repeated(struct front_h2 *front, const nghttp2_frame *frame)
+{
+    if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+        return false;
+    bool is_repeated = front->is_settings_seen;
+    front->is_settings_seen = true;
+    return is_repeated;
+}
+
+/* A WINDOW_UPDATE credits what sluice sent; one with nothing sent since the
+ * last does nothing. */
+static bool is_window_update_idle(struct front_h2 *front)
+{
+    bool is_idle = !front->is_data_sent;
+    front->is_data_sent = false;
+    return is_idle;
+}
+
+static bool does_no_work(struct front_h2 *front, const nghttp2_frame *frame)
+{
+    const struct sl_request *req;
+    switch (frame->hd.type) {
+    case NGHTTP2_PING:
+        return !(frame->hd.flags & NGHTTP2_FLAG_ACK);
+    case NGHTTP2_SETTINGS:
+        return is_settings_repeated(front, frame);
+    case NGHTTP2_PRIORITY:
+        return true;
+    case NGHTTP2_WINDOW_UPDATE:
+        return is_window_update_idle(front);
+    case NGHTTP2_DATA:
+        return frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    case NGHTTP2_RST_STREAM:
+        req = nghttp2_session_get_stream_user_data(front->session, frame->hd.stream_id);
+        return req != NULL && req->state != SL_REQ_DONE;
+    default:
+        return false;
+    }
+}
+
 /* --- nghttp2 callbacks: they record and submit, and never free the front --- */
 
 static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id)
@@ -108,6 +194,7 @@ static void schedule_flush(struct front_h2 *front)
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct front_h2 *front = user_data;
+    front->block_bytes = 0;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct sl_request *req = sl_request_new(&front->base, frame->hd.stream_id);
@@ -126,10 +213,28 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     return 0;
 }
 
+/* An oversized head gets 431, but one that decodes to several times the limit
+ * can only be made of references to the dynamic table: a few bytes that cost
+ * sluice a field each (HPACK bomb, RFC 7541 §7.3). The connection goes. */
+#define SL_HPACK_BOMB_FACTOR 4
+
+static bool is_hpack_bomb(struct front_h2 *front, size_t field_len)
+{
+    front->block_bytes += field_len + 32; /* RFC 9113 §6.5.2's size */
+    size_t limit = SL_HPACK_BOMB_FACTOR * (size_t)cfg_of(front)->max_request_header_bytes;
+    if (front->block_bytes <= limit)
+        return false;
+    calm_down(front, "a header block that decodes to over 4 times max_request_header_bytes");
+    return true;
+}
+
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
                      size_t name_len, const uint8_t *value, size_t value_len, uint8_t flags,
                      void *user_data)
 {
+    struct front_h2 *front = user_data;
+    if (front->is_calmed || is_hpack_bomb(front, name_len + value_len))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* no more of this block */
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers are not forwarded */
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -143,6 +248,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    struct front_h2 *front = user_data;
+    if (does_no_work(front, frame))
+        note_glitch(front);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -193,6 +301,9 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
  * the stream does not stay half-open. */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
+    struct front_h2 *front = user_data;
+    if (frame->hd.type == NGHTTP2_DATA)
+        front->is_data_sent = true;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -210,6 +321,7 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
     SL_INFO("conn=%llu peer=%s: client sent an invalid frame (type %u, stream %d): %s",
             (unsigned long long)front->base.id, front->base.peer, frame->hd.type,
             frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+    note_glitch(front);
     return 0;
 }
 
@@ -391,12 +503,14 @@ static void on_read(struct bufferevent *bev, void *arg)
     struct front_h2 *front = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_iovec vec[8];
-    while (!front->is_closing && evbuffer_get_length(in) > 0) {
+    while (!front->is_closing && !front->is_calmed && evbuffer_get_length(in) > 0) {
         int n = evbuffer_peek(in, -1, NULL, vec, 8);
         size_t used = 0;
-        for (int i = 0; i < n && i < 8 && !front->is_closing; i++) {
+        for (int i = 0; i < n && i < 8 && !front->is_closing && !front->is_calmed; i++) {
             ssize_t rv = nghttp2_session_mem_recv(front->session, vec[i].iov_base, vec[i].iov_len);
-            if (rv < 0) {
+            if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
+                calm_down(front, nghttp2_strerror((int)rv)); /* nghttp2's own flood limits */
+            } else if (rv < 0) {
                 SL_INFO("conn=%llu peer=%s: client sent bad HTTP/2: %s",
                         (unsigned long long)front->base.id, front->base.peer,
                         nghttp2_strerror((int)rv));
@@ -407,6 +521,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, used);
         sl_front_publish_read(&front->base, used, front->bev);
     }
+    if (front->is_calmed)
+        evbuffer_drain(in, evbuffer_get_length(in)); /* nothing more is parsed */
     flush(front);
 }
 
@@ -456,6 +572,10 @@ static int start_session(struct front_h2 *front)
             return -1;
         /* window credit is returned only once the upstream has taken the bytes */
         nghttp2_option_set_no_auto_window_update(options, 1);
+        /* resets are glitches (note_glitch): nghttp2's own limit (1000 at once,
+         * 33 a second) would end an exchange's connection that cancels more bids
+         * than that, so it is only the backstop with client_glitch_limit 0 */
+        nghttp2_option_set_stream_reset_rate_limit(options, 10000, 1000);
     }
     if (nghttp2_session_server_new2(&front->session, callbacks, front, options) != 0)
         return -1;
@@ -481,6 +601,7 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
     front->bev = bev;
     TAILQ_INIT(&front->requests);
     front->base.plane = p;
+    front->glitches_halved_ns = sl_clock_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
     front->idle_timer = evtimer_new(p->base, on_idle_timeout, front);
     if (front->flush_event == NULL || front->idle_timer == NULL)

@@ -188,6 +188,7 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
     to->events_dropped += from->events_dropped;
     to->access_log_lines += from->access_log_lines;
     to->access_log_dropped += from->access_log_dropped;
+    to->h2_glitch_closes += from->h2_glitch_closes;
     to->streams_open += from->streams_open;
     if (from->overload_level > to->overload_level)
         to->overload_level = from->overload_level; /* the worst worker's */

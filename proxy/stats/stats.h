@@ -1,7 +1,7 @@
 /* The stats segment: a file that workers map shared and write their figures
  * into, and that readers (sluicectl, later the admin server) map read-only.
  *
- * Layout, version 3 (every field a fixed size, no pointers, so that any
+ * Layout, version 4 (every field a fixed size, no pointers, so that any
  * process maps it as is):
  *   struct sl_stats_header       magic, version, sizes, backend and class names
  *   struct sl_stats_worker [n]   one slot per worker, written only by it
@@ -21,7 +21,7 @@
 #include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
-#define SL_STATS_VERSION 3u
+#define SL_STATS_VERSION 4u
 #define SL_STATS_MAX_BACKENDS 64
 #define SL_STATS_NAME_BYTES 72      /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
@@ -95,6 +95,7 @@ struct sl_stats_worker {
     uint64_t events_dropped;           /* lines it could not send */
     uint64_t access_log_lines;         /* written to the access log (access_log.h) */
     uint64_t access_log_dropped;       /* that could not be written */
+    uint64_t h2_glitch_closes;         /* clients sent GOAWAY ENHANCE_YOUR_CALM (front_h2.c) */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
     /* from the request's arrival to the end of a proxied response, in µs */

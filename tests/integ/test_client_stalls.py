@@ -19,7 +19,7 @@ def closed_within(sock, seconds, feed=None):
     """Reads until EOF or a reset; feed() is called every 50 ms meanwhile.
     Returns the seconds it took, or None when the connection stayed open."""
     sock.settimeout(0.05)
-    start = time.monotonic()
+    start = fed = time.monotonic()
     while time.monotonic() - start < seconds:
         try:
             if not sock.recv(65536):
@@ -28,7 +28,8 @@ def closed_within(sock, seconds, feed=None):
             pass
         except ConnectionResetError:
             return time.monotonic() - start
-        if feed is not None:
+        if feed is not None and time.monotonic() - fed >= 0.05:
+            fed = time.monotonic()  # a flood would be cut off (client_glitch_limit)
             try:
                 feed()
             except (BrokenPipeError, ConnectionResetError):

@@ -1,0 +1,222 @@
+"""HTTP/2 abuse from one connection, with a good client on another: the abuser
+gets GOAWAY ENHANCE_YOUR_CALM within client_glitch_limit frames that did no
+work and is closed, the good client loses nothing, and the worker stays small.
+Every attack runs against the defaults."""
+
+import json
+import re
+import socket
+import struct
+import threading
+import time
+import unittest
+import urllib.request
+
+from harness import IntegTest, free_port
+from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
+                               RST_STREAM, SETTINGS, WINDOW_UPDATE, ACK, PREFACE, frame,
+                               literal)
+
+PRIORITY, CONTINUATION = 2, 9
+ENHANCE_YOUR_CALM = 0xB
+GLITCH_LIMIT = 1000  # client_glitch_limit's default (docs/config.md)
+RSS_LIMIT_KIB = 32 * 1024
+
+
+def request_block(method="GET", path="/"):
+    return (literal(":method", method) + literal(":scheme", "http") + literal(":path", path) +
+            literal(":authority", "x"))
+
+
+def hpack_int(value, prefix_bits, first_byte):
+    """RFC 7541 §5.1."""
+    top = (1 << prefix_bits) - 1
+    if value < top:
+        return bytes([first_byte | value])
+    out = [first_byte | top]
+    value -= top
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    return bytes(out + [value])
+
+
+class Abuser:
+    """A raw connection that sends frames as fast as the socket takes them while
+    a thread reads what comes back."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.frames = []
+        self.closed_at = None
+        self.reader = threading.Thread(target=self.read_all)
+        self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        self.reader.start()
+
+    def read_all(self):
+        buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed_at = time.monotonic()
+                return
+            buf += chunk
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                length = int.from_bytes(buf[:3], "big")
+                self.frames.append((buf[3], buf[4], buf[9:9 + length]))
+                buf = buf[9 + length:]
+
+    def flood(self, frames, batch=50):
+        """Sends the frames (an iterable of bytes) until they run out or the
+        connection breaks; returns when sluice has closed it."""
+        pending = []
+        try:
+            for f in frames:
+                pending.append(f)
+                if len(pending) == batch:
+                    self.sock.sendall(b"".join(pending))
+                    pending = []
+            self.sock.sendall(b"".join(pending))
+        except OSError:
+            pass  # closed by sluice mid-flood
+        self.reader.join(timeout=15)
+        self.sock.close()
+
+    def goaway_code(self):
+        codes = [struct.unpack(">I", p[4:8])[0] for t, _, p in self.frames if t == GOAWAY]
+        return codes[-1] if codes else None
+
+    def count(self, ftype, flags=None):
+        return len([f for f in self.frames if f[0] == ftype and (flags is None or f[1] == flags)])
+
+
+class H2Attacks(IntegTest):
+    def setUp(self):
+        super().setUp()
+        _, addr = self.start_backend()
+        self.admin_port = free_port()
+        self.port = self.start_sluice({"demo": [addr]}, extra="workers: 1\nadmin_address: "
+                                      "127.0.0.1:%d\n" % self.admin_port)
+        with open("/proc/%d/task/%d/children" % (self.sluice.pid, self.sluice.pid)) as f:
+            self.worker = int(f.read().split()[0])
+
+    def attack(self, frames):
+        """Runs one attack while a good client sends 300 requests, 4 at a time,
+        at 150 a second on its own connection; returns the abuser."""
+        good = {}
+        client = threading.Thread(target=lambda: good.update(result=self.h2load(
+            "-c", "1", "-m", "4", "-n", "300", "--rps", "150", self.url("/"))))
+        client.start()
+        time.sleep(0.2)  # the good client is under way: the attack lands mid-run
+        abuser = Abuser(self.port)
+        started = time.monotonic()
+        abuser.flood(frames)
+        client.join()
+        self.assertIsNotNone(abuser.closed_at, "the abuser's connection stayed open")
+        self.assertLess(abuser.closed_at - started, 3)
+        self.assertEqual(abuser.goaway_code(), ENHANCE_YOUR_CALM, abuser.frames[-3:])
+        requests, _, ok_2xx = good["result"]
+        self.assertEqual(ok_2xx, requests, "the good client lost requests")
+        self.assert_worker_small()
+        return abuser
+
+    def assert_worker_small(self):
+        with open("/proc/%d/maps" % self.worker) as f:
+            if "libasan" in f.read():
+                return  # ASan's shadow memory is not sluice's
+        with open("/proc/%d/status" % self.worker) as f:
+            peak = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
+        self.assertLess(peak, RSS_LIMIT_KIB)
+
+    def test_rapid_reset(self):
+        def frames():
+            for i in range(20000):
+                stream = 2 * i + 1
+                yield frame(HEADERS, END_HEADERS | END_STREAM, stream, request_block())
+                yield frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
+        abuser = self.attack(frames())
+        # what the GOAWAY says was processed: the cut-off came within the limit
+        last = [struct.unpack(">I", p[:4])[0] for t, _, p in abuser.frames if t == GOAWAY][-1]
+        self.assertLessEqual(last, 2 * (GLITCH_LIMIT + 1) + 1)
+
+    def test_ping_flood(self):
+        abuser = self.attack(frame(PING, 0, 0, b"%08d" % i) for i in range(100000))
+        self.assertLessEqual(abuser.count(PING, ACK), GLITCH_LIMIT + 1)
+
+    def test_settings_flood(self):
+        abuser = self.attack(frame(SETTINGS, 0, 0) for _ in range(100000))
+        self.assertLessEqual(abuser.count(SETTINGS, ACK), GLITCH_LIMIT + 2)
+
+    def test_window_update_flood(self):
+        self.attack(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1)) for _ in range(100000))
+
+    def test_priority_flood(self):
+        self.attack(frame(PRIORITY, 0, 2 * i + 1, struct.pack(">IB", 0, 15))
+                    for i in range(100000))
+
+    def test_empty_data_flood(self):
+        def frames():
+            yield frame(HEADERS, END_HEADERS, 1, request_block("POST", "/hang"))
+            for _ in range(100000):
+                yield frame(DATA, 0, 1)
+        self.attack(frames())
+
+    def test_continuation_flood(self):
+        def frames():
+            yield frame(HEADERS, 0, 1, request_block())
+            for i in range(100000):
+                yield frame(CONTINUATION, 0, 1, literal("x-c%d" % i, "v"))
+        self.attack(frames())
+
+    def test_hpack_bomb(self):
+        """One 4000-byte field in the dynamic table, then header blocks of 16000
+        one-byte references to it: 64 MB decoded per 16 KB frame."""
+        insert = b"\x40" + hpack_int(5, 7, 0) + b"x-big" + hpack_int(4000, 7, 0) + b"v" * 4000
+
+        def frames():
+            yield frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block() + insert)
+            for i in range(1, 200):
+                block = request_block() + b"\xbe" * 16000  # index 62: the newest entry
+                yield frame(HEADERS, END_HEADERS | END_STREAM, 2 * i + 1, block)
+        started = time.monotonic()
+        abuser = self.attack(frames())
+        # cut off at the first bomb, not after decoding what it asked for
+        self.assertLess(abuser.count(HEADERS), 3)
+        self.assertLess(time.monotonic() - started, 10)
+
+    def test_an_exchange_cancelling_its_late_bids_keeps_its_connection(self):
+        """400 cancelled requests a second for 4 s: 1600 resets, more than the
+        limit, but never half of it within a second."""
+        c = Abuser(self.port)
+        start = time.monotonic()
+        stream = 1
+        for tick in range(160):  # 10 every 25 ms
+            burst = b""
+            for _ in range(10):
+                burst += frame(HEADERS, END_HEADERS | END_STREAM, stream, request_block("GET", "/hang"))
+                burst += frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
+                stream += 2
+            c.sock.sendall(burst)
+            time.sleep(max(0, start + (tick + 1) * 0.025 - time.monotonic()))
+        c.sock.sendall(frame(PING, 0, 0, b"stillok!"))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not [f for f in c.frames if f[2] == b"stillok!"]:
+            time.sleep(0.05)
+        self.assertIsNone(c.goaway_code())
+        self.assertTrue([f for f in c.frames if f[0] == PING and f[2] == b"stillok!"])
+        c.sock.close()
+        c.reader.join()
+
+    def test_the_cut_offs_are_counted(self):
+        self.attack(frame(PING, 0, 0, b"%08d" % i) for i in range(5000))
+        self.attack(frame(SETTINGS, 0, 0) for _ in range(5000))
+        url = "http://127.0.0.1:%d/stats" % self.admin_port
+        stats = json.load(urllib.request.urlopen(url))
+        self.assertEqual(stats["h2_glitch_closes"], 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
