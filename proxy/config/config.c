@@ -276,8 +276,12 @@ static const struct key top_keys[] = {
              "how long a draining worker (shutdown or reload) serves its open connections, new "
              "requests on them included; each closes once idle for a second"),
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
-             "time a client connection may stay open with no stream (TLS handshake included), "
-             "an HTTP/1.1 request head may take to arrive, and a stream may stall its exchange"),
+             "time a client connection may stay open with no stream, the next HTTP/1.1 request "
+             "may take to begin, and a stream may stall its exchange"),
+    UINT_KEY(struct sl_config, client_header_timeout_ms, 10000, 100, 3600000,
+             "time a request head may take from its first byte to its end (HTTP/2: HEADERS to "
+             "the last CONTINUATION), and a TLS handshake or an HTTP/2 preface from its first "
+             "byte; slow heads (slowloris) are cut off there"),
     UINT_KEY(struct sl_config, client_glitch_limit, 1000, 0, 1000000,
              "HTTP/2 frames a client connection may send that do no work (PING, SETTINGS, "
              "PRIORITY, empty DATA, WINDOW_UPDATE with nothing to credit, resets of unanswered "

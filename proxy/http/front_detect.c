@@ -26,6 +26,7 @@ struct sl_detect {
     struct event *timer; /* gives up on a connection that does not say */
     unsigned listener_index;
     bool is_tls;
+    bool is_started; /* bytes came: the rest must within client_header_timeout_ms */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     TAILQ_ENTRY(sl_detect) in_plane;
@@ -62,12 +63,24 @@ static void become(struct sl_detect *d, bool is_h2)
     }
 }
 
+/* From the first byte, what is left of the idle time shrinks to the header
+ * time: a preface or a handshake trickled a byte at a time is cut off there. */
+static void note_started(struct sl_detect *d)
+{
+    if (d->is_started)
+        return;
+    d->is_started = true;
+    struct timeval tv = sl_timeval_ms(d->plane->cfg->client_header_timeout_ms);
+    evtimer_add(d->timer, &tv);
+}
+
 /* Cleartext: the preface, byte for byte as far as it has come, or not. */
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct sl_detect *d = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
+    note_started(d);
     size_t n = len < PREFACE_LEN ? len : PREFACE_LEN;
     const unsigned char *data = evbuffer_pullup(in, (ev_ssize_t)n);
     if (data == NULL)
@@ -101,9 +114,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_detect *d = arg;
-    SL_DEBUG("listener %s: a client said nothing for %u ms; closing",
-             d->plane->cfg->listeners[d->listener_index].addr.text,
-             d->plane->cfg->client_idle_timeout_ms);
+    const struct sl_config *cfg = d->plane->cfg;
+    SL_DEBUG("listener %s: a client %s for %u ms; closing",
+             cfg->listeners[d->listener_index].addr.text,
+             d->is_started ? "began and did not finish its preface or handshake" : "said nothing",
+             d->is_started ? cfg->client_header_timeout_ms : cfg->client_idle_timeout_ms);
     detect_free(d, false);
 }
 
@@ -128,6 +143,8 @@ int sl_front_detect_start(struct sl_plane *p, struct bufferevent *bev, unsigned 
     p->detect_count++;
     struct timeval tv = sl_timeval_ms(p->cfg->client_idle_timeout_ms);
     evtimer_add(d->timer, &tv);
+    if (is_tls)
+        note_started(d); /* a TLS client speaks first: its handshake is under way */
     bufferevent_setcb(bev, is_tls ? NULL : on_read, NULL, on_event, d);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     return 0;

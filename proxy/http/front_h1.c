@@ -5,10 +5,10 @@
  * the response before it is complete, so answers leave in order (RFC 9112
  * §9.3.2) and at most one request of a connection is open.
  *
- * Reading a request: the head must arrive whole, within client_idle_timeout_ms
- * of the connection opening or of the previous response (the keep-alive idle
- * time and the header read time are one deadline), and within
- * max_request_header_bytes. It is checked byte by byte (hpack/h1.h) before
+ * Reading a request: its first byte must come within client_idle_timeout_ms of
+ * the connection opening or of the previous response (the keep-alive idle
+ * time), the whole head within client_header_timeout_ms of that byte, and
+ * within max_request_header_bytes. It is checked byte by byte (hpack/h1.h) before
  * http-parser reads it, so a head that could mean something else to the
  * backend is answered 400 and the connection closed; the backend never sees
  * it. The body is read while the request holds fewer than stream_window_bytes
@@ -82,6 +82,7 @@ struct front_h1 {
     bool is_draining_body;  /* answered: the rest of the body is read and dropped */
     bool is_shutdown;       /* the drain ends, or the client shut its side: the last exchange */
     bool is_draining;       /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
+    bool is_head_started;   /* part of the next head came: the header time runs */
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
     bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
@@ -377,13 +378,27 @@ static void skip_empty_lines(struct front_h1 *front)
         evbuffer_drain(in, 2);
 }
 
+/* From a head's first byte it has client_header_timeout_ms to be complete,
+ * however long the connection was idle before. */
+static void note_head_started(struct front_h1 *front)
+{
+    if (front->is_head_started || evbuffer_get_length(bufferevent_get_input(front->bev)) == 0)
+        return;
+    front->is_head_started = true;
+    struct timeval tv = sl_timeval_ms(cfg_of(front)->client_header_timeout_ms);
+    evtimer_add(front->head_timer, &tv);
+}
+
 /* The request line and fields go to a new request, which routes it. */
 static void start_request(struct front_h1 *front)
 {
     skip_empty_lines(front);
     size_t len = find_head(front);
-    if (len == 0)
+    if (len == 0) {
+        note_head_started(front);
         return;
+    }
+    front->is_head_started = false;
     evtimer_del(front->head_timer);
     struct evbuffer *in = bufferevent_get_input(front->bev);
     char *head = (char *)evbuffer_pullup(in, (ev_ssize_t)len);

@@ -45,6 +45,7 @@ struct front_h2 {
     bool is_settings_seen; /* the client's first SETTINGS came */
     bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
     size_t block_bytes;    /* decoded so far from the header block being read */
+    int32_t block_stream;  /* the stream whose header block is not complete yet, or 0 */
 };
 
 static struct front_h2 *h2_of(struct sl_front *f)
@@ -103,22 +104,34 @@ static void begin_drain(struct front_h2 *front)
         arm_idle_timer(front); /* now the drain's idle time */
 }
 
+static void schedule_flush(struct front_h2 *front)
+{
+    event_active(front->flush_event, EV_WRITE, 0);
+}
+
 /* --- frames that do no work --- */
 
 #define NS_PER_SECOND 1000000000u
 
 /* RFC 9113 §5.4.1's GOAWAY ENHANCE_YOUR_CALM; nothing more is read, and the
  * connection closes once it has left, or a second later. */
-static void calm_down(struct front_h2 *front, const char *why)
+static void end_calmly(struct front_h2 *front, const char *why)
 {
     SL_INFO("conn=%llu peer=%s: %s; GOAWAY ENHANCE_YOUR_CALM", (unsigned long long)front->base.id,
             front->base.peer, why);
-    front->base.plane->stats->h2_glitch_closes++;
     front->is_calmed = true;
     front->has_timed_out = true; /* the idle timer's next run closes */
     struct timeval tv = sl_timeval_ms(SL_DRAIN_IDLE_MS);
     evtimer_add(front->idle_timer, &tv);
     nghttp2_session_terminate_session(front->session, NGHTTP2_ENHANCE_YOUR_CALM);
+    schedule_flush(front);
+}
+
+/* The same, for frames that did no work: counted in the stats. */
+static void calm_down(struct front_h2 *front, const char *why)
+{
+    front->base.plane->stats->h2_glitch_closes++;
+    end_calmly(front, why);
 }
 
 /* The count halves every second, so a client may keep up about half the limit
@@ -186,15 +199,11 @@ static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id
     return nghttp2_session_get_stream_user_data(session, stream_id);
 }
 
-static void schedule_flush(struct front_h2 *front)
-{
-    event_active(front->flush_event, EV_WRITE, 0);
-}
-
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct front_h2 *front = user_data;
     front->block_bytes = 0;
+    front->block_stream = frame->hd.stream_id;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct sl_request *req = sl_request_new(&front->base, frame->hd.stream_id);
@@ -251,6 +260,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     struct front_h2 *front = user_data;
     if (does_no_work(front, frame))
         note_glitch(front);
+    if (frame->hd.type == NGHTTP2_HEADERS)
+        front->block_stream = 0; /* its block is whole */
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -402,6 +413,11 @@ static void h2_reset(struct sl_front *f, struct sl_request *req, enum sl_front_r
     uint32_t code = how == SL_RESET_REFUSED  ? NGHTTP2_REFUSED_STREAM
                     : how == SL_RESET_CANCEL ? NGHTTP2_CANCEL
                                              : NGHTTP2_INTERNAL_ERROR;
+    if (req->stream_id == front->block_stream) {
+        /* mid-block: no other frame may come before its CONTINUATIONs end */
+        end_calmly(front, "a header block did not end in time");
+        return;
+    }
     if (how == SL_RESET_CANCEL && is_write_blocked(front)) {
         /* not even reading the socket: a reset would never leave either */
         SL_INFO("conn=%llu peer=%s: client reads nothing; closing the connection",

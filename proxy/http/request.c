@@ -724,7 +724,7 @@ static bool is_idempotent_method(const char *method)
 void sl_request_await_head(struct sl_request *req)
 {
     req->is_awaiting_head = true;
-    arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
+    arm_timer(req, cfg_of(req)->client_header_timeout_ms);
 }
 
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
@@ -985,7 +985,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (req->is_awaiting_head) {
         req->is_awaiting_head = false;
         SL_INFO("%s client sent no complete head for %u ms; resetting the stream",
-                sl_request_describe(req, who, sizeof(who)), cfg_of(req)->client_idle_timeout_ms);
+                sl_request_describe(req, who, sizeof(who)), cfg_of(req)->client_header_timeout_ms);
         note_end(req, SL_CAUSE_CLIENT_TIMEOUT, SL_PHASE_HEAD);
         req->state = SL_REQ_DONE;
         reset_exchange(req, SL_RESET_CANCEL);

@@ -38,11 +38,13 @@ def free_port():
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):
-    """Polls predicate until it is true; fails the test after timeout seconds."""
+    """Polls predicate until it is true and returns what it gave; fails the
+    test after timeout seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.01)
     raise AssertionError("timed out waiting for " + what)
 

@@ -214,7 +214,8 @@ class H1ToH1(IntegTest):
     def test_limits_and_timeouts(self):
         backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]},
-                          extra="client_idle_timeout_ms: 300\nmax_request_header_bytes: 4096\n")
+                          extra="client_idle_timeout_ms: 300\nclient_header_timeout_ms: 300\n"
+                          "max_request_header_bytes: 4096\n")
         s, r = self.connect()
         s.sendall(request("GET", "/", ["X-Big: " + "a" * 5000]))
         self.assertEqual(r.read()[0], 431)

@@ -12,7 +12,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import IntegTest, free_port
+from harness import IntegTest, free_port, wait_until
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
                                RST_STREAM, SETTINGS, WINDOW_UPDATE, ACK, PREFACE, frame,
                                literal)
@@ -100,8 +100,13 @@ class H2Attacks(IntegTest):
         self.admin_port = free_port()
         self.port = self.start_sluice({"demo": [addr]}, extra="workers: 1\nadmin_address: "
                                       "127.0.0.1:%d\n" % self.admin_port)
+        self.worker = wait_until(lambda: self.worker_pid(), what="the worker")
+
+    def worker_pid(self):
+        """The master binds the listeners, so they answer before the worker runs."""
         with open("/proc/%d/task/%d/children" % (self.sluice.pid, self.sluice.pid)) as f:
-            self.worker = int(f.read().split()[0])
+            pids = f.read().split()
+        return int(pids[0]) if pids else None
 
     def attack(self, frames):
         """Runs one attack while a good client sends 300 requests, 4 at a time,
@@ -209,6 +214,60 @@ class H2Attacks(IntegTest):
         self.assertTrue([f for f in c.frames if f[0] == PING and f[2] == b"stillok!"])
         c.sock.close()
         c.reader.join()
+
+    def test_slowloris(self):
+        """500 connections whose heads come a piece at a time (HTTP/1.1: a byte a
+        second; HTTP/2: a CONTINUATION every 1.5 s) are all cut off within
+        client_header_timeout_ms's default 10 s, while a good client is served."""
+        good = {}
+        client = threading.Thread(target=lambda: good.update(result=self.h2load(
+            "-c", "1", "-m", "4", "-n", "1800", "--rps", "150", self.url("/"))))
+        client.start()
+        conns = []
+        for i in range(500):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            if i % 2:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            else:
+                sock.sendall(PREFACE + frame(SETTINGS, 0, 0) +
+                             frame(HEADERS, 0, 1, request_block()))
+            sock.setblocking(False)
+            conns.append({"sock": sock, "h1": bool(i % 2), "got": b"", "closed": None, "n": 0})
+        started = time.monotonic()
+        while time.monotonic() - started < 14 and any(c["closed"] is None for c in conns):
+            tick = time.monotonic() - started
+            for c in conns:
+                if c["closed"] is not None:
+                    continue
+                try:
+                    chunk = c["sock"].recv(65536)
+                    if not chunk:
+                        c["closed"] = tick
+                    c["got"] += chunk
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    c["closed"] = tick
+                due = int(tick) if c["h1"] else int(tick / 1.5)
+                if c["closed"] is None and c["n"] < due:
+                    c["n"] += 1
+                    piece = b"x" if c["h1"] else frame(CONTINUATION, 0, 1,
+                                                       literal("x-s%d" % c["n"], "v"))
+                    try:
+                        c["sock"].send(piece)
+                    except OSError:
+                        c["closed"] = tick
+            time.sleep(0.05)
+        for c in conns:
+            c["sock"].close()
+        client.join()
+        late = [(c["h1"], c["closed"]) for c in conns if c["closed"] is None or c["closed"] > 11]
+        self.assertEqual(late, [], "connections that outlived the header timeout")
+        h1 = [c for c in conns if c["h1"]]
+        self.assertEqual([c for c in h1 if not c["got"].startswith(b"HTTP/1.1 408")], [])
+        requests, _, ok_2xx = good["result"]
+        self.assertEqual(ok_2xx, requests, "the good client lost requests")
+        self.assert_worker_small()
 
     def test_the_cut_offs_are_counted(self):
         self.attack(frame(PING, 0, 0, b"%08d" % i) for i in range(5000))
