@@ -229,6 +229,12 @@ static const struct key backend_keys[] = {
              "connections open at once to each server"),
     UINT_KEY(struct sl_backend_config, keepalive_idle_timeout_ms, 60000, 0, 3600000,
              "how long an idle connection is kept open; 0 closes it as soon as it is idle"),
+    UINT_KEY(struct sl_backend_config, eject_after_failures, 5, 0, 1000,
+             "failed exchanges in a row (connect errors, timeouts, broken or unparsable "
+             "responses) that take a server out of rotation; 0: never"),
+    UINT_KEY(struct sl_backend_config, eject_ms, 10000, 100, 3600000,
+             "how long an ejected server stays out; doubled each time its first request back "
+             "fails, up to 16 times"),
     {.name = "retry_non_idempotent", .type = KEY_BOOL, .def = false, .def_text = "false",
      .offset = offsetof(struct sl_backend_config, retry_non_idempotent),
      .doc = "also retry a POST, PATCH or other non-idempotent request whose kept-alive "

@@ -46,7 +46,9 @@ struct sl_backend_config {
                                    * response; waiting for a free connection */
     uint32_t max_connections;     /* per server */
     uint32_t keepalive_idle_timeout_ms;
-    bool retry_non_idempotent; /* retry a POST or PATCH whose kept-alive connection broke */
+    bool retry_non_idempotent;     /* retry a POST or PATCH whose kept-alive connection broke */
+    uint32_t eject_after_failures; /* passive health: failures in a row; 0: never */
+    uint32_t eject_ms;             /* the first ejection's length */
     /* admission (policy/admission.h) */
     enum sl_limiter_kind limiter;
     uint32_t max_inflight; /* static: the limit; adaptive: the ceiling. Never 0: a

@@ -532,6 +532,7 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 {
     req->state = SL_REQ_FORWARD;
     req->upconn = conn;
+    req->server = conn->server;
     req->outcome.server = conn->server->addr->text;
     if (req->plane->access_log != NULL) /* only the access log reads it */
         req->outcome.upstream_start_ns = sl_clock_ns();
@@ -863,6 +864,7 @@ void sl_request_on_upstream_progress(struct sl_request *req)
     if (!req->is_submitted) {
         if (!resp->is_head_complete)
             return;
+        sl_pool_note_success(req->server);
         relay_upstream_head(req);
     } else {
         req->front->ops->resume_body(req->front, req);
@@ -935,6 +937,9 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
 {
     req->upconn = NULL;
     req->is_upstream_paused = false;
+    /* a refusal is the server's flow control, and a kept-alive connection it
+     * closed as sluice reused it is routine: neither says it is unwell */
+    bool is_routine = what == SL_UPSTREAM_REFUSED || (what == SL_UPSTREAM_BROKEN && was_reused);
     if (can_retry(req, what, was_reused)) {
         retry(req, what);
         return;
@@ -943,6 +948,8 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
     char who[128];
     SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
             req->backend->name, failure_text(what));
+    if (req->server != NULL && !is_routine)
+        sl_pool_note_failure(req->server);
     if (what == SL_UPSTREAM_CONNECT)
         note_end(req, SL_CAUSE_UPSTREAM, SL_PHASE_CONNECT);
     /* once the head went out, this resets the stream (RFC 9113 §8.1) */
@@ -1009,6 +1016,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
                                  ? "read none of the response"
                                  : "sent no request body");
     } else if (is_awaiting_response_head(req)) {
+        if (req->server != NULL)
+            sl_pool_note_failure(req->server);
         answer_backend_timeout(req, "no response head",
                                "504 gateway timeout: the backend did not answer in time\n");
     }

@@ -34,6 +34,7 @@ struct event;
 struct evbuffer;
 struct sl_front;
 struct sl_plane;
+struct sl_server;
 struct sl_upconn;
 
 /* What the attached upstream connection parsed so far; written by the
@@ -99,6 +100,7 @@ struct sl_request {
     struct sl_admission_entry admission; /* in the backend's gate while queued or in flight */
     enum sl_shed_reason expiry_reason;   /* what it is shed for if the queue timer fires */
     struct sl_upconn *upconn;            /* borrowed from the pool while FORWARD */
+    struct sl_server *server;            /* the last server it was sent to; the pool's */
     void *exchange;                      /* upconn's own state of this exchange (h2c: the
                                           * stream), set and cleared by upconn */
     struct sl_prepared_head prepared;

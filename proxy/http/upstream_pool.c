@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "select.h"
@@ -60,15 +61,95 @@ void sl_pool_free(struct sl_pool *pool)
     free(pool);
 }
 
+/* --- passive health --- */
+
+#define NS_PER_MS 1000000u
+#define SL_EJECT_MAX_DOUBLINGS 4 /* up to 16 times eject_ms */
+
+/* When every server is out, all of them serve: a guess beats refusing all. */
+static bool is_usable(const struct sl_server *s)
+{
+    return s->ejected_until_ns == 0 || s->pool->ejected_count == s->pool->cfg->server_count;
+}
+
+/* Ejections that ran out end here, when a server is picked: the clock is
+ * read only while some server is out. */
+static void reinstate_due(struct sl_pool *pool)
+{
+    if (pool->ejected_count == 0)
+        return;
+    uint64_t now_ns = sl_clock_ns();
+    for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        struct sl_server *s = &pool->servers[i];
+        if (s->ejected_until_ns == 0 || now_ns < s->ejected_until_ns)
+            continue;
+        s->ejected_until_ns = 0;
+        s->is_on_trial = true;
+        pool->ejected_count--;
+        SL_INFO("backend %s: server %s back in rotation, on trial", pool->cfg->name, s->addr->text);
+    }
+}
+
+static void eject(struct sl_server *s)
+{
+    const struct sl_backend_config *cfg = s->pool->cfg;
+    unsigned doublings = s->ejections_in_a_row < SL_EJECT_MAX_DOUBLINGS ? s->ejections_in_a_row
+                                                                        : SL_EJECT_MAX_DOUBLINGS;
+    uint64_t ms = (uint64_t)cfg->eject_ms << doublings;
+    SL_WARN("backend %s: server %s out of rotation for %llu ms (%s)", cfg->name, s->addr->text,
+            (unsigned long long)ms,
+            s->is_on_trial ? "its first exchange back failed" : "failures in a row");
+    s->ejected_until_ns = sl_clock_ns() + ms * NS_PER_MS;
+    s->ejections_in_a_row++;
+    s->failures_in_a_row = 0;
+    s->is_on_trial = false;
+    s->pool->ejected_count++;
+    s->pool->ejections++;
+}
+
+void sl_pool_note_failure(struct sl_server *s)
+{
+    uint32_t limit = s->pool->cfg->eject_after_failures;
+    if (limit == 0 || s->ejected_until_ns != 0)
+        return; /* never ejected, or already out */
+    s->failures_in_a_row++;
+    if (s->is_on_trial || s->failures_in_a_row >= limit)
+        eject(s);
+}
+
+void sl_pool_note_success(struct sl_server *s)
+{
+    s->failures_in_a_row = 0;
+    if (s->is_on_trial) {
+        s->is_on_trial = false;
+        s->ejections_in_a_row = 0;
+    }
+}
+
+uint32_t sl_pool_servers_ejected(const struct sl_pool *pool, uint64_t now_ns)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < pool->cfg->server_count; i++)
+        n += pool->servers[i].ejected_until_ns > now_ns;
+    return n;
+}
+
+/* --- choosing a server --- */
+
+/* Power of two choices among the servers in rotation (the first 64 of them). */
 static struct sl_server *pick_server(struct sl_pool *pool)
 {
-    size_t n = pool->cfg->server_count;
+    reinstate_due(pool);
     uint32_t inflight[64];
-    if (n > 64)
-        n = 64; /* beyond 64 servers, the first 64 share the load */
-    for (size_t i = 0; i < n; i++)
-        inflight[i] = pool->servers[i].inflight;
-    return &pool->servers[sl_select_server(inflight, n, next_random(), &pool->rr_cursor)];
+    uint32_t index[64];
+    size_t n = 0;
+    for (size_t i = 0; i < pool->cfg->server_count && n < 64; i++) {
+        if (!is_usable(&pool->servers[i]))
+            continue;
+        inflight[n] = pool->servers[i].inflight;
+        index[n++] = (uint32_t)i;
+    }
+    return &pool->servers[index[sl_select_server(inflight, n, next_random(), &pool->rr_cursor)]];
 }
 
 static bool has_room(const struct sl_server *s)
@@ -76,11 +157,11 @@ static bool has_room(const struct sl_server *s)
     return s->conn_count < s->pool->cfg->max_connections;
 }
 
-/* Any server that can take a new connection. */
+/* Any server in rotation that can take a new connection. */
 static struct sl_server *server_with_room(struct sl_pool *pool)
 {
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
-        if (has_room(&pool->servers[i]))
+        if (is_usable(&pool->servers[i]) && has_room(&pool->servers[i]))
             return &pool->servers[i];
     }
     return NULL;
@@ -110,6 +191,8 @@ static struct sl_upconn *find_ready(struct sl_server *s)
 static struct sl_upconn *find_any_ready(struct sl_pool *pool)
 {
     for (size_t i = 0; i < pool->cfg->server_count; i++) {
+        if (!is_usable(&pool->servers[i]))
+            continue;
         struct sl_upconn *conn = find_ready(&pool->servers[i]);
         if (conn != NULL)
             return conn;
@@ -178,8 +261,10 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
     }
     int err = 0;
     conn = pool->ops->connect(target, pool->base, &err);
-    if (conn == NULL)
+    if (conn == NULL) {
+        sl_pool_note_failure(target);
         return err;
+    }
     TAILQ_INSERT_TAIL(&target->all, conn, in_all);
     lend(conn, req);
     return 0;

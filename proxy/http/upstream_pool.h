@@ -42,6 +42,13 @@ struct sl_server {
     uint32_t max_streams_seen;       /* HTTP/2: the last SETTINGS_MAX_CONCURRENT_STREAMS,
                                       * assumed by a new connection until its own arrive */
     uint32_t streams_per_connection; /* the learned budget; 0: none */
+    /* Passive health (backend keys eject_after_failures, eject_ms): failures in
+     * a row take the server out of rotation until ejected_until_ns. Back, it is
+     * on trial: its first failure ejects it again, for twice as long. */
+    uint32_t failures_in_a_row;
+    uint32_t ejections_in_a_row; /* the backoff's doubling; a success on trial ends it */
+    uint64_t ejected_until_ns;   /* 0: in rotation */
+    bool is_on_trial;
 };
 
 struct sl_pool {
@@ -51,6 +58,8 @@ struct sl_pool {
     struct sl_server *servers;         /* cfg->server_count of them */
     uint32_t rr_cursor;
     struct sl_request_list waiters; /* FIFO of WAITING requests */
+    uint32_t ejected_count;         /* servers out of rotation now */
+    uint64_t ejections;             /* since the worker started, for the stats */
 };
 
 /* Returns a pool for backend speaking ops' protocol, or NULL when out of memory. */
@@ -65,6 +74,14 @@ void sl_pool_free(struct sl_pool *pool);
  * connection (a retry). Returns 0, or a negative errno when a connection could
  * not even be started. */
 int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh);
+
+/* An exchange on s got its response head (whatever the status), or failed
+ * (a connect error, a timeout, a broken or unparsable response): passive health. */
+void sl_pool_note_success(struct sl_server *s);
+void sl_pool_note_failure(struct sl_server *s);
+
+/* Servers whose ejection has not run out at now_ns, for the stats. */
+uint32_t sl_pool_servers_ejected(const struct sl_pool *pool, uint64_t now_ns);
 
 /* Takes a WAITING request off the wait list. */
 void sl_pool_cancel(struct sl_pool *pool, struct sl_request *req);

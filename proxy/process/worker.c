@@ -19,6 +19,7 @@
 #include "events.h"
 #include "stats.h"
 #include "timeval_ms.h"
+#include "upstream_pool.h"
 
 static void close_listeners(struct sl_worker *w)
 {
@@ -89,8 +90,12 @@ static void publish_gauges(struct sl_worker *w)
 {
     struct sl_plane *p = &w->plane;
     struct sl_stats_worker *s = p->stats;
-    for (size_t i = 0; i < w->cfg->backend_count; i++)
+    uint64_t now_ns = sl_clock_ns();
+    for (size_t i = 0; i < w->cfg->backend_count; i++) {
         sl_gate_publish(p->gates[i], &s->backends[i]);
+        s->backends[i].servers_ejected = sl_pool_servers_ejected(p->pools[i], now_ns);
+        s->backends[i].ejections = p->pools[i]->ejections;
+    }
     s->connections_open = p->front_count;
     s->streams_open = p->request_count;
     s->overload_level = sl_overload_level(&p->overload);

@@ -199,6 +199,9 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
         to->backends[b].connect_errors += from->backends[b].connect_errors;
         to->backends[b].timeouts += from->backends[b].timeouts;
         to->backends[b].failures += from->backends[b].failures;
+        if (from->backends[b].servers_ejected > to->backends[b].servers_ejected)
+            to->backends[b].servers_ejected = from->backends[b].servers_ejected;
+        to->backends[b].ejections += from->backends[b].ejections;
         for (uint32_t c = 0; c < h->class_count; c++)
             add_counts(&to->counts[b][c], &from->counts[b][c]);
         sl_hist_merge(&to->latency_by_backend[b], &from->latency_by_backend[b]);

@@ -47,9 +47,11 @@ struct sl_stats_backend {
     uint64_t inflight;
     uint64_t queued;
     uint64_t limit;
-    uint64_t connect_errors; /* refused, unreachable, connect timeout */
-    uint64_t timeouts;       /* no answer within response_timeout_ms */
-    uint64_t failures;       /* broken mid-exchange or an unparsable answer */
+    uint64_t connect_errors;  /* refused, unreachable, connect timeout */
+    uint64_t timeouts;        /* no answer within response_timeout_ms */
+    uint64_t failures;        /* broken mid-exchange or an unparsable answer */
+    uint64_t servers_ejected; /* out of rotation now (passive health); summed: the worst worker's */
+    uint64_t ejections;       /* servers taken out of rotation so far */
 };
 
 /* A client connection's protocol; 0 is no protocol (a free row). */

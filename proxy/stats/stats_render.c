@@ -122,9 +122,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
         fprintf(out,
                 "{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64
                 ",\"limit\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
-                ",\"failures\":%" PRIu64 ",",
+                ",\"failures\":%" PRIu64 ",\"servers_ejected\":%" PRIu64 ",\"ejections\":%" PRIu64
+                ",",
                 h->backend_names[b], g->inflight, g->queued, g->limit, g->connect_errors,
-                g->timeouts, g->failures);
+                g->timeouts, g->failures, g->servers_ejected, g->ejections);
         print_json_latency(out, &t->latency_by_backend[b]);
         fprintf(out, ",\"classes\":[");
         for (uint32_t c = 0; c < h->class_count; c++)
@@ -301,6 +302,12 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     backend_counter(out, seg, t, "sluice_backend_failures_total",
                     "Exchanges broken mid-way or answered with garbage.",
                     offsetof(struct sl_stats_backend, failures));
+    backend_gauge(out, seg, t, "sluice_backend_servers_ejected",
+                  "Servers out of rotation now for failing in a row (the worst worker's).",
+                  offsetof(struct sl_stats_backend, servers_ejected));
+    backend_counter(out, seg, t, "sluice_backend_ejections_total",
+                    "Times a server was taken out of rotation.",
+                    offsetof(struct sl_stats_backend, ejections));
     family(out, "sluice_connections_accepted_total", "counter",
            "Client connections accepted, by protocol.");
     prometheus_by_protocol(out, "sluice_connections_accepted_total", t->accepted);

@@ -1,6 +1,7 @@
 """h2c through sluice to backends that answer badly: each gets a well-formed
 answer to the client (502 or RST_STREAM), and sluice keeps serving."""
 
+import json
 import os
 import socket
 import struct
@@ -8,8 +9,9 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.request
 
-from harness import IntegTest
+from harness import IntegTest, free_port, wait_until
 from test_h2_malformed import DATA, HEADERS, RST_STREAM, RawClient, frame
 
 HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -213,6 +215,34 @@ class H2cToBadBackend(IntegTest):
         self.assertIn(b":status: 504", res.stdout, res.stdout[-2000:])
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(self.get("/headers")[0], 200)
+
+
+class PassiveHealth(IntegTest):
+    def test_a_failing_server_leaves_the_rotation_and_comes_back(self):
+        """Two servers, one answering garbage: after eject_after_failures of its
+        502s it gets no request; fixed, it is back once eject_ms has passed."""
+        path = os.path.join(self.dir, "scripted.sock")
+        bad = ScriptedBackend(path, b"HTTP/1.1 zzz\r\n\r\n")
+        self.addCleanup(bad.stop)
+        _, good = self.start_backend("good")
+        admin = free_port()
+        opts = {"eject_after_failures": 3, "eject_ms": 1500}
+        self.start_sluice({"demo": (["unix:" + path, good], opts)},
+                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        statuses = [self.get("/")[0] for _ in range(30)]
+        self.assertEqual(statuses.count(502), 3, statuses)
+        self.assertEqual(statuses[-20:], [200] * 20)  # the rest went to the good one
+        stats_url = "http://127.0.0.1:%d/stats" % admin
+
+        def backend_stats():
+            return json.load(urllib.request.urlopen(stats_url))["backends"][0]
+        wait_until(lambda: backend_stats()["servers_ejected"] == 1, what="the gauge")
+        self.assertEqual(backend_stats()["ejections"], 1)
+        bad.answer = HEAD_OK
+        # "ok" is the scripted server's body: the demo backend says more
+        wait_until(lambda: self.get("/")[2] == b"ok", timeout=10, what="the server back")
+        wait_until(lambda: backend_stats()["servers_ejected"] == 0, what="the gauge back")
+        self.assertIn("back in rotation, on trial", self.sluice.output())
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ static uint16_t port_of(const struct sl_addr *addr)
 /* The keys of the top level, in table order, as unknown-key messages list them. */
 #define TOP_KEYS                                                                                   \
     "log_level, workers, worker_cpu_affinity, drain_timeout_ms, client_idle_timeout_ms, "          \
-    "client_header_timeout_ms, client_glitch_limit, max_concurrent_streams, "                                                \
+    "client_header_timeout_ms, client_glitch_limit, max_concurrent_streams, "                      \
     "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "                       \
     "max_response_header_bytes, listeners, backends, "                                             \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
@@ -585,7 +585,8 @@ static void test_error_unknown_key(void **state)
         MINIMAL "    timeout_ms: 5\n", 6,
         "unknown key 'timeout_ms' in backend (expected: name, servers, "
         "protocol, connect_timeout_ms, response_timeout_ms, max_connections, "
-        "keepalive_idle_timeout_ms, retry_non_idempotent, limiter, max_inflight, min_inflight, "
+        "keepalive_idle_timeout_ms, eject_after_failures, eject_ms, retry_non_idempotent, limiter, "
+        "max_inflight, min_inflight, "
         "queue_size, queue_target_ms, queue_interval_ms)");
     assert_load_error(MINIMAL "    protocol: h2\n", 6,
                       "protocol must be http/1.1 or h2c, got 'h2'");

@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "config_fixture.h"
 #include "front.h"
@@ -568,6 +569,99 @@ static void test_pool_counts_streams_per_connection(void **state)
     close_world();
 }
 
+#define TWO_SERVERS                                                                                \
+    "listeners:\n"                                                                                 \
+    "  - address: 127.0.0.1:8080\n"                                                                \
+    "backends:\n"                                                                                  \
+    "  - name: demo\n"                                                                             \
+    "    servers: [unix:/tmp/sluice-a.sock, unix:/tmp/sluice-b.sock]\n"                            \
+    "    max_connections: 1\n"                                                                     \
+    "    eject_after_failures: 2\n"                                                                \
+    "    eject_ms: 1000\n"
+
+/* One GET, answered by its server unless that is `failing`, whose exchange
+ * breaks; returns the server it went to. */
+static struct sl_server *serve_one(int32_t stream_id, const struct sl_server *failing)
+{
+    struct sl_request *req = open_request(stream_id, "GET", false);
+    struct sl_server *server = req->server;
+    assert_non_null(server);
+    struct fake_conn *fc = fake_conn_of(req->upconn);
+    if (server == failing)
+        break_exchange(fc, req, SL_UPSTREAM_TIMEOUT);
+    else
+        answer(fc, req, 200, "");
+    sl_request_finish(req, SL_END_CLOSED);
+    return server;
+}
+
+static uint64_t ejected_for_ms(const struct sl_server *s)
+{
+    return (s->ejected_until_ns - sl_clock_ns()) / 1000000;
+}
+
+/* Passive health: failures in a row take a server out of rotation, its
+ * requests go to the other; back on trial, one more failure takes it out for
+ * twice as long, and a success ends the trial. */
+static void test_failing_server_is_ejected_then_on_trial(void **state)
+{
+    open_world(TWO_SERVERS);
+    struct sl_pool *pool = world.plane.pools[0];
+    struct sl_server *a = &pool->servers[0];
+    struct sl_server *b = &pool->servers[1];
+    int32_t stream = 1;
+    int failures = 0;
+    while (a->ejected_until_ns == 0) {
+        failures += serve_one(stream, a) == a;
+        stream += 2;
+        assert_true(stream < 200); /* the picks spread over both servers */
+    }
+    assert_int_equal(failures, 2);
+    assert_int_equal(pool->ejections, 1);
+    assert_int_equal(sl_pool_servers_ejected(pool, sl_clock_ns()), 1);
+    uint64_t ms = ejected_for_ms(a);
+    assert_true(ms > 900 && ms <= 1000);
+    for (int i = 0; i < 8; i++) {
+        assert_ptr_equal(serve_one(stream, a), b);
+        stream += 2;
+    }
+
+    a->ejected_until_ns = sl_clock_ns(); /* its time is up */
+    while (serve_one(stream, a) != a)    /* on trial, and it fails */
+        stream += 2;
+    assert_int_equal(pool->ejections, 2);
+    ms = ejected_for_ms(a);
+    assert_true(ms > 1900 && ms <= 2000);
+
+    a->ejected_until_ns = sl_clock_ns();
+    while (serve_one(stream, NULL) != a) /* on trial, and it answers */
+        stream += 2;
+    assert_false(a->is_on_trial);
+    assert_int_equal(a->ejections_in_a_row, 0);
+    assert_int_equal(a->failures_in_a_row, 0);
+    assert_int_equal(sl_pool_servers_ejected(pool, sl_clock_ns()), 0);
+    close_world();
+}
+
+/* With every server out, they all serve rather than none. */
+static void test_every_server_out_is_every_server_in(void **state)
+{
+    open_world(TWO_SERVERS);
+    struct sl_pool *pool = world.plane.pools[0];
+    int32_t stream = 1;
+    while (pool->ejected_count < 2) {
+        struct sl_server *failing =
+            pool->servers[0].ejected_until_ns == 0 ? &pool->servers[0] : &pool->servers[1];
+        serve_one(stream, failing);
+        stream += 2;
+        assert_true(stream < 400);
+    }
+    struct sl_server *served = serve_one(stream, NULL);
+    assert_non_null(served);
+    assert_int_equal(world.front.status, 200);
+    close_world();
+}
+
 /* A class that refuses its shed requests asks the front for a refusal, and
  * the request never reaches the upstream. */
 static void test_shed_refusal_never_reaches_the_upstream(void **state)
@@ -629,6 +723,8 @@ int main(void)
         cmocka_unit_test(test_fresh_connection_broken_is_502_and_a_failure),
         cmocka_unit_test(test_client_reset_detaches_the_upstream),
         cmocka_unit_test(test_pool_counts_streams_per_connection),
+        cmocka_unit_test(test_failing_server_is_ejected_then_on_trial),
+        cmocka_unit_test(test_every_server_out_is_every_server_in),
         cmocka_unit_test(test_shed_refusal_never_reaches_the_upstream),
         cmocka_unit_test(test_outcome_codes),
     };
