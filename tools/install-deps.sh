@@ -10,6 +10,7 @@ packages=(
     build-essential cmake pkg-config
     libnghttp2-dev libssl-dev libevent-dev libyaml-dev libhttp-parser-dev libcmocka-dev
     python3 curl openssl nghttp2-client gunicorn tmux chromium wrk
+    clang valgrind
 )
 # Node.js may come from elsewhere (NodeSource ships npm inside its nodejs)
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -32,8 +32,8 @@ struct sl_yaml_node {
 
 /* Writes "PATH:LINE: " and the formatted reason into err (nothing when err_len
  * is 0), the one format of every config error. Returns -1, for tail calls. */
-int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line,
-                     const char *fmt, va_list ap);
+int sl_config_verror(char *err, size_t err_len, const char *path, unsigned line, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Writes "PATH: out of memory while loading the config". Returns -1. */
 int sl_config_oom(char *err, size_t err_len, const char *path);

@@ -126,8 +126,11 @@ class IntegTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="sluice-integ-")
         self.procs = []
         self.sluice = None
+        # a cleanup, not tearDown: it runs even when a subclass's setUp fails
+        # after starting processes
+        self.addCleanup(self.stop_processes)
 
-    def tearDown(self):
+    def stop_processes(self):
         failed_sluice = None
         for proc in reversed(self.procs):
             if proc is self.sluice and proc.is_running():
@@ -181,10 +184,10 @@ class IntegTest(unittest.TestCase):
         return path
 
     def start_sluice(self, backends, rules="", extra="", listeners=None, log_level="info",
-                     port=None):
+                     port=None, wrapper=(), start_timeout=10.0):
         """backends: {name: [addr, ...]} or {name: ([addr], {key: value})}.
         With listeners given, port must name the cleartext one to probe.
-        Returns that port."""
+        wrapper is a command sluice runs under (valgrind). Returns that port."""
         port = port or free_port()
         listeners = listeners or ["  - address: 127.0.0.1:%d\n" % port]
         text = "log_level: %s\n%slisteners:\n%sbackends:\n" % (log_level, extra,
@@ -196,10 +199,11 @@ class IntegTest(unittest.TestCase):
                 text += "    %s: %s\n" % (key, value)
         text += rules
         path = self.write_config(text)
-        self.sluice = self.start("sluice", [SLUICE, "-c", path])
+        self.sluice = self.start("sluice", list(wrapper) + [SLUICE, "-c", path])
         self.sluice_port = port
         probe = "127.0.0.1:%d" % port
-        wait_until(lambda: can_connect(probe) or not self.sluice.is_running(), what="sluice")
+        wait_until(lambda: can_connect(probe) or not self.sluice.is_running(),
+                   timeout=start_timeout, what="sluice")
         self.assertTrue(self.sluice.is_running(), self.sluice.output())
         return port
 
