@@ -19,8 +19,9 @@
 /* Frames are generated only while less than this is waiting for the socket, so a
  * client that does not read cannot make sluice buffer without bound. */
 #define SL_FRONT_OUTPUT_HIGH_BYTES (64 * 1024)
-/* The connection-level receive window, in stream windows: several uploads can
- * progress at once while the total buffered stays bounded. */
+/* The connection-level receive window, in stream windows, and the request-body
+ * bytes a connection may hold that no upstream has taken yet: several uploads
+ * can progress at once while the total buffered stays bounded. */
 #define SL_CONNECTION_WINDOW_STREAMS 4
 
 /* One HTTP/2 client connection: the front (front.h) of the requests on its
@@ -46,6 +47,10 @@ struct front_h2 {
     bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
     size_t block_bytes;    /* decoded so far from the header block being read */
     int32_t block_stream;  /* the stream whose header block is not complete yet, or 0 */
+    /* Body bytes received and not yet taken by an upstream (or dropped), and the
+     * connection-window credit not yet returned for them: see credit_connection. */
+    size_t held_bytes;
+    size_t connection_debt;
 };
 
 static struct front_h2 *h2_of(struct sl_front *f)
@@ -275,15 +280,32 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     return 0;
 }
 
+/* Each stream's window is returned as its upstream takes the bytes; the
+ * connection's at once, while what the connection holds stays within its
+ * budget. A body queued behind a busy backend then holds only its own stream,
+ * not the window a bid's body on the same connection needs. */
+static void credit_connection(struct front_h2 *front)
+{
+    size_t budget = (size_t)cfg_of(front)->stream_window_bytes * SL_CONNECTION_WINDOW_STREAMS;
+    if (front->connection_debt == 0 || front->held_bytes > budget)
+        return;
+    nghttp2_session_consume_connection(front->session, front->connection_debt);
+    front->connection_debt = 0;
+}
+
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *user_data)
 {
+    struct front_h2 *front = user_data;
     struct sl_request *req = request_of(session, stream_id);
     if (req == NULL) {
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
-    sl_request_on_body(req, data, len);
+    front->held_bytes += len;
+    front->connection_debt += len;
+    sl_request_on_body(req, data, len); /* may consume at once */
+    credit_connection(front);
     return 0;
 }
 
@@ -392,7 +414,9 @@ static void h2_resume_body(struct sl_front *f, struct sl_request *req)
 static void h2_consume(struct sl_front *f, struct sl_request *req, size_t len)
 {
     struct front_h2 *front = h2_of(f);
-    nghttp2_session_consume(front->session, req->stream_id, len);
+    nghttp2_session_consume_stream(front->session, req->stream_id, len);
+    front->held_bytes -= len < front->held_bytes ? len : front->held_bytes;
+    credit_connection(front);
     schedule_flush(front);
 }
 

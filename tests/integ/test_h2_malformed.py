@@ -54,13 +54,15 @@ class RawClient:
         return ftype, flags, stream, payload
 
     def wait_for(self, ftype, stream=None):
+        """The next frame of ftype (None: of any type) on stream (None: any),
+        acknowledging SETTINGS on the way; None at EOF."""
         while True:
             f = self.read_frame()
             if f is None:
                 return None
             if f[0] == SETTINGS and not f[1] & ACK:
                 self.send(frame(SETTINGS, ACK, 0))
-            if f[0] == ftype and (stream is None or f[2] == stream):
+            if (ftype is None or f[0] == ftype) and (stream is None or f[2] == stream):
                 return f
 
     def request(self, stream, method, path, end_stream=True, headers=()):

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import TIMER_SLACK, IntegTest, wait_until
-from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
+from test_h2_malformed import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
                                PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, RawClient,
                                frame, literal)
 
@@ -24,6 +24,55 @@ def rss_kib(pid):
 
 
 class H2cToH1Limits(IntegTest):
+    def test_queued_uploads_leave_the_connection_window_to_a_bid(self):
+        """Uploads queued behind a busy backend take the whole connection window,
+        256 KiB a stream: sluice credits the connection anyway, within its
+        budget (issue 11, defect 9), and a bid on the same connection gets
+        through to another backend."""
+        _, slow = self.start_backend("slow")
+        _, fast = self.start_backend("fast")
+        extra = ("classes:\n  - name: bid\n  - name: bulk\n    deadline_ms: 20000\n"
+                 "default_class: bid\ndefault_backend: fast\n")
+        rules = ("rules:\n  - path_prefix: /hang\n    backend: slow\n    class: bulk\n"
+                 "  - path_prefix: /upload\n    backend: slow\n    class: bulk\n")
+        port = self.start_sluice({"slow": ([slow], {"max_inflight": 1}), "fast": [fast]},
+                                 extra=extra, rules=rules)
+        c = RawClient(port)
+        c.start()
+
+        def credit_until_pong(token):
+            """WINDOW_UPDATE credit for the connection until sluice answers a PING:
+            all it had to say about what came before."""
+            c.send(frame(PING, 0, 0, token))
+            credit = 0
+            while True:
+                f = c.wait_for(None)
+                self.assertIsNotNone(f, "the connection closed")
+                if f[0] == WINDOW_UPDATE and f[2] == 0:
+                    credit += struct.unpack(">I", f[3])[0] & 0x7FFFFFFF
+                if f[0] == PING and f[1] & ACK and f[3] == token:
+                    return credit
+
+        window = 65535 + credit_until_pong(b"startup!")
+        c.request(1, "GET", "/hang")  # the slow backend's one slot, taken for good
+        stream, chunk = 3, 16384
+        while window > 0:
+            c.request(stream, "POST", "/upload", end_stream=False)
+            for _ in range(262144 // chunk):
+                size = min(chunk, window)
+                c.send(frame(DATA, 0, stream, b"u" * size))
+                window -= size
+                if window == 0:
+                    break
+            stream += 2
+        self.assertGreaterEqual(credit_until_pong(b"uploaded"), 1024,
+                                "the connection window stayed shut")
+        c.request(stream, "POST", "/bid", end_stream=False)
+        c.send(frame(DATA, END_STREAM, stream, b"b" * 1024))
+        head = c.wait_for(HEADERS, stream)
+        self.assertIsNotNone(head, "the bid was not answered")
+        c.close()
+
     @unittest.skipUnless(shutil.which("nghttp"), "nghttp (nghttp2-client) is not installed")
     def test_requests_wait_for_a_connection_at_max_connections(self):
         _, addr = self.start_backend()
