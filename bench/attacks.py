@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""bench/attacks.py: a good client's latency while one abuser after another
+attacks sluice over HTTP/2, against the same client unattacked, in one run.
+
+sluice (one worker, pinned to ATTACK_PROXY_CPU, its defaults) proxies to the C
+demo backend on a Unix socket. The good client is h2load, 4 connections at
+ATTACK_RPS requests a second in all, for ATTACK_SECONDS, writing one line per
+request (--log-file). Each scenario runs it once; meanwhile the attack runs in
+a loop: an abuser connects, floods until sluice cuts it off, and the next one
+connects (tests/integ/test_h2_attacks.py's Abuser and frames). The report
+gives, per scenario: the good client's answered share and p50/p99 (and the p99
+as a ratio to the unattacked run), how many abusers were cut off, the median
+time from an abuser's first byte to its close, the GOAWAY codes seen, and the
+worker's peak RSS (VmHWM) at the end of the scenario.
+
+The attacker and h2load share ATTACK_LOAD_CPU, so on a 2-core machine part of
+an attacked p99 is the load generator's own contention, not sluice's.
+
+Usage, from the repo root after building:  bench/attacks.py
+Environment (all optional): BUILD_DIR (build), ATTACK_SECONDS (5),
+ATTACK_RPS (1000), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0)."""
+
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
+sys.path.insert(0, HERE)
+
+from overload import free_port, percentile, spawn, stop, wait_for  # noqa: E402
+from test_h2_attacks import Abuser, hpack_int, request_block  # noqa: E402
+from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,  # noqa: E402
+                               PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame,
+                               literal)
+
+BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
+SECONDS = int(os.environ.get("ATTACK_SECONDS", "5"))
+RPS = int(os.environ.get("ATTACK_RPS", "1000"))
+PROXY_CPU = os.environ.get("ATTACK_PROXY_CPU", "1")
+LOAD_CPU = os.environ.get("ATTACK_LOAD_CPU", "0")
+PRIORITY, CONTINUATION = 2, 9
+
+
+def rapid_reset():
+    for i in range(100000):
+        stream = 2 * i + 1
+        yield frame(HEADERS, END_HEADERS | END_STREAM, stream, request_block())
+        yield frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
+
+
+def empty_data():
+    yield frame(HEADERS, END_HEADERS, 1, request_block("POST", "/hang"))
+    for _ in range(100000):
+        yield frame(DATA, 0, 1)
+
+
+def continuation():
+    yield frame(HEADERS, 0, 1, request_block())
+    for i in range(100000):
+        yield frame(CONTINUATION, 0, 1, literal("x-c%d" % i, "v"))
+
+
+def hpack_bomb():
+    insert = b"\x40" + hpack_int(5, 7, 0) + b"x-big" + hpack_int(4000, 7, 0) + b"v" * 4000
+    yield frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block() + insert)
+    for i in range(1, 200):
+        yield frame(HEADERS, END_HEADERS | END_STREAM, 2 * i + 1, request_block() + b"\xbe" * 16000)
+
+
+FLOODS = {
+    "rapid reset": rapid_reset,
+    "PING flood": lambda: (frame(PING, 0, 0, b"%08d" % i) for i in range(100000)),
+    "SETTINGS flood": lambda: (frame(SETTINGS, 0, 0) for _ in range(100000)),
+    "WINDOW_UPDATE flood": lambda: (frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1))
+                                    for _ in range(100000)),
+    "PRIORITY flood": lambda: (frame(PRIORITY, 0, 2 * i + 1, struct.pack(">IB", 0, 15))
+                               for i in range(100000)),
+    "empty DATA flood": empty_data,
+    "CONTINUATION flood": continuation,
+    "HPACK bomb": hpack_bomb,
+}
+
+
+class Attack:
+    """Abusers one after another until stopped."""
+
+    def __init__(self, port, make_frames):
+        # built once: the attacker's own CPU is spent on sending, not framing
+        self.port, self.payload = port, b"".join(make_frames())
+        self.cut_off, self.took, self.codes = 0, [], {}
+        self.running = True
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        while self.running:
+            started = time.monotonic()
+            abuser = Abuser(self.port)
+            abuser.flood([self.payload], batch=1)
+            if abuser.closed_at is not None:
+                self.cut_off += 1
+                self.took.append(abuser.closed_at - started)
+            code = abuser.goaway_code()
+            self.codes[code] = self.codes.get(code, 0) + 1
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+
+
+class Slowloris:
+    """500 connections whose HTTP/1.1 heads come a byte a second."""
+
+    def __init__(self, port):
+        import socket
+        self.socks = []
+        for _ in range(500):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            s.setblocking(False)
+            self.socks.append(s)
+        self.opened = time.monotonic()
+        self.closed = {}
+        self.running = True
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        last = 0
+        while self.running:
+            tick = time.monotonic() - self.opened
+            for i, s in enumerate(self.socks):
+                if i in self.closed:
+                    continue
+                try:
+                    if s.recv(4096) == b"":
+                        self.closed[i] = tick
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed[i] = tick
+                if int(tick) > last and i not in self.closed:
+                    try:
+                        s.send(b"x")
+                    except OSError:
+                        self.closed[i] = tick
+            last = int(tick)
+            time.sleep(0.05)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        for s in self.socks:
+            s.close()
+
+
+def good_client(port, tmp, tag):
+    logfile = os.path.join(tmp, tag.replace(" ", "_") + ".log")
+    clients = 4
+    res = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "-c", str(clients), "-m", "1",
+                          "--rps", str(RPS // clients), "-D", "%d" % SECONDS, "--log-file",
+                          logfile, "http://127.0.0.1:%d/" % port],
+                         capture_output=True, timeout=SECONDS + 60)
+    if not os.path.exists(logfile):
+        sys.exit("h2load wrote no log:\n" + (res.stdout + res.stderr).decode(errors="replace"))
+    ok, other = [], 0
+    with open(logfile) as f:
+        for line in f:
+            _, status, micros = line.split("\t")[:3]
+            if 200 <= int(status) < 300:
+                ok.append(int(micros) / 1000)
+            else:
+                other += 1
+    return {"ok": len(ok), "other": other, "p50": percentile(ok, 50), "p99": percentile(ok, 99),
+            "h2load": res.stdout.decode(errors="replace")}
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="sluice-attacks-")
+    sock = os.path.join(tmp, "backend.sock")
+    backend = spawn([os.path.join(BUILD, "tools", "sluice-demo-backend"), "--listen",
+                     "unix:" + sock, "--quiet"], LOAD_CPU, os.path.join(tmp, "backend.log"))
+    wait_for(sock, backend, "the demo backend")
+    port = free_port()
+    cfg = os.path.join(tmp, "sluice.yaml")
+    with open(cfg, "w") as f:
+        f.write("log_level: warn\nworkers: 1\nlisteners:\n  - address: 127.0.0.1:%d\n"
+                "backends:\n  - name: demo\n    servers: [unix:%s]\n" % (port, sock))
+    sluice = spawn([os.path.join(BUILD, "proxy", "sluice"), "-c", cfg], PROXY_CPU,
+                   os.path.join(tmp, "sluice.log"))
+    rows = []
+    try:
+        wait_for(("127.0.0.1", port), sluice, "sluice")
+        time.sleep(0.3)
+        with open("/proc/%d/task/%d/children" % (sluice.pid, sluice.pid)) as f:
+            worker = int(f.read().split()[0])
+        good_client(port, tmp, "warm-up")
+        base = good_client(port, tmp, "unattacked")
+        rows.append(("none", base, "", "", "", peak_rss_kib(worker)))
+        for name, make in FLOODS.items():
+            attack = Attack(port, make)
+            fig = good_client(port, tmp, name)
+            attack.stop()
+            took = "%.0f ms" % (statistics.median(attack.took) * 1000) if attack.took else "-"
+            codes = ", ".join("%s x%d" % ("none" if c is None else "0x%x" % c, n)
+                              for c, n in sorted(attack.codes.items(), key=str))
+            rows.append((name, fig, str(attack.cut_off), took, codes, peak_rss_kib(worker)))
+        loris = Slowloris(port)
+        fig = good_client(port, tmp, "slowloris")
+        deadline = time.monotonic() + 15
+        while len(loris.closed) < 500 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        loris.stop()
+        took = "%.1f s (max %.1f s)" % (statistics.median(loris.closed.values()),
+                                         max(loris.closed.values())) if loris.closed else "-"
+        rows.append(("slowloris x500", fig, "%d of 500" % len(loris.closed), took, "408",
+                     peak_rss_kib(worker)))
+    finally:
+        stop(sluice)
+        stop(backend)
+    print("good client: h2load -c 4 -m 1, %d req/s for %.0f s; sluice defaults, one worker"
+          % (RPS, SECONDS))
+    print("| attack | good ok | good other | p50 ms | p99 ms | p99 vs none | abusers cut off "
+          "| to the close | GOAWAY codes | worker peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    for name, fig, cut, took, codes, rss in rows:
+        print("| %s | %d | %d | %.2f | %.2f | %.2fx | %s | %s | %s | %.1f MiB |"
+              % (name, fig["ok"], fig["other"], fig["p50"], fig["p99"],
+                 fig["p99"] / base["p99"], cut, took, codes, rss / 1024))
+
+
+if __name__ == "__main__":
+    main()
