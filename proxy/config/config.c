@@ -284,6 +284,9 @@ static const struct key top_keys[] = {
     UINT_KEY(struct sl_config, client_idle_timeout_ms, 60000, 100, 3600000,
              "time a client connection may stay open with no stream, the next HTTP/1.1 request "
              "may take to begin, and a stream may stall its exchange"),
+    UINT_KEY(struct sl_config, max_client_connections, 10000, 1, 1000000,
+             "client connections a worker holds at most; a full worker stops accepting (the "
+             "others, or the backlog, take new connections) until one closes"),
     UINT_KEY(struct sl_config, client_header_timeout_ms, 10000, 100, 3600000,
              "time a request head may take from its first byte to its end (HTTP/2: HEADERS to "
              "the last CONTINUATION), and a TLS handshake or an HTTP/2 preface from its first "

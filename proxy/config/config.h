@@ -123,6 +123,7 @@ struct sl_config {
     uint32_t drain_timeout_ms;
     uint32_t client_idle_timeout_ms;    /* a connection with no open stream, or a stream
                                          * whose client stopped sending or reading */
+    uint32_t max_client_connections;    /* per worker; a full worker stops accepting */
     uint32_t client_header_timeout_ms;  /* a head (or handshake) from its first byte */
     uint32_t client_glitch_limit;       /* HTTP/2 frames that do no work, decayed; 0: off */
     uint32_t max_concurrent_streams;    /* per HTTP/2 connection */

@@ -55,6 +55,7 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     if (sl_front_detect_start(&w->plane, bev, index, l->tls != NULL, peer, (socklen_t)peer_len) !=
         0)
         SL_ERROR("listener %s: out of memory for a connection", l->cfg->addr.text);
+    sl_worker_check_connection_limit(w);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)

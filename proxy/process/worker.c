@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/listener.h>
 
 #include "admin.h"
 #include "clock.h"
@@ -121,9 +122,42 @@ static void on_overload_sample(evutil_socket_t fd, short what, void *arg)
                 w->plane.request_count);
     }
     publish_gauges(w);
+    sl_worker_check_connection_limit(w);
     w->overload_due_ns = now + OVERLOAD_SAMPLE_NS;
     struct timeval tv = sl_timeval_ns(OVERLOAD_SAMPLE_NS);
     evtimer_add(w->overload_timer, &tv);
+}
+
+static size_t open_connections(const struct sl_worker *w)
+{
+    return w->plane.front_count + w->plane.detect_count;
+}
+
+static void enable_accepting(struct sl_worker *w, bool is_on)
+{
+    for (size_t i = 0; w->listeners != NULL && i < w->cfg->listener_count; i++) {
+        struct evconnlistener *evl = w->listeners[i].evl;
+        if (evl != NULL && is_on)
+            evconnlistener_enable(evl);
+        else if (evl != NULL)
+            evconnlistener_disable(evl);
+    }
+    w->is_accept_paused = !is_on;
+}
+
+void sl_worker_check_connection_limit(struct sl_worker *w)
+{
+    bool is_full = open_connections(w) >= w->cfg->max_client_connections;
+    if (is_full == w->is_accept_paused || w->plane.is_draining)
+        return;
+    if (is_full) {
+        SL_WARN("%zu client connections (max_client_connections): not accepting until one closes",
+                open_connections(w));
+        w->plane.stats->connection_limit_hits++;
+    } else {
+        SL_INFO("accepting client connections again");
+    }
+    enable_accepting(w, !is_full);
 }
 
 /* A restarted worker takes over its slot as it is: the counters keep counting

@@ -35,8 +35,14 @@ struct sl_worker {
                                              * lag; 0 before the first sample */
     struct event *on_sigterm;
     struct event *drain_timer;
-    struct event *goaway_timer; /* the final GOAWAY for clients that ignore the PING */
+    struct event *goaway_timer; /* the drain's GOAWAY to connections still busy */
+    bool is_accept_paused;      /* at max_client_connections: listeners disabled */
 };
+
+/* At max_client_connections the worker stops accepting (listener.c calls this
+ * after each accept), and the overload sampler accepts again once a
+ * connection has closed. */
+void sl_worker_check_connection_limit(struct sl_worker *w);
 
 /* What the master hands a worker it forks (master.h). */
 struct sl_worker_setup {

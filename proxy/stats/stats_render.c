@@ -108,8 +108,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
             t->bytes_out);
     json_by_protocol(out, "accepted", t->accepted);
     json_by_protocol(out, "requests_by_protocol", t->requests);
-    fprintf(out, ",\"requests_malformed\":%" PRIu64 ",\"h2_glitch_closes\":%" PRIu64,
-            t->requests_malformed, t->h2_glitch_closes);
+    fprintf(out,
+            ",\"requests_malformed\":%" PRIu64 ",\"h2_glitch_closes\":%" PRIu64
+            ",\"connection_limit_hits\":%" PRIu64,
+            t->requests_malformed, t->h2_glitch_closes, t->connection_limit_hits);
     fprintf(out,
             ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64
             ",\"access_log_lines\":%" PRIu64 ",\"access_log_dropped\":%" PRIu64,
@@ -317,6 +319,9 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     scalar_counter(out, "sluice_requests_malformed_total",
                    "HTTP/1.1 request heads refused before they were read: 400, 408, 431.",
                    t->requests_malformed);
+    scalar_counter(out, "sluice_connection_limit_hits_total",
+                   "Times a worker held max_client_connections and stopped accepting.",
+                   t->connection_limit_hits);
     scalar_counter(out, "sluice_h2_glitch_closes_total",
                    "HTTP/2 connections closed with ENHANCE_YOUR_CALM: frames that did no work "
                    "went over client_glitch_limit.",

@@ -1,15 +1,18 @@
 """Limits on the h2c → HTTP/1.1 path: each one is hit, and sluice stays bounded."""
 
+import json
 import re
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import unittest
+import urllib.request
 
-from harness import TIMER_SLACK, IntegTest, wait_until
+from harness import TIMER_SLACK, IntegTest, free_port, wait_until
 from test_h2_malformed import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
                                PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, RawClient,
                                frame, literal)
@@ -24,6 +27,35 @@ def rss_kib(pid):
 
 
 class H2cToH1Limits(IntegTest):
+    def test_a_full_worker_stops_accepting_until_a_connection_closes(self):
+        _, addr = self.start_backend()
+        admin = free_port()
+        port = self.start_sluice({"demo": [addr]},
+                                 extra="workers: 1\nmax_client_connections: 3\n"
+                                       "admin_address: 127.0.0.1:%d\n" % admin)
+        held = []
+        for _ in range(3):
+            c = RawClient(port)
+            c.start()
+            c.send(frame(PING, 0, 0, b"held-on!"))
+            self.assertIsNotNone(c.wait_for(PING))  # accepted and served
+            held.append(c)
+        result = {}
+        waiting = threading.Thread(target=lambda: result.update(
+            res=self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", self.url("/", port),
+                          timeout=20)))
+        waiting.start()
+        waiting.join(timeout=1)
+        self.assertTrue(waiting.is_alive(), "a fourth connection was served at the limit")
+        held.pop().close()
+        waiting.join(timeout=5)
+        self.assertFalse(waiting.is_alive(), "accepting did not resume")
+        self.assertEqual(result["res"].stdout, b"200")
+        stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
+        self.assertGreaterEqual(stats["connection_limit_hits"], 1)
+        for c in held:
+            c.close()
+
     def test_queued_uploads_leave_the_connection_window_to_a_bid(self):
         """Uploads queued behind a busy backend take the whole connection window,
         256 KiB a stream: sluice credits the connection anyway, within its

@@ -24,7 +24,8 @@ static uint16_t port_of(const struct sl_addr *addr)
 /* The keys of the top level, in table order, as unknown-key messages list them. */
 #define TOP_KEYS                                                                                   \
     "log_level, workers, worker_cpu_affinity, drain_timeout_ms, client_idle_timeout_ms, "          \
-    "client_header_timeout_ms, client_glitch_limit, max_concurrent_streams, "                      \
+    "max_client_connections, client_header_timeout_ms, client_glitch_limit, "                      \
+    "max_concurrent_streams, "                                                                     \
     "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "                       \
     "max_response_header_bytes, listeners, backends, "                                             \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
