@@ -10,7 +10,9 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "config.h"
 #include "plane.h"
+#include "timeval_ms.h"
 
 static const struct sockaddr *peer_addr(const struct sl_front *f)
 {
@@ -116,6 +118,14 @@ void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl
     TAILQ_INSERT_TAIL(&plane->fronts, f, in_plane);
     plane->front_count++;
     publish_open(f, protocol);
+}
+
+struct timeval sl_front_idle_time(const struct sl_front *f, bool is_draining)
+{
+    unsigned ms = f->plane->cfg->client_idle_timeout_ms;
+    if (is_draining && ms > SL_DRAIN_IDLE_MS)
+        ms = SL_DRAIN_IDLE_MS;
+    return sl_timeval_ms(ms);
 }
 
 void sl_front_fini(struct sl_front *f)

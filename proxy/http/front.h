@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "addr.h"
 #include "headers.h"
@@ -89,6 +90,10 @@ void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl
 /* Unlinks the front from its plane and frees its row; the last front of a
  * draining plane ends the event loop. */
 void sl_front_fini(struct sl_front *f);
+
+/* How long the connection may stay idle before it is closed: the config's
+ * client_idle_timeout_ms, and at most SL_DRAIN_IDLE_MS once the drain began. */
+struct timeval sl_front_idle_time(const struct sl_front *f, bool is_draining);
 
 /* The client's IP address as rules take it, or NULL for a Unix-socket client. */
 const struct sl_ip *sl_front_peer_ip(const struct sl_front *f);

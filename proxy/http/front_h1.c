@@ -110,10 +110,7 @@ static void schedule_pump(struct front_h1 *front)
 
 static void arm_head_timer(struct front_h1 *front)
 {
-    unsigned ms = cfg_of(front)->client_idle_timeout_ms;
-    if (front->is_draining && ms > SL_DRAIN_IDLE_MS)
-        ms = SL_DRAIN_IDLE_MS;
-    struct timeval tv = sl_timeval_ms(ms);
+    struct timeval tv = sl_front_idle_time(&front->base, front->is_draining);
     evtimer_add(front->head_timer, &tv);
 }
 

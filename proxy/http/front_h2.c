@@ -68,10 +68,7 @@ static const struct sl_config *cfg_of(const struct front_h2 *front)
  * not a read timeout, so that such frames do not push it back. */
 static void arm_idle_timer(struct front_h2 *front)
 {
-    unsigned ms = cfg_of(front)->client_idle_timeout_ms;
-    if (front->is_draining && ms > SL_DRAIN_IDLE_MS)
-        ms = SL_DRAIN_IDLE_MS;
-    struct timeval tv = sl_timeval_ms(ms);
+    struct timeval tv = sl_front_idle_time(&front->base, front->is_draining);
     evtimer_add(front->idle_timer, &tv);
 }
 
