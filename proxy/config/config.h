@@ -79,6 +79,7 @@ struct sl_class_config {
     uint32_t deadline_ms;  /* arrival to response; 0: none */
     uint32_t max_queue_ms; /* longest wait in a backend's queue */
     uint32_t reserve_percent;
+    uint32_t max_body_bytes; /* 0: no limit; larger bodies get 413 */
     bool is_sheddable;
     struct sl_shed_answer shed;
     size_t index; /* in sl_config.classes: the priority, 0 highest */

@@ -475,6 +475,8 @@ static const struct key class_keys[] = {
              "longest wait for a backend slot before the request is shed"),
     UINT_KEY(struct sl_class_config, reserve_percent, 0, 0, 99,
              "share of each backend's limit that less important classes may not use"),
+    UINT_KEY(struct sl_class_config, max_body_bytes, 0, 0, 4294967295u,
+             "request body bytes at most; a larger body is answered 413; 0: no limit"),
     {.name = "sheddable", .type = KEY_BOOL, .def = true, .def_text = "true",
      .offset = offsetof(struct sl_class_config, is_sheddable),
      .doc = "may be shed at the door when sluice is overloaded, and evicted from full queues"},

@@ -1,5 +1,6 @@
 #include "request.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,6 +729,32 @@ void sl_request_await_head(struct sl_request *req)
     arm_timer(req, cfg_of(req)->client_header_timeout_ms);
 }
 
+/* --- the class's body limit --- */
+
+static uint32_t body_limit(const struct sl_request *req)
+{
+    return cfg_of(req)->classes[req->class_index].max_body_bytes;
+}
+
+/* A content-length over the limit: answered before the request is admitted. */
+static bool is_declared_body_too_large(const struct sl_request *req)
+{
+    uint32_t limit = body_limit(req);
+    const char *length = limit != 0 ? field_value(req, "content-length") : NULL;
+    if (length == NULL)
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(length, &end, 10);
+    return *end == '\0' && end != length && (n > limit || errno == ERANGE);
+}
+
+static void refuse_large_body(struct sl_request *req)
+{
+    req->plane->stats->bodies_too_large++;
+    respond_locally(req, SL_CAUSE_POLICY, 413, "413 content too large\n");
+}
+
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     if (req->is_awaiting_head) {
@@ -749,6 +776,10 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
     req->is_idempotent = method != NULL && is_idempotent_method(method);
     classify(req, method, path);
+    if (is_declared_body_too_large(req)) {
+        refuse_large_body(req);
+        return;
+    }
     const struct sl_string *budget_field = &cfg_of(req)->forward_budget_header;
     if (budget_field->len > 0) /* only sluice writes it, or a client could fake it */
         sl_header_list_remove(&req->fields, budget_field->text);
@@ -775,6 +806,9 @@ static void discard_body(struct sl_request *req, size_t len)
 void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 {
     req->outcome.bytes_in += len;
+    if (req->state != SL_REQ_DONE && body_limit(req) != 0 &&
+        req->outcome.bytes_in > body_limit(req))
+        refuse_large_body(req); /* then DONE: this and the rest are dropped */
     switch (req->state) {
     case SL_REQ_QUEUED:
     case SL_REQ_WAITING:

@@ -1,6 +1,7 @@
 """Limits on the h2c → HTTP/1.1 path: each one is hit, and sluice stays bounded."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -27,6 +28,29 @@ def rss_kib(pid):
 
 
 class H2cToH1Limits(IntegTest):
+    def test_a_class_body_limit_is_413_over_both_protocols(self):
+        backend, addr = self.start_backend(args=["--verbose"])
+        admin = free_port()
+        extra = ("classes:\n  - name: any\n  - name: small\n    max_body_bytes: 1024\n"
+                 "default_class: any\nadmin_address: 127.0.0.1:%d\nworkers: 1\n" % admin)
+        rules = "rules:\n  - path_prefix: /bid\n    class: small\n"
+        self.start_sluice({"demo": [addr]}, extra=extra, rules=rules)
+        big = os.path.join(self.dir, "big")
+        with open(big, "wb") as f:
+            f.write(b"b" * 2000)
+
+        def post(path, *args, body="@" + big):
+            res = self.curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary",
+                            body, *args, self.url(path))
+            return res.stdout.decode()
+        self.assertEqual(post("/bid"), "413")  # h2, with content-length: never sent
+        self.assertEqual(post("/bid", "--http1.1", "-H", "Transfer-Encoding: chunked"),
+                         "413")  # no length: cut as it grows
+        self.assertEqual(post("/echo"), "200")  # another class: no limit
+        self.assertEqual(post("/bid", body="small"), "200")
+        stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
+        self.assertEqual(stats["bodies_too_large"], 2)
+
     def test_a_full_worker_stops_accepting_until_a_connection_closes(self):
         _, addr = self.start_backend()
         admin = free_port()

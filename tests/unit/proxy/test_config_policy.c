@@ -657,7 +657,7 @@ static void test_error_classes(void **state)
                               "    priority: 1\n",
                       8,
                       "unknown key 'priority' in class (expected: name, deadline_ms, "
-                      "max_queue_ms, reserve_percent, sheddable, shed)");
+                      "max_queue_ms, reserve_percent, max_body_bytes, sheddable, shed)");
     assert_load_error(MINIMAL "classes:\n"
                               "  - name: a\n"
                               "    sheddable: no\n",
@@ -937,14 +937,16 @@ static void test_error_admission(void **state)
     assert_load_error(MINIMAL "    limiter: adaptive\n"
                               "    max_inflight: 10\n"
                               "    min_inflight: 20\n",
-                      4, "backend 'demo' has min_inflight 20 above its max_inflight 10 (when unset: "
-                         "max_connections times the number of servers)");
+                      4,
+                      "backend 'demo' has min_inflight 20 above its max_inflight 10 (when unset: "
+                      "max_connections times the number of servers)");
     /* max_inflight left out: max_connections times the servers */
     assert_load_error(MINIMAL "    limiter: adaptive\n"
                               "    max_connections: 2\n"
                               "    min_inflight: 3\n",
-                      4, "backend 'demo' has min_inflight 3 above its max_inflight 2 (when unset: "
-                         "max_connections times the number of servers)");
+                      4,
+                      "backend 'demo' has min_inflight 3 above its max_inflight 2 (when unset: "
+                      "max_connections times the number of servers)");
     /* a static limiter has no floor to check */
     struct sl_config *cfg = load_ok(MINIMAL "    max_inflight: 10\n"
                                             "    min_inflight: 20\n");

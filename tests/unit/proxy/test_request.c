@@ -662,6 +662,51 @@ static void test_every_server_out_is_every_server_in(void **state)
     close_world();
 }
 
+#define BODY_LIMIT_4                                                                               \
+    ONE_CONNECTION "classes:\n"                                                                    \
+                   "  - name: small\n"                                                             \
+                   "    max_body_bytes: 4\n"
+
+/* A content-length over the class's limit is 413 before any upstream. */
+static void test_declared_body_over_the_limit_is_413_unsent(void **state)
+{
+    open_world(BODY_LIMIT_4);
+    struct sl_request *req = sl_request_new(&world.front.base, 1);
+    assert_non_null(req);
+    add_field(req, ":method", "POST");
+    add_field(req, ":scheme", "http");
+    add_field(req, ":authority", "example.test");
+    add_field(req, ":path", "/bid");
+    add_field(req, "content-length", "5");
+    sl_request_on_head_done(req, true);
+    assert_int_equal(world.front.status, 413);
+    assert_int_equal(conn_count, 0);
+    assert_int_equal(prepares, 0);
+    sl_request_on_body(req, (const uint8_t *)"12345", 5);
+    assert_int_equal(world.front.consumed, 5); /* dropped, its credit returned */
+    sl_request_finish(req, SL_END_CLOSED);
+    assert_int_equal(world.stats->bodies_too_large, 1);
+    close_world();
+}
+
+/* A body with no length that grows past the limit: 413 once it does, and the
+ * exchange already under way upstream is abandoned. */
+static void test_streamed_body_over_the_limit_is_413(void **state)
+{
+    open_world(BODY_LIMIT_4);
+    struct sl_request *req = open_request(1, "POST", true);
+    sl_request_on_body(req, (const uint8_t *)"abcd", 4);
+    assert_int_equal(world.front.status, 0); /* at the limit is within it */
+    assert_int_equal(evbuffer_get_length(conns[0].body), 4);
+    sl_request_on_body(req, (const uint8_t *)"e", 1);
+    assert_int_equal(world.front.status, 413);
+    assert_int_equal(conns[0].detaches, 1);
+    assert_int_equal(world.front.consumed, 5);
+    sl_request_finish(req, SL_END_CLOSED);
+    assert_int_equal(world.stats->bodies_too_large, 1);
+    close_world();
+}
+
 /* A class that refuses its shed requests asks the front for a refusal, and
  * the request never reaches the upstream. */
 static void test_shed_refusal_never_reaches_the_upstream(void **state)
@@ -723,6 +768,8 @@ int main(void)
         cmocka_unit_test(test_fresh_connection_broken_is_502_and_a_failure),
         cmocka_unit_test(test_client_reset_detaches_the_upstream),
         cmocka_unit_test(test_pool_counts_streams_per_connection),
+        cmocka_unit_test(test_declared_body_over_the_limit_is_413_unsent),
+        cmocka_unit_test(test_streamed_body_over_the_limit_is_413),
         cmocka_unit_test(test_failing_server_is_ejected_then_on_trial),
         cmocka_unit_test(test_every_server_out_is_every_server_in),
         cmocka_unit_test(test_shed_refusal_never_reaches_the_upstream),
