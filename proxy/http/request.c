@@ -878,6 +878,7 @@ static void apply_backpressure(struct sl_request *req)
     if (req->upconn == NULL || req->is_upstream_paused)
         return;
     if (evbuffer_get_length(req->response.body) >= cfg_of(req)->response_buffer_bytes) {
+        req->plane->stats->response_pauses++;
         req->is_upstream_paused = true;
         req->upconn->ops->pause(req->upconn, req, true);
         update_stall_timer(req);

@@ -99,7 +99,8 @@ struct sl_stats_worker {
     uint64_t access_log_dropped;       /* that could not be written */
     uint64_t h2_glitch_closes;         /* clients sent GOAWAY ENHANCE_YOUR_CALM (front_h2.c) */
     uint64_t connection_limit_hits;    /* times max_client_connections stopped accepting */
-    uint64_t bodies_too_large; /* requests answered 413: over their class's max_body_bytes */
+    uint64_t bodies_too_large;         /* answered 413: over their class's max_body_bytes */
+    uint64_t response_pauses;          /* backend reads paused: a client slower than it */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];
     /* from the request's arrival to the end of a proxied response, in µs */

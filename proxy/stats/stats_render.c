@@ -110,9 +110,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     json_by_protocol(out, "requests_by_protocol", t->requests);
     fprintf(out,
             ",\"requests_malformed\":%" PRIu64 ",\"h2_glitch_closes\":%" PRIu64
-            ",\"connection_limit_hits\":%" PRIu64 ",\"bodies_too_large\":%" PRIu64,
+            ",\"connection_limit_hits\":%" PRIu64 ",\"bodies_too_large\":%" PRIu64
+            ",\"response_pauses\":%" PRIu64,
             t->requests_malformed, t->h2_glitch_closes, t->connection_limit_hits,
-            t->bodies_too_large);
+            t->bodies_too_large, t->response_pauses);
     fprintf(out,
             ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64
             ",\"access_log_lines\":%" PRIu64 ",\"access_log_dropped\":%" PRIu64,
@@ -320,6 +321,10 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     scalar_counter(out, "sluice_requests_malformed_total",
                    "HTTP/1.1 request heads refused before they were read: 400, 408, 431.",
                    t->requests_malformed);
+    scalar_counter(
+        out, "sluice_response_pauses_total",
+        "Times reading a backend paused: response_buffer_bytes waited for a slow client.",
+        t->response_pauses);
     scalar_counter(out, "sluice_bodies_too_large_total",
                    "Requests answered 413: a body over its class's max_body_bytes.",
                    t->bodies_too_large);

@@ -49,6 +49,12 @@ def wait_until(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def children(pid):
+    """The PIDs of pid's children (sluice's workers, for its master)."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
 def can_connect(addr):
     """addr: 'unix:/path' or 'host:port'."""
     try:

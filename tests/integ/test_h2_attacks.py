@@ -12,7 +12,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import IntegTest, free_port, wait_until
+from harness import IntegTest, children, free_port, wait_until
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
                                RST_STREAM, SETTINGS, WINDOW_UPDATE, ACK, PREFACE, frame,
                                literal)
@@ -100,13 +100,8 @@ class H2Attacks(IntegTest):
         self.admin_port = free_port()
         self.port = self.start_sluice({"demo": [addr]}, extra="workers: 1\nadmin_address: "
                                       "127.0.0.1:%d\n" % self.admin_port)
-        self.worker = wait_until(lambda: self.worker_pid(), what="the worker")
-
-    def worker_pid(self):
-        """The master binds the listeners, so they answer before the worker runs."""
-        with open("/proc/%d/task/%d/children" % (self.sluice.pid, self.sluice.pid)) as f:
-            pids = f.read().split()
-        return int(pids[0]) if pids else None
+        # the master binds the listeners, so they answer before the worker runs
+        self.worker = wait_until(lambda: children(self.sluice.pid), what="the worker")[0]
 
     def attack(self, frames):
         """Runs one attack while a good client sends 300 requests, 4 at a time,

@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import TIMER_SLACK, IntegTest, free_port, wait_until
+from harness import TIMER_SLACK, IntegTest, children, free_port, wait_until
 from test_h2_malformed import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
                                PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, RawClient,
                                frame, literal)
@@ -186,8 +186,12 @@ class H2cToH1Limits(IntegTest):
         """A 200 MB response to a client that grants only the default 64 KiB window:
         sluice must stop reading from the backend instead of buffering it."""
         _, addr = self.start_backend()
-        port = self.start_sluice({"demo": [addr]})
-        before = rss_kib(self.sluice.pid)
+        admin = free_port()
+        port = self.start_sluice({"demo": [addr]},
+                                 extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        # the worker, which holds the connections (the master's RSS says nothing)
+        worker = wait_until(lambda: children(self.sluice.pid), what="the worker")[0]
+        before = rss_kib(worker)
         c = RawClient(port)
         c.start()
         block = literal(":method", "GET") + literal(":scheme", "http") + \
@@ -204,9 +208,11 @@ class H2cToH1Limits(IntegTest):
         self.assertIsNotNone(c.wait_for(PING))
         peak = before
         for _ in range(20):  # watch it for a while: it must stay flat
-            peak = max(peak, rss_kib(self.sluice.pid))
+            peak = max(peak, rss_kib(worker))
             time.sleep(0.05)
         self.assertLess(peak - before, 16 * 1024, "sluice grew by %d KiB" % (peak - before))
+        stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
+        self.assertGreaterEqual(stats["response_pauses"], 1)
         c.close()
         self.assertEqual(self.get("/")[0], 200)
 

@@ -10,12 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import SLUICE, SLUICECTL, IntegTest, free_port, wait_until
-
-
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
+from harness import SLUICE, SLUICECTL, IntegTest, children, free_port, wait_until
 
 
 class Master(IntegTest):
