@@ -34,6 +34,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 sys.path.insert(0, HERE)
 
+from harness import children  # noqa: E402
 from overload import free_port, percentile, spawn, stop, wait_for  # noqa: E402
 from test_h2_attacks import Abuser, hpack_int, request_block  # noqa: E402
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,  # noqa: E402
@@ -206,9 +207,11 @@ def main():
     rows = []
     try:
         wait_for(("127.0.0.1", port), sluice, "sluice")
-        time.sleep(0.3)
-        with open("/proc/%d/task/%d/children" % (sluice.pid, sluice.pid)) as f:
-            worker = int(f.read().split()[0])
+        worker = None
+        while not worker:  # the master binds the listener before it forks the worker
+            worker = children(sluice.pid)
+            time.sleep(0.05)
+        worker = worker[0]
         good_client(port, tmp, "warm-up")
         base = good_client(port, tmp, "unattacked")
         rows.append(("none", base, "", "", "", peak_rss_kib(worker)))

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import SLUICECTL, IntegTest, wait_until
+from harness import SLUICECTL, IntegTest, children, wait_until
 from test_h2_malformed import RawClient
 
 CLASSES = """\
@@ -154,8 +154,7 @@ class Sluicectl(IntegTest):
             res = self.ctl("connections", "--json", "-s", self.segment)
             return json.loads(res.stdout)["connections"]
         self.assertEqual(len(rows()), 1)
-        with open("/proc/%d/task/%d/children" % (self.sluice.pid, self.sluice.pid)) as f:
-            worker = int(f.read().split()[0])
+        worker = children(self.sluice.pid)[0]
         os.kill(worker, 9)
         wait_until(lambda: "restarting" in self.sluice.output(), what="the restart")
         wait_until(lambda: self.stats()[0]["per_worker"][0]["pid"] != worker, timeout=5,
