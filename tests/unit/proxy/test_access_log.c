@@ -126,80 +126,84 @@ static int count_lines(const char *path)
     return n;
 }
 
+/* A log opened on a fresh loop and stats slot, with the config it reads. */
+struct fixture {
+    struct sl_config *cfg;
+    struct event_base *base;
+    struct sl_stats_worker *slot;
+    struct sl_access_log *log;
+};
+
+static struct fixture open_fixture(const char *keys)
+{
+    struct fixture f = {.cfg = load_with_log(keys), .base = event_base_new()};
+    f.slot = calloc(1, sizeof(*f.slot));
+    char err[256];
+    f.log = sl_access_log_open(f.base, f.cfg, f.slot, err, sizeof(err));
+    assert_non_null(f.log);
+    return f;
+}
+
+/* Frees what open_fixture made; the log is closed by the test, which checks
+ * what closing writes. */
+static void close_fixture(struct fixture *f)
+{
+    free(f->slot);
+    event_base_free(f->base);
+    sl_config_free(f->cfg);
+    unlink(log_path);
+}
+
 static void test_sampling_and_shed(void **state)
 {
-    struct sl_config *cfg = load_with_log("  sample: 3\n  always_log_shed: true\n");
-    struct event_base *base = event_base_new();
-    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
-    char err[256];
-    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
-    assert_non_null(log);
+    struct fixture f = open_fixture("  sample: 3\n  always_log_shed: true\n");
     int wanted = 0;
     for (int i = 0; i < 9; i++)
-        wanted += sl_access_log_wants(log, false);
+        wanted += sl_access_log_wants(f.log, false);
     assert_int_equal(wanted, 3);
     for (int i = 0; i < 4; i++)
-        assert_true(sl_access_log_wants(log, true));
-    sl_access_log_close(log);
-    free(slot);
-    event_base_free(base);
-    sl_config_free(cfg);
-    unlink(log_path);
+        assert_true(sl_access_log_wants(f.log, true));
+    sl_access_log_close(f.log);
+    close_fixture(&f);
 }
 
 /* The wall clock worked out from a monotonic reading follows that reading
  * to the microsecond within a second, and agrees with the wall clock. */
 static void test_wall_clock_from_the_monotonic_reading(void **state)
 {
-    struct sl_config *cfg = load_with_log("");
-    struct event_base *base = event_base_new();
-    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
-    char err[256];
-    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
-    assert_non_null(log);
+    struct fixture f = open_fixture("");
     uint64_t before = sl_clock_unix_us();
     uint64_t now_ns = sl_clock_ns();
-    uint64_t first = sl_access_log_unix_us(log, now_ns);
+    uint64_t first = sl_access_log_unix_us(f.log, now_ns);
     uint64_t after = sl_clock_unix_us();
     assert_true(first >= before - 1 && first <= after + 1); /* the ns cut to µs */
-    assert_int_equal(sl_access_log_unix_us(log, now_ns + 2500000), first + 2500);
-    assert_int_equal(sl_access_log_unix_us(log, now_ns + 999999000), first + 999999);
-    sl_access_log_close(log);
-    free(slot);
-    event_base_free(base);
-    sl_config_free(cfg);
-    unlink(log_path);
+    assert_int_equal(sl_access_log_unix_us(f.log, now_ns + 2500000), first + 2500);
+    assert_int_equal(sl_access_log_unix_us(f.log, now_ns + 999999000), first + 999999);
+    sl_access_log_close(f.log);
+    close_fixture(&f);
 }
 
 /* Lines wait in the buffer; a reopen writes them to the file as it was, and
  * the next lines go to the path's new file; close writes the rest. */
 static void test_buffer_reopen_close_lose_nothing(void **state)
 {
-    struct sl_config *cfg = load_with_log("  flush_interval_ms: 60000\n");
-    struct event_base *base = event_base_new();
-    struct sl_stats_worker *slot = calloc(1, sizeof(*slot));
-    char err[256];
-    struct sl_access_log *log = sl_access_log_open(base, cfg, slot, err, sizeof(err));
-    assert_non_null(log);
+    struct fixture f = open_fixture("  flush_interval_ms: 60000\n");
     for (int i = 0; i < 5; i++)
-        sl_access_log_write(log, &bid);
+        sl_access_log_write(f.log, &bid);
     assert_int_equal(count_lines(log_path), 0); /* still buffered */
     char rotated[200];
     snprintf(rotated, sizeof(rotated), "%s.1", log_path);
     assert_int_equal(rename(log_path, rotated), 0);
-    sl_access_log_reopen(log);
+    sl_access_log_reopen(f.log);
     assert_int_equal(count_lines(rotated), 5);
     for (int i = 0; i < 2; i++)
-        sl_access_log_write(log, &bid);
-    sl_access_log_close(log);
+        sl_access_log_write(f.log, &bid);
+    sl_access_log_close(f.log);
     assert_int_equal(count_lines(log_path), 2);
-    assert_int_equal(slot->access_log_lines, 7);
-    assert_int_equal(slot->access_log_dropped, 0);
-    free(slot);
-    event_base_free(base);
-    sl_config_free(cfg);
+    assert_int_equal(f.slot->access_log_lines, 7);
+    assert_int_equal(f.slot->access_log_dropped, 0);
     unlink(rotated);
-    unlink(log_path);
+    close_fixture(&f);
 }
 
 static void test_unopenable_file_is_an_error(void **state)
