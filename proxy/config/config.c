@@ -51,11 +51,31 @@ static int check_listener(struct loader *ld, const struct sl_yaml_node *seq, voi
     return 0;
 }
 
+/* A path that can go as it is into a request line or :path. */
+static bool is_request_target(const struct sl_string *path)
+{
+    if (path->text[0] != '/')
+        return false;
+    for (size_t i = 0; i < path->len; i++) {
+        unsigned char c = (unsigned char)path->text[i];
+        if (c <= ' ' || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
 static int check_backend(struct loader *ld, const struct sl_yaml_node *seq, void *items,
                          size_t index)
 {
     struct sl_backend_config *backends = items;
     backends[index].index = index;
+    const struct sl_string *path = &backends[index].health_check_path;
+    if (path->len > 0 && !is_request_target(path)) {
+        return sl_config_fail(ld,
+                              sl_config_find(sl_config_nth(seq, index), "health_check_path")->line,
+                              "health_check_path must start with '/' and hold no space or control "
+                              "character");
+    }
     for (size_t i = 0; i < index; i++) {
         if (strcmp(backends[i].name, backends[index].name) == 0) {
             return sl_config_fail(ld, sl_config_find(sl_config_nth(seq, index), "name")->line,
@@ -234,7 +254,14 @@ static const struct key backend_keys[] = {
              "responses) that take a server out of rotation; 0: never"),
     UINT_KEY(struct sl_backend_config, eject_ms, 10000, 100, 3600000,
              "how long an ejected server stays out; doubled each time its first request back "
-             "fails, up to 16 times"),
+             "fails, up to 16 times. Not used with health_check_path"),
+    {.name = "health_check_path", .type = KEY_STRING, .max = 1024, .def_text = "none",
+     .offset = offsetof(struct sl_backend_config, health_check_path),
+     .doc = "active health checks: an ejected server gets a GET of this path (starting with "
+            "'/') every health_check_interval_ms, and is back in rotation at its first 2xx "
+            "answer, not after eject_ms"},
+    UINT_KEY(struct sl_backend_config, health_check_interval_ms, 1000, 100, 3600000,
+             "time between two health checks of an ejected server; each must answer within it"),
     {.name = "retry_non_idempotent", .type = KEY_BOOL, .def = false, .def_text = "false",
      .offset = offsetof(struct sl_backend_config, retry_non_idempotent),
      .doc = "also retry a POST, PATCH or other non-idempotent request whose kept-alive "

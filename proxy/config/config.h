@@ -49,6 +49,8 @@ struct sl_backend_config {
     bool retry_non_idempotent;     /* retry a POST or PATCH whose kept-alive connection broke */
     uint32_t eject_after_failures; /* passive health: failures in a row; 0: never */
     uint32_t eject_ms;             /* the first ejection's length */
+    struct sl_string health_check_path; /* active health checks of ejected servers; len 0: none */
+    uint32_t health_check_interval_ms;
     /* admission (policy/admission.h) */
     enum sl_limiter_kind limiter;
     uint32_t max_inflight; /* static: the limit; adaptive: the ceiling. Never 0: a

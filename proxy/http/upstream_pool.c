@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "health_check.h"
 #include "log.h"
 #include "select.h"
 #include "sl_assert.h"
@@ -44,6 +45,13 @@ struct sl_pool *sl_pool_new(struct event_base *base, const struct sl_backend_con
         TAILQ_INIT(&s->ready);
         TAILQ_INIT(&s->all);
     }
+    for (size_t i = 0; i < backend->server_count && backend->health_check_path.len > 0; i++) {
+        pool->servers[i].health_check = sl_health_check_new(base, &pool->servers[i]);
+        if (pool->servers[i].health_check == NULL) {
+            sl_pool_free(pool);
+            return NULL;
+        }
+    }
     return pool;
 }
 
@@ -56,6 +64,7 @@ void sl_pool_free(struct sl_pool *pool)
         struct sl_upconn *conn;
         while ((conn = TAILQ_FIRST(&s->all)) != NULL)
             sl_pool_close(conn); /* ready or busy: a drained one may still read */
+        sl_health_check_free(s->health_check);
     }
     free(pool->servers);
     free(pool);
@@ -90,16 +99,32 @@ static void reinstate_due(struct sl_pool *pool)
     }
 }
 
-static void eject(struct sl_server *s)
+static const char *ejection_cause(const struct sl_server *s)
+{
+    return s->is_on_trial ? "its first exchange back failed" : "failures in a row";
+}
+
+/* Out until a probe passes; without a checker (or its timer), for a backoff. */
+static void eject_until(struct sl_server *s)
 {
     const struct sl_backend_config *cfg = s->pool->cfg;
+    if (s->health_check != NULL && sl_health_check_start(s->health_check) == 0) {
+        SL_WARN("backend %s: server %s out of rotation until a health check passes (%s)", cfg->name,
+                s->addr->text, ejection_cause(s));
+        s->ejected_until_ns = UINT64_MAX;
+        return;
+    }
     unsigned doublings = s->ejections_in_a_row < SL_EJECT_MAX_DOUBLINGS ? s->ejections_in_a_row
                                                                         : SL_EJECT_MAX_DOUBLINGS;
     uint64_t ms = (uint64_t)cfg->eject_ms << doublings;
     SL_WARN("backend %s: server %s out of rotation for %llu ms (%s)", cfg->name, s->addr->text,
-            (unsigned long long)ms,
-            s->is_on_trial ? "its first exchange back failed" : "failures in a row");
+            (unsigned long long)ms, ejection_cause(s));
     s->ejected_until_ns = sl_clock_ns() + ms * NS_PER_MS;
+}
+
+static void eject(struct sl_server *s)
+{
+    eject_until(s);
     s->ejections_in_a_row++;
     s->failures_in_a_row = 0;
     s->is_on_trial = false;
@@ -124,6 +149,23 @@ void sl_pool_note_success(struct sl_server *s)
         s->is_on_trial = false;
         s->ejections_in_a_row = 0;
     }
+}
+
+void sl_pool_health_check_passed(struct sl_server *s)
+{
+    sl_health_check_stop(s->health_check);
+    if (s->ejected_until_ns == 0)
+        return;
+    s->ejected_until_ns = 0;
+    s->is_on_trial = true;
+    s->pool->ejected_count--;
+    SL_INFO("backend %s: server %s back in rotation, on trial: its health check passed",
+            s->pool->cfg->name, s->addr->text);
+}
+
+void sl_pool_health_check_failed(struct sl_server *s)
+{
+    s->pool->health_checks_failed++;
 }
 
 uint32_t sl_pool_servers_ejected(const struct sl_pool *pool, uint64_t now_ns)

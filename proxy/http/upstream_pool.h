@@ -21,6 +21,7 @@
 struct event_base;
 struct sl_addr;
 struct sl_backend_config;
+struct sl_health_check;
 struct sl_upconn;
 struct sl_upstream_ops;
 struct sl_pool;
@@ -47,8 +48,9 @@ struct sl_server {
      * on trial: its first failure ejects it again, for twice as long. */
     uint32_t failures_in_a_row;
     uint32_t ejections_in_a_row; /* the backoff's doubling; a success on trial ends it */
-    uint64_t ejected_until_ns;   /* 0: in rotation */
+    uint64_t ejected_until_ns;   /* 0: in rotation; UINT64_MAX: until a health check passes */
     bool is_on_trial;
+    struct sl_health_check *health_check; /* owned; NULL without health_check_path */
 };
 
 struct sl_pool {
@@ -60,6 +62,7 @@ struct sl_pool {
     struct sl_request_list waiters; /* FIFO of WAITING requests */
     uint32_t ejected_count;         /* servers out of rotation now */
     uint64_t ejections;             /* since the worker started, for the stats */
+    uint64_t health_checks_failed;  /* likewise */
 };
 
 /* Returns a pool for backend speaking ops' protocol, or NULL when out of memory. */
@@ -79,6 +82,11 @@ int sl_pool_acquire(struct sl_pool *pool, struct sl_request *req, bool is_fresh)
  * (a connect error, a timeout, a broken or unparsable response): passive health. */
 void sl_pool_note_success(struct sl_server *s);
 void sl_pool_note_failure(struct sl_server *s);
+
+/* The health checker's verdicts on an ejected server (health_check.h): a pass
+ * puts s back in rotation, on trial. */
+void sl_pool_health_check_passed(struct sl_server *s);
+void sl_pool_health_check_failed(struct sl_server *s);
 
 /* Servers whose ejection has not run out at now_ns, for the stats. */
 uint32_t sl_pool_servers_ejected(const struct sl_pool *pool, uint64_t now_ns);

@@ -96,6 +96,7 @@ static void publish_gauges(struct sl_worker *w)
         sl_gate_publish(p->gates[i], &s->backends[i]);
         s->backends[i].servers_ejected = sl_pool_servers_ejected(p->pools[i], now_ns);
         s->backends[i].ejections = p->pools[i]->ejections;
+        s->backends[i].health_checks_failed = p->pools[i]->health_checks_failed;
     }
     s->connections_open = p->front_count;
     s->streams_open = p->request_count;

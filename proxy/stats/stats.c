@@ -205,6 +205,7 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
         if (from->backends[b].servers_ejected > to->backends[b].servers_ejected)
             to->backends[b].servers_ejected = from->backends[b].servers_ejected;
         to->backends[b].ejections += from->backends[b].ejections;
+        to->backends[b].health_checks_failed += from->backends[b].health_checks_failed;
         for (uint32_t c = 0; c < h->class_count; c++)
             add_counts(&to->counts[b][c], &from->counts[b][c]);
         sl_hist_merge(&to->latency_by_backend[b], &from->latency_by_backend[b]);

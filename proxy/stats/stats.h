@@ -21,7 +21,7 @@
 #include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
-#define SL_STATS_VERSION 4u
+#define SL_STATS_VERSION 5u
 #define SL_STATS_MAX_BACKENDS 64
 #define SL_STATS_NAME_BYTES 72      /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
@@ -52,6 +52,7 @@ struct sl_stats_backend {
     uint64_t failures;        /* broken mid-exchange or an unparsable answer */
     uint64_t servers_ejected; /* out of rotation now (passive health); summed: the worst worker's */
     uint64_t ejections;       /* servers taken out of rotation so far */
+    uint64_t health_checks_failed; /* probes of ejected servers that did not pass */
 };
 
 /* A client connection's protocol; 0 is no protocol (a free row). */

@@ -127,9 +127,10 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
                 "{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64
                 ",\"limit\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
                 ",\"failures\":%" PRIu64 ",\"servers_ejected\":%" PRIu64 ",\"ejections\":%" PRIu64
-                ",",
+                ",\"health_checks_failed\":%" PRIu64 ",",
                 h->backend_names[b], g->inflight, g->queued, g->limit, g->connect_errors,
-                g->timeouts, g->failures, g->servers_ejected, g->ejections);
+                g->timeouts, g->failures, g->servers_ejected, g->ejections,
+                g->health_checks_failed);
         print_json_latency(out, &t->latency_by_backend[b]);
         fprintf(out, ",\"classes\":[");
         for (uint32_t c = 0; c < h->class_count; c++)
@@ -312,6 +313,9 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     backend_counter(out, seg, t, "sluice_backend_ejections_total",
                     "Times a server was taken out of rotation.",
                     offsetof(struct sl_stats_backend, ejections));
+    backend_counter(out, seg, t, "sluice_backend_health_checks_failed_total",
+                    "Health checks of ejected servers that did not pass.",
+                    offsetof(struct sl_stats_backend, health_checks_failed));
     family(out, "sluice_connections_accepted_total", "counter",
            "Client connections accepted, by protocol.");
     prometheus_by_protocol(out, "sluice_connections_accepted_total", t->accepted);

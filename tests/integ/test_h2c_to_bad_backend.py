@@ -3,6 +3,7 @@ answer to the client (502 or RST_STREAM), and sluice keeps serving."""
 
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -27,6 +28,7 @@ class ScriptedBackend:
         self.keep_alive = keep_alive
         self.trickle_s = trickle_s  # seconds between bytes; 0: all at once
         self.accepted = 0
+        self.request_lines = []  # of every head read, in order
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(16)
@@ -57,7 +59,8 @@ class ScriptedBackend:
                 if not chunk:
                     return
                 data += chunk
-            data = data.split(b"\r\n\r\n", 1)[1]
+            head, data = data.split(b"\r\n\r\n", 1)
+            self.request_lines.append(head.split(b"\r\n", 1)[0])
             while self.answer is None and self.running:
                 time.sleep(0.05)
             if self.answer is None:
@@ -243,6 +246,69 @@ class PassiveHealth(IntegTest):
         wait_until(lambda: self.get("/")[2] == b"ok", timeout=10, what="the server back")
         wait_until(lambda: backend_stats()["servers_ejected"] == 0, what="the gauge back")
         self.assertIn("back in rotation, on trial", self.sluice.output())
+
+
+class ActiveHealth(IntegTest):
+    def stats_of_backend(self, admin):
+        url = "http://127.0.0.1:%d/stats" % admin
+        return json.load(urllib.request.urlopen(url))["backends"][0]
+
+    def test_an_ejected_server_is_back_when_its_health_check_passes(self):
+        """eject_ms is an hour: only a health check can bring the server back.
+        While it answers garbage to the probes too it stays out, and each probe
+        counts; answering 200, it is back within an interval."""
+        path = os.path.join(self.dir, "scripted.sock")
+        bad = ScriptedBackend(path, b"HTTP/1.1 zzz\r\n\r\n")
+        self.addCleanup(bad.stop)
+        _, good = self.start_backend("good")
+        admin = free_port()
+        opts = {"eject_after_failures": 2, "eject_ms": 3600000,
+                "health_check_path": "/healthz?deep=1", "health_check_interval_ms": 200}
+        self.start_sluice({"demo": (["unix:" + path, good], opts)},
+                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        statuses = [self.get("/")[0] for _ in range(10)]
+        self.assertEqual(statuses.count(502), 2, statuses)
+        wait_until(lambda: self.stats_of_backend(admin)["health_checks_failed"] >= 3,
+                   what="failed probes")
+        self.assertEqual(self.stats_of_backend(admin)["servers_ejected"], 1)
+        probes = bad.request_lines[2:]
+        self.assertGreaterEqual(len(probes), 3, bad.request_lines)
+        self.assertEqual(set(probes), {b"GET /healthz?deep=1 HTTP/1.1"})
+        self.assertEqual(len(re.findall("health check GET /healthz.deep=1 of server \\S+ failed "
+                                        "\\(not an HTTP/1.1 status line\\)",
+                                        self.sluice.output())), 1)  # then at debug level
+        bad.answer = HEAD_OK
+        wait_until(lambda: self.stats_of_backend(admin)["servers_ejected"] == 0, timeout=5,
+                   what="the server back")
+        self.assertIn("back in rotation, on trial: its health check passed", self.sluice.output())
+        failed = self.stats_of_backend(admin)["health_checks_failed"]
+        # back in rotation, it gets requests again and no more probes
+        wait_until(lambda: self.get("/")[2] == b"ok", what="a request on the server back")
+        time.sleep(0.5)  # two intervals: a probe would have come and counted
+        self.assertEqual(self.stats_of_backend(admin)["health_checks_failed"], failed)
+        self.assertTrue(all(line == b"GET / HTTP/1.1" for line in bad.request_lines[-1:]))
+
+    def test_an_h2c_server_is_probed_over_h2c(self):
+        """An h2c server not yet listening is ejected by its connect errors;
+        once it listens, the h2c probe passes (the demo backend answers / with
+        200, /health with 404) and it serves."""
+        _, good = self.start_backend("good", args=["--h2c"])
+        late = "unix:" + os.path.join(self.dir, "late.sock")
+        admin = free_port()
+        opts = {"protocol": "h2c", "eject_after_failures": 1, "eject_ms": 3600000,
+                "health_check_path": "/", "health_check_interval_ms": 200}
+        self.start_sluice({"demo": ([late, good], opts)},
+                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        for _ in range(4):  # one of them meets the missing socket: retried or 502
+            self.get("/")
+        wait_until(lambda: self.stats_of_backend(admin)["health_checks_failed"] >= 2,
+                   what="failed probes")
+        self.assertEqual(self.stats_of_backend(admin)["servers_ejected"], 1)
+        self.start_backend("late", args=["--h2c"])
+        wait_until(lambda: self.stats_of_backend(admin)["servers_ejected"] == 0, timeout=5,
+                   what="the server back")
+        ids = {self.get("/")[1].get("x-backend-id") for _ in range(8)}
+        self.assertIn("late", ids)
 
 
 if __name__ == "__main__":

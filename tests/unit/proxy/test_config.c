@@ -586,7 +586,8 @@ static void test_error_unknown_key(void **state)
         MINIMAL "    timeout_ms: 5\n", 6,
         "unknown key 'timeout_ms' in backend (expected: name, servers, "
         "protocol, connect_timeout_ms, response_timeout_ms, max_connections, "
-        "keepalive_idle_timeout_ms, eject_after_failures, eject_ms, retry_non_idempotent, limiter, "
+        "keepalive_idle_timeout_ms, eject_after_failures, eject_ms, health_check_path, "
+        "health_check_interval_ms, retry_non_idempotent, limiter, "
         "max_inflight, min_inflight, "
         "queue_size, queue_target_ms, queue_interval_ms)");
     assert_load_error(MINIMAL "    protocol: h2\n", 6,
@@ -793,6 +794,25 @@ static void test_error_duplicate_backend_name(void **state)
     assert_load_error(MINIMAL "  - name: demo\n"
                               "    servers: [127.0.0.1:9000]\n",
                       6, "duplicate backend name 'demo' (first defined at line 4)");
+}
+
+static void test_health_check_keys(void **state)
+{
+    struct sl_config *cfg = load_ok(MINIMAL);
+    assert_int_equal(cfg->backends[0].health_check_path.len, 0);
+    assert_int_equal(cfg->backends[0].health_check_interval_ms, 1000);
+    sl_config_free(cfg);
+    cfg = load_ok(MINIMAL "    health_check_path: /healthz?deep=1\n"
+                          "    health_check_interval_ms: 250\n");
+    assert_string_equal(cfg->backends[0].health_check_path.text, "/healthz?deep=1");
+    assert_int_equal(cfg->backends[0].health_check_interval_ms, 250);
+    sl_config_free(cfg);
+    const char *why = "health_check_path must start with '/' and hold no space or control character";
+    assert_load_error(MINIMAL "    health_check_path: healthz\n", 6, why);
+    assert_load_error(MINIMAL "    health_check_path: \"/a b\"\n", 6, why);
+    assert_load_error(MINIMAL "    health_check_path: \"/a\\r\\nX: y\"\n", 6, why);
+    assert_load_error(MINIMAL "    health_check_interval_ms: 99\n", 6,
+                      "health_check_interval_ms must be between 100 and 3600000, got 99");
 }
 
 static void test_error_bad_names_and_prefixes(void **state)
@@ -1111,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_error_empty_lists),
         cmocka_unit_test(test_error_dangling_backend),
         cmocka_unit_test(test_error_duplicate_backend_name),
+        cmocka_unit_test(test_health_check_keys),
         cmocka_unit_test(test_error_bad_names_and_prefixes),
         cmocka_unit_test(test_error_bad_address),
         cmocka_unit_test(test_error_tls_file),
