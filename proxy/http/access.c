@@ -20,10 +20,14 @@ static bool is_name(const nghttp2_nv *nv, const char *name, size_t len)
     return nv->namelen == len && sl_h1_equal_ignoring_case((const char *)nv->name, len, name);
 }
 
-/* One pass over the request's fields, up to the last of the three. */
+/* What the request noted when its head was done; a request that ended before
+ * (a head too large, or too slow) has its fields looked through, up to the
+ * last of the three. */
 static struct head_fields head_fields_of(const struct sl_request *req)
 {
     struct head_fields h = {0};
+    if (req->is_head_done)
+        return (struct head_fields){req->method, req->authority, req->path};
     const char *host = NULL;
     for (size_t i = 0; i < req->fields.count; i++) {
         if (h.method != NULL && h.path != NULL && (h.authority != NULL || host != NULL))

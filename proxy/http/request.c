@@ -631,18 +631,15 @@ static uint64_t deadline_of(const struct sl_request *req)
     return has_budget ? req->outcome.arrival_ns + budget_ms * 1000000 : 0;
 }
 
-static void classify(struct sl_request *req, const char *method, const char *path)
+static void classify(struct sl_request *req)
 {
-    const char *authority = field_value(req, ":authority");
-    if (authority == NULL)
-        authority = field_value(req, "host");
     struct sl_rule_input in = {
-        .method = method,
-        .method_len = method != NULL ? strlen(method) : 0,
-        .path = path,
-        .path_len = path != NULL ? strlen(path) : 0,
-        .authority = authority,
-        .authority_len = authority != NULL ? strlen(authority) : 0,
+        .method = req->method,
+        .method_len = req->method != NULL ? strlen(req->method) : 0,
+        .path = req->path,
+        .path_len = req->path != NULL ? strlen(req->path) : 0,
+        .authority = req->authority,
+        .authority_len = req->authority != NULL ? strlen(req->authority) : 0,
         .client = sl_front_peer_ip(req->front),
         .listener_index = req->front->listener_index,
         .header = rule_field,
@@ -755,6 +752,16 @@ static void refuse_large_body(struct sl_request *req)
     respond_locally(req, SL_CAUSE_POLICY, 413, "413 content too large\n");
 }
 
+static void note_head_fields(struct sl_request *req)
+{
+    req->method = field_value(req, ":method");
+    req->path = field_value(req, ":path");
+    req->authority = field_value(req, ":authority");
+    if (req->authority == NULL)
+        req->authority = field_value(req, "host");
+    req->is_head_done = true;
+}
+
 void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     if (req->is_awaiting_head) {
@@ -766,8 +773,8 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
         respond_locally(req, SL_CAUSE_POLICY, 431, "431 request header fields too large\n");
         return;
     }
-    const char *method = field_value(req, ":method");
-    const char *path = field_value(req, ":path");
+    note_head_fields(req);
+    const char *method = req->method;
     if (method != NULL && strcmp(method, "CONNECT") == 0) {
         respond_locally(req, SL_CAUSE_POLICY, 501,
                         "501 not implemented: sluice does not tunnel CONNECT\n");
@@ -775,7 +782,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
     }
     req->is_head_method = method != NULL && strcmp(method, "HEAD") == 0;
     req->is_idempotent = method != NULL && is_idempotent_method(method);
-    classify(req, method, path);
+    classify(req);
     if (is_declared_body_too_large(req)) {
         refuse_large_body(req);
         return;

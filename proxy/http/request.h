@@ -95,6 +95,11 @@ struct sl_request {
     enum sl_request_state state;
     struct sl_arena *arena;       /* owned; reset when the object is recycled */
     struct sl_header_list fields; /* as received, pseudo-headers first */
+    /* Borrowed from fields once the head is done (is_head_done), for the rules
+     * and the access log; each NULL when absent. */
+    const char *method;
+    const char *path;
+    const char *authority; /* :authority, else the first Host */
     const struct sl_backend_config *backend;
     unsigned class_index;                /* in cfg->classes, chosen by the rules */
     struct sl_admission_entry admission; /* in the backend's gate while queued or in flight */
@@ -116,6 +121,7 @@ struct sl_request {
     bool is_replayable;            /* replay holds everything sent so far */
     bool has_retried;              /* after a broken kept-alive connection: once only */
     uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
+    bool is_head_done;
     bool is_head_method;
     bool is_idempotent; /* RFC 9110 §9.2.2: a second copy would do no harm */
     bool is_submitted;  /* the response head went to the front */
