@@ -39,6 +39,7 @@ struct h1_conn {
     http_parser parser;
     bool is_chunked;          /* the request body goes out as chunks */
     bool is_request_sent;     /* the borrower queued its whole request */
+    bool is_request_started;  /* a byte of the exchange went out */
     bool is_in_value;         /* the parser's last header callback was a value */
     bool is_informational;    /* parsing a 1xx response, which is not relayed */
     bool is_paused;           /* reading stopped for backpressure */
@@ -175,6 +176,7 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->req = req;
     conn->is_chunked = req->prepared.is_chunked;
     conn->is_request_sent = false;
+    conn->is_request_started = false;
     conn->is_in_value = false;
     conn->is_informational = false;
     conn->is_paused = false;
@@ -251,6 +253,19 @@ static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
         start_reading(conn);
 }
 
+/* Nothing of the exchange left sluice (a client reset its stream in the loop
+ * turn that sent it): the backend never hears of it, and the connection is
+ * free at once. */
+static void withdraw(struct h1_conn *conn)
+{
+    evbuffer_drain(conn->io.out, evbuffer_get_length(conn->io.out));
+    if (conn->is_write_waiting) {
+        conn->is_write_waiting = false;
+        event_del(conn->io.write_event);
+    }
+    sl_pool_release(&conn->base);
+}
+
 /* An HTTP/1.1 exchange cannot be abandoned halfway: once the whole request is
  * out, its response is read and dropped (up to SL_H1_DRAIN_MAX_BYTES, within
  * the response timeout) and the connection serves the next request, so that
@@ -260,6 +275,10 @@ static void h1_detach(struct sl_upconn *c, struct sl_request *req)
 {
     struct h1_conn *conn = h1_of(c);
     conn->req = NULL;
+    if (conn->state == H1_BUSY && !conn->is_request_started) {
+        withdraw(conn);
+        return;
+    }
     bool can_drain = conn->state == H1_BUSY && conn->is_request_sent && !req->plane->is_draining;
     if (!can_drain) {
         sl_pool_discard(c);
@@ -557,8 +576,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static bool write_output(struct h1_conn *conn)
 {
     while (evbuffer_get_length(conn->io.out) > 0) {
-        if (evbuffer_write(conn->io.out, conn->io.fd) >= 0)
+        if (evbuffer_write(conn->io.out, conn->io.fd) >= 0) {
+            conn->is_request_started = true;
             continue;
+        }
         if (errno == EAGAIN || errno == EINTR) {
             if (!conn->is_write_waiting) {
                 /* a backend that stops reading the request gets response_timeout_ms

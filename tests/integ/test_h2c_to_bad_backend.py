@@ -13,7 +13,8 @@ import unittest
 import urllib.request
 
 from harness import IntegTest, free_port, wait_until
-from test_h2_malformed import DATA, HEADERS, RST_STREAM, RawClient, frame
+from test_h2_attacks import request_block
+from test_h2_malformed import DATA, END_HEADERS, END_STREAM, HEADERS, RST_STREAM, RawClient, frame
 
 HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -246,6 +247,29 @@ class PassiveHealth(IntegTest):
         wait_until(lambda: self.get("/")[2] == b"ok", timeout=10, what="the server back")
         wait_until(lambda: backend_stats()["servers_ejected"] == 0, what="the gauge back")
         self.assertIn("back in rotation, on trial", self.sluice.output())
+
+
+class ResetBeforeSent(IntegTest):
+    def test_a_request_reset_in_the_turn_that_sent_it_never_reaches_the_backend(self):
+        """HEADERS and RST_STREAM in one write: the request is withdrawn before
+        a byte leaves sluice, and the kept-alive connection serves the next."""
+        path = os.path.join(self.dir, "scripted.sock")
+        backend = ScriptedBackend(path, HEAD_OK, keep_alive=True)
+        self.addCleanup(backend.stop)
+        self.start_sluice({"demo": ["unix:" + path]}, extra="workers: 1\n")
+        c = RawClient(self.sluice_port)
+        c.start()
+        c.request(1, "GET", "/first")  # the connection to the backend is up and idle after it
+        self.assertIsNotNone(c.wait_for(DATA, 1))
+        pairs = b"".join(frame(HEADERS, END_HEADERS | END_STREAM, stream, request_block("GET", "/reset"))
+                         + frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
+                         for stream in range(3, 43, 2))
+        c.send(pairs)
+        c.request(43, "GET", "/last")
+        self.assertIsNotNone(c.wait_for(DATA, 43))
+        c.close()
+        self.assertEqual(backend.request_lines, [b"GET /first HTTP/1.1", b"GET /last HTTP/1.1"])
+        self.assertEqual(backend.accepted, 1)
 
 
 class ActiveHealth(IntegTest):
