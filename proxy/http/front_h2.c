@@ -42,6 +42,7 @@ struct front_h2 {
     /* Frames that did no work (note_glitch), and when their count was last halved. */
     uint32_t glitches;
     uint64_t glitches_halved_ns;
+    uint32_t glitch_limit; /* worked out at the first glitch; 0 before */
     bool is_data_sent;     /* DATA went out since the client's last WINDOW_UPDATE */
     bool is_settings_seen; /* the client's first SETTINGS came */
     bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
@@ -129,11 +130,36 @@ static void end_calmly(struct front_h2 *front, const char *why)
     schedule_flush(front);
 }
 
-/* The same, for frames that did no work: counted in the stats. */
+/* An address cut off for glitches gets this share of client_glitch_limit on
+ * its connections for this long: an abuser that reconnects at once is cut off
+ * after a few frames, not the whole limit again. */
+#define SL_GLITCH_PENALTY_DIVISOR 16
+#define SL_GLITCH_PENALTY_NS (10 * NS_PER_SECOND)
+
+/* The same, for frames that did no work: counted in the stats, and the
+ * address goes in the penalty box. */
 static void calm_down(struct front_h2 *front, const char *why)
 {
-    front->base.plane->stats->h2_glitch_closes++;
+    struct sl_plane *p = front->base.plane;
+    p->stats->h2_glitch_closes++;
+    const struct sl_ip *ip = sl_front_peer_ip(&front->base);
+    if (ip != NULL)
+        sl_penalty_add(&p->glitch_penalties, ip, sl_clock_ns() + SL_GLITCH_PENALTY_NS);
     end_calmly(front, why);
+}
+
+static uint32_t glitch_limit_of(struct front_h2 *front, uint64_t now_ns)
+{
+    if (front->glitch_limit == 0) {
+        uint32_t limit = cfg_of(front)->client_glitch_limit;
+        const struct sl_ip *ip = sl_front_peer_ip(&front->base);
+        bool is_penalized =
+            ip != NULL && sl_penalty_has(&front->base.plane->glitch_penalties, ip, now_ns);
+        front->glitch_limit = is_penalized && limit >= SL_GLITCH_PENALTY_DIVISOR
+                                  ? limit / SL_GLITCH_PENALTY_DIVISOR
+                                  : limit;
+    }
+    return front->glitch_limit;
 }
 
 /* The count halves every second, so a client may keep up about half the limit
@@ -150,8 +176,11 @@ static void note_glitch(struct front_h2 *front)
         front->glitches = seconds >= 32 ? 0 : front->glitches >> seconds;
         front->glitches_halved_ns += seconds * NS_PER_SECOND;
     }
-    if (++front->glitches > limit)
-        calm_down(front, "more frames that did no work than client_glitch_limit");
+    if (++front->glitches > glitch_limit_of(front, now_ns))
+        calm_down(front, front->glitch_limit < limit
+                             ? "more frames that did no work than its address's reduced "
+                               "client_glitch_limit"
+                             : "more frames that did no work than client_glitch_limit");
 }
 
 static bool is_settings_repeated(struct front_h2 *front, const nghttp2_frame *frame)

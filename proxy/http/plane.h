@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 
 #include "overload.h"
+#include "penalty.h"
 
 struct event_base;
 struct sl_backend_config;
@@ -48,7 +49,8 @@ struct sl_plane {
     uint32_t conn_row_hint;           /* where to look for a free connection row */
     struct sl_request *free_requests; /* recycled request objects, a singly linked stack */
     size_t free_request_count;
-    bool is_draining; /* the loop ends once the last front closes */
+    bool is_draining;                       /* the loop ends once the last front closes */
+    struct sl_penalty_box glitch_penalties; /* addresses cut off for HTTP/2 glitches */
 };
 
 /* Opens one pool and one gate per backend of cfg. Returns 0, or -1 with a

@@ -45,8 +45,9 @@ class Abuser:
     """A raw connection that sends frames as fast as the socket takes them while
     a thread reads what comes back."""
 
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, source="127.0.0.1"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0))
         self.frames = []
         self.closed_at = None
         self.reader = threading.Thread(target=self.read_all)
@@ -145,6 +146,22 @@ class H2Attacks(IntegTest):
     def test_ping_flood(self):
         abuser = self.attack(frame(PING, 0, 0, b"%08d" % i) for i in range(100000))
         self.assertLessEqual(abuser.count(PING, ACK), GLITCH_LIMIT + 1)
+
+    def test_an_address_cut_off_gets_a_smaller_budget_for_a_while(self):
+        """Cut off once, 127.0.0.1's next connection is cut off after a
+        sixteenth of the limit; 127.0.0.2, never cut off, still has all of it."""
+        def pings():
+            return (frame(PING, 0, 0, b"%08d" % i) for i in range(100000))
+        acks = {}
+        for name, source in (("first", "127.0.0.1"), ("again", "127.0.0.1"),
+                             ("other", "127.0.0.2")):
+            abuser = Abuser(self.port, source)
+            abuser.flood(pings())
+            self.assertEqual(abuser.goaway_code(), 0xb, name)
+            acks[name] = abuser.count(PING, ACK)
+        self.assertLessEqual(acks["again"], GLITCH_LIMIT // 16 + 1, acks)
+        self.assertGreater(acks["other"], GLITCH_LIMIT // 2, acks)
+        self.assertIn("reduced client_glitch_limit", self.sluice.output())
 
     def test_settings_flood(self):
         abuser = self.attack(frame(SETTINGS, 0, 0) for _ in range(100000))
