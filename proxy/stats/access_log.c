@@ -100,28 +100,32 @@ static void put_json_string(struct out *o, const char *s)
 #define PUT_FIELD(o, name, value) (PUT_LITERAL((o), name), put_json_string((o), (value)))
 #define PUT_NUMBER(o, name, value) (PUT_LITERAL((o), name), put_unsigned((o), (value)))
 
-/* Digits of v, at least width of them (zero-padded), written straight where
- * they go, last first: built elsewhere and copied, they would be read back
- * before their stores land. Returns their count; out has room for 20. */
-static size_t put_digits(char *out, uint64_t v, size_t width)
+static size_t digit_count(uint64_t v)
 {
     size_t n = 1;
-    for (uint64_t rest = v / 10; rest != 0; rest /= 10)
+    for (v /= 10; v != 0; v /= 10)
         n++;
-    if (n < width)
-        n = width;
+    return n;
+}
+
+/* The last n digits of v (zero-padded), written straight where they go, last
+ * first: built elsewhere and copied, they would be read back before their
+ * stores land. */
+static void write_digits(char *out, uint64_t v, size_t n)
+{
     for (size_t i = n; i-- > 0; v /= 10)
         out[i] = (char)('0' + v % 10);
-    return n;
 }
 
 static void put_unsigned(struct out *o, uint64_t value)
 {
-    if (o->is_full || o->cap - o->len < 20) {
+    size_t n = digit_count(value);
+    if (o->is_full || n > o->cap - o->len) {
         o->is_full = true;
         return;
     }
-    o->len += put_digits(o->buf + o->len, value, 1);
+    write_digits(o->buf + o->len, value, n);
+    o->len += n;
 }
 
 /* RFC 3339 in UTC, to the microsecond. The calendar part changes once a
@@ -141,7 +145,8 @@ static void format_time(uint64_t unix_us, char out[32])
     }
     size_t n = cached_len;
     memcpy(out, cached, n);
-    n += put_digits(out + n, unix_us % 1000000, 6);
+    write_digits(out + n, unix_us % 1000000, 6);
+    n += 6;
     out[n++] = 'Z';
     out[n] = '\0';
 }

@@ -98,6 +98,10 @@ static void test_long_fields_are_cut_and_small_buffers_refused(void **state)
     assert_true(len > SL_ACCESS_FIELD_MAX);
     assert_true(len < 2 * SL_ACCESS_FIELD_MAX);
     assert_int_equal(sl_access_format(&bid, buf, 100), 0);
+    /* a line fits a buffer of its exact length, and not one byte less */
+    size_t whole = sl_access_format(&bid, buf, SL_ACCESS_LINE_MAX);
+    assert_int_equal(sl_access_format(&bid, buf, whole), whole);
+    assert_int_equal(sl_access_format(&bid, buf, whole - 1), 0);
     free(buf);
     free(path);
 }
