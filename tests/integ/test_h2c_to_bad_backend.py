@@ -312,6 +312,25 @@ class ActiveHealth(IntegTest):
         self.assertEqual(self.stats_of_backend(admin)["health_checks_failed"], failed)
         self.assertTrue(all(line == b"GET / HTTP/1.1" for line in bad.request_lines[-1:]))
 
+    def test_a_probe_that_gets_no_answer_within_the_interval_fails(self):
+        """A server that accepts and never answers: its request times out (504)
+        and ejects it; each probe then has one interval, and fails."""
+        path = os.path.join(self.dir, "scripted.sock")
+        silent = ScriptedBackend(path, None)
+        self.addCleanup(silent.stop)
+        _, good = self.start_backend("good")
+        admin = free_port()
+        opts = {"eject_after_failures": 1, "eject_ms": 3600000, "response_timeout_ms": 300,
+                "health_check_path": "/", "health_check_interval_ms": 200}
+        self.start_sluice({"demo": (["unix:" + path, good], opts)},
+                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        statuses = [self.get("/")[0] for _ in range(4)]
+        self.assertEqual(statuses.count(504), 1, statuses)
+        wait_until(lambda: self.stats_of_backend(admin)["health_checks_failed"] >= 2,
+                   what="probes that timed out")
+        self.assertEqual(self.stats_of_backend(admin)["servers_ejected"], 1)
+        self.assertIn("failed (no answer within health_check_interval_ms)", self.sluice.output())
+
     def test_an_h2c_server_is_probed_over_h2c(self):
         """An h2c server not yet listening is ejected by its connect errors;
         once it listens, the h2c probe passes (the demo backend answers / with
