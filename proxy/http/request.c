@@ -307,7 +307,8 @@ static void arm_timer(struct sl_request *req, uint32_t ms)
  * sluice stopped reading the backend for it, or the whole response is buffered. */
 static bool is_clients_turn(const struct sl_request *req)
 {
-    bool owes_body = req->state == SL_REQ_FORWARD && !req->is_ended && req->unconsumed_bytes == 0;
+    bool owes_body = req->state == SL_REQ_FORWARD && !req->is_ended &&
+                     (req->unconsumed_bytes == 0 || req->is_head_held);
     bool owes_read = req->is_upstream_paused || (req->state == SL_REQ_DONE && req->is_submitted &&
                                                  evbuffer_get_length(req->response.body) > 0);
     return owes_body || owes_read;
@@ -529,6 +530,30 @@ static void send_head(struct sl_request *req)
         write_failed(req);
 }
 
+/* A small body on its way goes out with its head: the backend then reads the
+ * whole request at once (one write, one read, one wakeup), where streaming
+ * would send the head in one loop turn and the body in a later one. Below
+ * any client window (stream_window_bytes is at least 16 KiB), so holding it
+ * never waits on credit the client does not have. HTTP/1.1 backends only: an
+ * h2c connection may go away (GOAWAY) while a held stream is not open yet,
+ * and its frames of many streams share each write anyway. */
+#define SL_HELD_BODY_MAX 16384
+
+static bool holds_head(const struct sl_request *req)
+{
+    return req->backend->protocol == SL_BACKEND_HTTP1 && !req->is_ended &&
+           req->declared_body_bytes > 0 && req->declared_body_bytes < SL_HELD_BODY_MAX;
+}
+
+static void send_request(struct sl_request *req)
+{
+    send_head(req);
+    send_replay(req);
+    send_pending_body(req);
+    if (req->is_ended)
+        send_end(req);
+}
+
 void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 {
     req->state = SL_REQ_FORWARD;
@@ -537,11 +562,9 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
     req->outcome.server = conn->server->addr->text;
     if (req->plane->access_log != NULL) /* only the access log reads it */
         req->outcome.upstream_start_ns = sl_clock_ns();
-    send_head(req);
-    send_replay(req);
-    send_pending_body(req);
-    if (req->is_ended)
-        send_end(req);
+    req->is_head_held = holds_head(req);
+    if (!req->is_head_held)
+        send_request(req);
     update_stall_timer(req);
 }
 
@@ -737,19 +760,26 @@ static uint32_t body_limit(const struct sl_request *req)
 static bool is_declared_body_too_large(const struct sl_request *req)
 {
     uint32_t limit = body_limit(req);
-    const char *length = limit != 0 ? field_value(req, "content-length") : NULL;
-    if (length == NULL)
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long n = strtoull(length, &end, 10);
-    return *end == '\0' && end != length && (n > limit || errno == ERANGE);
+    return limit != 0 && req->declared_body_bytes > (int64_t)limit;
 }
 
 static void refuse_large_body(struct sl_request *req)
 {
     req->plane->stats->bodies_too_large++;
     respond_locally(req, SL_CAUSE_POLICY, 413, "413 content too large\n");
+}
+
+/* The content-length's value; INT64_MAX past it, -1 when absent or not a number. */
+static int64_t declared_length(const char *length)
+{
+    if (length == NULL || *length < '0' || *length > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(length, &end, 10);
+    if (*end != '\0')
+        return -1;
+    return errno == ERANGE || n > INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
 static void note_head_fields(struct sl_request *req)
@@ -759,6 +789,7 @@ static void note_head_fields(struct sl_request *req)
     req->authority = field_value(req, ":authority");
     if (req->authority == NULL)
         req->authority = field_value(req, "host");
+    req->declared_body_bytes = declared_length(field_value(req, "content-length"));
     req->is_head_done = true;
 }
 
@@ -810,6 +841,17 @@ static void discard_body(struct sl_request *req, size_t len)
     req->front->ops->consume(req->front, req, len);
 }
 
+/* Body bytes that wait in pending_body for the request's head to go out. */
+static void keep_body(struct sl_request *req, const uint8_t *data, size_t len)
+{
+    if (evbuffer_add(req->pending_body, data, len) != 0) {
+        discard_body(req, len);
+        respond_locally(req, SL_CAUSE_RESOURCE, 503, "503 service unavailable: out of memory\n");
+        return;
+    }
+    req->unconsumed_bytes += len;
+}
+
 void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 {
     req->outcome.bytes_in += len;
@@ -819,15 +861,14 @@ void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
     switch (req->state) {
     case SL_REQ_QUEUED:
     case SL_REQ_WAITING:
-        if (evbuffer_add(req->pending_body, data, len) != 0) {
-            discard_body(req, len);
-            respond_locally(req, SL_CAUSE_RESOURCE, 503,
-                            "503 service unavailable: out of memory\n");
-            return;
-        }
-        req->unconsumed_bytes += len;
+        keep_body(req, data, len);
         break;
     case SL_REQ_FORWARD:
+        if (req->is_head_held) {
+            keep_body(req, data, len);
+            update_stall_timer(req);
+            break;
+        }
         send_body(req, data, len);
         req->unconsumed_bytes += len;
         update_stall_timer(req);
@@ -841,10 +882,15 @@ void sl_request_on_body(struct sl_request *req, const uint8_t *data, size_t len)
 void sl_request_on_end(struct sl_request *req)
 {
     req->is_ended = true;
-    if (req->state == SL_REQ_FORWARD) {
+    if (req->state != SL_REQ_FORWARD)
+        return;
+    if (req->is_head_held) {
+        req->is_head_held = false;
+        send_request(req);
+    } else {
         send_end(req);
-        update_stall_timer(req);
     }
+    update_stall_timer(req);
 }
 
 void sl_request_on_upstream_drained(struct sl_request *req)

@@ -99,7 +99,8 @@ struct sl_request {
      * and the access log; each NULL when absent. */
     const char *method;
     const char *path;
-    const char *authority; /* :authority, else the first Host */
+    const char *authority;       /* :authority, else the first Host */
+    int64_t declared_body_bytes; /* its content-length; -1: none, or unreadable */
     const struct sl_backend_config *backend;
     unsigned class_index;                /* in cfg->classes, chosen by the rules */
     struct sl_admission_entry admission; /* in the backend's gate while queued or in flight */
@@ -122,6 +123,7 @@ struct sl_request {
     bool has_retried;              /* after a broken kept-alive connection: once only */
     uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
     bool is_head_done;
+    bool is_head_held; /* attached: the head waits for its small body (sl_request_attach) */
     bool is_head_method;
     bool is_idempotent; /* RFC 9110 §9.2.2: a second copy would do no harm */
     bool is_submitted;  /* the response head went to the front */

@@ -30,6 +30,7 @@ class ScriptedBackend:
         self.trickle_s = trickle_s  # seconds between bytes; 0: all at once
         self.accepted = 0
         self.request_lines = []  # of every head read, in order
+        self.chunks = []  # every recv's bytes, in order
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(16)
@@ -59,6 +60,7 @@ class ScriptedBackend:
                 chunk = conn.recv(65536)
                 if not chunk:
                     return
+                self.chunks.append(chunk)
                 data += chunk
             head, data = data.split(b"\r\n\r\n", 1)
             self.request_lines.append(head.split(b"\r\n", 1)[0])
@@ -270,6 +272,49 @@ class ResetBeforeSent(IntegTest):
         c.close()
         self.assertEqual(backend.request_lines, [b"GET /first HTTP/1.1", b"GET /last HTTP/1.1"])
         self.assertEqual(backend.accepted, 1)
+
+
+class SmallBodies(IntegTest):
+    """A body under 16 KiB with a content-length goes to an HTTP/1.1 backend
+    in one write with its head, however late it follows the head."""
+
+    def setUp(self):
+        super().setUp()
+        path = os.path.join(self.dir, "scripted.sock")
+        self.backend = ScriptedBackend(path, HEAD_OK, keep_alive=True)
+        self.addCleanup(self.backend.stop)
+        self.start_sluice({"demo": ["unix:" + path]},
+                          extra="workers: 1\nclient_idle_timeout_ms: 300\n")
+        self.client = RawClient(self.sluice_port)
+        self.addCleanup(self.client.close)
+        self.client.start()
+
+    def post_head(self, length):
+        self.client.request(1, "POST", "/bid", end_stream=False,
+                            headers=[("content-length", str(length))])
+
+    def test_the_head_waits_for_a_small_body(self):
+        self.post_head(10)
+        time.sleep(0.2)  # the stimulus: a body that comes a while after its head
+        self.client.send(frame(DATA, END_STREAM, 1, b"0123456789"))
+        self.assertIsNotNone(self.client.wait_for(HEADERS, 1))
+        first = self.backend.chunks[0]
+        self.assertTrue(first.startswith(b"POST /bid HTTP/1.1\r\n"), first)
+        self.assertTrue(first.endswith(b"\r\n\r\n0123456789"), first)
+
+    def test_a_large_body_is_streamed_behind_its_head(self):
+        self.post_head(20000)
+        wait_until(lambda: self.backend.chunks, what="the head alone")
+        self.assertTrue(self.backend.chunks[0].endswith(b"\r\n\r\n"), self.backend.chunks[0])
+
+    def test_a_client_that_stalls_its_small_body_is_cut_off_and_nothing_is_sent(self):
+        self.post_head(10)
+        self.client.send(frame(DATA, 0, 1, b"01234"))
+        f = self.client.wait_for(None, 1)
+        while f is not None and f[0] not in (HEADERS, RST_STREAM):
+            f = self.client.wait_for(None, 1)
+        self.assertIsNotNone(f, "the stalled stream got an answer or a reset")
+        self.assertEqual(self.backend.chunks, [])
 
 
 class ActiveHealth(IntegTest):
