@@ -389,11 +389,11 @@ log_tail() {
 # STATUS (ok, failed, missing, not built), NOTE (warnings), NOISY (1 when the
 # run was flagged NOISE), CMDS (the h2load command line). PEER_PORTS[PEER,ROUND]
 # is the port the peer listened on in that round.
-declare -A RPS LAT CPU FAILED NOTE STATUS CMDS NOISY PEER_PORTS
+declare -A RPS LAT CPU BCPU SYSC FAILED NOTE STATUS CMDS NOISY PEER_PORTS
 # Per row, keyed "PEER,SCENARIO", filled by aggregate: medians over the ok
 # runs (M_RPS M_LAT M_CPU), CPU min and max, ok and NOISE-flagged run counts,
 # h2load failures summed, and the row status (ok when any run is ok).
-declare -A M_RPS M_LAT M_CPU CPU_MIN CPU_MAX N_OK N_NOISE FAILED_SUM ROW_STATUS
+declare -A M_RPS M_LAT M_CPU M_BCPU M_SYSC CPU_MIN CPU_MAX N_OK N_NOISE FAILED_SUM ROW_STATUS
 ORDERS=()           # peer order of each round
 BENCH_ELAPSED=0     # seconds spent in the rounds
 declare -A VERSION
@@ -491,8 +491,10 @@ fmt_cmd() {
 # in-flight count c*m of each scenario becomes c*m connections; wrk cannot
 # reach a Unix socket, so backend-direct has no wrk row.
 measure() {
-    local peer=$1 root=$2 r=$3 h1_url=$4 i k n c m t0 t1 b0 b1 ticks other warn rc
+    local peer=$1 root=$2 r=$3 h1_url=$4 i k n c m t0 t1 b0 b1 bt0 bt1 ticks other warn rc
     shift 4
+    local be_pid=$BACKEND_PID
+    [[ $peer == *-h2c ]] && be_pid=$BACKEND_H2C_PID
     local wn
     wn=$(scale_n "${BENCH_WARMUP_N:-5000}" 1000)
     if [[ $peer == direct ]]; then
@@ -518,21 +520,14 @@ measure() {
             STATUS[$k]=skipped NOTE[$k]="the h2c backend speaks no HTTP/1.1"
             continue
         fi
+        tree_ticks "$be_pid"
+        bt0=$TICKS
         [[ -n $root ]] && { tree_ticks "$root"; t0=$TICKS; cpu_busy "$PROXY_CPU"; b0=$BUSY; }
-        case ${SC_PROTO[i]} in
-        h2) run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$m" "$n" "$@" ;;
-        h1 | wrk)
-            if [[ $peer == direct ]]; then
-                run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" 1 "$n" "$@"
-            elif [[ ${SC_PROTO[i]} == h1 ]]; then
-                run_load "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" 1 "$n" --h1 "$h1_url"
-            else
-                run_wrk "$peer-${SC_NAMES[i]}-r$((r + 1))" "$c" "$h1_url"
-            fi
-            ;;
-        esac
+        run_scenario "$peer-${SC_NAMES[i]}-r$((r + 1))" "$i" "$c" "$m" "$n" "$WRK_S" "$@"
         rc=$?
         [[ -n $root ]] && { tree_ticks "$root"; t1=$TICKS; cpu_busy "$PROXY_CPU"; b1=$BUSY; }
+        tree_ticks "$be_pid"
+        bt1=$TICKS
         CMDS[$k]=$(fmt_cmd "${H2_CMD[@]}")
         if [[ -n $root ]] && ! alive "$root"; then
             STATUS[$k]=failed
@@ -557,6 +552,7 @@ measure() {
             ticks=$((t1 - t0))
             CPU[$k]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$P_SUCC" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
         fi
+        BCPU[$k]=$(awk -v t="$((bt1 - bt0))" -v hz="$CLK_TCK" -v n="$P_SUCC" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
         warn=""
         ((P_FAILED > 0 || ${P_ERRORED:-0} > 0 || ${P_TIMEOUT:-0} > 0)) &&
             warn="WARNING: $P_FAILED failed, ${P_ERRORED:-?} errored, ${P_TIMEOUT:-?} timed out of $n"
@@ -572,8 +568,52 @@ measure() {
         fi
         NOTE[$k]=$warn
         [[ -n $warn ]] && log "$peer ${SC_NAMES[i]} r$((r + 1)): $warn"
-        log "$peer ${SC_NAMES[i]} r$((r + 1)): $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$k]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}"
+        log "$peer ${SC_NAMES[i]} r$((r + 1)): $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$k]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}, backend ${BCPU[$k]} cpu us/req"
+        [[ -n $root ]] && count_syscalls "$k" "$root" "$peer-${SC_NAMES[i]}-r$((r + 1))" "$i" "$c" "$m" "$n" "$@"
     done
+}
+
+# run_scenario TAG I C M N WRK_SECONDS ARGS...: one load run of scenario I
+# (h2load, or wrk for the wrk rows); ARGS are measure's (a direct row's URL).
+# Uses measure's peer and h1_url.
+run_scenario() {
+    local tag=$1 i=$2 c=$3 m=$4 n=$5 wrk_s=$6
+    shift 6
+    case ${SC_PROTO[i]} in
+    h2) run_load "$tag" "$c" "$m" "$n" "$@" ;;
+    h1 | wrk)
+        if [[ $peer == direct ]]; then
+            run_load "$tag" "$c" 1 "$n" "$@"
+        elif [[ ${SC_PROTO[i]} == h1 ]]; then
+            run_load "$tag" "$c" 1 "$n" --h1 "$h1_url"
+        else
+            WRK_S=$wrk_s run_wrk "$tag" "$c" "$h1_url"
+        fi
+        ;;
+    esac
+}
+
+# count_syscalls K ROOT TAG I C M N ARGS...: the proxy's syscalls per request,
+# into SYSC[K], from a second, shorter run (a fifth of the requests, or one
+# second of wrk) under perf stat: counting them slows each one down, so the
+# measured run is left alone. Nothing when perf cannot count them here.
+count_syscalls() {
+    local k=$1 root=$2 tag=$3-syscalls i=$4 c=$5 m=$6 n=$7 out=$TMP/perf-$3.txt pids
+    shift 7
+    ((HAS_PERF)) || return 0
+    pids=$(tree_pids "$root")
+    perf stat -x, -e raw_syscalls:sys_enter -p "${pids// /,}" -o "$out" >/dev/null 2>&1 &
+    local perf_pid=$!
+    sleep 0.2 # perf attaches
+    run_scenario "$tag" "$i" "$c" "$m" $((n / 5 > c * m ? n / 5 : c * m)) 1 "$@"
+    kill -INT "$perf_pid" 2>/dev/null
+    wait "$perf_pid" 2>/dev/null
+    local parse=parse_h2load count
+    [[ ${SC_PROTO[i]} == wrk ]] && parse=parse_wrk
+    $parse "$H2_OUT" && ((P_SUCC > 0)) || return 0
+    count=$(awk -F, '/raw_syscalls:sys_enter/ { print $1; exit }' "$out")
+    [[ $count =~ ^[0-9]+$ ]] || return 0
+    SYSC[$k]=$(awk -v c="$count" -v n="$P_SUCC" 'BEGIN { printf "%.1f", c / n }')
 }
 
 mark_all() { # mark_all PEER ROUND STATUS NOTE
@@ -717,10 +757,10 @@ median() { # median VALUE...: the middle value, or the mean of the two middle on
 # Fill the per-row arrays (M_RPS ... ROW_STATUS) from the per-run ones.
 aggregate() {
     local peer i r k row
-    local -a v_rps v_lat v_cpu
+    local -a v_rps v_lat v_cpu v_bcpu v_sysc
     for peer in $PEERS; do
         for i in "${!SC_NAMES[@]}"; do
-            row=$peer,$i v_rps=() v_lat=() v_cpu=()
+            row=$peer,$i v_rps=() v_lat=() v_cpu=() v_bcpu=() v_sysc=()
             N_OK[$row]=0 N_NOISE[$row]=0 FAILED_SUM[$row]=0 ROW_STATUS[$row]=""
             for ((r = 0; r < ROUNDS; r++)); do
                 k=$row,$r
@@ -733,6 +773,8 @@ aggregate() {
                 v_rps+=("${RPS[$k]}")
                 v_lat+=("${LAT[$k]}")
                 [[ -n ${CPU[$k]:-} ]] && v_cpu+=("${CPU[$k]}")
+                [[ -n ${BCPU[$k]:-} ]] && v_bcpu+=("${BCPU[$k]}")
+                [[ -n ${SYSC[$k]:-} ]] && v_sysc+=("${SYSC[$k]}")
                 FAILED_SUM[$row]=$((FAILED_SUM[$row] + ${FAILED[$k]:-0}))
             done
             if ((N_OK[$row] == 0)); then
@@ -742,6 +784,8 @@ aggregate() {
             ROW_STATUS[$row]=ok
             M_RPS[$row]=$(median "${v_rps[@]}")
             M_LAT[$row]=$(median "${v_lat[@]}")
+            ((${#v_bcpu[@]})) && M_BCPU[$row]=$(median "${v_bcpu[@]}")
+            ((${#v_sysc[@]})) && M_SYSC[$row]=$(median "${v_sysc[@]}")
             if ((${#v_cpu[@]})); then
                 M_CPU[$row]=$(median "${v_cpu[@]}")
                 CPU_MIN[$row]=$(printf '%s\n' "${v_cpu[@]}" | sort -g | head -n 1)
@@ -752,13 +796,13 @@ aggregate() {
 }
 
 # row cells for PEER and scenario I, from the medians: label rps rps_ratio lat
-# lat_ratio cpu cpu_ratio cpu_min-max runs noise failed
+# lat_ratio cpu cpu_ratio cpu_min-max backend_cpu syscalls runs noise failed
 row_cells() {
     local peer=$1 i=$2 row=$1,$2
     local st=${ROW_STATUS[$row]:-skipped} label
     label=$(peer_label "$peer")
     if [[ $st != ok ]]; then
-        printf '%s\t%s\t-\t-\t-\t-\t-\t-\t0/%s\t-\t-\n' "$label" "$st" "$ROUNDS"
+        printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t0/%s\t-\t-\n' "$label" "$st" "$ROUNDS"
         return
     fi
     local base_ok=0
@@ -775,9 +819,9 @@ row_cells() {
     fi
     # NOISE is only measured with a proxy on its core.
     [[ $peer != direct* ]] && noise=${N_NOISE[$row]}
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${M_RPS[$row]}")" "$rr" \
-        "$(fmt_lat "${M_LAT[$row]}")" "$lr" "$cpu" "$cr" "$range" "${N_OK[$row]}/$ROUNDS" "$noise" \
-        "${FAILED_SUM[$row]}"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$(fmt_rps "${M_RPS[$row]}")" \
+        "$rr" "$(fmt_lat "${M_LAT[$row]}")" "$lr" "$cpu" "$cr" "$range" "${M_BCPU[$row]:--}" \
+        "${M_SYSC[$row]:--}" "${N_OK[$row]}/$ROUNDS" "$noise" "${FAILED_SUM[$row]}"
 }
 
 added_latency_line() { # for the -c1 -m1 scenario: proxy median minus backend-direct median
@@ -873,7 +917,8 @@ print_text_report() {
     echo "pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "backend: $BACKEND_DESC"
     echo "body: $BODY ($(wc -c <"$BODY") B POST, content-type: application/json)"
-    echo "cpu: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK (1 tick = $((1000 / CLK_TCK)) ms), per succeeded request"
+    echo "cpu: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK (1 tick = $((1000 / CLK_TCK)) ms), per succeeded request; backend: the same of the backend behind it"
+    echo "syscalls: $SYSCALLS_DESC"
     echo "rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "versions:"
     for peer in $PEERS h2load; do
@@ -886,9 +931,9 @@ print_text_report() {
         echo "== ${SC_TITLE[i]}, $(run_size "$i") per run"
         echo "   medians over $ROUNDS rounds; ratios are of medians, to nginx; cpu min-max over the rounds"
         {
-            printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tcpu min-max\truns\tnoise\tfailed\n'
+            printf 'peer\treq/s\tvs nginx\tmean lat\tvs nginx\tcpu us/req\tvs nginx\tcpu min-max\tbackend\tsyscalls\truns\tnoise\tfailed\n'
             for peer in $PEERS; do row_cells "$peer" "$i"; done
-        } | awk -F'\t' '{ printf "%-18s %9s %8s %9s %8s %10s %8s %13s %5s %5s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+        } | awk -F'\t' '{ printf "%-18s %9s %8s %9s %8s %10s %8s %13s %8s %8s %5s %5s %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }'
         [[ ${SC_NAMES[i]} == c1m1 ]] && added_latency_line "$i"
         for peer in $PEERS; do note_lines "$peer" "$i" | sed 's/^/  /'; done
     done
@@ -907,7 +952,8 @@ print_markdown_report() {
     echo "- pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "- backend: $BACKEND_DESC"
     echo "- body: \`$(basename "$BODY")\`, $(wc -c <"$BODY") B POST"
-    echo "- CPU: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK, per succeeded request"
+    echo "- CPU: utime+stime of the proxy's process tree from /proc, CLK_TCK=$CLK_TCK, per succeeded request; backend CPU: the same of the backend behind it in the same run"
+    echo "- syscalls: $SYSCALLS_DESC"
     echo "- rounds: $ROUNDS, peer order by round: $(rounds_desc); measuring took $(elapsed_desc)"
     echo "- versions:"
     for peer in $PEERS; do
@@ -921,10 +967,10 @@ print_markdown_report() {
         echo
         echo "$(run_size "$i") per run; medians over $ROUNDS rounds; ratios are of medians, to nginx; CPU min-max over the rounds; runs: ok runs of $ROUNDS; noise: runs flagged NOISE; failed: h2load failures summed over the runs."
         echo
-        echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | CPU min-max | runs | noise | failed |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| peer | req/s | vs nginx | mean latency | vs nginx | CPU µs/req | vs nginx | CPU min-max | backend CPU µs/req | syscalls/req | runs | noise | failed |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for peer in $PEERS; do
-            row_cells "$peer" "$i" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+            row_cells "$peer" "$i" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }'
         done
         if [[ ${SC_NAMES[i]} == c1m1 ]]; then
             local l
@@ -998,6 +1044,7 @@ start_h2c_backend() {
     mkdir -p "$TMP/backend-h2c"
     start_pinned "$LOAD_CPU" "$TMP/backend-h2c/stderr.log" "$BACKEND_BIN" --h2c \
         --listen "unix:$SOCK_H2C" --quiet
+    BACKEND_H2C_PID=$STARTED_PID
     if ! wait_ready "$STARTED_PID" curl_unix_h2c_code "$SOCK_H2C"; then
         log_tail "$TMP/backend-h2c/stderr.log" >&2
         die "h2c backend did not answer 200 on $SOCK_H2C"
@@ -1053,8 +1100,8 @@ main() {
         start_pinned "$LOAD_CPU" "$TMP/backend/stderr.log" "$BACKEND_BIN" --listen "unix:$SOCK" --quiet
         BACKEND_DESC="sluice-demo-backend (HTTP/1.1 keep-alive) on a Unix socket"
     fi
-    local backend_pid=$STARTED_PID
-    if ! wait_ready "$backend_pid" curl_unix_code "$SOCK"; then
+    BACKEND_PID=$STARTED_PID
+    if ! wait_ready "$BACKEND_PID" curl_unix_code "$SOCK"; then
         log_tail "$TMP/backend/stderr.log" "$TMP/backend/error.log" >&2
         die "backend did not answer 200 on $SOCK"
     fi
@@ -1063,6 +1110,12 @@ main() {
     log "backend ready on $SOCK ($(wc -c <"$TMP/reference.body") B reply)"
     start_h2c_backend
     start_statsd
+    HAS_PERF=0
+    SYSCALLS_DESC="not counted: perf cannot count raw_syscalls:sys_enter here (Debian package linux-perf, and perf_event_paranoid <= 1 or root)"
+    if perf stat -x, -e raw_syscalls:sys_enter -o /dev/null -- true >/dev/null 2>&1; then
+        HAS_PERF=1
+        SYSCALLS_DESC="the proxy's process tree's, per succeeded request, counted by perf stat (raw_syscalls:sys_enter) in a second run of each scenario with a fifth of the requests (wrk: 1 s), so that counting does not slow the measured run"
+    fi
 
     local peer r j
     local -a plist order
