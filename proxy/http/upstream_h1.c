@@ -189,12 +189,11 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->parser.data = conn;
     if (conn->state == H1_IDLE) {
         conn->state = H1_BUSY;
-        /* No response timeout until the whole request is queued. Delete and re-add
-         * rather than remove the timer: the idle timer may have fired in this very
-         * loop turn, and only event_del cancels that pending activation (with the
-         * epoll changelist the pair costs no syscall). */
-        event_del(conn->io.read_event);
-        event_add(conn->io.read_event, NULL);
+        /* No response timeout until the whole request is queued. Only the timer
+         * goes: deleting and adding the event again costs an epoll_ctl per
+         * request. An idle timeout that fired in this very loop turn still runs,
+         * and on_readable knows it for what it is. */
+        event_remove_timer(conn->io.read_event);
     }
 }
 
@@ -549,7 +548,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct h1_conn *conn = arg;
     if (what & EV_TIMEOUT) {
-        on_read_timeout(conn);
+        /* before the request is all queued no response timer runs: this is the
+         * idle timer, due in the loop turn that lent the connection */
+        if (conn->req == NULL || conn->is_request_sent)
+            on_read_timeout(conn);
         return;
     }
     ssize_t n = read(fd, read_buf, sizeof(read_buf));

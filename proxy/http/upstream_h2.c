@@ -729,9 +729,10 @@ static void leave_idle(struct h2_conn *conn)
     if (!conn->is_idle)
         return;
     conn->is_idle = false;
-    /* event_del also cancels an idle timeout already due in this loop turn */
-    event_del(conn->io.read_event);
-    event_add(conn->io.read_event, NULL);
+    /* Only the timer goes (deleting and adding the event would cost an
+     * epoll_ctl); an idle timeout due in this very loop turn still runs, and
+     * on_readable ignores it while the connection carries streams. */
+    event_remove_timer(conn->io.read_event);
 }
 
 static int h2_send_head(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra)
