@@ -1,11 +1,14 @@
 #include "front.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
@@ -171,6 +174,33 @@ void sl_front_publish_written(struct sl_front *f, size_t bytes)
     sl_stats_conn_begin(row);
     row->bytes_out += bytes;
     sl_stats_conn_end(row);
+}
+
+bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
+{
+    if (f->is_tls)
+        return true;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    int n = 0;
+    /* a bufferevent keeps its output's start frozen, thawing it to write */
+    evbuffer_unfreeze(out, 1);
+    while (evbuffer_get_length(out) > 0) {
+        n = evbuffer_write(out, fd);
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            break;
+    }
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0) {
+        /* in the loop turn that added it, deleting the write event costs nothing */
+        bufferevent_disable(bev, EV_WRITE);
+        return true;
+    }
+    if (n < 0 && errno == EAGAIN) {
+        bufferevent_enable(bev, EV_WRITE);
+        return true;
+    }
+    return false;
 }
 
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed)

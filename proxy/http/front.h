@@ -107,6 +107,15 @@ struct sl_forward_info sl_front_forward_info(const struct sl_front *f);
  * the handshake has told it) and written, streams opened and closed. */
 void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev);
 void sl_front_publish_written(struct sl_front *f, size_t bytes);
+
+/* Cleartext: bev's output goes to the socket now, by a write of sluice's own,
+ * and the bufferevent's write event is on only while the socket is full
+ * (libevent's own way, adding the event, writing when it fires and deleting
+ * it, costs two epoll_ctl a response). Whatever is left when the socket is
+ * full, the bufferevent writes, calling the front's write callback once done.
+ * TLS: nothing here, bufferevent_openssl writes. Returns false when the
+ * connection failed. */
+bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev);
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed);
 
 #endif

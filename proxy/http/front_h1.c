@@ -737,6 +737,17 @@ static void linger(struct front_h1 *front)
     evtimer_add(front->head_timer, &tv);
 }
 
+/* The output goes to the socket. One that reached the high mark stopped the
+ * pump; if the socket took it all, no write callback comes to resume it. */
+static void write_out(struct front_h1 *front)
+{
+    bool was_full = evbuffer_get_length(output_of(front)) >= SL_H1_OUTPUT_HIGH_BYTES;
+    if (!sl_front_write_out(&front->base, front->bev))
+        front->is_closing = true;
+    else if (was_full && evbuffer_get_length(output_of(front)) == 0)
+        schedule_pump(front);
+}
+
 /* Writes, ends exchanges and reads pipelined requests until nothing moves.
  * Returns true when the front was freed. */
 static bool pump(struct front_h1 *front)
@@ -767,6 +778,7 @@ static bool pump(struct front_h1 *front)
         if (front->is_upgrading && !front->is_finishing && hand_over_to_h2c(front))
             return true;
     } while (!front->is_closing && !front->is_finishing && evbuffer_get_length(in) < before);
+    write_out(front);
     size_t waiting = evbuffer_get_length(output_of(front));
     if (!front->is_closing && front->is_finishing && waiting == 0 && needs_linger(front)) {
         linger(front);

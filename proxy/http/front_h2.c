@@ -528,12 +528,9 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     free(front);
 }
 
-/* Serialises what nghttp2 has ready into the output, up to the high mark.
- * Returns true when the front was freed. */
-static bool flush(struct front_h2 *front)
+/* What nghttp2 has ready, into out up to the high mark. */
+static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
-    struct evbuffer *out = bufferevent_get_output(front->bev);
-    size_t written = 0;
     while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
@@ -546,9 +543,24 @@ static bool flush(struct front_h2 *front)
         } else if (evbuffer_add(out, data, (size_t)n) != 0) {
             front->is_closing = true;
         } else {
-            written += (size_t)n;
+            *written += (size_t)n;
         }
     }
+}
+
+/* Serialises what nghttp2 has ready into the output, up to the high mark,
+ * and writes it. Returns true when the front was freed. */
+static bool flush(struct front_h2 *front)
+{
+    struct evbuffer *out = bufferevent_get_output(front->bev);
+    size_t written = 0;
+    bool is_full;
+    do {
+        produce(front, out, &written);
+        is_full = evbuffer_get_length(out) >= SL_FRONT_OUTPUT_HIGH_BYTES;
+        if (!sl_front_write_out(&front->base, front->bev))
+            front->is_closing = true;
+    } while (!front->is_closing && is_full && evbuffer_get_length(out) == 0);
     sl_front_publish_written(&front->base, written);
     if (!nghttp2_session_want_read(front->session) && !nghttp2_session_want_write(front->session))
         front->is_finishing = true;
