@@ -124,16 +124,17 @@ struct sl_config {
     uint32_t workers;         /* worker processes; 0: one per online CPU ("auto") */
     bool worker_cpu_affinity; /* pin worker i to the i-th allowed CPU (modulo) */
     uint32_t drain_timeout_ms;
-    uint32_t client_idle_timeout_ms;    /* a connection with no open stream, or a stream
-                                         * whose client stopped sending or reading */
-    uint32_t max_client_connections;    /* per worker; a full worker stops accepting */
-    uint32_t client_header_timeout_ms;  /* a head (or handshake) from its first byte */
-    uint32_t client_glitch_limit;       /* HTTP/2 frames that do no work, decayed; 0: off */
-    uint32_t max_concurrent_streams;    /* per HTTP/2 connection */
-    uint32_t stream_window_bytes;       /* HTTP/2 receive window per stream */
-    uint32_t response_buffer_bytes;     /* response bytes buffered per stream */
-    uint32_t max_request_header_bytes;  /* RFC 9113 §6.5.2 size; larger gets 431 */
-    uint32_t max_response_header_bytes; /* the same size of a backend's head; larger: 502 */
+    uint32_t client_idle_timeout_ms;      /* a connection with no open stream, or a stream
+                                           * whose client stopped sending or reading */
+    uint32_t max_client_connections;      /* per worker; a full worker stops accepting */
+    uint32_t client_header_timeout_ms;    /* a head (or handshake) from its first byte */
+    uint32_t client_glitch_limit;         /* HTTP/2 frames that do no work, decayed; 0: off */
+    uint32_t max_concurrent_streams;      /* per HTTP/2 connection */
+    uint32_t response_header_table_bytes; /* HPACK encoder table towards clients */
+    uint32_t stream_window_bytes;         /* HTTP/2 receive window per stream */
+    uint32_t response_buffer_bytes;       /* response bytes buffered per stream */
+    uint32_t max_request_header_bytes;    /* RFC 9113 §6.5.2 size; larger gets 431 */
+    uint32_t max_response_header_bytes;   /* the same size of a backend's head; larger: 502 */
     struct sl_listener_config *listeners;
     size_t listener_count; /* >= 1 */
     struct sl_backend_config *backends;

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import TIMER_SLACK, IntegTest, backend_seen, free_port, pattern_bytes, wait_until
-from test_h2_malformed import DATA, END_STREAM, RST_STREAM, RawClient, frame
+from test_h2_malformed import DATA, END_STREAM, HEADERS, RST_STREAM, RawClient, frame
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -270,6 +270,32 @@ class H2cToH1(IntegTest):
         self.start_sluice({"demo": [a, b]})
         ids = {self.get("/")[1]["x-backend-id"] for _ in range(6)}
         self.assertEqual(ids, {"one", "two"})
+
+
+class ResponseHeaderTable(IntegTest):
+    """response_header_table_bytes: with none (the default) two identical
+    responses cost the same header bytes; with a table the second is smaller,
+    its repeated fields indexed."""
+
+    def header_block_sizes(self, extra=""):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]}, extra=extra)
+        c = RawClient(self.sluice_port)
+        self.addCleanup(c.close)
+        c.start()
+        sizes = []
+        for stream in (1, 3):
+            c.request(stream, "GET", "/")
+            sizes.append(len(c.wait_for(HEADERS, stream)[3]))
+        return sizes
+
+    def test_no_table_by_default(self):
+        first, second = self.header_block_sizes()
+        self.assertGreaterEqual(second, first - 2, (first, second))  # a table size update, once
+
+    def test_a_table_when_configured(self):
+        first, second = self.header_block_sizes("response_header_table_bytes: 4096\n")
+        self.assertLess(second, first - 20, (first, second))
 
 
 if __name__ == "__main__":

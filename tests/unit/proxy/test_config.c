@@ -25,7 +25,7 @@ static uint16_t port_of(const struct sl_addr *addr)
 #define TOP_KEYS                                                                                   \
     "log_level, workers, worker_cpu_affinity, drain_timeout_ms, client_idle_timeout_ms, "          \
     "max_client_connections, client_header_timeout_ms, client_glitch_limit, "                      \
-    "max_concurrent_streams, "                                                                     \
+    "max_concurrent_streams, response_header_table_bytes, "                                        \
     "stream_window_bytes, response_buffer_bytes, max_request_header_bytes, "                       \
     "max_response_header_bytes, listeners, backends, "                                             \
     "classes, default_class, default_backend, rules, budget_header, forward_budget_header, "       \
@@ -807,7 +807,8 @@ static void test_health_check_keys(void **state)
     assert_string_equal(cfg->backends[0].health_check_path.text, "/healthz?deep=1");
     assert_int_equal(cfg->backends[0].health_check_interval_ms, 250);
     sl_config_free(cfg);
-    const char *why = "health_check_path must start with '/' and hold no space or control character";
+    const char *why =
+        "health_check_path must start with '/' and hold no space or control character";
     assert_load_error(MINIMAL "    health_check_path: healthz\n", 6, why);
     assert_load_error(MINIMAL "    health_check_path: \"/a b\"\n", 6, why);
     assert_load_error(MINIMAL "    health_check_path: \"/a\\r\\nX: y\"\n", 6, why);
