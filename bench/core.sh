@@ -26,6 +26,8 @@
 #                          requests per run for -c16 -m16 / -c200 -m1 / -c1 -m1 (150000 / 75000 / 15000)
 #   BENCH_N_H1             requests per run for h2load --h1 -c 64 (100000)
 #   BENCH_WRK_S            seconds per wrk -c 64 run (3)
+#   BENCH_OPEN_LOOP_RATES  total req/s of the open-loop rows ("10000 20000 40000"; "" for none)
+#   BENCH_OPEN_LOOP_S      seconds each open-loop run lasts, before BENCH_N_SCALE (2)
 #   BENCH_WARMUP_N         warm-up requests per peer at -c16 -m16, scaled too (5000)
 #   BENCH_PEERS            rows, in report order; round r (from 0) starts at the
 #                          (r mod n)-th of them (direct sluice nginx h2o haproxy nghttpx
@@ -76,11 +78,14 @@ BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
 
 # Scenarios: name, client protocol (h2: h2load over h2c; h1: h2load --h1; wrk:
 # wrk over HTTP/1.1 keep-alive, for BENCH_WRK_S seconds), clients, streams per
-# client, requests (for wrk: the count its CPU is divided by is what it did).
+# client, requests (for wrk: the count its CPU is divided by is what it did),
+# and for the open-loop rows the rate each client keeps (h2load --rps; 0:
+# closed loop, each client sends its next request when an answer comes).
 SC_NAMES=(c16m16 c200m1 c1m1 h1c64 wrkc64)
 SC_PROTO=(h2 h2 h2 h1 wrk)
 SC_C=(16 200 1 64 64)
 SC_M=(16 1 1 1 1)
+SC_RPS=(0 0 0 0 0)
 SC_BASE_N=("${BENCH_N_C16:-150000}" "${BENCH_N_C200:-75000}" "${BENCH_N_C1:-15000}"
            "${BENCH_N_H1:-100000}" 0)
 SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
@@ -89,6 +94,19 @@ SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
           "HTTP/1.1 front: h2load --h1 -c 64 (keep-alive, one request in flight each)"
           "HTTP/1.1 front: wrk -c 64 for ${BENCH_WRK_S:-3} s (keep-alive)")
 WRK_S=${BENCH_WRK_S:-3}
+# Open loop: 100 h2c connections, one stream each, at a fixed total rate for
+# BENCH_OPEN_LOOP_S seconds: the CPU a proxy spends when it is not saturated,
+# where closed-loop batching no longer hides per-event costs.
+OPEN_LOOP_S=${BENCH_OPEN_LOOP_S:-2}
+for rate in ${BENCH_OPEN_LOOP_RATES:-10000 20000 40000}; do
+    SC_NAMES+=("ol$((rate / 1000))k")
+    SC_PROTO+=(h2)
+    SC_C+=(100)
+    SC_M+=(1)
+    SC_RPS+=($((rate / 100)))
+    SC_BASE_N+=($((rate * OPEN_LOOP_S)))
+    SC_TITLE+=("open loop: $rate req/s (h2load -c 100 -m 1 --rps $((rate / 100)))")
+done
 
 log() { printf '[core.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -579,11 +597,13 @@ measure() {
 run_scenario() {
     local tag=$1 i=$2 c=$3 m=$4 n=$5 wrk_s=$6
     shift 6
+    local -a rate=()
+    ((SC_RPS[i] > 0)) && rate=(--rps "${SC_RPS[i]}")
     case ${SC_PROTO[i]} in
-    h2) run_load "$tag" "$c" "$m" "$n" "$@" ;;
+    h2) run_load "$tag" "$c" "$m" "$n" "${rate[@]}" "$@" ;;
     h1 | wrk)
         if [[ $peer == direct ]]; then
-            run_load "$tag" "$c" 1 "$n" "$@"
+            run_load "$tag" "$c" 1 "$n" "${rate[@]}" "$@"
         elif [[ ${SC_PROTO[i]} == h1 ]]; then
             run_load "$tag" "$c" 1 "$n" --h1 "$h1_url"
         else
