@@ -407,7 +407,7 @@ log_tail() {
 # STATUS (ok, failed, missing, not built), NOTE (warnings), NOISY (1 when the
 # run was flagged NOISE), CMDS (the h2load command line). PEER_PORTS[PEER,ROUND]
 # is the port the peer listened on in that round.
-declare -A RPS LAT CPU BCPU SYSC FAILED NOTE STATUS CMDS NOISY PEER_PORTS
+declare -A MEM_CONN MEM_STREAM RPS LAT CPU BCPU SYSC FAILED NOTE STATUS CMDS NOISY PEER_PORTS
 # Per row, keyed "PEER,SCENARIO", filled by aggregate: medians over the ok
 # runs (M_RPS M_LAT M_CPU), CPU min and max, ok and NOISE-flagged run counts,
 # h2load failures summed, and the row status (ok when any run is ok).
@@ -590,6 +590,74 @@ measure() {
         [[ -n $root ]] && count_syscalls "$k" "$root" "$peer-${SC_NAMES[i]}-r$((r + 1))" "$i" "$c" "$m" "$n" "$@"
     done
 }
+
+# ---------------------------------------------------------------- memory
+
+MEM_CONNS=${BENCH_MEM_CONNS:-2000}
+MEM_STREAM_CONNS=8
+MEM_STREAMS_EACH=100 # every peer's default SETTINGS_MAX_CONCURRENT_STREAMS allows 100
+
+# Resident KiB of the process tree rooted at $1, into RSS_KB.
+tree_rss() {
+    local sum=0 p v
+    for p in $(tree_pids "$1"); do
+        v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    RSS_KB=$sum
+}
+
+# measure_memory PEER ROOT R: KiB of resident memory per idle h2c connection
+# (MEM_CONNS held, preface and SETTINGS only) and per open stream (800 on 8
+# more connections, to a backend answering after 3 s), from the RSS of the
+# proxy's tree as bench/hold.py opens them, all held until the end so that no
+# step reuses memory another freed; right after the proxy's start, before any
+# load has grown its heap.
+measure_memory() {
+    local k=$1,$3 root=$2 line="" rss0 rss1 streams=$((MEM_STREAM_CONNS * MEM_STREAMS_EACH))
+    [[ $1 == direct* ]] && return 0
+    tree_rss "$root"
+    rss0=$RSS_KB
+    coproc HOLD { exec python3 "$SCRIPT_DIR/hold.py" "$PORT" "$MEM_CONNS" "$MEM_STREAM_CONNS" \
+        "$MEM_STREAMS_EACH" /delay/3000 2>&1; }
+    local pid=$HOLD_PID out=${HOLD[0]} in=${HOLD[1]}
+    if read -r -t 30 line <&"$out" && [[ $line == held ]]; then
+        sleep 0.5 # the proxy takes the connections in
+        tree_rss "$root"
+        rss1=$RSS_KB
+        MEM_CONN[$k]=$(awk -v a="$rss1" -v b="$rss0" -v n="$MEM_CONNS" 'BEGIN { printf "%.1f", (a - b) / n }')
+        echo more >&"$in"
+        line=""
+        if read -r -t 30 line <&"$out" && [[ $line == held ]]; then
+            sleep 1 # the streams reach the backend
+            tree_rss "$root"
+            MEM_STREAM[$k]=$(awk -v a="$RSS_KB" -v b="$rss1" -v n="$streams" 'BEGIN { printf "%.1f", (a - b) / n }')
+        fi
+    fi
+    [[ $line == held ]] || log "$1 r$(($3 + 1)): hold.py: ${line:-no answer in 30 s}"
+    exec {in}>&-
+    wait "$pid" 2>/dev/null
+    sleep 3 # the streams' answers come and go
+    log "$1 r$(($3 + 1)): memory: ${MEM_CONN[$k]:--} KiB per idle connection, ${MEM_STREAM[$k]:--} KiB per open stream"
+}
+
+# memory_rows: "peer<TAB>KiB per connection<TAB>KiB per stream" medians over the rounds.
+memory_rows() {
+    local peer r
+    local -a c s
+    for peer in $PEERS; do
+        [[ $peer == direct* ]] && continue
+        c=() s=()
+        for ((r = 0; r < ROUNDS; r++)); do
+            [[ -n ${MEM_CONN[$peer,$r]:-} ]] && c+=("${MEM_CONN[$peer,$r]}")
+            [[ -n ${MEM_STREAM[$peer,$r]:-} ]] && s+=("${MEM_STREAM[$peer,$r]}")
+        done
+        printf '%s\t%s\t%s\n' "$(peer_label "$peer")" "$( ((${#c[@]})) && median "${c[@]}" || echo -)" \
+            "$( ((${#s[@]})) && median "${s[@]}" || echo -)"
+    done
+}
+
+MEMORY_DESC="RSS (VmRSS) of the proxy's process tree before and 1 s into bench/hold.py holding $MEM_CONNS idle h2c connections (preface and SETTINGS), then, with those still held, 800 streams on 8 more connections to /delay/3000; per connection or stream, medians over the rounds, measured right after each start, before the load"
 
 # run_scenario TAG I C M N WRK_SECONDS ARGS...: one load run of scenario I
 # (h2load, or wrk for the wrk rows); ARGS are measure's (a direct row's URL).
@@ -958,6 +1026,12 @@ print_text_report() {
         for peer in $PEERS; do note_lines "$peer" "$i" | sed 's/^/  /'; done
     done
     echo
+    echo "== memory: $MEMORY_DESC"
+    {
+        printf 'peer\tKiB/idle conn\tKiB/open stream\n'
+        memory_rows
+    } | awk -F'\t' '{ printf "%-18s %14s %16s\n", $1, $2, $3 }'
+    echo
     echo "h2load command lines:"
     cmd_lines | sed 's/^/  /'
 }
@@ -1001,6 +1075,14 @@ print_markdown_report() {
         notes=$(for peer in $PEERS; do note_lines "$peer" "$i"; done | sed 's/^/- /')
         [[ -n $notes ]] && { echo; printf '%s\n' "$notes"; }
     done
+    echo
+    echo "## Memory"
+    echo
+    echo "$MEMORY_DESC."
+    echo
+    echo "| peer | KiB per idle connection | KiB per open stream |"
+    echo "|---|---:|---:|"
+    memory_rows | awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
     echo
     echo "## Every run"
     echo
@@ -1183,6 +1265,7 @@ main() {
             reuse_check "$PORT"
             log "$peer r$((r + 1)): ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
             log "$peer r$((r + 1)): process tree measured: $(tree_desc "$PEER_PID")"
+            measure_memory "$peer" "$PEER_PID" "$r"
             measure "$peer" "$PEER_PID" "$r" "http://127.0.0.1:$PORT_H1/bid" \
                 "http://127.0.0.1:$PORT/bid"
             alive "$PEER_PID" || { log "$peer r$((r + 1)): died during the run"; log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2; }
