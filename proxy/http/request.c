@@ -562,6 +562,8 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
     req->outcome.server = conn->server->addr->text;
     if (req->plane->access_log != NULL) /* only the access log reads it */
         req->outcome.upstream_start_ns = sl_clock_ns();
+    if (conn->ops->begin != NULL)
+        conn->ops->begin(conn, req);
     req->is_head_held = holds_head(req);
     if (!req->is_head_held)
         send_request(req);

@@ -35,7 +35,11 @@ struct sl_upstream_ops {
      * request is admitted, into req->prepared. Returns 0, SL_EINVALID (the
      * request is answered 400) or SL_ENOMEM. */
     int (*prepare)(struct sl_request *req);
-    /* An exchange for req starts on c (the pool lent it): the prepared head is
+    /* The pool lent c to req, whose head may wait for a small body
+     * (request.c: holds_head): c is taken, whatever comes from its server or
+     * its timers meanwhile. NULL when the protocol has nothing to do then. */
+    void (*begin)(struct sl_upconn *c, struct sl_request *req);
+    /* An exchange for req starts on c (after begin): the prepared head is
      * sent, with extra (one more field, or NULL) added. */
     int (*send_head)(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra);
     /* Request body bytes, unframed: the protocol frames them. */

@@ -198,10 +198,14 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
 }
 
 /* The head ends with its empty line: an extra field goes in before it. */
+static void h1_begin(struct sl_upconn *c, struct sl_request *req)
+{
+    begin_exchange(h1_of(c), req);
+}
+
 static int h1_send_head(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra)
 {
     struct h1_conn *conn = h1_of(c);
-    begin_exchange(conn, req);
     const char *head = req->prepared.data;
     size_t len = req->prepared.len;
     if (extra == NULL)
@@ -306,6 +310,7 @@ const struct sl_upstream_ops sl_upstream_h1_ops = {
     .free = h1_free,
     .available_streams = h1_available_streams,
     .prepare = h1_prepare,
+    .begin = h1_begin,
     .send_head = h1_send_head,
     .send_body = h1_send_body,
     .end = h1_end,

@@ -283,7 +283,7 @@ class SmallBodies(IntegTest):
         path = os.path.join(self.dir, "scripted.sock")
         self.backend = ScriptedBackend(path, HEAD_OK, keep_alive=True)
         self.addCleanup(self.backend.stop)
-        self.start_sluice({"demo": ["unix:" + path]},
+        self.start_sluice({"demo": (["unix:" + path], {"keepalive_idle_timeout_ms": 100})},
                           extra="workers: 1\nclient_idle_timeout_ms: 300\n")
         self.client = RawClient(self.sluice_port)
         self.addCleanup(self.client.close)
@@ -306,6 +306,20 @@ class SmallBodies(IntegTest):
         self.post_head(20000)
         wait_until(lambda: self.backend.chunks, what="the head alone")
         self.assertTrue(self.backend.chunks[0].endswith(b"\r\n\r\n"), self.backend.chunks[0])
+
+    def test_a_held_head_keeps_its_connection_past_the_idle_timeout(self):
+        """The connection lent to a request whose head waits for its body is
+        taken: its idle timer (100 ms here) must not close it meanwhile."""
+        self.client.request(1, "GET", "/first")  # a kept-alive connection, idle after it
+        self.assertIsNotNone(self.client.wait_for(DATA, 1))
+        self.client.request(3, "POST", "/bid", end_stream=False, headers=[("content-length", "2")])
+        time.sleep(0.25)  # the stimulus: a body later than the idle timeout (and sooner than
+        # client_idle_timeout_ms)
+        self.client.send(frame(DATA, END_STREAM, 3, b"ok"))
+        f = self.client.wait_for(HEADERS, 3)
+        self.assertIsNotNone(f)
+        self.assertEqual(self.backend.accepted, 1)
+        self.assertTrue(self.backend.chunks[-1].endswith(b"\r\n\r\nok"), self.backend.chunks)
 
     def test_a_client_that_stalls_its_small_body_is_cut_off_and_nothing_is_sent(self):
         self.post_head(10)
