@@ -336,19 +336,25 @@ class ActiveHealth(IntegTest):
         url = "http://127.0.0.1:%d/stats" % admin
         return json.load(urllib.request.urlopen(url))["backends"][0]
 
+    def start_with_scripted(self, answer, opts):
+        """sluice, one worker, in front of a scripted server answering answer
+        and a demo backend; returns (the scripted server, the admin port)."""
+        path = os.path.join(self.dir, "scripted.sock")
+        scripted = ScriptedBackend(path, answer)
+        self.addCleanup(scripted.stop)
+        _, good = self.start_backend("good")
+        admin = free_port()
+        self.start_sluice({"demo": (["unix:" + path, good], opts)},
+                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        return scripted, admin
+
     def test_an_ejected_server_is_back_when_its_health_check_passes(self):
         """eject_ms is an hour: only a health check can bring the server back.
         While it answers garbage to the probes too it stays out, and each probe
         counts; answering 200, it is back within an interval."""
-        path = os.path.join(self.dir, "scripted.sock")
-        bad = ScriptedBackend(path, b"HTTP/1.1 zzz\r\n\r\n")
-        self.addCleanup(bad.stop)
-        _, good = self.start_backend("good")
-        admin = free_port()
         opts = {"eject_after_failures": 2, "eject_ms": 3600000,
                 "health_check_path": "/healthz?deep=1", "health_check_interval_ms": 200}
-        self.start_sluice({"demo": (["unix:" + path, good], opts)},
-                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        bad, admin = self.start_with_scripted(b"HTTP/1.1 zzz\r\n\r\n", opts)
         statuses = [self.get("/")[0] for _ in range(10)]
         self.assertEqual(statuses.count(502), 2, statuses)
         wait_until(lambda: self.stats_of_backend(admin)["health_checks_failed"] >= 3,
@@ -374,15 +380,9 @@ class ActiveHealth(IntegTest):
     def test_a_probe_that_gets_no_answer_within_the_interval_fails(self):
         """A server that accepts and never answers: its request times out (504)
         and ejects it; each probe then has one interval, and fails."""
-        path = os.path.join(self.dir, "scripted.sock")
-        silent = ScriptedBackend(path, None)
-        self.addCleanup(silent.stop)
-        _, good = self.start_backend("good")
-        admin = free_port()
         opts = {"eject_after_failures": 1, "eject_ms": 3600000, "response_timeout_ms": 300,
                 "health_check_path": "/", "health_check_interval_ms": 200}
-        self.start_sluice({"demo": (["unix:" + path, good], opts)},
-                          extra="workers: 1\nadmin_address: 127.0.0.1:%d\n" % admin)
+        _, admin = self.start_with_scripted(None, opts)
         statuses = [self.get("/")[0] for _ in range(4)]
         self.assertEqual(statuses.count(504), 1, statuses)
         wait_until(lambda: self.stats_of_backend(admin)["health_checks_failed"] >= 2,
