@@ -98,7 +98,7 @@ WRK_S=${BENCH_WRK_S:-3}
 # BENCH_OPEN_LOOP_S seconds: the CPU a proxy spends when it is not saturated,
 # where closed-loop batching no longer hides per-event costs.
 OPEN_LOOP_S=${BENCH_OPEN_LOOP_S:-2}
-for rate in ${BENCH_OPEN_LOOP_RATES:-10000 20000 40000}; do
+for rate in ${BENCH_OPEN_LOOP_RATES-10000 20000 40000}; do
     SC_NAMES+=("ol$((rate / 1000))k")
     SC_PROTO+=(h2)
     SC_C+=(100)
