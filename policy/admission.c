@@ -4,9 +4,10 @@
  *   idle       neither: before sl_admission_admit, and after release, cancel,
  *              eviction, a shed by sl_admission_next or a shed at admission.
  *   queued     is_queued: linked on queues[class_index], enqueued_ns set.
- *   in flight  is_inflight: counted in inflight, admitted_ns and
- *              inflight_at_admit set (inflight just after counting it, this
- *              entry included; release hands it to the limiter).
+ *   in flight  is_inflight: counted in inflight and inflight_by_class,
+ *              admitted_ns and inflight_at_admit set (inflight just after
+ *              counting it, this entry included; release hands it to the
+ *              limiter).
  * Moves: idle -> in flight (admit, fast path); idle -> queued (admit);
  * queued -> in flight (next); queued -> idle (next sheds it, cancel, eviction);
  * in flight -> idle (release).
@@ -17,7 +18,10 @@
  *     tail, whatever the mode: LIFO only changes which end next() takes from.
  *   - inflight counts the entries in flight. It may exceed the limit for a
  *     while after an adaptive limit falls; nothing then goes until it drops.
- *   - usable(k) never grows with k (the reserves above k only accumulate), so
+ *   - inflight_by_class[k] counts the entries of class k in flight; inflight
+ *     is their sum.
+ *   - usable(k) never grows with k (the unused reserves above k only
+ *     accumulate), so
  *     if the most important non-empty class cannot go, no queued entry can:
  *     every more important class is empty and every less important one has
  *     at most the same usable limit. next() therefore looks only at that class.
@@ -38,6 +42,13 @@
  *   - service_ns is an EWMA (alpha 1/8) of the latencies released without
  *     is_drop; the first sample sets it. Drops say little about how long a
  *     request takes, so they only reach the limiter.
+ *   - drain_ns[k] is an EWMA (alpha 1/8) of the time between two entries of
+ *     class k sent from the queue; a busy period's first gap runs from the
+ *     enqueue that made the queue non-empty (last_dequeue_ns is set then), so
+ *     it is that entry's wait. Deadline sheds at dequeue are not sends and do
+ *     not count. Entries of more important classes queued ahead of a newcomer
+ *     count at its class's pace: their own share of the backend is already in
+ *     that pace, so this errs towards shedding.
  *   - The CoDel switch looks at dequeues by next() (sent or shed for their
  *     deadline), and at each measures the wait of the oldest entry of the
  *     class served, before taking one: in FIFO mode that is the entry taken;
@@ -63,6 +74,27 @@ static uint64_t sub_sat(uint64_t a, uint64_t b)
     return a > b ? a - b : 0;
 }
 
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+    return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* the first sample sets it; then each moves it 1/8 of the way */
+static void smooth(uint64_t *average, uint64_t sample)
+{
+    if (*average == 0)
+        *average = sample;
+    else if (sample >= *average)
+        *average += (sample - *average) / 8;
+    else
+        *average -= (*average - sample) / 8;
+}
+
 static unsigned reserve_above(const struct sl_admission *adm, size_t class_index)
 {
     unsigned percent = 0;
@@ -74,9 +106,14 @@ static unsigned reserve_above(const struct sl_admission *adm, size_t class_index
 static uint32_t usable_limit(const struct sl_admission *adm, size_t class_index)
 {
     uint64_t limit = sl_limiter_limit(&adm->limiter);
-    uint64_t reserved = (limit * reserve_above(adm, class_index) + 99) / 100;
+    uint64_t unused = 0;
     SL_ASSERT(limit >= 1);
-    return reserved < limit ? (uint32_t)(limit - reserved) : 1;
+    for (size_t j = 0; j < class_index; j++) {
+        uint64_t reserve = (limit * adm->cfg.classes[j].reserve_percent + 99) / 100;
+        if (reserve > adm->inflight_by_class[j])
+            unused += reserve - adm->inflight_by_class[j];
+    }
+    return unused < limit ? (uint32_t)(limit - unused) : 1;
 }
 
 /* class_count when the queue is empty */
@@ -94,9 +131,13 @@ static void check_counts(const struct sl_admission *adm)
     SL_ASSERT(adm->queued > 0 || !adm->is_lifo);
 #ifndef NDEBUG /* a loop over the classes: debug builds only */
     uint32_t sum = 0;
-    for (size_t k = 0; k < adm->cfg.class_count; k++)
+    uint32_t inflight = 0;
+    for (size_t k = 0; k < adm->cfg.class_count; k++) {
         sum += adm->queued_by_class[k];
+        inflight += adm->inflight_by_class[k];
+    }
     SL_ASSERT(sum == adm->queued);
+    SL_ASSERT(inflight == adm->inflight);
 #endif
 }
 
@@ -117,6 +158,7 @@ static void start_flight(struct sl_admission *adm, struct sl_admission_entry *en
     SL_ASSERT(!entry->is_queued && !entry->is_inflight);
     SL_ASSERT(adm->inflight < UINT32_MAX);
     adm->inflight++;
+    adm->inflight_by_class[entry->class_index]++;
     entry->inflight_at_admit = adm->inflight;
     entry->admitted_ns = now_ns;
     entry->is_inflight = true;
@@ -126,6 +168,8 @@ static void enqueue(struct sl_admission *adm, struct sl_admission_entry *entry, 
 {
     SL_ASSERT(!entry->is_queued && !entry->is_inflight);
     SL_ASSERT(adm->queued < adm->cfg.queue_size);
+    if (adm->queued_by_class[entry->class_index] == 0)
+        adm->last_dequeue_ns[entry->class_index] = now_ns;
     TAILQ_INSERT_TAIL(&adm->queues[entry->class_index], entry, link);
     adm->queued_by_class[entry->class_index]++;
     adm->queued++;
@@ -185,6 +229,45 @@ static bool can_start_now(const struct sl_admission *adm, unsigned class_index)
     return highest_queued_class(adm) > class_index;
 }
 
+/* The time one entry of the class takes to leave the queue; 0: not known. */
+static uint64_t drain_step_ns(const struct sl_admission *adm, size_t class_index)
+{
+    if (adm->drain_ns[class_index] != 0)
+        return adm->drain_ns[class_index];
+    return adm->service_ns / usable_limit(adm, class_index);
+}
+
+static uint64_t queued_through(const struct sl_admission *adm, size_t class_index)
+{
+    uint64_t n = 0;
+    for (size_t j = 0; j <= class_index; j++)
+        n += adm->queued_by_class[j];
+    return n;
+}
+
+/* What the entry may wait in the queue, as the backlog rule sees it. */
+static uint64_t backlog_allowance_ns(const struct sl_admission *adm,
+                                     const struct sl_admission_entry *entry, uint64_t now_ns)
+{
+    const struct sl_class_policy *c = &adm->cfg.classes[entry->class_index];
+    uint64_t allowed = min_u64(c->max_backlog_ns, c->max_queue_ns);
+    if (entry->deadline_ns != 0)
+        allowed = min_u64(allowed, sub_sat(sub_sat(entry->deadline_ns, now_ns), adm->service_ns));
+    return allowed;
+}
+
+static bool is_backlogged(const struct sl_admission *adm, const struct sl_admission_entry *entry,
+                          uint64_t now_ns)
+{
+    unsigned k = entry->class_index;
+    if (adm->cfg.classes[k].shed_rank == 0 || adm->service_ns == 0)
+        return false;
+    uint64_t allowed = backlog_allowance_ns(adm, entry, now_ns);
+    if (adm->queued_by_class[k] > 0 && sub_sat(now_ns, adm->last_dequeue_ns[k]) > allowed)
+        return true; /* its class's queue is stuck */
+    return mul_sat(queued_through(adm, k) + 1, drain_step_ns(adm, k)) > allowed;
+}
+
 enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission_entry *entry,
                                    uint64_t now_ns, struct sl_admission_entry **evicted,
                                    enum sl_shed_reason *reason)
@@ -195,6 +278,10 @@ enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission
     if (can_start_now(adm, entry->class_index)) {
         start_flight(adm, entry, now_ns);
         return SL_ADMIT;
+    }
+    if (is_backlogged(adm, entry, now_ns)) {
+        *reason = SL_SHED_BACKLOG;
+        return SL_SHED;
     }
     if (adm->queued >= adm->cfg.queue_size) {
         struct sl_admission_entry *victim = find_eviction_victim(adm, entry->class_index);
@@ -234,29 +321,21 @@ void sl_admission_cancel(struct sl_admission *adm, struct sl_admission_entry *en
     check_counts(adm);
 }
 
-static void update_service_estimate(struct sl_admission *adm, uint64_t latency_ns)
-{
-    if (adm->service_ns == 0)
-        adm->service_ns = latency_ns;
-    else if (latency_ns >= adm->service_ns)
-        adm->service_ns += (latency_ns - adm->service_ns) / 8;
-    else
-        adm->service_ns -= (adm->service_ns - latency_ns) / 8;
-}
-
 void sl_admission_release(struct sl_admission *adm, struct sl_admission_entry *entry,
                           uint64_t now_ns, uint64_t latency_ns, enum sl_sample sample)
 {
     SL_ASSERT(entry->is_inflight && !entry->is_queued);
     SL_ASSERT(adm->inflight > 0);
+    SL_ASSERT(adm->inflight_by_class[entry->class_index] > 0);
     adm->inflight--;
+    adm->inflight_by_class[entry->class_index]--;
     entry->is_inflight = false;
     if (sample == SL_SAMPLE_NONE)
         return;
     bool is_drop = sample == SL_SAMPLE_DROP;
     sl_limiter_on_sample(&adm->limiter, now_ns, latency_ns, entry->inflight_at_admit, is_drop);
     if (!is_drop)
-        update_service_estimate(adm, latency_ns);
+        smooth(&adm->service_ns, latency_ns > 0 ? latency_ns : 1);
 }
 
 static struct sl_admission_entry *take_from_queue(struct sl_admission *adm, size_t class_index,
@@ -265,8 +344,9 @@ static struct sl_admission_entry *take_from_queue(struct sl_admission *adm, size
     struct sl_admission_list *list = &adm->queues[class_index];
     /* the oldest entry's wait is the queue's sojourn time, whichever end is served */
     uint64_t oldest_wait_ns = sub_sat(now_ns, TAILQ_FIRST(list)->enqueued_ns);
+    bool is_lifo = adm->is_lifo && adm->cfg.classes[class_index].shed_rank == 0;
     struct sl_admission_entry *entry =
-        adm->is_lifo ? TAILQ_LAST(list, sl_admission_list) : TAILQ_FIRST(list);
+        is_lifo ? TAILQ_LAST(list, sl_admission_list) : TAILQ_FIRST(list);
     unlink_entry(adm, entry);
     note_dequeue_wait(adm, oldest_wait_ns, now_ns);
     end_standing_queue_if_empty(adm);
@@ -293,6 +373,9 @@ enum sl_verdict sl_admission_next(struct sl_admission *adm, uint64_t now_ns,
         *reason = SL_SHED_DEADLINE;
         return SL_SHED;
     }
+    smooth(&adm->drain_ns[k],
+           now_ns > adm->last_dequeue_ns[k] ? now_ns - adm->last_dequeue_ns[k] : 1);
+    adm->last_dequeue_ns[k] = now_ns;
     start_flight(adm, taken, now_ns);
     return SL_ADMIT;
 }
@@ -300,4 +383,11 @@ enum sl_verdict sl_admission_next(struct sl_admission *adm, uint64_t now_ns,
 uint32_t sl_admission_limit(const struct sl_admission *adm)
 {
     return sl_limiter_limit(&adm->limiter);
+}
+
+uint64_t sl_admission_backlog_ns(const struct sl_admission *adm, size_t class_index)
+{
+    if (adm->queued_by_class[class_index] == 0 || adm->service_ns == 0)
+        return 0;
+    return mul_sat(queued_through(adm, class_index), drain_step_ns(adm, class_index));
 }

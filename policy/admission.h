@@ -4,20 +4,38 @@
  * class, and with nothing of its class or higher queued, is admitted at once.
  * Otherwise it queues. The queue is one list per class; the next request to go
  * is taken from the most important non-empty class that the limit allows
- * (a higher class never waits behind a lower one). A class may use the limit
- * minus the reserves of the classes above it:
- *     usable(k) = limit - ceil(limit * sum(reserve_percent of classes < k) / 100)
- * (at least 1 for every class: at tiny limits, such as 1, a reserve yields rather
- * than starve a class outright), so lower classes cannot take every slot just
- * before a burst of a higher one.
+ * (a higher class never waits behind a lower one).
  *
- * Within a class the queue is FIFO while it drains and newest-first (adaptive
- * LIFO) once a standing queue forms, CoDel-style: when, at every dequeue over
+ * Reserves are minimum shares: class j keeps
+ *     reserve(j) = ceil(limit * reserve_percent(j) / 100)
+ * slots for itself, and the slots it holds count towards that reserve. A class
+ * may use the limit less what the classes above it reserve and do not hold:
+ *     usable(k) = limit - sum over j < k of max(0, reserve(j) - inflight(j))
+ * (at least 1 for every class: at tiny limits, such as 1, a reserve yields rather
+ * than starve a class outright). Lower classes cannot take every slot just
+ * before a burst of a higher one, yet a reserve in use costs them nothing.
+ *
+ * Backlog: a sheddable class's queue is kept to what the backend drains soon.
+ * A newcomer of a class with shed_rank != 0 that would queue is shed at once
+ * (SL_SHED_BACKLOG) when its predicted wait, the entries ahead of it times the
+ * time between two dequeues of its class (smoothed; before the first, the
+ * service time over the usable limit), exceeds the least of its class's
+ * max_backlog_ns, max_queue_ns and, with a deadline, the time left to start
+ * before it; and when its class's queue has not moved for longer than that.
+ * A flood's excess gets its answer on arrival, not after waiting its turn to
+ * expire, while a burst the backend drains within max_backlog_ns still queues.
+ * No prediction is made before the first finished request.
+ *
+ * Within a class the queue is FIFO while it drains. A class that is never shed
+ * at the door (shed_rank 0) is served newest-first (adaptive LIFO) once a
+ * standing queue forms, CoDel-style: when, at every dequeue over
  * queue_interval_ns, the oldest queued request of the class served had waited
  * longer than queue_target_ns, the admission switches to LIFO; it switches back
  * when at a dequeue the oldest had waited no longer than the target, or the
  * queue empties. Under a standing queue the newest requests, which still have
- * time left, go first, and the oldest expire.
+ * time left, go first, and the oldest expire. Sheddable classes stay FIFO:
+ * their backlog is bounded, and under LIFO the oldest of a bounded queue would
+ * wait to expire rather than be served.
  *
  * When the queue holds queue_size entries, an arriving request evicts the newest
  * entry of the least important class below its own whose shed_rank is not 0;
@@ -77,6 +95,9 @@ struct sl_admission {
     struct sl_limiter limiter;
     struct sl_admission_list queues[SL_CLASS_MAX];
     uint32_t queued_by_class[SL_CLASS_MAX];
+    uint32_t inflight_by_class[SL_CLASS_MAX];
+    uint64_t drain_ns[SL_CLASS_MAX];        /* smoothed time between two dequeues; 0: none yet */
+    uint64_t last_dequeue_ns[SL_CLASS_MAX]; /* or when the class's queue last became non-empty */
     uint32_t queued;
     uint32_t inflight;
     uint64_t service_ns;            /* smoothed latency of finished requests; 0: none yet */
@@ -96,7 +117,8 @@ void sl_admission_init(struct sl_admission *adm, const struct sl_admission_confi
  *             and waits for sl_admission_next to hand it back. If *evicted is set,
  *             that other entry was removed from the queue to make room and the
  *             caller must shed it with SL_SHED_EVICTED.
- *   SL_SHED:  nothing changed; *reason says why (SL_SHED_QUEUE_FULL).
+ *   SL_SHED:  nothing changed; *reason says why (SL_SHED_QUEUE_FULL,
+ *             SL_SHED_BACKLOG).
  * *evicted is always written (NULL when nothing was evicted). */
 enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission_entry *entry,
                                    uint64_t now_ns, struct sl_admission_entry **evicted,
@@ -127,5 +149,9 @@ enum sl_verdict sl_admission_next(struct sl_admission *adm, uint64_t now_ns,
 
 /* The limit now (for stats). */
 uint32_t sl_admission_limit(const struct sl_admission *adm);
+
+/* How long class_index's queue now takes to drain, as the backlog rule
+ * predicts it (for stats); 0 when it is empty or nothing has finished yet. */
+uint64_t sl_admission_backlog_ns(const struct sl_admission *adm, size_t class_index);
 
 #endif

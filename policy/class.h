@@ -25,14 +25,17 @@ enum sl_shed_reason {
     SL_SHED_DEADLINE,      /* its deadline could no longer be met */
     SL_SHED_OVERLOAD,      /* sluice itself is overloaded: shed at the door */
     SL_SHED_EVICTED,       /* pushed out of a full queue by a higher class */
+    SL_SHED_BACKLOG,       /* the queue ahead would not drain within what its class may wait */
     SL_SHED_REASON_COUNT,
 };
 
-/* "queue_full", "queue_timeout", "deadline", "overload", "evicted". */
+/* "queue_full", "queue_timeout", "deadline", "overload", "evicted", "backlog". */
 const char *sl_shed_reason_name(enum sl_shed_reason reason);
 
 struct sl_class_policy {
     uint64_t max_queue_ns;    /* longest wait in a backend's queue */
+    uint64_t max_backlog_ns;  /* sheddable classes: the longest wait a newcomer is
+                               * predicted to have that still lets it queue */
     unsigned reserve_percent; /* share of each backend's limit that classes below this
                                * one may not use; the sum over classes is < 100 */
     unsigned shed_rank;       /* 0: never shed at the door nor evicted; otherwise

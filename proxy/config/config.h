@@ -78,8 +78,9 @@ struct sl_shed_answer {
 
 struct sl_class_config {
     const char *name;
-    uint32_t deadline_ms;  /* arrival to response; 0: none */
-    uint32_t max_queue_ms; /* longest wait in a backend's queue */
+    uint32_t deadline_ms;    /* arrival to response; 0: none */
+    uint32_t max_queue_ms;   /* longest wait in a backend's queue */
+    uint32_t max_backlog_ms; /* sheddable: longest predicted wait that may still queue */
     uint32_t reserve_percent;
     uint32_t max_body_bytes; /* 0: no limit; larger bodies get 413 */
     bool is_sheddable;

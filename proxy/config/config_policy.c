@@ -16,6 +16,7 @@
 
 #define SHED_BODY_MAX_BYTES 4096
 #define IMPLICIT_MAX_QUEUE_MS 1000
+#define DEFAULT_MAX_BACKLOG_MS 100
 
 /* Patterns own heap memory, so the config keeps a list of them to free. */
 struct sl_config_pattern {
@@ -203,6 +204,7 @@ static int add_implicit_class(struct loader *ld)
         return -1;
     cls->name = "default";
     cls->max_queue_ms = IMPLICIT_MAX_QUEUE_MS;
+    cls->max_backlog_ms = DEFAULT_MAX_BACKLOG_MS;
     cls->shed.status = 503;
     cls->shed.body = (struct sl_string){.text = "", .len = 0};
     cfg->classes = cls;
@@ -473,6 +475,9 @@ static const struct key class_keys[] = {
              "time from arrival to response; a request that cannot make it is shed; 0: none"),
     UINT_KEY(struct sl_class_config, max_queue_ms, IMPLICIT_MAX_QUEUE_MS, 0, 3600000,
              "longest wait for a backend slot before the request is shed"),
+    UINT_KEY(struct sl_class_config, max_backlog_ms, DEFAULT_MAX_BACKLOG_MS, 1, 3600000,
+             "sheddable classes: a request whose predicted wait for a backend slot (the queue "
+             "ahead of it at the pace its class leaves the queue) is longer is shed at once"),
     UINT_KEY(struct sl_class_config, reserve_percent, 0, 0, 99,
              "share of each backend's limit that less important classes may not use"),
     UINT_KEY(struct sl_class_config, max_body_bytes, 0, 0, 4294967295u,
@@ -597,6 +602,7 @@ static int resolve_classes(struct loader *ld, const struct sl_yaml_node *root)
     for (size_t i = 0; i < cfg->class_count; i++) {
         const struct sl_class_config *cls = &cfg->classes[i];
         cfg->class_policies[i].max_queue_ns = (uint64_t)cls->max_queue_ms * 1000000;
+        cfg->class_policies[i].max_backlog_ns = (uint64_t)cls->max_backlog_ms * 1000000;
         cfg->class_policies[i].reserve_percent = cls->reserve_percent;
         is_sheddable[i] = cls->is_sheddable;
         reserved += cls->reserve_percent;

@@ -26,6 +26,7 @@ classes:
       status: 204
   - name: bulk
     max_queue_ms: %(bulk_queue_ms)d
+    max_backlog_ms: %(bulk_backlog_ms)d
     shed:
       status: 503
       headers: {Retry-After: "1"}
@@ -55,13 +56,15 @@ def counts_of(log):
 
 
 class H2cShed(IntegTest):
-    def start_gated(self, max_inflight=1, queue_size=0, bulk_queue_ms=1000, extra=""):
+    def start_gated(self, max_inflight=1, queue_size=0, bulk_queue_ms=1000, bulk_backlog_ms=1000,
+                    extra=""):
         """sluice in front of a verbose demo backend that takes max_inflight
         requests at a time; returns the backend process."""
         backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": ([addr], {"max_inflight": max_inflight,
                                              "queue_size": queue_size})},
-                          extra=CLASSES % {"bulk_queue_ms": bulk_queue_ms} + extra)
+                          extra=CLASSES % {"bulk_queue_ms": bulk_queue_ms,
+                                           "bulk_backlog_ms": bulk_backlog_ms} + extra)
         return backend
 
     def hold_slot(self, backend, path="/delay/400"):
@@ -98,7 +101,7 @@ class H2cShed(IntegTest):
         self.assertEqual(counts[("demo", "critical")],
                          {"received": 2, "admitted": 1, "shed_queue_full": 1,
                           "shed_queue_timeout": 0, "shed_deadline": 0, "shed_overload": 0,
-                          "shed_evicted": 0, "cancelled": 0})
+                          "shed_evicted": 0, "shed_backlog": 0, "cancelled": 0})
         self.assertEqual(counts[("demo", "bulk")]["received"], 2)  # the holder and /track
         self.assertEqual(counts[("demo", "bulk")]["shed_queue_full"], 1)
 
@@ -126,6 +129,30 @@ class H2cShed(IntegTest):
         self.assertGreaterEqual(elapsed, 0.15 - TIMER_SLACK)
         self.assertLess(elapsed, 0.9)  # not held until the slot freed
         holder.close()
+
+    def test_a_request_that_would_wait_past_its_backlog_is_shed_at_once(self):
+        """Once a request has taken 300 ms, a bulk request queued behind the next
+        one would wait about that long: more than its class's 100 ms backlog,
+        so it is answered on arrival. Critical, never shed at the door, queues."""
+        backend = self.start_gated(queue_size=8, bulk_backlog_ms=100)
+        holder = self.hold_slot(backend, "/delay/300")
+        started = time.monotonic()
+        self.assertIsNotNone(holder.wait_for(DATA, 1))
+        holder.close()
+        self.assertGreater(time.monotonic() - started, 0.2)
+        holder = self.hold_slot(backend, "/delay/301")
+        started = time.monotonic()
+        status, headers, body = self.get("/track")
+        elapsed = time.monotonic() - started
+        self.assertEqual((status, body), (503, b"busy\n"))
+        self.assertEqual(headers["x-sluice-decision"], "class=bulk; shed=backlog")
+        self.assertLess(elapsed, 0.2, "answered before the slot freed")
+        status, headers, _ = self.get("/status/200")
+        self.assertEqual((status, headers["x-sluice-decision"]), (200, "class=critical"))
+        holder.close()
+        counts = self.stop_and_count()
+        self.assertEqual(counts[("demo", "bulk")]["shed_backlog"], 1)
+        self.assertEqual(counts[("demo", "critical")]["admitted"], 1)
 
     def test_queued_request_goes_when_the_slot_frees_with_its_body(self):
         backend = self.start_gated(queue_size=8)

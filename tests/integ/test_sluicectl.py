@@ -78,8 +78,8 @@ class Sluicectl(IntegTest):
         res = self.ctl("stats", "-c", os.path.join(self.dir, "sluice.yaml"))
         self.assertEqual(res.returncode, 0, res.stderr)
         rows = [line.split() for line in res.stdout.decode().splitlines()]
-        self.assertIn(["demo", "bulk", "10", "7", "3", "3", "0", "0", "0", "0", "0"], rows)
-        self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0"], rows)
+        self.assertIn(["demo", "bulk", "10", "7", "3", "3", "0", "0", "0", "0", "0", "0"], rows)
+        self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0", "0"], rows)
 
     @unittest.skipUnless(shutil.which("tmux") and shutil.which("h2load"),
                          "tmux and h2load (nghttp2-client) are needed")

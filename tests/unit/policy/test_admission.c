@@ -32,6 +32,7 @@ static void setup(struct world *w, size_t class_count, uint32_t limit, uint32_t 
     memset(w, 0, sizeof(*w));
     for (size_t k = 0; k < class_count; k++) {
         w->classes[k].max_queue_ns = 1000 * MS;
+        w->classes[k].max_backlog_ns = 1000 * MS;
         is_sheddable[k] = true;
     }
     sl_class_rank(w->classes, is_sheddable, class_count);
@@ -180,6 +181,22 @@ static void expect_expiry(const struct world *w, const struct sl_admission_entry
     assert_int_equal(reason, expected_reason);
 }
 
+/* A newcomer shed by the backlog rule: nothing changed. */
+static void arrive_backlogged(struct world *w, unsigned class_index, uint64_t deadline_ns)
+{
+    struct sl_admission_entry *e = new_entry(w, class_index, deadline_ns);
+    struct sl_admission_entry *evicted = e;
+    enum sl_shed_reason reason = SL_SHED_REASON_COUNT;
+    unsigned char before[sizeof(w->adm)];
+    memcpy(before, &w->adm, sizeof(w->adm));
+    assert_int_equal(sl_admission_admit(&w->adm, e, w->now, &evicted, &reason), SL_SHED);
+    assert_int_equal(reason, SL_SHED_BACKLOG);
+    assert_null(evicted);
+    assert_false(e->is_queued || e->is_inflight);
+    assert_memory_equal(before, &w->adm, sizeof(w->adm));
+    check_consistent(w);
+}
+
 static void fast_path_admits_up_to_the_limit(void **state)
 {
     struct world w;
@@ -295,7 +312,8 @@ static void fifo_within_a_class(void **state)
     assert_false(w.adm.is_lifo);
 }
 
-/* limit 10, critical reserves 20%: bulk may use 8 slots, critical all 10. */
+/* limit 10, critical reserves 20% (2 slots): bulk may use 8 slots while
+ * critical holds none, and all that critical leaves once it holds its 2. */
 static void reservation_keeps_slots_for_higher_classes(void **state)
 {
     struct world w;
@@ -319,19 +337,27 @@ static void reservation_keeps_slots_for_higher_classes(void **state)
     expect_next(&w, SL_ADMIT, crit[2]);
     expect_next(&w, SL_QUEUE, NULL);
 
-    /* 9 in flight, only bulk waits, and bulk may use 8 */
-    finish(&w, bulk[1], 1 * MS, false);
-    expect_next(&w, SL_QUEUE, NULL);
-    finish(&w, bulk[2], 1 * MS, false);
-    expect_next(&w, SL_QUEUE, NULL);
-    finish(&w, bulk[3], 1 * MS, false);
+    /* critical holds 2 of its reserve of 2: the slot it frees goes to bulk */
+    finish(&w, crit[0], 1 * MS, false);
     expect_next(&w, SL_ADMIT, bulk[8]);
     expect_next(&w, SL_QUEUE, NULL);
+    assert_int_equal(w.adm.inflight, 10);
+
+    /* critical holds none: its 2 slots stay free, 8 bulk in flight */
+    finish(&w, crit[1], 1 * MS, false);
+    expect_next(&w, SL_QUEUE, NULL);
+    finish(&w, crit[2], 1 * MS, false);
+    expect_next(&w, SL_QUEUE, NULL);
+    assert_int_equal(w.adm.inflight, 8);
+    finish(&w, bulk[1], 1 * MS, false);
+    expect_next(&w, SL_ADMIT, bulk[9]);
     assert_int_equal(w.adm.inflight, 8);
 }
 
-/* Reserves add up down the classes and round up: with limit 10 and reserves
- * of 15% and 10%, class 1 may use 10 - ceil(1.5) = 8, class 2 10 - ceil(2.5) = 7. */
+/* Reserves add up down the classes, each rounded up: with limit 10 and
+ * reserves of 15% and 10%, class 1 may use 10 - ceil(1.5) = 8 and class 2
+ * 10 - 2 - 1 = 7, while classes 0 and 1 hold nothing. Once class 1 holds
+ * its 1 slot, class 2's usable limit is 8, so 7 + 1 leaves it nothing more. */
 static void reserves_accumulate_and_round_up(void **state)
 {
     struct world w;
@@ -440,6 +466,7 @@ static void queue_five(struct world *w, struct sl_admission_entry **running,
                        struct sl_admission_entry **e)
 {
     setup(w, 1, 1, 8);
+    w->classes[0].shed_rank = 0;
     start(w);
     *running = arrive(w, 0, SL_ADMIT);
     for (size_t i = 0; i < 5; i++) {
@@ -564,6 +591,8 @@ static void lifo_keeps_class_order(void **state)
 {
     struct world w;
     setup(&w, 2, 1, 8);
+    w.classes[0].shed_rank = 0;
+    w.classes[1].shed_rank = 0;
     start(&w);
     struct sl_admission_entry *running = arrive(&w, 1, SL_ADMIT);
     struct sl_admission_entry *low[3], *high[2];
@@ -650,10 +679,13 @@ static void expiry_with_service_estimate(void **state)
     expect_expiry(&w, d190, 150 * MS, SL_SHED_QUEUE_TIMEOUT); /* tie */
 }
 
+/* The class is never shed at the door, so the backlog rule lets the doomed
+ * entry queue. */
 static void deadline_shed_at_dequeue(void **state)
 {
     struct world w;
     setup(&w, 1, 1, 8);
+    w.classes[0].shed_rank = 0;
     start(&w);
     struct sl_admission_entry *a = arrive(&w, 0, SL_ADMIT);
     w.now = 50 * MS;
@@ -687,6 +719,7 @@ static void deadline_shed_then_next_continues(void **state)
 {
     struct world w;
     setup(&w, 2, 1, 8);
+    w.classes[0].shed_rank = 0;
     start(&w);
     struct sl_admission_entry *a = arrive(&w, 0, SL_ADMIT);
     w.now = 20 * MS;
@@ -701,6 +734,142 @@ static void deadline_shed_then_next_continues(void **state)
     expect_next(&w, SL_SHED, doomed);
     expect_next(&w, SL_ADMIT, low);
     expect_next(&w, SL_QUEUE, NULL);
+}
+
+/* Limit 2, backlog 25 ms. One request of 10 ms has finished: before any
+ * dequeue, an entry leaves the queue every 10 / 2 = 5 ms. */
+static void start_backlog_world(struct world *w, size_t class_count)
+{
+    setup(w, class_count, 2, 16);
+    for (size_t k = 0; k < class_count; k++)
+        w->classes[k].max_backlog_ns = 25 * MS;
+    start(w);
+    struct sl_admission_entry *first = arrive(w, 0, SL_ADMIT);
+    w->now = 10 * MS;
+    finish(w, first, 10 * MS, false);
+    assert_int_equal(w->adm.service_ns, 10 * MS);
+}
+
+/* The queue ahead times the pace: the 5th would wait 25 ms (still in), the
+ * 6th 30 ms (shed at once). */
+static void backlog_sheds_a_newcomer_that_would_wait_too_long(void **state)
+{
+    struct world w;
+    start_backlog_world(&w, 1);
+    arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 0, SL_ADMIT);
+    for (size_t i = 0; i < 5; i++)
+        arrive(&w, 0, SL_QUEUE);
+    assert_int_equal(sl_admission_backlog_ns(&w.adm, 0), 25 * MS);
+    arrive_backlogged(&w, 0, 0);
+    assert_int_equal(w.adm.queued, 5);
+}
+
+/* The pace is measured: dequeues 20 ms apart make a newcomer behind one
+ * queued entry wait about 40 ms. */
+static void backlog_follows_the_pace_the_class_leaves_the_queue(void **state)
+{
+    struct world w;
+    start_backlog_world(&w, 1);
+    struct sl_admission_entry *a = arrive(&w, 0, SL_ADMIT);
+    struct sl_admission_entry *b = arrive(&w, 0, SL_ADMIT);
+    struct sl_admission_entry *q[3];
+    for (size_t i = 0; i < 3; i++)
+        q[i] = arrive(&w, 0, SL_QUEUE);
+    /* the first gap runs from the enqueue that started the queue, at 10 ms */
+    w.now = 30 * MS;
+    finish(&w, a, 20 * MS, false);
+    expect_next(&w, SL_ADMIT, q[0]);
+    assert_int_equal(w.adm.drain_ns[0], 20 * MS);
+    w.now = 50 * MS;
+    finish(&w, b, 40 * MS, false);
+    expect_next(&w, SL_ADMIT, q[1]);
+    assert_int_equal(w.adm.drain_ns[0], 20 * MS);
+    /* q[2] and the newcomer: 2 x 20 ms > 25 */
+    arrive_backlogged(&w, 0, 0);
+    w.now = 70 * MS;
+    finish(&w, q[0], 40 * MS, false);
+    expect_next(&w, SL_ADMIT, q[2]);
+    /* an empty queue: one step of 20 ms fits */
+    arrive(&w, 0, SL_QUEUE);
+}
+
+/* A class never shed at the door queues however long the wait. A deadline
+ * tightens what a sheddable one may wait: at 10 ms, with 10 ms of service,
+ * a deadline at 40 ms leaves 20 ms to start, less than the 25 ms backlog. */
+static void backlog_spares_unsheddable_classes_and_counts_deadlines(void **state)
+{
+    struct world w;
+    setup(&w, 2, 2, 16);
+    w.classes[0].max_backlog_ns = 25 * MS;
+    w.classes[1].max_backlog_ns = 25 * MS;
+    w.classes[0].shed_rank = 0;
+    start(&w);
+    struct sl_admission_entry *first = arrive(&w, 1, SL_ADMIT);
+    w.now = 10 * MS;
+    finish(&w, first, 10 * MS, false);
+    arrive(&w, 1, SL_ADMIT);
+    arrive(&w, 1, SL_ADMIT);
+    for (size_t i = 0; i < 8; i++)
+        arrive(&w, 0, SL_QUEUE); /* 45 ms of queue: critical still waits */
+    arrive_backlogged(&w, 1, 0); /* bulk: behind all of it */
+
+    struct world d;
+    start_backlog_world(&d, 1);
+    arrive(&d, 0, SL_ADMIT);
+    arrive(&d, 0, SL_ADMIT);
+    arrive_with_deadline(&d, 0, 40 * MS); /* waits 5 ms, 20 ms left to start */
+    arrive_with_deadline(&d, 0, 40 * MS); /* 10 ms */
+    arrive_with_deadline(&d, 0, 40 * MS); /* 15 ms */
+    arrive_with_deadline(&d, 0, 40 * MS); /* 20 ms */
+    arrive_backlogged(&d, 0, 40 * MS);    /* 25 ms > 20 */
+    arrive(&d, 0, SL_QUEUE);              /* no deadline: 25 ms fits the backlog */
+}
+
+/* A queue that has not moved for longer than the backlog allows is stuck,
+ * whatever its pace said: here a slot holder that never finishes. */
+static void backlog_sheds_behind_a_stuck_queue(void **state)
+{
+    struct world w;
+    start_backlog_world(&w, 1);
+    arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 0, SL_QUEUE);
+    w.now = 35 * MS; /* 25 ms after the queue formed: not yet */
+    arrive(&w, 0, SL_QUEUE);
+    w.now = 36 * MS;
+    arrive_backlogged(&w, 0, 0);
+}
+
+/* Nothing has finished: no pace to predict with, so the queue takes it. */
+static void backlog_needs_a_finished_request(void **state)
+{
+    struct world w;
+    setup(&w, 1, 1, 16);
+    w.classes[0].max_backlog_ns = 1;
+    start(&w);
+    arrive(&w, 0, SL_ADMIT);
+    for (size_t i = 0; i < 10; i++)
+        arrive(&w, 0, SL_QUEUE);
+    assert_int_equal(sl_admission_backlog_ns(&w.adm, 0), 0);
+}
+
+/* A sheddable class stays FIFO under a standing queue: under LIFO the oldest
+ * of a queue the backlog keeps short would wait to expire. */
+static void sheddable_class_stays_fifo_under_a_standing_queue(void **state)
+{
+    struct world w;
+    setup(&w, 1, 1, 8);
+    start(&w);
+    struct sl_admission_entry *running = arrive(&w, 0, SL_ADMIT);
+    struct sl_admission_entry *e[4];
+    for (size_t i = 0; i < 4; i++)
+        e[i] = arrive(&w, 0, SL_QUEUE);
+    dequeue_at(&w, 20 * MS, &running, e[0]);
+    dequeue_at(&w, 120 * MS, &running, e[1]);
+    assert_true(w.adm.is_lifo);
+    dequeue_at(&w, 130 * MS, &running, e[2]);
+    dequeue_at(&w, 140 * MS, &running, e[3]);
 }
 
 static void cancel_from_the_middle_of_lists(void **state)
@@ -761,6 +930,12 @@ int main(void)
         cmocka_unit_test(expiry_with_service_estimate),
         cmocka_unit_test(deadline_shed_at_dequeue),
         cmocka_unit_test(deadline_shed_then_next_continues),
+        cmocka_unit_test(backlog_sheds_a_newcomer_that_would_wait_too_long),
+        cmocka_unit_test(backlog_follows_the_pace_the_class_leaves_the_queue),
+        cmocka_unit_test(backlog_spares_unsheddable_classes_and_counts_deadlines),
+        cmocka_unit_test(backlog_sheds_behind_a_stuck_queue),
+        cmocka_unit_test(backlog_needs_a_finished_request),
+        cmocka_unit_test(sheddable_class_stays_fifo_under_a_standing_queue),
         cmocka_unit_test(cancel_from_the_middle_of_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

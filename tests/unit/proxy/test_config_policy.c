@@ -657,7 +657,7 @@ static void test_error_classes(void **state)
                               "    priority: 1\n",
                       8,
                       "unknown key 'priority' in class (expected: name, deadline_ms, "
-                      "max_queue_ms, reserve_percent, max_body_bytes, sheddable, shed)");
+                      "max_queue_ms, max_backlog_ms, reserve_percent, max_body_bytes, sheddable, shed)");
     assert_load_error(MINIMAL "classes:\n"
                               "  - name: a\n"
                               "    sheddable: no\n",

@@ -92,7 +92,8 @@ static void test_json_holds_the_figures(void **state)
         strstr(text, "{\"name\":\"bidders\",\"inflight\":0,\"queued\":0,\"limit\":16,"));
     assert_non_null(strstr(text, "{\"name\":\"critical\",\"received\":10,\"admitted\":9,"
                                  "\"cancelled\":0,\"shed\":{\"queue_full\":0,\"queue_timeout\":0,"
-                                 "\"deadline\":1,\"overload\":0,\"evicted\":0},\"responses\":"
+                                 "\"deadline\":1,\"overload\":0,\"evicted\":0,\"backlog\":0},"
+                                 "\"responses\":"
                                  "{\"1xx\":0,\"2xx\":9,\"3xx\":0,\"4xx\":0,\"5xx\":0}}"));
     /* two samples: p50 holds 1.5 ms, p99 the 40 ms one, as bucket upper bounds */
     const char *crit = strstr(text, "\"classes\":[{\"name\":\"critical\",\"responses\":2,");
