@@ -4,29 +4,34 @@
  * recomputed once, and the next window opens at that sample's now_ns. A window
  * with too few samples stays open rather than decide on noise.
  *
+ * A probe is a window like the others, except that the limit is the floor
+ * and only requests sent while at most the floor were in flight count: those
+ * sent before it began carry the queue it is there to get rid of.
+ *
  * Drops are not latency samples: a timeout's latency is the timeout and a
- * refused connection's is near zero, and either would skew short-term or
- * no-load latency. They still count towards the window's peak in flight. */
+ * refused connection's is near zero, and either would skew the window mean
+ * or the no-load latency. They still count towards the window's peak in
+ * flight. */
 #include "limiter.h"
 
 #define MIN_WINDOW_SAMPLES 5u
-/* Latency may rise to 1.5x no-load before the limit shrinks: headroom for
- * noise and for the short queue that full utilisation needs. */
-#define TOLERANCE 1.5
 #define MIN_GRADIENT 0.5
-/* New limits are blended in at 20% per window: a few noisy windows do not
- * swing the limit, yet a sustained rise shrinks it by about 10% a window. */
-#define SMOOTHING 0.2
-/* Forgetting rates of no-load latency per window (update_no_load): a
- * confirmed service-time change is accepted within about a hundred windows,
- * an unconfirmed one within several hundred. */
-#define NO_LOAD_DRIFT 0.01
-#define NO_LOAD_DRIFT_LOADED 0.001
+/* Growth past slow start, per window: sqrt(limit) blended in at 20%, a
+ * fraction of a slot a window at small limits, a few at large ones. */
+#define GROWTH 0.2
 #define DROP_FACTOR 0.9
+/* Windows in a row above tolerance at or below the knee before a probe: one
+ * noisy window is not a slower backend. */
+#define RISES_BEFORE_PROBE 3u
 
 static double clamp_double(double x, double lo, double hi)
 {
     return x < lo ? lo : x > hi ? hi : x;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
 /* Newton's method from above, where it decreases monotonically until it can
@@ -44,10 +49,9 @@ static double sqrt_newton(double x)
     }
 }
 
-static void clamp_limit(struct sl_limiter *lim)
+static double clamped(const struct sl_limiter *lim, double limit)
 {
-    lim->limit =
-        clamp_double(lim->limit, (double)lim->cfg.min_inflight, (double)lim->cfg.max_inflight);
+    return clamp_double(limit, (double)lim->cfg.min_inflight, (double)lim->cfg.max_inflight);
 }
 
 static void open_window(struct sl_limiter *lim, uint64_t now_ns)
@@ -58,74 +62,143 @@ static void open_window(struct sl_limiter *lim, uint64_t now_ns)
     lim->window_peak_inflight = 0;
 }
 
-/* The no-load latency is the lowest window mean, forgotten slowly so that a
- * permanent service-time change is eventually accepted. The catch is that the
- * limiter settles where latency sits just above TOLERANCE x no-load: a window
- * mean is always above no-load there, and forgetting towards it would adopt
- * the limiter's own standing queue and ratchet the limit up without end.
- * Hence two speeds. A window no busier than the one that set no-load shows a
- * rise at a concurrency known to be queue-free: a slower service (or a backend
- * that lost capacity, which this cannot tell apart), followed at
- * NO_LOAD_DRIFT. A busier one may be our own queue: only what exceeds the
- * tolerance band is followed, ten times slower, so that a slowdown first seen
- * under heavy load does not pin the limit low forever.
- *
- * The first window is taken at its word: a limiter that starts far above the
- * knee under full load takes its queue for the no-load latency until a window
- * at lower concurrency shows less. */
-static void update_no_load(struct sl_limiter *lim, double short_ns)
+/* give_back is the limit after the probe; if_slower the one after a probe
+ * that finds the no-load latency risen past the tolerance. */
+static void start_probe(struct sl_limiter *lim, double give_back, double if_slower)
 {
-    if (lim->no_load_ns == 0 || short_ns <= lim->no_load_ns) {
-        lim->no_load_ns = short_ns;
-        lim->no_load_inflight = lim->window_peak_inflight;
-    } else if (lim->window_peak_inflight <= lim->no_load_inflight) {
-        lim->no_load_ns += (short_ns - lim->no_load_ns) * NO_LOAD_DRIFT;
-    } else if (short_ns / TOLERANCE > lim->no_load_ns) {
-        lim->no_load_ns += (short_ns / TOLERANCE - lim->no_load_ns) * NO_LOAD_DRIFT_LOADED;
-    }
+    lim->is_probing = true;
+    lim->limit_after_probe = give_back;
+    lim->limit_if_slower = if_slower;
+    lim->limit = lim->cfg.min_inflight;
 }
 
-static void close_window(struct sl_limiter *lim)
+/* The probe's mean is the no-load latency; what was known about the knee is
+ * forgotten, so that it is found again at that latency. */
+static void end_probe(struct sl_limiter *lim, double mean_ns, uint64_t now_ns)
 {
-    double short_ns = (double)lim->window_sum_ns / lim->window_samples;
+    bool is_slower = lim->no_load_ns != 0 && mean_ns > lim->cfg.tolerance * (double)lim->no_load_ns;
+    lim->is_probing = false;
+    lim->no_load_ns = mean_ns >= 1 ? (uint64_t)mean_ns : 1;
+    lim->limit = clamped(lim, is_slower ? lim->limit_if_slower : lim->limit_after_probe);
+    lim->knee = 0;
+    lim->bad = 0;
+    lim->rises = 0;
+    lim->next_probe_ns = add_sat(now_ns, lim->cfg.probe_interval_ns);
+}
 
-    update_no_load(lim, short_ns);
+static double grown(const struct sl_limiter *lim)
+{
+    double limit =
+        lim->is_slow_start ? 2 * lim->limit : lim->limit + GROWTH * sqrt_newton(lim->limit);
+    if (lim->bad != 0 && limit > lim->bad - 1)
+        limit = lim->bad - 1 > lim->limit ? lim->bad - 1 : lim->limit;
+    return limit;
+}
 
-    double gradient = 1.0;
-    if (short_ns > 0)
-        gradient = clamp_double(TOLERANCE * lim->no_load_ns / short_ns, MIN_GRADIENT, 1.0);
+static void on_window_within_tolerance(struct sl_limiter *lim, uint32_t at)
+{
+    lim->rises = 0;
+    if (lim->window_peak_inflight < at)
+        return; /* the limit was not reached: nothing said about a higher one */
+    if (at > lim->knee)
+        lim->knee = at;
+    lim->limit = clamped(lim, grown(lim));
+}
 
-    double target = lim->limit * gradient;
-    /* Only a window that came near the limit says anything about a higher one,
-     * and only while latency stays within tolerance: headroom granted while a
-     * queue shows would hold the limit above the knee by about sqrt(limit),
-     * which on a small backend (a few workers) is a whole extra queue. */
-    if (gradient >= 1.0 && 2.0 * lim->window_peak_inflight >= lim->limit)
-        target += sqrt_newton(lim->limit);
+static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, double mean_ns)
+{
+    lim->is_slow_start = false;
+    if (lim->knee != 0 && at > lim->knee) {
+        /* above the knee: back to it, and no higher until the next probe */
+        if (lim->bad == 0 || at < lim->bad)
+            lim->bad = at;
+        lim->rises = 0;
+        lim->limit = clamped(lim, lim->knee);
+        return;
+    }
+    /* a rise where latency was not known to rise: what the knee said holds
+     * no more, and the backend may have slowed down or lost capacity */
+    lim->knee = 0;
+    if (lim->rises == 0)
+        lim->limit_before_rises = lim->limit;
+    if (++lim->rises >= RISES_BEFORE_PROBE) {
+        start_probe(lim, lim->limit, lim->limit_before_rises);
+        return;
+    }
+    double gradient =
+        clamp_double(lim->cfg.tolerance * (double)lim->no_load_ns / mean_ns, MIN_GRADIENT, 1.0);
+    lim->limit = clamped(lim, lim->limit * gradient);
+}
 
-    lim->limit = lim->limit * (1 - SMOOTHING) + target * SMOOTHING;
-    clamp_limit(lim);
+static void close_window(struct sl_limiter *lim, uint64_t now_ns)
+{
+    double mean_ns = (double)lim->window_sum_ns / lim->window_samples;
+    if (lim->is_probing) {
+        end_probe(lim, mean_ns, now_ns);
+        return;
+    }
+    uint32_t at = sl_limiter_limit(lim);
+    if (mean_ns <= lim->cfg.tolerance * (double)lim->no_load_ns)
+        on_window_within_tolerance(lim, at);
+    else
+        on_window_above_tolerance(lim, at, mean_ns);
+    if (!lim->is_probing && now_ns >= lim->next_probe_ns)
+        start_probe(lim, lim->limit, lim->limit);
 }
 
 void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg, uint64_t now_ns)
 {
-    lim->cfg = *cfg;
+    *lim = (struct sl_limiter){.cfg = *cfg};
     if (lim->cfg.min_inflight < 1)
         lim->cfg.min_inflight = 1;
     if (lim->cfg.max_inflight < lim->cfg.min_inflight)
         lim->cfg.max_inflight = lim->cfg.min_inflight;
-    lim->limit = cfg->kind == SL_LIMITER_STATIC ? lim->cfg.max_inflight : cfg->initial_inflight;
-    clamp_limit(lim);
-    lim->no_load_ns = 0;
-    lim->no_load_inflight = 0;
+    if (!(lim->cfg.tolerance >= 1.0))
+        lim->cfg.tolerance = 1.0;
     lim->next_cut_ns = now_ns;
     open_window(lim, now_ns);
+    if (cfg->kind == SL_LIMITER_STATIC) {
+        lim->limit = lim->cfg.max_inflight;
+        return;
+    }
+    lim->is_slow_start = true;
+    start_probe(lim, lim->cfg.min_inflight, lim->cfg.min_inflight);
 }
 
 uint32_t sl_limiter_limit(const struct sl_limiter *lim)
 {
     uint32_t limit = (uint32_t)lim->limit;
     return limit > 0 ? limit : 1;
+}
+
+uint32_t sl_limiter_knee(const struct sl_limiter *lim)
+{
+    return lim->knee;
+}
+
+uint64_t sl_limiter_no_load_ns(const struct sl_limiter *lim)
+{
+    return lim->no_load_ns;
+}
+
+bool sl_limiter_is_probing(const struct sl_limiter *lim)
+{
+    return lim->is_probing;
+}
+
+/* One cut per window_ns: the timeouts of one incident arrive together and
+ * are one congestion signal, not one per request (as TCP cuts its window
+ * once per round trip). */
+static void on_drop(struct sl_limiter *lim, uint64_t now_ns)
+{
+    if (now_ns < lim->next_cut_ns)
+        return;
+    if (lim->is_probing) {
+        lim->limit_after_probe = clamped(lim, lim->limit_after_probe * DROP_FACTOR);
+        lim->limit_if_slower = clamped(lim, lim->limit_if_slower * DROP_FACTOR);
+    } else
+        lim->limit = clamped(lim, lim->limit * DROP_FACTOR);
+    lim->next_cut_ns = add_sat(now_ns, lim->cfg.window_ns);
 }
 
 void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t latency_ns,
@@ -138,16 +211,9 @@ void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t late
         lim->window_peak_inflight = inflight;
 
     if (is_drop) {
-        /* One cut per window_ns: the timeouts of one incident arrive together
-         * and are one congestion signal, not one per request (as TCP cuts its
-         * window once per round trip). */
-        if (now_ns >= lim->next_cut_ns) {
-            lim->limit *= DROP_FACTOR;
-            clamp_limit(lim);
-            lim->next_cut_ns =
-                lim->cfg.window_ns > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + lim->cfg.window_ns;
-        }
-    } else if (lim->window_samples < UINT32_MAX) {
+        on_drop(lim, now_ns);
+    } else if (lim->window_samples < UINT32_MAX &&
+               (!lim->is_probing || inflight <= lim->cfg.min_inflight)) {
         lim->window_sum_ns = latency_ns > UINT64_MAX - lim->window_sum_ns
                                  ? UINT64_MAX
                                  : lim->window_sum_ns + latency_ns;
@@ -156,7 +222,7 @@ void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t late
 
     if (now_ns >= lim->window_start_ns && now_ns - lim->window_start_ns >= lim->cfg.window_ns &&
         lim->window_samples >= MIN_WINDOW_SAMPLES) {
-        close_window(lim);
+        close_window(lim, now_ns);
         open_window(lim, now_ns);
     }
 }

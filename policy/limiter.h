@@ -1,16 +1,30 @@
 /* A backend's concurrency limit: how many requests may be in flight to it.
  *
  * Static: the limit is max_inflight, always.
- * Adaptive: a latency-gradient limiter in the spirit of Netflix's Gradient2 and
- * Envoy's adaptive concurrency. It keeps a no-load latency (a slowly forgetting
- * minimum of recent sample windows) and a short-term latency (the mean of the
- * current window). At the end of each window the limit is multiplied by
- * clamp(tolerance * no_load / short_term, 0.5, 1.0); when that factor is 1
- * (latency within tolerance) a headroom of sqrt(limit) is added; the result is
- * smoothed and clamped to [min_inflight, max_inflight]: the limit grows while
- * latency stays near its minimum and shrinks when it rises.
- * A window in which the limit was not approached (peak in flight below half the
- * limit) does not grow the limit, so an idle backend is not granted a huge one.
+ *
+ * Adaptive: a latency-gradient limiter that finds the knee from below, in the
+ * spirit of Envoy's adaptive concurrency filter. It learns the backend's
+ * no-load latency in a probe: one sample window at the floor (min_inflight),
+ * counting only requests sent while no more than the floor were in flight.
+ * Then, window by window (window_ns, and at least a few samples), it compares
+ * the window's mean latency with tolerance x no-load:
+ *   - within it, in a window that reached the limit: the limit is known good
+ *     (the knee is at least that high) and grows, doubling until the first
+ *     rise (slow start), then by sqrt(limit)/5 a window;
+ *   - above it, at a limit above the knee: that limit is known bad, and the
+ *     limit goes back to the knee; growth stays below the bad limit until the
+ *     next probe, so the limit sits at the knee instead of circling it;
+ *   - above it anywhere else (latency rose where it was not known to: the
+ *     backend slowed down, or lost capacity): the knee is forgotten and the
+ *     limit cut by tolerance x no-load / latency (at most by half); after a
+ *     few such windows in a row a probe re-learns the no-load latency. If it
+ *     rose, the backend only slowed down: the limit returns to where it stood
+ *     before the cuts, its knee back within a second or so. If not, the
+ *     rise was a queue, and the cut limit stays.
+ * A probe also runs every probe_interval_ns, and every probe forgets the
+ * knee and the bad limit: a backend that gained capacity is found again. A
+ * failed or timed-out request cuts the limit by a tenth, at most once per
+ * window. The limit stays within [min_inflight, max_inflight].
  *
  * Pure: time comes in as now_ns; no allocation. The struct is public only so
  * that it can be embedded; touch it only through these functions. */
@@ -24,10 +38,11 @@ enum sl_limiter_kind { SL_LIMITER_STATIC, SL_LIMITER_ADAPTIVE };
 
 struct sl_limiter_config {
     enum sl_limiter_kind kind;
-    uint32_t max_inflight;     /* static: the limit; adaptive: the ceiling (>= min) */
-    uint32_t min_inflight;     /* adaptive: the floor, >= 1 */
-    uint32_t initial_inflight; /* adaptive: the starting limit, in [min, max] */
-    uint64_t window_ns;        /* adaptive: length of a sample window, > 0 */
+    uint32_t max_inflight;      /* static: the limit; adaptive: the ceiling (>= min) */
+    uint32_t min_inflight;      /* adaptive: the floor and the probes' limit, >= 1 */
+    uint64_t window_ns;         /* adaptive: length of a sample window, > 0 */
+    double tolerance;           /* adaptive: latency over no-load that is still fine, >= 1 */
+    uint64_t probe_interval_ns; /* adaptive: from the end of a probe to the next */
 };
 
 struct sl_limiter {
@@ -37,21 +52,35 @@ struct sl_limiter {
     uint64_t window_sum_ns; /* latency samples in the current window */
     uint32_t window_samples;
     uint32_t window_peak_inflight;
-    double no_load_ns;         /* 0 until the first full window */
-    uint32_t no_load_inflight; /* peak in flight of the window that set no_load_ns */
-    uint64_t next_cut_ns;      /* a drop may cut the limit from this time on */
+    bool is_probing;          /* the limit is the floor until the window ends */
+    bool is_slow_start;       /* doubling: no rise seen since the first probe */
+    double limit_after_probe; /* what the probe gives back */
+    double limit_if_slower;   /* ... if it finds the no-load latency risen */
+    uint64_t next_probe_ns;
+    uint64_t no_load_ns; /* the last probe's mean latency; 0 before the first */
+    uint32_t knee;       /* highest limit seen within tolerance since the probe; 0: none */
+    uint32_t bad;        /* lowest limit above the knee seen above it; 0: none */
+    uint32_t rises;      /* windows in a row above tolerance at or below the knee */
+    double limit_before_rises;
+    uint64_t next_cut_ns; /* a drop may cut the limit from this time on */
 };
 
-/* cfg is copied. now_ns starts the first window. */
+/* cfg is copied. now_ns starts the first probe. */
 void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg, uint64_t now_ns);
 
 /* The current limit, >= 1. */
 uint32_t sl_limiter_limit(const struct sl_limiter *lim);
 
+/* For stats: the knee (0 while not known), the no-load latency (0 before the
+ * first probe's end), and whether a probe is running. Static: 0, 0, false. */
+uint32_t sl_limiter_knee(const struct sl_limiter *lim);
+uint64_t sl_limiter_no_load_ns(const struct sl_limiter *lim);
+bool sl_limiter_is_probing(const struct sl_limiter *lim);
+
 /* One finished request: latency_ns from sending it upstream to its response's
  * end (or head), inflight the count in flight when it was sent (this one
  * included). A failed or timed-out request passes is_drop: the limit is cut
- * as for a latency rise (multiplied by 0.9, then clamped), at most once per
+ * by a tenth (during a probe, the limit it gives back), at most once per
  * window_ns however many drops arrive, and latency_ns is ignored. Static
  * limiters ignore samples. */
 void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t latency_ns,

@@ -119,11 +119,13 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
             printf(" %10" PRIu64 "\n", n->cancelled);
         }
     }
-    printf("\n%-16s %10s %10s %10s\n", "backend", "in flight", "queued", "limit");
+    printf("\n%-16s %10s %10s %10s %10s %11s\n", "backend", "in flight", "queued", "limit", "knee",
+           "no-load ms");
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const struct sl_stats_backend *g = &t->backends[b];
-        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n", h->backend_names[b],
-               g->inflight, g->queued, g->limit);
+        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %11.2f\n",
+               h->backend_names[b], g->inflight, g->queued, g->limit, g->knee,
+               g->no_load_us / 1000.0);
     }
     printf("\nlatency in ms, from arrival to the end of a proxied response\n");
     printf("%-16s %10s %10s %10s %10s\n", "class/backend", "responses", "p50", "p99", "p99.9");

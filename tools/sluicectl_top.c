@@ -108,11 +108,13 @@ static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_
 static void draw_backends(const struct sl_stats_header *h, const struct sl_stats_worker *now,
                           const struct sl_stats_worker *before)
 {
-    printf("\n%-16s %10s %10s %10s %9s\n", "BACKEND", "in flight", "queued", "limit", "p99 ms");
+    printf("\n%-16s %10s %10s %10s %6s %9s %9s\n", "BACKEND", "in flight", "queued", "limit",
+           "knee", "no-load", "p99 ms");
     for (uint32_t b = 0; b < h->backend_count; b++) {
         const struct sl_stats_backend *g = &now->backends[b];
-        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64, h->backend_names[b], g->inflight,
-               g->queued, g->limit);
+        printf("%-16.16s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 " %9.2f",
+               h->backend_names[b], g->inflight, g->queued, g->limit, g->knee,
+               g->no_load_us / 1000.0);
         print_p99(interval_p99_ms(&now->latency_by_backend[b], &before->latency_by_backend[b]));
         printf("\n");
     }

@@ -53,9 +53,11 @@ struct sl_backend_config {
     uint32_t health_check_interval_ms;
     /* admission (policy/admission.h) */
     enum sl_limiter_kind limiter;
-    uint32_t max_inflight; /* static: the limit; adaptive: the ceiling. Never 0: a
-                            * file without it gets max_connections * server_count */
-    uint32_t min_inflight; /* adaptive: the floor */
+    uint32_t max_inflight;              /* static: the limit; adaptive: the ceiling. Never 0: a
+                                         * file without it gets max_connections * server_count */
+    uint32_t min_inflight;              /* adaptive: the floor and the probes' limit */
+    uint32_t limiter_tolerance_percent; /* adaptive: latency over no-load still fine */
+    uint32_t limiter_probe_interval_ms; /* adaptive: between two no-load probes */
     uint32_t queue_size;
     uint32_t queue_target_ms;
     uint32_t queue_interval_ms;

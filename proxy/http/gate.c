@@ -48,7 +48,6 @@ struct sl_gate *sl_gate_new(struct sl_plane *p, const struct sl_backend_config *
         return NULL;
     }
     const struct sl_config *cfg = p->cfg;
-    uint32_t initial = backend->max_inflight < 16 ? backend->max_inflight : 16;
     bool is_adaptive = backend->limiter == SL_LIMITER_ADAPTIVE;
     struct sl_admission_config ac = {
         .classes = cfg->class_policies,
@@ -56,9 +55,9 @@ struct sl_gate *sl_gate_new(struct sl_plane *p, const struct sl_backend_config *
         .limiter = {.kind = backend->limiter,
                     .max_inflight = backend->max_inflight,
                     .min_inflight = is_adaptive ? backend->min_inflight : 1, /* static: no floor */
-                    .initial_inflight =
-                        initial > backend->min_inflight ? initial : backend->min_inflight,
-                    .window_ns = (uint64_t)backend->queue_interval_ms * 1000000},
+                    .window_ns = (uint64_t)backend->queue_interval_ms * 1000000,
+                    .tolerance = backend->limiter_tolerance_percent / 100.0,
+                    .probe_interval_ns = (uint64_t)backend->limiter_probe_interval_ms * 1000000},
         .queue_size = backend->queue_size,
         .queue_target_ns = (uint64_t)backend->queue_target_ms * 1000000,
         .queue_interval_ns = (uint64_t)backend->queue_interval_ms * 1000000,
@@ -105,7 +104,15 @@ void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg)
 /* Only the gauges: the failure counts are the request's to write. */
 void sl_gate_publish(const struct sl_gate *gate, struct sl_stats_backend *g)
 {
-    g->inflight = gate->admission.inflight;
-    g->queued = gate->admission.queued;
-    g->limit = sl_admission_limit(&gate->admission);
+    const struct sl_admission *adm = &gate->admission;
+    g->inflight = adm->inflight;
+    g->queued = adm->queued;
+    g->limit = sl_admission_limit(adm);
+    g->knee = sl_limiter_knee(&adm->limiter);
+    g->no_load_us = sl_limiter_no_load_ns(&adm->limiter) / 1000;
+    g->probing = sl_limiter_is_probing(&adm->limiter);
+    for (size_t k = 0; k < adm->cfg.class_count; k++) {
+        gate->counts[k].queued = adm->queued_by_class[k];
+        gate->counts[k].backlog_us = sl_admission_backlog_ns(adm, k) / 1000;
+    }
 }

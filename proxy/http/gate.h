@@ -42,7 +42,8 @@ void sl_gate_schedule_dispatch(struct sl_gate *gate);
  * (by reason) and cancelled. */
 void sl_gate_log_counts(const struct sl_gate *gate, const struct sl_config *cfg);
 
-/* Writes the gate's in-flight, queued and limit figures into g. */
+/* Writes the gate's gauges into g (in flight, queued, the limiter's), and
+ * each class's queued and backlog into its counts. */
 void sl_gate_publish(const struct sl_gate *gate, struct sl_stats_backend *g);
 
 #endif

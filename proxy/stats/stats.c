@@ -170,6 +170,9 @@ static void add_counts(struct sl_stats_counts *to, const struct sl_stats_counts 
     to->cancelled += from->cancelled;
     for (int s = 0; s < 5; s++)
         to->responses[s] += from->responses[s];
+    to->queued += from->queued;
+    if (from->backlog_us > to->backlog_us)
+        to->backlog_us = from->backlog_us;
 }
 
 static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker *from,
@@ -199,6 +202,10 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
         to->backends[b].inflight += from->backends[b].inflight;
         to->backends[b].queued += from->backends[b].queued;
         to->backends[b].limit += from->backends[b].limit;
+        to->backends[b].knee += from->backends[b].knee;
+        if (from->backends[b].no_load_us > to->backends[b].no_load_us)
+            to->backends[b].no_load_us = from->backends[b].no_load_us;
+        to->backends[b].probing += from->backends[b].probing;
         to->backends[b].connect_errors += from->backends[b].connect_errors;
         to->backends[b].timeouts += from->backends[b].timeouts;
         to->backends[b].failures += from->backends[b].failures;

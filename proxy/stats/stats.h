@@ -1,7 +1,7 @@
 /* The stats segment: a file that workers map shared and write their figures
  * into, and that readers (sluicectl, later the admin server) map read-only.
  *
- * Layout, version 4 (every field a fixed size, no pointers, so that any
+ * Layout, version 6 (every field a fixed size, no pointers, so that any
  * process maps it as is):
  *   struct sl_stats_header       magic, version, sizes, backend and class names
  *   struct sl_stats_worker [n]   one slot per worker, written only by it
@@ -32,13 +32,16 @@
 struct sl_config;
 
 /* What admission decided, per backend and class: received = admitted + shed
- * (every reason) + cancelled + queued now. */
+ * (every reason) + cancelled + queued. The last two are gauges, refreshed with
+ * the backend's. */
 struct sl_stats_counts {
     uint64_t received;
     uint64_t admitted;
     uint64_t shed[SL_SHED_REASON_COUNT];
     uint64_t cancelled;    /* the client gave up while the request was queued */
     uint64_t responses[5]; /* answers sent, by status class: [0] 1xx ... [4] 5xx */
+    uint64_t queued;       /* waiting now */
+    uint64_t backlog_us;   /* the predicted time to drain them; summed: the worst worker's */
 };
 
 /* Per backend: gauges refreshed every overload sample (50 ms), and failures
@@ -47,6 +50,9 @@ struct sl_stats_backend {
     uint64_t inflight;
     uint64_t queued;
     uint64_t limit;
+    uint64_t knee;            /* adaptive: the highest limit known good; 0: not known */
+    uint64_t no_load_us;      /* adaptive: the last probe's latency; summed: the worst */
+    uint64_t probing;         /* adaptive: 1 while it probes; summed: the workers probing */
     uint64_t connect_errors;  /* refused, unreachable, connect timeout */
     uint64_t timeouts;        /* no answer within response_timeout_ms */
     uint64_t failures;        /* broken mid-exchange or an unparsable answer */

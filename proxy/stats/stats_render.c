@@ -48,8 +48,9 @@ static void print_json_class(FILE *out, const struct sl_stats_header *h, uint32_
 {
     fprintf(out,
             "{\"name\":\"%s\",\"received\":%" PRIu64 ",\"admitted\":%" PRIu64
-            ",\"cancelled\":%" PRIu64 ",\"shed\":{",
-            h->class_names[c], n->received, n->admitted, n->cancelled);
+            ",\"cancelled\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"backlog_ms\":%.1f,\"shed\":{",
+            h->class_names[c], n->received, n->admitted, n->cancelled, n->queued,
+            n->backlog_us / 1000.0);
     for (int r = 0; r < SL_SHED_REASON_COUNT; r++) {
         fprintf(out, "\"%s\":%" PRIu64 "%s", sl_shed_reason_name((enum sl_shed_reason)r),
                 n->shed[r], r + 1 < SL_SHED_REASON_COUNT ? "," : "");
@@ -125,12 +126,13 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
         const struct sl_stats_backend *g = &t->backends[b];
         fprintf(out,
                 "{\"name\":\"%s\",\"inflight\":%" PRIu64 ",\"queued\":%" PRIu64
-                ",\"limit\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
+                ",\"limit\":%" PRIu64 ",\"knee\":%" PRIu64 ",\"no_load_ms\":%.3f"
+                ",\"probing\":%" PRIu64 ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
                 ",\"failures\":%" PRIu64 ",\"servers_ejected\":%" PRIu64 ",\"ejections\":%" PRIu64
                 ",\"health_checks_failed\":%" PRIu64 ",",
-                h->backend_names[b], g->inflight, g->queued, g->limit, g->connect_errors,
-                g->timeouts, g->failures, g->servers_ejected, g->ejections,
-                g->health_checks_failed);
+                h->backend_names[b], g->inflight, g->queued, g->limit, g->knee,
+                g->no_load_us / 1000.0, g->probing, g->connect_errors, g->timeouts, g->failures,
+                g->servers_ejected, g->ejections, g->health_checks_failed);
         print_json_latency(out, &t->latency_by_backend[b]);
         fprintf(out, ",\"classes\":[");
         for (uint32_t c = 0; c < h->class_count; c++)
@@ -160,12 +162,13 @@ static void scalar_counter(FILE *out, const char *name, const char *help, uint64
     fprintf(out, "%s %" PRIu64 "\n", name, value);
 }
 
-static void counts_family(FILE *out, const struct sl_stats_segment *seg,
-                          const struct sl_stats_worker *t, const char *name, const char *help,
-                          size_t offset)
+/* One series per backend and class, of the uint64_t at offset in the counts. */
+static void class_family(FILE *out, const struct sl_stats_segment *seg,
+                         const struct sl_stats_worker *t, const char *name, const char *type,
+                         const char *help, size_t offset)
 {
     const struct sl_stats_header *h = &seg->header;
-    family(out, name, "counter", help);
+    family(out, name, type, help);
     for (uint32_t b = 0; b < h->backend_count; b++) {
         for (uint32_t c = 0; c < h->class_count; c++) {
             const char *counts = (const char *)&t->counts[b][c];
@@ -173,6 +176,20 @@ static void counts_family(FILE *out, const struct sl_stats_segment *seg,
                     h->class_names[c], *(const uint64_t *)(counts + offset));
         }
     }
+}
+
+static void counts_family(FILE *out, const struct sl_stats_segment *seg,
+                          const struct sl_stats_worker *t, const char *name, const char *help,
+                          size_t offset)
+{
+    class_family(out, seg, t, name, "counter", help, offset);
+}
+
+static void class_gauge(FILE *out, const struct sl_stats_segment *seg,
+                        const struct sl_stats_worker *t, const char *name, const char *help,
+                        size_t offset)
+{
+    class_family(out, seg, t, name, "gauge", help, offset);
 }
 
 static void shed_family(FILE *out, const struct sl_stats_segment *seg,
@@ -298,6 +315,20 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
                   offsetof(struct sl_stats_backend, queued));
     backend_gauge(out, seg, t, "sluice_backend_limit", "The backend's concurrency limit now.",
                   offsetof(struct sl_stats_backend, limit));
+    backend_gauge(out, seg, t, "sluice_backend_knee",
+                  "The adaptive limiter's highest limit known good; 0: not known.",
+                  offsetof(struct sl_stats_backend, knee));
+    backend_gauge(out, seg, t, "sluice_backend_no_load_microseconds",
+                  "The adaptive limiter's no-load latency, from its last probe.",
+                  offsetof(struct sl_stats_backend, no_load_us));
+    backend_gauge(out, seg, t, "sluice_backend_probing",
+                  "Workers whose adaptive limiter is probing the no-load latency.",
+                  offsetof(struct sl_stats_backend, probing));
+    class_gauge(out, seg, t, "sluice_class_queued", "Requests of the class waiting for admission.",
+                offsetof(struct sl_stats_counts, queued));
+    class_gauge(out, seg, t, "sluice_class_backlog_microseconds",
+                "The predicted time to drain the class's queue (the worst worker's).",
+                offsetof(struct sl_stats_counts, backlog_us));
     backend_counter(out, seg, t, "sluice_backend_connect_errors_total",
                     "Connections to the backend refused, unreachable or timed out.",
                     offsetof(struct sl_stats_backend, connect_errors));

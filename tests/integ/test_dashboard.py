@@ -95,8 +95,9 @@ class Dashboard(IntegTest):
         self.assertEqual((int(classes["bid"][3]), int(classes["bulk"][3])), (4, 3))
         backends = {row[0]: row for row in page.tables["backends"]}
         demo = stats["backends"][0]
-        self.assertEqual(backends["demo"][1:5], [str(demo["inflight"]), str(demo["queued"]),
-                                                 str(demo["limit"]), "8"])
+        # a static limiter has no knee nor no-load latency to show
+        self.assertEqual(backends["demo"][1:7], [str(demo["inflight"]), str(demo["queued"]),
+                                                 str(demo["limit"]), "-", "-", "8"])
         self.assertEqual(demo["inflight"], 1)  # the held request
         # the plots: one sample a second over the virtual seconds, the rates from the second
         inflight = page.plots["plot-backend-demo"]

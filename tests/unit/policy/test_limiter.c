@@ -28,17 +28,25 @@ struct sim {
     uint32_t rng;
 };
 
-static void sim_init(struct sim *s, uint32_t min, uint32_t initial, uint32_t max)
+#define PROBE_INTERVAL_NS (30000 * MS) /* 300 windows */
+
+static void sim_init_tolerance(struct sim *s, uint32_t min, uint32_t max, double tolerance)
 {
     struct sl_limiter_config cfg = {
         .kind = SL_LIMITER_ADAPTIVE,
         .max_inflight = max,
         .min_inflight = min,
-        .initial_inflight = initial,
         .window_ns = WINDOW_NS,
+        .tolerance = tolerance,
+        .probe_interval_ns = PROBE_INTERVAL_NS,
     };
     *s = (struct sim){.now_ns = 1000 * MS, .service_ns = SERVICE_NS, .rng = 2463534242u};
     sl_limiter_init(&s->lim, &cfg, s->now_ns);
+}
+
+static void sim_init(struct sim *s, uint32_t min, uint32_t max)
+{
+    sim_init_tolerance(s, min, max, 1.1);
 }
 
 static uint32_t sim_random(struct sim *s)
@@ -93,210 +101,217 @@ static void static_limit_is_max_and_ignores_samples(void **state)
     }
 }
 
-static void adaptive_starts_at_initial(void **state)
+/* The first window is a probe at the floor; then the limit doubles while
+ * latency stays flat, up to the ceiling, and stays there. */
+static void probe_first_then_slow_start_to_max(void **state)
 {
     struct sim s;
-    sim_init(&s, 2, 17, 300);
-    assert_int_equal(sl_limiter_limit(&s.lim), 17);
-}
-
-/* Latency never rises, and the client always fills the limit: nothing says
- * stop, so the limit climbs to the ceiling, never down, and stays there. */
-static void flat_latency_at_the_limit_grows_to_max(void **state)
-{
-    struct sim s;
-    sim_init(&s, 1, 10, 200);
-    uint32_t prev = sl_limiter_limit(&s.lim);
-    for (unsigned w = 0; w < 1000 && prev < 200; w++) {
+    sim_init(&s, 1, 200);
+    assert_true(sl_limiter_is_probing(&s.lim));
+    assert_int_equal(sl_limiter_limit(&s.lim), 1);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), 0);
+    sim_window(&s);
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
+    uint32_t expected[] = {1, 2, 4, 8, 16, 32, 64, 128, 200, 200};
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+        assert_int_equal(sl_limiter_limit(&s.lim), expected[i]);
         sim_window(&s);
-        uint32_t limit = sl_limiter_limit(&s.lim);
-        assert_true(limit >= prev);
-        prev = limit;
     }
-    assert_int_equal(sl_limiter_limit(&s.lim), 200);
     sim_windows(&s, 100);
     assert_int_equal(sl_limiter_limit(&s.lim), 200);
 }
 
-/* A backend with C workers: below C latency is flat, above it grows with the
- * queue. The limiter must find the knee: at least C (it would leave workers
- * idle otherwise, with latency at its minimum), but well short of where the
- * queue doubles latency (2C), and certainly not at max or min. It must stay
- * there under sustained load rather than slowly adopt its own queue as the
- * no-load latency. */
-static void knee_settles_between_c_and_2c(uint32_t workers, unsigned jitter_percent,
-                                          unsigned windows)
+/* A probe counts only requests sent while at most the floor were in flight:
+ * the ones sent before it carry the queue it is there to see past. */
+static void probe_counts_only_requests_sent_at_the_floor(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 5, 1000);
-    s.workers = workers;
-    s.jitter_percent = jitter_percent;
-    sim_windows(&s, 200);
-    for (unsigned w = 0; w < windows; w++) {
-        sim_window(&s);
-        uint32_t limit = sl_limiter_limit(&s.lim);
-        if (limit < workers || limit > 2 * workers)
-            fail_msg("window %u: limit %u outside [%u, %u]", 200 + w, limit, workers, 2 * workers);
+    sim_init(&s, 2, 200);
+    for (unsigned i = 0; i < 100; i++) {
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 3, false);
+    }
+    assert_true(sl_limiter_is_probing(&s.lim));
+    for (unsigned i = 0; i < 5; i++) {
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 2, false);
+    }
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
+}
+
+/* Once it has had `settle` windows, the limit stays in [lo, hi] for 600
+ * windows, but for its probes (one window in 300, at the floor) and the few
+ * windows after each, which may try one more than hi again. */
+static void expect_knee_held(struct sim *s, unsigned settle, uint32_t lo, uint32_t hi)
+{
+    sim_windows(s, settle);
+    unsigned since_probe = 100;
+    for (unsigned w = settle; w < settle + 600; w++) {
+        sim_window(s);
+        uint32_t limit = sl_limiter_limit(&s->lim);
+        since_probe++;
+        if (sl_limiter_is_probing(&s->lim)) {
+            assert_int_equal(limit, s->lim.cfg.min_inflight);
+            since_probe = 0;
+        } else if (limit < lo || limit > hi + (since_probe < 20))
+            fail_msg("window %u: limit %u outside [%u, %u]", w, limit, lo, hi);
     }
 }
 
-static void knee_of_50_workers_holds_for_1000_windows(void **state)
-{
-    knee_settles_between_c_and_2c(50, 0, 1000);
-}
-
-static void knee_of_30_workers_holds_for_500_windows(void **state)
-{
-    knee_settles_between_c_and_2c(30, 0, 500);
-}
-
-/* Real latencies scatter: the minimum of noisy window means sits below the
- * true service time, and noisy windows must not ratchet the limit either way. */
-static void noisy_knee_of_50_workers_holds_for_1000_windows(void **state)
-{
-    knee_settles_between_c_and_2c(50, 20, 1000);
-}
-
-/* Workers die. Under steady load, with no lull to relearn the no-load latency
- * at low concurrency, the rise at concurrencies that used to be free may pass
- * for a slower service and be partly adopted; but the limit must come down
- * at once and never climb back past where it stood. */
-static void capacity_loss_brings_the_limit_down(void **state)
+/* Four workers: slow start overshoots to 8, falls back to the knee, tries 5
+ * once, and stays at 4. */
+static void knee_of_4_workers_is_found_from_below_and_kept(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 5, 1000);
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    expect_knee_held(&s, 15, 4, 4);
+    assert_int_equal(sl_limiter_knee(&s.lim), 4);
+}
+
+/* 50 workers: latency within 1.1x up to 55 in flight, so the limit sits in
+ * [50, 55]. With +-20% of noise per request a window mean strays by a few
+ * percent: a lucky one may count as within tolerance a little higher, an
+ * unlucky one cut the limit a little, and the band is wider. */
+static void knee_of_50_workers_holds_within_the_tolerance(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
     s.workers = 50;
-    sim_windows(&s, 200);
-    uint32_t settled = sl_limiter_limit(&s.lim);
-    s.workers = 10;
-    sim_windows(&s, 10);
-    assert_true(sl_limiter_limit(&s.lim) < settled * 3 / 4);
+    expect_knee_held(&s, 30, 50, 55);
+
+    struct sim noisy;
+    sim_init(&noisy, 1, 1000);
+    noisy.workers = 50;
+    noisy.jitter_percent = 20;
+    expect_knee_held(&noisy, 30, 45, 60);
+}
+
+/* The tolerance is how far past the knee latency may go: 1.5x lets 50
+ * workers hold up to 75. */
+static void tolerance_sets_how_far_past_the_knee(void **state)
+{
+    struct sim s;
+    sim_init_tolerance(&s, 1, 1000, 1.5);
+    s.workers = 50;
+    expect_knee_held(&s, 30, 60, 75);
+}
+
+/* Every probe interval the limit drops to the floor for one window, and is
+ * back at the knee a few windows later. */
+static void periodic_probe_relearns_and_returns_to_the_knee(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    unsigned probes = 0;
+    bool was_probing = false;
     for (unsigned w = 0; w < 1000; w++) {
         sim_window(&s);
-        assert_true(sl_limiter_limit(&s.lim) < settled);
+        bool is_probing = sl_limiter_is_probing(&s.lim);
+        if (is_probing) {
+            assert_int_equal(sl_limiter_limit(&s.lim), 1);
+            assert_false(was_probing); /* one window */
+            probes++;
+        }
+        was_probing = is_probing;
     }
+    assert_int_equal(probes, 3); /* at 30 s, 60 s and 90 s of 100 s */
+    sim_windows(&s, 10);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
 }
 
-/* After a lull has shown the no-load latency at low concurrency, a capacity
- * loss is seen as the queue it is and the new knee is found. */
-static void capacity_loss_after_a_lull_finds_the_new_knee(void **state)
+/* The backend's service time doubles, its workers unchanged: latency rises
+ * at the knee itself. A few windows later a probe learns the new no-load
+ * latency and the limit is back at the knee: within a second. */
+static void slowdown_at_the_knee_is_followed_within_a_second(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 5, 1000);
-    s.workers = 50;
-    sim_windows(&s, 200);
-    uint32_t settled = sl_limiter_limit(&s.lim);
-    s.demand = 5; /* the lull: the limit holds */
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
     sim_windows(&s, 50);
-    assert_int_equal(sl_limiter_limit(&s.lim), settled);
-    s.workers = 25;
-    s.demand = 0;
-    sim_windows(&s, 100);
-    for (unsigned w = 0; w < 300; w++) {
-        sim_window(&s);
-        assert_in_range(sl_limiter_limit(&s.lim), 25, 50);
-    }
-}
-
-/* Latency triples at once: the limit must fall in every one of the next
- * windows and be well down within ten. */
-static void latency_rise_shrinks_within_a_few_windows(void **state)
-{
-    struct sim s;
-    sim_init(&s, 1, 100, 100);
-    sim_windows(&s, 20);
-    assert_int_equal(sl_limiter_limit(&s.lim), 100);
-    s.service_ns = 3 * SERVICE_NS;
-    uint32_t prev = 100;
-    for (unsigned w = 0; w < 5; w++) {
-        sim_window(&s);
-        assert_true(sl_limiter_limit(&s.lim) < prev);
-        prev = sl_limiter_limit(&s.lim);
-    }
-    sim_windows(&s, 5);
-    assert_true(sl_limiter_limit(&s.lim) <= 75);
-}
-
-/* A permanent slowdown is eventually taken as the new normal: the limit comes
- * back to the ceiling once the no-load latency has caught up. */
-static void permanent_latency_rise_is_eventually_accepted(void **state)
-{
-    struct sim s;
-    sim_init(&s, 1, 100, 100);
-    sim_windows(&s, 20);
-    s.service_ns = 3 * SERVICE_NS;
-    sim_windows(&s, 20);
-    assert_true(sl_limiter_limit(&s.lim) < 60);
-    sim_windows(&s, 1000);
-    assert_int_equal(sl_limiter_limit(&s.lim), 100);
-}
-
-/* A slowdown first met under heavy load, above any concurrency seen at the
- * old latency, is indistinguishable from a queue of our own making. The
- * limiter may keep the limit down for a long while, but not forever. */
-static void slowdown_under_heavy_load_is_not_pinned_forever(void **state)
-{
-    struct sim s;
-    sim_init(&s, 1, 100, 100);
-    s.demand = 5; /* light load at the old latency */
-    sim_windows(&s, 20);
-    assert_int_equal(sl_limiter_limit(&s.lim), 100);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
     s.service_ns = 2 * SERVICE_NS;
-    s.demand = 40; /* the slowdown doubles concurrency at the same request rate */
-    uint32_t lowest = sl_limiter_limit(&s.lim);
-    for (int i = 0; i < 200; i++) {
-        sim_windows(&s, 1);
-        if (sl_limiter_limit(&s.lim) < lowest)
-            lowest = sl_limiter_limit(&s.lim);
-    }
-    assert_true(lowest < 40); /* the case bites: demand is refused for a while */
-    sim_windows(&s, 3000);
-    assert_true(sl_limiter_limit(&s.lim) >= 40);
+    sim_windows(&s, 10);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), 2 * SERVICE_NS);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    expect_knee_held(&s, 0, 4, 4);
 }
 
-/* An idle backend gives no evidence about higher limits: the limit holds. */
+/* Half the workers die: the probe shows the same no-load latency, so the
+ * rise is a queue, and the limit comes down to the new knee and stays. */
+static void capacity_loss_finds_the_new_knee(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 50;
+    sim_windows(&s, 50);
+    s.workers = 25;
+    sim_windows(&s, 20);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
+    expect_knee_held(&s, 0, 25, 28);
+}
+
+/* One noisy window at the knee cuts the limit but probes nothing; the limit
+ * is back a few windows later. */
+static void one_slow_window_does_not_probe(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 50;
+    sim_windows(&s, 50);
+    uint32_t before = sl_limiter_limit(&s.lim);
+    s.service_ns = 2 * SERVICE_NS;
+    sim_window(&s);
+    s.service_ns = SERVICE_NS;
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_true(sl_limiter_limit(&s.lim) < before);
+    sim_windows(&s, 30);
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_in_range(sl_limiter_limit(&s.lim), 50, 55);
+}
+
+/* An idle backend gives no evidence about higher limits: with 3 in flight at
+ * most the limit stops at 4, the first it did not reach. */
 static void idle_backend_does_not_grow(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 20, 1000);
+    sim_init(&s, 1, 1000);
     s.demand = 3;
-    sim_windows(&s, 500);
-    assert_int_equal(sl_limiter_limit(&s.lim), 20);
-}
-
-/* "Approached" means a peak in flight of at least half the limit. */
-static void growth_needs_half_the_limit_in_flight(void **state)
-{
-    struct sim s;
-    sim_init(&s, 1, 100, 1000);
-    s.demand = 49;
-    sim_windows(&s, 50);
-    assert_int_equal(sl_limiter_limit(&s.lim), 100);
-    s.demand = 50;
-    sim_windows(&s, 5);
-    assert_true(sl_limiter_limit(&s.lim) > 100);
+    sim_windows(&s, 200);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
 }
 
 /* The peak counts, not the mean: one busy moment per window is enough. */
 static void growth_follows_the_window_peak(void **state)
 {
-    struct sl_limiter_config cfg = {SL_LIMITER_ADAPTIVE, 1000, 1, 20, WINDOW_NS};
-    struct sl_limiter lim;
-    uint64_t now_ns = 0;
-    sl_limiter_init(&lim, &cfg, now_ns);
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    sim_window(&s); /* the probe */
     for (unsigned w = 0; w < 5; w++) {
+        uint32_t limit = sl_limiter_limit(&s.lim);
         for (unsigned i = 0; i < SAMPLES_PER_WINDOW; i++) {
-            now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-            sl_limiter_on_sample(&lim, now_ns, SERVICE_NS, i == 3 ? 20 : 1, false);
+            s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
+            sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, i == 3 ? limit : 1, false);
         }
     }
-    assert_true(sl_limiter_limit(&lim) > 20);
+    assert_int_equal(sl_limiter_limit(&s.lim), 32);
+}
+
+/* A flat backend brings the limit to a ceiling of 100 in a few windows. */
+static void sim_at_100(struct sim *s, uint32_t min)
+{
+    sim_init(s, min, 100);
+    sim_windows(s, 10);
+    assert_int_equal(sl_limiter_limit(&s->lim), 100);
 }
 
 static void drop_cuts_by_a_tenth(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 100, 200);
+    sim_at_100(&s, 1);
     s.now_ns += MS;
     sl_limiter_on_sample(&s.lim, s.now_ns, 5000 * MS, 100, true);
     assert_int_equal(sl_limiter_limit(&s.lim), 90);
@@ -306,7 +321,7 @@ static void drop_cuts_by_a_tenth(void **state)
 static void drops_cut_once_per_window(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 100, 200);
+    sim_at_100(&s, 1);
     for (unsigned i = 0; i < 50; i++) {
         s.now_ns += WINDOW_NS / 100;
         sl_limiter_on_sample(&s.lim, s.now_ns, 5000 * MS, 100, true);
@@ -322,7 +337,7 @@ static void drops_cut_once_per_window(void **state)
 static void drops_alone_cut_to_min(void **state)
 {
     struct sim s;
-    sim_init(&s, 4, 100, 200);
+    sim_at_100(&s, 4);
     for (unsigned i = 0; i < 200; i++) {
         s.now_ns += WINDOW_NS;
         sl_limiter_on_sample(&s.lim, s.now_ns, 5000 * MS, 50, true);
@@ -331,21 +346,35 @@ static void drops_alone_cut_to_min(void **state)
     assert_int_equal(sl_limiter_limit(&s.lim), 4);
 }
 
-/* Drops are not latency samples: a fast failure must not lower the no-load
- * latency, which would make every normal window look slow. */
+/* During a probe a drop cuts the limit the probe gives back. */
+static void drop_during_a_probe_cuts_what_it_gives_back(void **state)
+{
+    struct sim s;
+    sim_at_100(&s, 1);
+    for (unsigned w = 0; w < 300 && !sl_limiter_is_probing(&s.lim); w++)
+        sim_window(&s); /* until the periodic probe starts */
+    assert_true(sl_limiter_is_probing(&s.lim));
+    s.now_ns += MS;
+    sl_limiter_on_sample(&s.lim, s.now_ns, 5000 * MS, 1, true);
+    assert_int_equal(sl_limiter_limit(&s.lim), 1);
+    sim_window(&s);
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_int_equal(sl_limiter_limit(&s.lim), 90);
+}
+
+/* Drops are not latency samples: fast failures during the first probe must
+ * not end it with a tiny no-load latency. */
 static void fast_drops_do_not_teach_no_load(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 50, 200);
-    for (unsigned w = 0; w < 10; w++) {
-        for (unsigned i = 0; i < SAMPLES_PER_WINDOW; i++) {
-            s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-            sl_limiter_on_sample(&s.lim, s.now_ns, 1000, 50, true);
-        }
+    sim_init(&s, 1, 200);
+    for (unsigned i = 0; i < 200; i++) {
+        s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
+        sl_limiter_on_sample(&s.lim, s.now_ns, 1000, 1, true);
     }
-    uint32_t after_drops = sl_limiter_limit(&s.lim);
-    sim_windows(&s, 50);
-    assert_true(sl_limiter_limit(&s.lim) > after_drops);
+    assert_true(sl_limiter_is_probing(&s.lim));
+    sim_window(&s);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
 }
 
 /* Fewer than a handful of samples decide nothing, however long they take: the
@@ -353,70 +382,63 @@ static void fast_drops_do_not_teach_no_load(void **state)
 static void sparse_window_extends_until_enough_samples(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 100, 200);
-    sim_windows(&s, 3);
-    uint32_t before = sl_limiter_limit(&s.lim);
+    sim_at_100(&s, 1);
     for (unsigned i = 0; i < 4; i++) {
         s.now_ns += WINDOW_NS;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, before, false);
-        assert_int_equal(sl_limiter_limit(&s.lim), before);
+        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+        assert_int_equal(sl_limiter_limit(&s.lim), 100);
     }
     s.now_ns += WINDOW_NS;
-    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, before, false);
-    assert_true(sl_limiter_limit(&s.lim) < before);
+    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+    assert_true(sl_limiter_limit(&s.lim) < 100);
 }
 
 /* Nothing is decided before the window's end, however bad the samples. */
 static void window_decides_only_at_its_end(void **state)
 {
     struct sim s;
-    sim_init(&s, 1, 100, 200);
-    sim_windows(&s, 3);
-    uint32_t before = sl_limiter_limit(&s.lim);
+    sim_at_100(&s, 1);
     for (unsigned i = 0; i < SAMPLES_PER_WINDOW - 1; i++) {
         s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, before, false);
-        assert_int_equal(sl_limiter_limit(&s.lim), before);
+        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+        assert_int_equal(sl_limiter_limit(&s.lim), 100);
     }
     s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, before, false);
-    assert_true(sl_limiter_limit(&s.lim) < before);
+    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+    assert_true(sl_limiter_limit(&s.lim) < 100);
 }
 
 /* However far latency rises, the limit stops at its floor. */
 static void shrinking_stops_at_min(void **state)
 {
     struct sim s;
-    sim_init(&s, 50, 100, 200);
-    sim_windows(&s, 3);
+    sim_at_100(&s, 50);
     s.service_ns = 3 * SERVICE_NS;
     for (unsigned w = 0; w < 15; w++) {
         sim_window(&s);
         assert_true(sl_limiter_limit(&s.lim) >= 50);
     }
-    assert_int_equal(sl_limiter_limit(&s.lim), 50);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(static_limit_is_max_and_ignores_samples),
-        cmocka_unit_test(adaptive_starts_at_initial),
-        cmocka_unit_test(flat_latency_at_the_limit_grows_to_max),
-        cmocka_unit_test(knee_of_50_workers_holds_for_1000_windows),
-        cmocka_unit_test(knee_of_30_workers_holds_for_500_windows),
-        cmocka_unit_test(noisy_knee_of_50_workers_holds_for_1000_windows),
-        cmocka_unit_test(capacity_loss_brings_the_limit_down),
-        cmocka_unit_test(capacity_loss_after_a_lull_finds_the_new_knee),
-        cmocka_unit_test(latency_rise_shrinks_within_a_few_windows),
-        cmocka_unit_test(permanent_latency_rise_is_eventually_accepted),
-        cmocka_unit_test(slowdown_under_heavy_load_is_not_pinned_forever),
+        cmocka_unit_test(probe_first_then_slow_start_to_max),
+        cmocka_unit_test(probe_counts_only_requests_sent_at_the_floor),
+        cmocka_unit_test(knee_of_4_workers_is_found_from_below_and_kept),
+        cmocka_unit_test(knee_of_50_workers_holds_within_the_tolerance),
+        cmocka_unit_test(tolerance_sets_how_far_past_the_knee),
+        cmocka_unit_test(periodic_probe_relearns_and_returns_to_the_knee),
+        cmocka_unit_test(slowdown_at_the_knee_is_followed_within_a_second),
+        cmocka_unit_test(capacity_loss_finds_the_new_knee),
+        cmocka_unit_test(one_slow_window_does_not_probe),
         cmocka_unit_test(idle_backend_does_not_grow),
-        cmocka_unit_test(growth_needs_half_the_limit_in_flight),
         cmocka_unit_test(growth_follows_the_window_peak),
         cmocka_unit_test(drop_cuts_by_a_tenth),
         cmocka_unit_test(drops_cut_once_per_window),
         cmocka_unit_test(drops_alone_cut_to_min),
+        cmocka_unit_test(drop_during_a_probe_cuts_what_it_gives_back),
         cmocka_unit_test(fast_drops_do_not_teach_no_load),
         cmocka_unit_test(sparse_window_extends_until_enough_samples),
         cmocka_unit_test(window_decides_only_at_its_end),

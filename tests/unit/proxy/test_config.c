@@ -66,6 +66,8 @@ static void test_full_file(void **state)
              "    limiter: adaptive\n"
              "    max_inflight: 200\n"
              "    min_inflight: 8\n"
+             "    limiter_tolerance_percent: 125\n"
+             "    limiter_probe_interval_ms: 60000\n"
              "    queue_size: 64\n"
              "    queue_target_ms: 20\n"
              "    queue_interval_ms: 250\n"
@@ -129,6 +131,8 @@ static void test_full_file(void **state)
     assert_int_equal(b->limiter, SL_LIMITER_ADAPTIVE);
     assert_int_equal(b->max_inflight, 200);
     assert_int_equal(b->min_inflight, 8);
+    assert_int_equal(b->limiter_tolerance_percent, 125);
+    assert_int_equal(b->limiter_probe_interval_ms, 60000);
     assert_int_equal(b->queue_size, 64);
     assert_int_equal(b->queue_target_ms, 20);
     assert_int_equal(b->queue_interval_ms, 250);
@@ -183,6 +187,8 @@ static void assert_defaults(const struct sl_config *cfg)
         assert_int_equal(b->limiter, SL_LIMITER_STATIC);
         assert_int_equal(b->max_inflight, b->max_connections * b->server_count);
         assert_int_equal(b->min_inflight, 1);
+        assert_int_equal(b->limiter_tolerance_percent, 110);
+        assert_int_equal(b->limiter_probe_interval_ms, 30000);
         assert_int_equal(b->queue_size, 1024);
         assert_int_equal(b->queue_target_ms, 5);
         assert_int_equal(b->queue_interval_ms, 100);
@@ -588,7 +594,7 @@ static void test_error_unknown_key(void **state)
         "protocol, connect_timeout_ms, response_timeout_ms, max_connections, "
         "keepalive_idle_timeout_ms, eject_after_failures, eject_ms, health_check_path, "
         "health_check_interval_ms, retry_non_idempotent, limiter, "
-        "max_inflight, min_inflight, "
+        "max_inflight, min_inflight, limiter_tolerance_percent, limiter_probe_interval_ms, "
         "queue_size, queue_target_ms, queue_interval_ms)");
     assert_load_error(MINIMAL "    protocol: h2\n", 6,
                       "protocol must be http/1.1 or h2c, got 'h2'");

@@ -40,7 +40,15 @@ static int setup(void **state)
     w->counts[0][1].shed[SL_SHED_QUEUE_FULL] = 5;
     w->counts[0][0].responses[1] = 9; /* 2xx */
     w->backends[0].limit = 16;
+    w->backends[0].knee = 12;
+    w->backends[0].no_load_us = 4500;
+    w->backends[0].probing = 1;
     w->backends[0].connect_errors = 2;
+    w->counts[0][1].queued = 3;
+    w->counts[0][1].backlog_us = 7500;
+    seg->workers[1].counts[0][1].queued = 2;
+    seg->workers[1].counts[0][1].backlog_us = 2000;
+    seg->workers[1].backends[0].no_load_us = 4000;
     w->accepted[SL_PROTO_H2_TLS] = 4;
     seg->workers[1].pid = 43; /* a second worker, idle */
     seg->workers[1].accepted[SL_PROTO_H2_TLS] = 1;
@@ -86,12 +94,14 @@ static void test_json_holds_the_figures(void **state)
     assert_non_null(strstr(text, "\"accepted\":{\"h2c\":0,\"h2\":5,\"http1\":0,\"http1_tls\":0}"));
     assert_non_null(strstr(text, "\"per_worker\":[{\"slot\":0,\"pid\":42,"));
     assert_non_null(strstr(text, "},{\"slot\":1,\"pid\":43,"));
-    assert_non_null(strstr(text, "\"limit\":16,\"connect_errors\":2,\"timeouts\":0,"));
+    assert_non_null(strstr(text, "\"limit\":16,\"knee\":12,\"no_load_ms\":4.500,\"probing\":1,"
+                                 "\"connect_errors\":2,\"timeouts\":0,"));
     assert_non_null(strstr(text, "\"connections_open\":3,"));
     assert_non_null(
         strstr(text, "{\"name\":\"bidders\",\"inflight\":0,\"queued\":0,\"limit\":16,"));
     assert_non_null(strstr(text, "{\"name\":\"critical\",\"received\":10,\"admitted\":9,"
-                                 "\"cancelled\":0,\"shed\":{\"queue_full\":0,\"queue_timeout\":0,"
+                                 "\"cancelled\":0,\"queued\":0,\"backlog_ms\":0.0,"
+                                 "\"shed\":{\"queue_full\":0,\"queue_timeout\":0,"
                                  "\"deadline\":1,\"overload\":0,\"evicted\":0,\"backlog\":0},"
                                  "\"responses\":"
                                  "{\"1xx\":0,\"2xx\":9,\"3xx\":0,\"4xx\":0,\"5xx\":0}}"));
@@ -132,6 +142,14 @@ static void test_prometheus_families_and_histograms(void **state)
     assert_int_equal(sample(text, "sluice_backend_connect_errors_total{backend=\"bidders\"} "), 2);
     assert_int_equal(sample(text, "sluice_connections_accepted_total{protocol=\"h2\"} "), 5);
     assert_int_equal(sample(text, "\nsluice_workers "), 2); /* the sample, not its HELP */
+    assert_int_equal(sample(text, "sluice_backend_knee{backend=\"bidders\"} "), 12);
+    /* summed over workers, but the worst worker's latency and backlog */
+    assert_int_equal(sample(text, "sluice_backend_no_load_microseconds{backend=\"bidders\"} "),
+                     4500);
+    assert_int_equal(sample(text, "sluice_class_queued{backend=\"bidders\",class=\"bulk\"} "), 5);
+    assert_int_equal(
+        sample(text, "sluice_class_backlog_microseconds{backend=\"bidders\",class=\"bulk\"} "),
+        7500);
     assert_int_equal(sample(text, "sluice_requests_shed_total{backend=\"bidders\",class=\"bulk\","
                                   "reason=\"queue_full\"} "),
                      5);
