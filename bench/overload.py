@@ -7,7 +7,13 @@ each request taking OVERLOAD_SERVICE_MS (tests/integ/apps/wsgi_app.py,
 /.../work/MS), so its capacity C is known; it is measured first, straight at
 the socket. Then, for each peer in turn:
   1. unloaded: bid requests (/bid/...) alone at 0.3 C, for the baseline p99;
-  2. loaded: the same bids plus a /track flood at 4 C, for OVERLOAD_DURATION_S.
+  2. loaded, for each overload factor F in OVERLOAD_FACTORS (4 and 8): the
+     same bids plus a /track flood at F x C for OVERLOAD_DURATION_S; the bids
+     go on for RECOVERY_S more, to see how soon after the flood they are back;
+  3. slowdown (OVERLOAD_SLOWDOWN=1): bids and a 4 C flood, and halfway through
+     the backend's service time doubles (wsgi_app.py's WSGI_WORK_SCALE_FILE).
+     For sluice the limit is read from /stats every 100 ms, to see how soon
+     it settles at its new value.
 h2load writes one line per request (--log-file); from those the report gives,
 per class, the success rate (2xx), p50/p99/p99.9 latency of successes, the
 share shed (any other answer) and the p99 time to a shed answer, plus goodput:
@@ -15,11 +21,13 @@ the 2xx answers per second of both classes as a share of C. Rates are over
 the requests answered; "cut off" counts those still in flight when h2load's
 timed run ended.
 
-Peers (bench/peers/overload-*.in):
-  sluice-static    classes and rules, max_inflight = the worker count
-  sluice-reserve   the same, with a quarter of that limit reserved for bids
-  sluice-adaptive  the same as sluice-static with the adaptive limiter and no
-                   capacity number
+Peers (bench/peers/overload-*.in), the sluice ones as an operator writes
+them: bids critical (never shed at the door, 204 when shed), /track bulk with
+a 1 s deadline, every other key at its default:
+  sluice-static            max_inflight = the worker count
+  sluice-reserve           the same, a quarter of the limit reserved for bids
+  sluice-adaptive          the adaptive limiter, no capacity number
+  sluice-adaptive-reserve  the same, a quarter of the limit reserved for bids
   haproxy          priority classes, server maxconn = workers, timeout queue 100ms
   nginx            upstream max_conns = workers, limit_req on /track at 0.7 C
 Each proxy runs alone, pinned to OVERLOAD_PROXY_CPU; h2load and gunicorn share
@@ -33,14 +41,15 @@ all shed (queue_full: the backend's one slot is held by a slow request).
 See bench/README.md.
 
 Usage, from the repo root after building:  bench/overload.py
-Environment (all optional): BUILD_DIR (build), OVERLOAD_PEERS (all five),
+Environment (all optional): BUILD_DIR (build), OVERLOAD_PEERS (all six),
 OVERLOAD_ROUNDS (3), OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (8),
-OVERLOAD_SERVICE_MS (5),
+OVERLOAD_FACTORS ("4 8"), OVERLOAD_SLOWDOWN (1), OVERLOAD_SERVICE_MS (5),
 OVERLOAD_WORKERS (4), OVERLOAD_PROXY_CPU (1), OVERLOAD_LOAD_CPU (0),
 OVERLOAD_RESULTS_DIR (bench/results), BENCH_INSTALL (1: apt-get missing
 packages when root).
 """
 
+import json
 import os
 import re
 import shutil
@@ -49,13 +58,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
-PEERS = os.environ.get("OVERLOAD_PEERS",
-                       "sluice-static sluice-reserve sluice-adaptive haproxy nginx").split()
+PEERS = os.environ.get("OVERLOAD_PEERS", "sluice-static sluice-reserve sluice-adaptive "
+                       "sluice-adaptive-reserve haproxy nginx").split()
 ROUNDS = int(os.environ.get("OVERLOAD_ROUNDS", "3"))
 DURATION_S = int(os.environ.get("OVERLOAD_DURATION_S", "10"))
 BASELINE_S = int(os.environ.get("OVERLOAD_BASELINE_S", "8"))
@@ -66,7 +77,10 @@ LOAD_CPU = os.environ.get("OVERLOAD_LOAD_CPU", "0")
 RESULTS = os.environ.get("OVERLOAD_RESULTS_DIR", os.path.join(BENCH, "results"))
 sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 from harness import children  # noqa: E402
-CRITICAL_SHARE, BULK_SHARE = 0.3, 4.0
+FACTORS = [float(f) for f in os.environ.get("OVERLOAD_FACTORS", "4 8").split()]
+SLOWDOWN = os.environ.get("OVERLOAD_SLOWDOWN", "1") == "1"
+RECOVERY_S = 2
+CRITICAL_SHARE = 0.3
 CRITICAL_CLIENTS, BULK_CLIENTS = 4, 16
 SHED_COST_REQUESTS = int(os.environ.get("OVERLOAD_SHED_COST_REQUESTS", "100000"))
 SHED_COST_CONFIG = """\
@@ -145,23 +159,32 @@ def stop(proc):
             proc.wait()
 
 
-def spawn(args, cpu, logpath):
+def spawn(args, cpu, logpath, env=None):
     out = open(logpath, "ab")
     return subprocess.Popen(["taskset", "-c", cpu] + args, stdout=out, stderr=out,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
 
 
 class Run:
     def __init__(self, tmp):
         self.tmp = tmp
         self.sock = os.path.join(tmp, "app.sock")
+        self.scale_file = os.path.join(tmp, "work-scale")
+        self.set_work_scale(1)
         self.procs = []
+
+    def set_work_scale(self, scale):
+        """The backend's service time from its next request on: scale x SERVICE_MS."""
+        with open(self.scale_file + ".new", "w") as f:
+            f.write("%g\n" % scale)
+        os.replace(self.scale_file + ".new", self.scale_file)
 
     def start_backend(self):
         args = [find_bin("gunicorn"), "--chdir", os.path.join(REPO, "tests/integ/apps"),
                 "--bind", "unix:" + self.sock, "--workers", str(WORKERS),
                 "--log-level", "warning", "wsgi_app:app"]
-        proc = spawn(args, LOAD_CPU, os.path.join(self.tmp, "gunicorn.log"))
+        proc = spawn(args, LOAD_CPU, os.path.join(self.tmp, "gunicorn.log"),
+                     env=dict(os.environ, WSGI_WORK_SCALE_FILE=self.scale_file))
         self.procs.append(proc)
         wait_for(self.sock, proc, "gunicorn")
 
@@ -184,8 +207,9 @@ class Run:
         return float(m.group(1))
 
     def start_peer(self, peer, capacity):
-        port = free_port()
-        values = {"PORT": str(port), "SOCK": self.sock, "RUNDIR": self.tmp,
+        """Returns (process, port, admin port or None)."""
+        port, admin = free_port(), free_port()
+        values = {"PORT": str(port), "ADMIN": str(admin), "SOCK": self.sock, "RUNDIR": self.tmp,
                   "WORKERS": str(WORKERS), "BULK_RATE": str(int(capacity * (1 - CRITICAL_SHARE))),
                   "IF_ROOT": "" if os.geteuid() == 0 else "# "}
         kind = "sluice" if peer.startswith("sluice") else peer
@@ -202,24 +226,25 @@ class Run:
                 "nginx": [find_bin("nginx"), "-p", self.tmp, "-c", conf, "-g", "daemon off;"]}
         proc = spawn(args[kind], PROXY_CPU, os.path.join(self.tmp, peer + ".log"))
         wait_for(("127.0.0.1", port), proc, peer)
-        return proc, port
+        return proc, port, admin if kind == "sluice" else None
 
-    def load(self, port, capacity, seconds, with_bulk, tag):
-        """Runs the bids (and the flood); returns {class: (log file, h2load output)}."""
+    def load(self, port, capacity, seconds, bulk_share, tag, after_s=0):
+        """Runs the bids (and a flood of bulk_share x C, unless 0), the bids for
+        after_s more; returns {class: (log file, h2load output)}."""
         base = "http://127.0.0.1:%d" % port
         loads = {"critical": ("/bid/work/%d" % SERVICE_MS, CRITICAL_CLIENTS, 1,
-                              CRITICAL_SHARE * capacity / CRITICAL_CLIENTS)}
-        if with_bulk:
+                              CRITICAL_SHARE * capacity / CRITICAL_CLIENTS, seconds + after_s)}
+        if bulk_share:
             loads["bulk"] = ("/track/work/%d" % SERVICE_MS, BULK_CLIENTS, 16,
-                             BULK_SHARE * capacity / BULK_CLIENTS)
+                             bulk_share * capacity / BULK_CLIENTS, seconds)
         procs = {}
-        for cls, (path, clients, streams, rps) in loads.items():
+        for cls, (path, clients, streams, rps, run_s) in loads.items():
             logfile = os.path.join(self.tmp, "%s-%s.tsv" % (tag, cls))
-            procs[cls] = (logfile, self.h2load(base + path, clients, streams, "-D", str(seconds),
+            procs[cls] = (logfile, self.h2load(base + path, clients, streams, "-D", str(run_s),
                                                "--rps", "%.2f" % rps, "--log-file", logfile))
         results = {}
         for cls, (logfile, proc) in procs.items():
-            out = proc.communicate(timeout=seconds + 120)[0].decode(errors="replace")
+            out = proc.communicate(timeout=seconds + after_s + 120)[0].decode(errors="replace")
             if proc.returncode != 0:
                 sys.exit("h2load failed for %s:\n%s" % (tag, out))
             results[cls] = (logfile, out)
@@ -302,21 +327,48 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
-def figures(logfile, out, seconds):
-    """Per-class figures from h2load's per-request log (start µs, status, µs)."""
-    ok, shed = [], []
+def read_log(logfile):
+    """h2load's per-request log: [(start s since the epoch, status, ms)]."""
+    rows = []
     with open(logfile) as f:
         for line in f:
-            _, status, micros = line.split("\t")[:3]
-            (ok if 200 <= int(status) < 300 else shed).append(int(micros) / 1000)
-    started = int(re.search(r"(\d+) started", out).group(1))
+            start_us, status, micros = line.split("\t")[:3]
+            rows.append((int(start_us) / 1e6, int(status), int(micros) / 1000))
+    return rows
+
+
+def figures(rows, seconds, started=None):
+    """Per-class figures from log rows; started: h2load's count of requests
+    started, when rows are its whole run (for the "cut off" count)."""
+    ok = [ms for _, status, ms in rows if 200 <= status < 300]
+    shed = [ms for _, status, ms in rows if not 200 <= status < 300]
     answered = len(ok) + len(shed)
     # a timed run stops with requests in flight: those are not counted as failures
     return {"sent": answered, "ok": len(ok), "shed": len(shed),
-            "unanswered": max(0, started - answered),
+            "unanswered": max(0, started - answered) if started is not None else 0,
             "success": len(ok) / answered if answered else float("nan"),
             "p50": percentile(ok, 50), "p99": percentile(ok, 99), "p999": percentile(ok, 99.9),
             "shed_p99": percentile(shed, 99), "ok_per_s": len(ok) / seconds}
+
+
+def started_count(out):
+    return int(re.search(r"(\d+) started", out).group(1))
+
+
+def run_figures(result, seconds):
+    logfile, out = result
+    return figures(read_log(logfile), seconds, started_count(out))
+
+
+def loaded_figures(results, seconds):
+    """(bids during the flood, bulk, bids in each second after the flood)."""
+    crit = read_log(results["critical"][0])
+    bulk = read_log(results["bulk"][0])
+    flood_end = max(start for start, _, _ in bulk)
+    during = figures([r for r in crit if r[0] <= flood_end], seconds)
+    after = [figures([r for r in crit if flood_end + i < r[0] <= flood_end + i + 1], 1)
+             for i in range(RECOVERY_S)]
+    return during, run_figures(results["bulk"], seconds), after
 
 
 def median(values):
@@ -326,45 +378,139 @@ def median(values):
 
 
 def summarize(capacity, rounds):
-    """One row of medians over the rounds from [(base, crit, bulk), ...]."""
+    """One row of medians over the rounds from [(base, crit, bulk, after), ...]."""
     def med(fn):
-        return median([fn(base, crit, bulk) for base, crit, bulk in rounds])
+        return median([fn(*r) for r in rounds])
     return {
-        "success": med(lambda b, c, k: c["success"]),
-        "p50": med(lambda b, c, k: c["p50"]),
-        "p99": med(lambda b, c, k: c["p99"]),
-        "p99_spread": (min(c["p99"] for _, c, _ in rounds), max(c["p99"] for _, c, _ in rounds)),
-        "p999": med(lambda b, c, k: c["p999"]),
-        "base_p99": med(lambda b, c, k: b["p99"]),
-        "bulk_success": med(lambda b, c, k: k["success"]),
-        "bulk_shed": med(lambda b, c, k: k["shed"] / max(1, k["sent"])),
-        "shed_p99": med(lambda b, c, k: max(c["shed_p99"], k["shed_p99"]) if c["shed"]
+        "success": med(lambda b, c, k, a: c["success"]),
+        "p50": med(lambda b, c, k, a: c["p50"]),
+        "p99": med(lambda b, c, k, a: c["p99"]),
+        "p99_spread": (min(r[1]["p99"] for r in rounds), max(r[1]["p99"] for r in rounds)),
+        "p999": med(lambda b, c, k, a: c["p999"]),
+        "base_p99": med(lambda b, c, k, a: b["p99"]),
+        "bulk_success": med(lambda b, c, k, a: k["success"]),
+        "bulk_shed": med(lambda b, c, k, a: k["shed"] / max(1, k["sent"])),
+        "shed_p99": med(lambda b, c, k, a: max(c["shed_p99"], k["shed_p99"]) if c["shed"]
                         else k["shed_p99"]),
-        "cut": med(lambda b, c, k: c["unanswered"] + k["unanswered"]),
-        "goodput": med(lambda b, c, k: (c["ok_per_s"] + k["ok_per_s"]) / capacity),
+        "cut": med(lambda b, c, k, a: k["unanswered"]),
+        "goodput": med(lambda b, c, k, a: (c["ok_per_s"] + k["ok_per_s"]) / capacity),
+        "after": [med(lambda b, c, k, a, i=i: a[i]["p99"] / b["p99"]) for i in range(RECOVERY_S)],
     }
 
 
-def report(capacity, rows):
-    lines = ["# bench/overload.py", "",
-             "Backend: gunicorn, %d sync workers, %d ms per request; capacity C = %.0f req/s "
-             "(measured). Load: bids at %.1f C, a /track flood at %.1f C, %d s; baseline: bids "
-             "alone, %d s." % (WORKERS, SERVICE_MS, capacity, CRITICAL_SHARE, BULK_SHARE,
-                               DURATION_S, BASELINE_S), "",
-             "Medians over %d rounds, peers in rotated order; bid p99 also as min-max." % ROUNDS,
-             "",
+def report_load(capacity, factor, rows):
+    lines = ["## Flood at %g C" % factor, "",
              "| peer | bid success | bid p50 ms | bid p99 ms | bid p99 min-max | bid p99.9 ms "
              "| unloaded bid p99 ms | bid p99 / unloaded | track success | track shed "
-             "| shed answer p99 ms | cut off | goodput / C |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| shed answer p99 ms | cut off | goodput / C | bid p99 / unloaded, "
+             + ", ".join("%d-%d s" % (i, i + 1) for i in range(RECOVERY_S)) + " after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for peer, r in rows:
         lines.append("| %s | %.2f%% | %.1f | %.1f | %.1f-%.1f | %.1f | %.1f | %.2fx | %.1f%% | "
-                     "%.1f%% | %.1f | %d | %.0f%% |"
+                     "%.1f%% | %.1f | %d | %.0f%% | %s |"
                      % (peer, 100 * r["success"], r["p50"], r["p99"], r["p99_spread"][0],
                         r["p99_spread"][1], r["p999"], r["base_p99"], r["p99"] / r["base_p99"],
                         100 * r["bulk_success"], 100 * r["bulk_shed"], r["shed_p99"], r["cut"],
-                        100 * r["goodput"]))
+                        100 * r["goodput"], ", ".join("%.2fx" % x for x in r["after"])))
     return "\n".join(lines) + "\n"
+
+
+def read_limit(admin):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin, timeout=1) as r:
+            b = json.load(r)["backends"][0]
+        return b["limit"], b["knee"]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def slowdown(run, port, admin, capacity, tag):
+    """Bids and a 4 C flood; at half time the service time doubles. Returns
+    the figures of each half and, for sluice, the seconds from the slowdown
+    until the limit is where it ends (within 1 of its median over the last
+    quarter) for good, with that limit and the one before."""
+    half = DURATION_S / 2
+    samples = []  # (seconds since the load started, limit)
+    stop_polling = threading.Event()
+
+    def poll():
+        t0 = time.monotonic()
+        while not stop_polling.wait(0.1):
+            got = read_limit(admin) if admin else None
+            if got:
+                samples.append((time.monotonic() - t0, got[0]))
+
+    timer = threading.Timer(half, run.set_work_scale, (2,))
+    poller = threading.Thread(target=poll)
+    timer.start()
+    poller.start()
+    try:
+        results = run.load(port, capacity, DURATION_S, 4, tag)
+    finally:
+        timer.cancel()
+        stop_polling.set()
+        poller.join()
+        run.set_work_scale(1)
+    crit = read_log(results["critical"][0])
+    bulk = read_log(results["bulk"][0])
+    t0 = min(r[0] for r in crit + bulk)
+    halves = []
+    for lo, hi in ((0, half), (half, DURATION_S)):
+        c = figures([r for r in crit if lo < r[0] - t0 <= hi], half)
+        k = figures([r for r in bulk if lo < r[0] - t0 <= hi], half)
+        halves.append((c, k))
+    settle = before = after = None
+    if samples:
+        before = median([lim for t, lim in samples if half / 2 < t <= half])
+        after = median([lim for t, lim in samples if t > DURATION_S * 0.75])
+        off = [t for t, lim in samples if t > half and abs(lim - after) > 1]
+        settle = (off[-1] - half) if off else 0.0
+    return halves, settle, before, after
+
+
+def report_slowdown(capacity, rows):
+    lines = ["## The backend slows down", "",
+             "Bids and a 4 C flood for %d s; at %g s the service time doubles (capacity "
+             "C/2 from then on). Medians over the rounds; the limit's settling time is the "
+             "time from the slowdown until the limit stays within 1 of where it ends."
+             % (DURATION_S, DURATION_S / 2), "",
+             "| peer | goodput / C before | goodput / (C/2) after | bid p99 ms before "
+             "| bid p99 ms after | bid success after | limit before → after | limit settled after |",
+             "|---|---|---|---|---|---|---|---|"]
+    for peer, rounds in rows:
+        def med(fn):
+            return median([fn(r) for r in rounds])
+        good = [med(lambda r, i=i: (r[0][i][0]["ok_per_s"] + r[0][i][1]["ok_per_s"]))
+                for i in range(2)]
+        settle = [r[1] for r in rounds if r[1] is not None]
+        limits = "-"
+        if settle:
+            limits = "%g → %g" % (med(lambda r: r[2]), med(lambda r: r[3]))
+        lines.append("| %s | %.0f%% | %.0f%% | %.1f | %.1f | %.2f%% | %s | %s |"
+                     % (peer, 100 * good[0] / capacity, 100 * good[1] / (capacity / 2),
+                        med(lambda r: r[0][0][0]["p99"]), med(lambda r: r[0][1][0]["p99"]),
+                        100 * med(lambda r: r[0][1][0]["success"]), limits,
+                        "%.1f s" % median(settle) if settle else "-"))
+    return "\n".join(lines) + "\n"
+
+
+def run_peer(run, peer, capacity, r):
+    """One round of one peer: (base, {factor: loaded figures}, slowdown or None)."""
+    proc, port, admin = run.start_peer(peer, capacity)
+    tag = "%s-r%d" % (peer, r)
+    try:
+        run.load(port, capacity, 1, 0, tag + "-warmup")
+        base = run_figures(run.load(port, capacity, BASELINE_S, 0, tag + "-base")["critical"],
+                           BASELINE_S)
+        loaded = {}
+        for factor in FACTORS:
+            results = run.load(port, capacity, DURATION_S, factor, "%s-%g" % (tag, factor),
+                               after_s=RECOVERY_S)
+            loaded[factor] = loaded_figures(results, DURATION_S)
+        slow = slowdown(run, port, admin, capacity, tag + "-slow") if SLOWDOWN else None
+    finally:
+        stop(proc)
+    return base, loaded, slow
 
 
 def main():
@@ -377,23 +523,30 @@ def main():
         run.start_backend()
         capacity = run.capacity()
         log("backend capacity %.0f req/s" % capacity)
-        rounds = {peer: [] for peer in PEERS}
+        loaded = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
+        slowed = {peer: [] for peer in PEERS}
         for r in range(ROUNDS):
             # rotated, so that no peer always runs first, last, or after the same one
             for peer in PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]:
-                proc, port = run.start_peer(peer, capacity)
-                tag = "%s-r%d" % (peer, r)
-                try:
-                    run.load(port, capacity, 1, False, tag + "-warmup")
-                    base = run.load(port, capacity, BASELINE_S, False, tag + "-base")
-                    loaded = run.load(port, capacity, DURATION_S, True, tag)
-                finally:
-                    stop(proc)
-                rounds[peer].append((figures(*base["critical"], BASELINE_S),
-                                     figures(*loaded["critical"], DURATION_S),
-                                     figures(*loaded["bulk"], DURATION_S)))
+                base, by_factor, slow = run_peer(run, peer, capacity, r)
+                for factor, (crit, bulk, after) in by_factor.items():
+                    loaded[factor][peer].append((base, crit, bulk, after))
+                if slow:
+                    slowed[peer].append(slow)
                 log("round %d: %s done" % (r + 1, peer))
-        text = report(capacity, [(peer, summarize(capacity, rounds[peer])) for peer in PEERS])
+        text = ["# bench/overload.py", "",
+                "Backend: gunicorn, %d sync workers, %d ms per request; capacity C = %.0f "
+                "req/s (measured). Load: bids at %.1f C, a /track flood at F x C for %d s, bids "
+                "%d s more; baseline: bids alone, %d s. Medians over %d rounds, peers in "
+                "rotated order; bid p99 also as min-max."
+                % (WORKERS, SERVICE_MS, capacity, CRITICAL_SHARE, DURATION_S, RECOVERY_S,
+                   BASELINE_S, ROUNDS), ""]
+        for factor in FACTORS:
+            text.append(report_load(capacity, factor, [
+                (peer, summarize(capacity, loaded[factor][peer])) for peer in PEERS]))
+        if SLOWDOWN:
+            text.append(report_slowdown(capacity, [(p, slowed[p]) for p in PEERS]))
+        text = "\n".join(text)
         print(text, flush=True)
         os.makedirs(RESULTS, exist_ok=True)
         path = os.path.join(RESULTS, "overload-%s.md" % time.strftime("%Y%m%d-%H%M%S"))

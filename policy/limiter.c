@@ -4,9 +4,12 @@
  * recomputed once, and the next window opens at that sample's now_ns. A window
  * with too few samples stays open rather than decide on noise.
  *
- * A probe is a window like the others, except that the limit is the floor
- * and only requests sent while at most the floor were in flight count: those
- * sent before it began carry the queue it is there to get rid of.
+ * A window judges the requests sent in it (latency_ns before the sample's
+ * now_ns): one that opened with a new limit must not count requests sent at
+ * the old one, which would blend the two and pass a limit above the knee as
+ * within tolerance. A probe is a window like the others, except that the
+ * limit is the floor and only requests sent while at most the floor were in
+ * flight count.
  *
  * Drops are not latency samples: a timeout's latency is the timeout and a
  * refused connection's is near zero, and either would skew the window mean
@@ -16,13 +19,17 @@
 
 #define MIN_WINDOW_SAMPLES 5u
 #define MIN_GRADIENT 0.5
-/* Growth past slow start, per window: sqrt(limit) blended in at 20%, a
- * fraction of a slot a window at small limits, a few at large ones. */
+/* Growth past slow start, per window: a fifth of sqrt(limit), and at least
+ * one slot, so that a limit cut low by noise is back within a few windows. */
 #define GROWTH 0.2
 #define DROP_FACTOR 0.9
 /* Windows in a row above tolerance at or below the knee before a probe: one
  * noisy window is not a slower backend. */
 #define RISES_BEFORE_PROBE 3u
+/* A limit found bad is not tried again for this many windows, twice as long
+ * each time it is found bad again, up to probe_interval_ns: a window that was
+ * slow by chance costs a second, a real knee is retried ever more rarely. */
+#define BAD_HOLD_WINDOWS 10u
 
 static double clamp_double(double x, double lo, double hi)
 {
@@ -76,42 +83,62 @@ static void start_probe(struct sl_limiter *lim, double give_back, double if_slow
  * forgotten, so that it is found again at that latency. */
 static void end_probe(struct sl_limiter *lim, double mean_ns, uint64_t now_ns)
 {
-    bool is_slower = lim->no_load_ns != 0 && mean_ns > lim->cfg.tolerance * (double)lim->no_load_ns;
+    double tolerance = lim->cfg.tolerance;
+    double before_ns = (double)lim->no_load_ns;
+    bool is_slower = before_ns != 0 && mean_ns > tolerance * before_ns;
+    bool is_faster = mean_ns * tolerance < before_ns;
     lim->is_probing = false;
     lim->no_load_ns = mean_ns >= 1 ? (uint64_t)mean_ns : 1;
     lim->limit = clamped(lim, is_slower ? lim->limit_if_slower : lim->limit_after_probe);
+    if (is_slower)
+        lim->is_slow_start = true; /* the knee at the new latency is to be found again */
+    if (is_slower || is_faster)
+        lim->bad = 0; /* found at another latency */
     lim->knee = 0;
-    lim->bad = 0;
     lim->rises = 0;
     lim->next_probe_ns = add_sat(now_ns, lim->cfg.probe_interval_ns);
 }
 
-static double grown(const struct sl_limiter *lim)
+static double grown(const struct sl_limiter *lim, uint64_t now_ns)
 {
-    double limit =
-        lim->is_slow_start ? 2 * lim->limit : lim->limit + GROWTH * sqrt_newton(lim->limit);
-    if (lim->bad != 0 && limit > lim->bad - 1)
+    double step = GROWTH * sqrt_newton(lim->limit);
+    double limit = lim->is_slow_start ? 2 * lim->limit : lim->limit + (step > 1 ? step : 1);
+    if (lim->bad != 0 && now_ns < lim->bad_until_ns && limit > lim->bad - 1)
         limit = lim->bad - 1 > lim->limit ? lim->bad - 1 : lim->limit;
     return limit;
 }
 
-static void on_window_within_tolerance(struct sl_limiter *lim, uint32_t at)
+static void on_window_within_tolerance(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
 {
     lim->rises = 0;
     if (lim->window_peak_inflight < at)
         return; /* the limit was not reached: nothing said about a higher one */
     if (at > lim->knee)
         lim->knee = at;
-    lim->limit = clamped(lim, grown(lim));
+    lim->limit = clamped(lim, grown(lim, now_ns));
 }
 
-static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, double mean_ns)
+/* above the knee: back to it, and not at this limit again for a while */
+static void mark_bad(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
+{
+    uint64_t first_ns = (uint64_t)BAD_HOLD_WINDOWS * lim->cfg.window_ns;
+    if (lim->bad == at && lim->bad_hold_ns != 0)
+        lim->bad_hold_ns = lim->bad_hold_ns > UINT64_MAX / 2 ? UINT64_MAX : 2 * lim->bad_hold_ns;
+    else
+        lim->bad_hold_ns = first_ns;
+    if (lim->bad_hold_ns > lim->cfg.probe_interval_ns)
+        lim->bad_hold_ns =
+            lim->cfg.probe_interval_ns > first_ns ? lim->cfg.probe_interval_ns : first_ns;
+    lim->bad = at;
+    lim->bad_until_ns = add_sat(now_ns, lim->bad_hold_ns);
+}
+
+static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, double mean_ns,
+                                      uint64_t now_ns)
 {
     lim->is_slow_start = false;
     if (lim->knee != 0 && at > lim->knee) {
-        /* above the knee: back to it, and no higher until the next probe */
-        if (lim->bad == 0 || at < lim->bad)
-            lim->bad = at;
+        mark_bad(lim, at, now_ns);
         lim->rises = 0;
         lim->limit = clamped(lim, lim->knee);
         return;
@@ -139,9 +166,9 @@ static void close_window(struct sl_limiter *lim, uint64_t now_ns)
     }
     uint32_t at = sl_limiter_limit(lim);
     if (mean_ns <= lim->cfg.tolerance * (double)lim->no_load_ns)
-        on_window_within_tolerance(lim, at);
+        on_window_within_tolerance(lim, at, now_ns);
     else
-        on_window_above_tolerance(lim, at, mean_ns);
+        on_window_above_tolerance(lim, at, mean_ns, now_ns);
     if (!lim->is_probing && now_ns >= lim->next_probe_ns)
         start_probe(lim, lim->limit, lim->limit);
 }
@@ -212,7 +239,8 @@ void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t late
 
     if (is_drop) {
         on_drop(lim, now_ns);
-    } else if (lim->window_samples < UINT32_MAX &&
+    } else if (lim->window_samples < UINT32_MAX && latency_ns <= now_ns &&
+               now_ns - latency_ns >= lim->window_start_ns &&
                (!lim->is_probing || inflight <= lim->cfg.min_inflight)) {
         lim->window_sum_ns = latency_ns > UINT64_MAX - lim->window_sum_ns
                                  ? UINT64_MAX

@@ -10,19 +10,22 @@
  * the window's mean latency with tolerance x no-load:
  *   - within it, in a window that reached the limit: the limit is known good
  *     (the knee is at least that high) and grows, doubling until the first
- *     rise (slow start), then by sqrt(limit)/5 a window;
- *   - above it, at a limit above the knee: that limit is known bad, and the
- *     limit goes back to the knee; growth stays below the bad limit until the
- *     next probe, so the limit sits at the knee instead of circling it;
+ *     rise (slow start), then by sqrt(limit)/5 a window, at least 1;
+ *   - above it, at a limit above the knee: that limit is bad, and the limit
+ *     goes back to the knee; growth stays below the bad limit for ten
+ *     windows, twice as long each time the same limit is found bad again (up
+ *     to probe_interval_ns), so the limit sits at the knee instead of circling
+ *     it, while a window slow by chance costs only a second;
  *   - above it anywhere else (latency rose where it was not known to: the
  *     backend slowed down, or lost capacity): the knee is forgotten and the
  *     limit cut by tolerance x no-load / latency (at most by half); after a
  *     few such windows in a row a probe re-learns the no-load latency. If it
  *     rose, the backend only slowed down: the limit returns to where it stood
- *     before the cuts, its knee back within a second or so. If not, the
- *     rise was a queue, and the cut limit stays.
- * A probe also runs every probe_interval_ns, and every probe forgets the
- * knee and the bad limit: a backend that gained capacity is found again. A
+ *     before the cuts and slow start resumes from there, the knee back within
+ *     a second or so. If not, the rise was a queue, and the cut limit stays.
+ * A probe also runs every probe_interval_ns. Every probe forgets the knee,
+ * and one that finds the no-load latency changed past the tolerance also
+ * forgets the bad limit. A
  * failed or timed-out request cuts the limit by a tenth, at most once per
  * window. The limit stays within [min_inflight, max_inflight].
  *
@@ -57,10 +60,12 @@ struct sl_limiter {
     double limit_after_probe; /* what the probe gives back */
     double limit_if_slower;   /* ... if it finds the no-load latency risen */
     uint64_t next_probe_ns;
-    uint64_t no_load_ns; /* the last probe's mean latency; 0 before the first */
-    uint32_t knee;       /* highest limit seen within tolerance since the probe; 0: none */
-    uint32_t bad;        /* lowest limit above the knee seen above it; 0: none */
-    uint32_t rises;      /* windows in a row above tolerance at or below the knee */
+    uint64_t no_load_ns;   /* the last probe's mean latency; 0 before the first */
+    uint32_t knee;         /* highest limit seen within tolerance since the probe; 0: none */
+    uint32_t bad;          /* the last limit above the knee seen above tolerance; 0: none */
+    uint64_t bad_until_ns; /* growth stays below bad until then */
+    uint64_t bad_hold_ns;  /* how long bad was last held */
+    uint32_t rises;        /* windows in a row above tolerance at or below the knee */
     double limit_before_rises;
     uint64_t next_cut_ns; /* a drop may cut the limit from this time on */
 };

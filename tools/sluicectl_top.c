@@ -46,6 +46,9 @@ static struct sl_stats_counts class_counts(const struct sl_stats_worker *t, uint
         sum.cancelled += t->counts[b][c].cancelled;
         for (int r = 0; r < SL_SHED_REASON_COUNT; r++)
             sum.shed[r] += t->counts[b][c].shed[r];
+        sum.queued += t->counts[b][c].queued;
+        if (t->counts[b][c].backlog_us > sum.backlog_us)
+            sum.backlog_us = t->counts[b][c].backlog_us;
     }
     return sum;
 }
@@ -91,8 +94,8 @@ static const char *main_reason(const struct sl_stats_counts *now,
 static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_worker *now,
                          const struct sl_stats_worker *before, double seconds)
 {
-    printf("\n%-16s %10s %10s %8s %-14s %9s\n", "CLASS", "req/s", "admitted/s", "shed %", "mostly",
-           "p99 ms");
+    printf("\n%-16s %10s %10s %8s %-14s %9s %7s %10s\n", "CLASS", "req/s", "admitted/s", "shed %",
+           "mostly", "p99 ms", "queued", "backlog ms");
     for (uint32_t c = 0; c < h->class_count; c++) {
         struct sl_stats_counts a = class_counts(now, h->backend_count, c);
         struct sl_stats_counts b = class_counts(before, h->backend_count, c);
@@ -101,7 +104,7 @@ static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_
                (a.admitted - b.admitted) / seconds, received ? 100.0 * shed / received : 0.0,
                main_reason(&a, &b));
         print_p99(interval_p99_ms(&now->latency_by_class[c], &before->latency_by_class[c]));
-        printf("\n");
+        printf(" %7" PRIu64 " %10.1f\n", a.queued, a.backlog_us / 1000.0);
     }
 }
 

@@ -93,6 +93,10 @@ class Dashboard(IntegTest):
         for k in stats["classes"]:
             self.assertEqual(int(classes[k["name"]][3]), k["responses"], classes)
         self.assertEqual((int(classes["bid"][3]), int(classes["bulk"][3])), (4, 3))
+        for k in stats["classes"]:  # the standing queue, over the backends
+            queued = sum(c["queued"] for b in stats["backends"] for c in b["classes"]
+                         if c["name"] == k["name"])
+            self.assertEqual(int(classes[k["name"]][6]), queued, classes)
         backends = {row[0]: row for row in page.tables["backends"]}
         demo = stats["backends"][0]
         # a static limiter has no knee nor no-load latency to show

@@ -1,20 +1,27 @@
 """A real overloaded backend: gunicorn with four sync workers and a fixed service
 time. Critical requests at about 30% of its capacity and a bulk flood at about
 four times it, through sluice at once: critical requests all get through, bulk
-is shed with its configured answer, nothing hangs, and the counts add up."""
+is shed with its configured answer, nothing hangs, and the counts add up. With
+the adaptive limiter and no capacity number, the limit settles at the worker
+count and the flood's excess is answered on arrival."""
 
+import json
+import os
 import re
 import shutil
 import signal
 import subprocess
+import time
 import unittest
+import urllib.request
 
-from harness import IntegTest, wait_until
+from harness import IntegTest, free_port, wait_until
 from test_h2c_shed import counts_of
 
 WORKERS = 4
 SERVICE_MS = 10
 DURATION_S = 3
+ADAPTIVE_S = 5  # the adaptive limiter's run: a second or so to settle, then the figures
 PROBE_REQUESTS = 400
 
 CONFIG = """\
@@ -27,6 +34,19 @@ classes:
     shed:
       status: 503
       headers: {Retry-After: "1"}
+default_class: bulk
+rules:
+  - path_prefix: /bid
+    class: critical
+"""
+
+# as an operator writes it: only the classes, every other key at its default
+DEFAULTS_CONFIG = """\
+classes:
+  - name: critical
+    sheddable: false
+  - name: bulk
+    deadline_ms: 1000
 default_class: bulk
 rules:
   - path_prefix: /bid
@@ -71,17 +91,22 @@ class H2cToGunicornOverload(IntegTest):
                          out + self.sluice.output())
         return float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
 
-    def test_critical_gets_through_a_bulk_flood(self):
-        _, addr = self.start_gunicorn(workers=WORKERS)
-        self.start_sluice({"app": ([addr], {"max_inflight": WORKERS, "queue_size": 256})},
-                          extra=CONFIG)
-        # the socket accepts once the master has bound it, before workers boot
+    def wait_for_workers(self):
+        """The socket accepts once the master has bound it, before workers boot:
+        returns the statuses of the requests it took."""
         warmups = []
 
         def workers_answer():
             warmups.append(self.get("/bid/work/1")[0])
             return warmups[-1] == 200
         wait_until(workers_answer, what="gunicorn's workers")
+        return warmups
+
+    def test_critical_gets_through_a_bulk_flood(self):
+        _, addr = self.start_gunicorn(workers=WORKERS)
+        self.start_sluice({"app": ([addr], {"max_inflight": WORKERS, "queue_size": 256})},
+                          extra=CONFIG)
+        warmups = self.wait_for_workers()
         capacity = self.measure_capacity()
         # rates per client, so that the totals are 0.3x and 4x capacity
         critical = self.h2load("/bid/work/%d" % SERVICE_MS, 2, 1, "-D", str(DURATION_S),
@@ -121,6 +146,46 @@ class H2cToGunicornOverload(IntegTest):
         shed = sum(b[k] for k in ("shed_queue_full", "shed_queue_timeout", "shed_deadline",
                                   "shed_backlog"))
         self.assertTrue(b_5xx <= shed <= b_5xx + cut, (b, b_5xx, cut))
+
+    def test_the_adaptive_limit_settles_at_the_worker_count_and_the_excess_is_shed_at_once(self):
+        _, addr = self.start_gunicorn(workers=WORKERS)
+        admin = free_port()
+        self.start_sluice({"app": ([addr], {"limiter": "adaptive"})},
+                          extra=DEFAULTS_CONFIG + "admin_address: 127.0.0.1:%d\n" % admin)
+        self.wait_for_workers()
+        capacity = WORKERS * 1000 / SERVICE_MS  # nominal: nothing here is told it
+        logs = {cls: os.path.join(self.dir, cls + ".tsv") for cls in ("critical", "bulk")}
+        critical = self.h2load("/bid/work/%d" % SERVICE_MS, 2, 1, "-D", str(ADAPTIVE_S),
+                               "--rps", "%.1f" % (0.3 * capacity / 2),
+                               "--log-file", logs["critical"])
+        bulk = self.h2load("/track/work/%d" % SERVICE_MS, 8, 16, "-D", str(ADAPTIVE_S),
+                           "--rps", "%.1f" % (4 * capacity / 8), "--log-file", logs["bulk"])
+        # the limiter's figures, ten a second while the flood runs
+        samples, started = [], time.monotonic()
+        while critical.poll() is None:
+            with urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin, timeout=5) as r:
+                b = json.load(r)["backends"][0]
+            samples.append((time.monotonic() - started, b))
+            time.sleep(0.1)
+        _, c_done, c_ok, c_5xx, c_err = self.finish(critical)
+        _, b_done, b_ok, b_5xx, b_err = self.finish(bulk)
+        self.assertEqual((c_5xx, c_err, b_err), (0, 0, 0))
+        self.assertGreater(b_5xx, b_done / 2, "most of the flood is shed")
+        # over the flood's last two seconds, the limit (outside probes) sits at the
+        # knee, the worker count, and the no-load latency is about the service
+        # time (the first probe may also have seen the quick warm-up requests)
+        late = [b for t, b in samples if t > ADAPTIVE_S - 2 and not b["probing"]]
+        self.assertGreater(len(late), 5, samples)
+        limits = sorted(b["limit"] for b in late)
+        self.assertIn(limits[len(limits) // 2], (WORKERS, WORKERS + 1), limits)
+        self.assertIn(max(b["knee"] for b in late), (WORKERS, WORKERS + 1), late)
+        self.assertTrue(0.8 * SERVICE_MS <= late[-1]["no_load_ms"] < 1.5 * SERVICE_MS, late[-1])
+        # shed answers come on arrival, not after waiting a turn
+        with open(logs["bulk"]) as f:
+            shed_ms = sorted(int(line.split("\t")[2]) / 1000 for line in f
+                             if not line.split("\t")[1].startswith("2"))
+        self.assertGreater(len(shed_ms), 100)
+        self.assertLess(shed_ms[int(0.99 * len(shed_ms))], 20, "p99 of a shed answer in ms")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ Routes (any method), a subset of tools/demo_backend.c:
     /headers    200 JSON {"method", "path", "headers": {lowercased name: value}}
     /bytes/N    200 N bytes, byte i = "0-9a-z"[i % 36]; Content-Length set
     .../work/MS 200 "done\n" after MS milliseconds (a fixed service time: with
-                sync workers, a backend of known capacity), any prefix
+                sync workers, a backend of known capacity), any prefix; with
+                WSGI_WORK_SCALE_FILE set, MS times the number in that file,
+                read at each request (bench/overload.py slows the backend
+                down mid-run with it)
     otherwise   404 "not found\\n"
 
 "path" is the request target as received, query included, as in the demo
@@ -18,6 +21,7 @@ every non-ASCII byte as \\u00XX, again as the demo backend does.
 """
 
 import json
+import os
 import re
 import time
 from urllib.parse import quote
@@ -41,12 +45,23 @@ def app(environ, start_response):
         return reply(start_response, "200 OK", "application/json", describe_request(environ))
     match = WORK_ROUTE.fullmatch(path)
     if match:
-        time.sleep(int(match.group(1)) / 1000)
+        time.sleep(int(match.group(1)) * work_scale() / 1000)
         return reply(start_response, "200 OK", "text/plain", b"done\n")
     match = BYTES_ROUTE.fullmatch(path)
     if match and int(match.group(1)) <= BYTES_MAX:
         return reply_pattern(start_response, int(match.group(1)))
     return reply(start_response, "404 Not Found", "text/plain", b"not found\n")
+
+
+def work_scale():
+    path = os.environ.get("WSGI_WORK_SCALE_FILE")
+    if not path:
+        return 1.0
+    try:
+        with open(path) as f:
+            return float(f.read())
+    except (OSError, ValueError):
+        return 1.0
 
 
 def reply(start_response, status, content_type, body):

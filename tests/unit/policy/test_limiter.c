@@ -142,22 +142,25 @@ static void probe_counts_only_requests_sent_at_the_floor(void **state)
 }
 
 /* Once it has had `settle` windows, the limit stays in [lo, hi] for 600
- * windows, but for its probes (one window in 300, at the floor) and the few
- * windows after each, which may try one more than hi again. */
+ * windows, but for its probes (one window in 300, at the floor) and its
+ * retries of the limit above the knee: one more than hi, for one window, ten
+ * windows after it was found bad, then twenty, forty... so a handful in all. */
 static void expect_knee_held(struct sim *s, unsigned settle, uint32_t lo, uint32_t hi)
 {
     sim_windows(s, settle);
-    unsigned since_probe = 100;
+    unsigned retries = 0;
     for (unsigned w = settle; w < settle + 600; w++) {
         sim_window(s);
         uint32_t limit = sl_limiter_limit(&s->lim);
-        since_probe++;
-        if (sl_limiter_is_probing(&s->lim)) {
+        if (sl_limiter_is_probing(&s->lim))
             assert_int_equal(limit, s->lim.cfg.min_inflight);
-            since_probe = 0;
-        } else if (limit < lo || limit > hi + (since_probe < 20))
+        else if (limit == hi + 1)
+            retries++;
+        else if (limit < lo || limit > hi)
             fail_msg("window %u: limit %u outside [%u, %u]", w, limit, lo, hi);
     }
+    if (retries > 12)
+        fail_msg("%u windows at %u, above the knee", retries, hi + 1);
 }
 
 /* Four workers: slow start overshoots to 8, falls back to the knee, tries 5
@@ -237,6 +240,37 @@ static void slowdown_at_the_knee_is_followed_within_a_second(void **state)
     sim_windows(&s, 10);
     assert_int_equal(sl_limiter_no_load_ns(&s.lim), 2 * SERVICE_NS);
     assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    expect_knee_held(&s, 0, 4, 4);
+}
+
+/* A limit found bad is retried: ten windows later the first time, so a
+ * backend that gained workers is found without waiting for a probe. */
+static void a_bad_limit_is_retried_after_its_hold(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    sim_windows(&s, 12); /* 8 was found bad, then 5 */
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    s.workers = 8;
+    sim_windows(&s, 15);
+    assert_in_range(sl_limiter_limit(&s.lim), 8, 9);
+}
+
+/* The first probe saw only quick requests (a warm-up), then the real ones
+ * take ten times as long: the rise at the floor is a slower backend, and
+ * after the next probe slow start finds the knee again within a second. */
+static void a_first_probe_on_quick_requests_is_corrected(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    s.service_ns = SERVICE_NS / 10;
+    sim_window(&s);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS / 10);
+    s.service_ns = SERVICE_NS;
+    sim_windows(&s, 12);
+    assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
     expect_knee_held(&s, 0, 4, 4);
 }
 
@@ -400,11 +434,30 @@ static void window_decides_only_at_its_end(void **state)
     sim_at_100(&s, 1);
     for (unsigned i = 0; i < SAMPLES_PER_WINDOW - 1; i++) {
         s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+        sl_limiter_on_sample(&s.lim, s.now_ns, 3 * SERVICE_NS, 100, false);
         assert_int_equal(sl_limiter_limit(&s.lim), 100);
     }
     s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+    sl_limiter_on_sample(&s.lim, s.now_ns, 3 * SERVICE_NS, 100, false);
+    assert_true(sl_limiter_limit(&s.lim) < 100);
+}
+
+/* A window judges the requests sent in it: slow ones sent before it opened
+ * (at another limit) decide nothing, however many and however long after. */
+static void samples_sent_before_the_window_do_not_count(void **state)
+{
+    struct sim s;
+    sim_at_100(&s, 1);
+    uint64_t opened_ns = s.now_ns; /* the last sample closed a window */
+    for (unsigned i = 0; i < 40; i++) {
+        s.now_ns += 5 * MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, s.now_ns - opened_ns + MS, 100, false);
+    }
+    assert_int_equal(sl_limiter_limit(&s.lim), 100);
+    for (unsigned i = 0; i < 5; i++) {
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, 2 * SERVICE_NS, 100, false);
+    }
     assert_true(sl_limiter_limit(&s.lim) < 100);
 }
 
@@ -431,6 +484,8 @@ int main(void)
         cmocka_unit_test(tolerance_sets_how_far_past_the_knee),
         cmocka_unit_test(periodic_probe_relearns_and_returns_to_the_knee),
         cmocka_unit_test(slowdown_at_the_knee_is_followed_within_a_second),
+        cmocka_unit_test(a_first_probe_on_quick_requests_is_corrected),
+        cmocka_unit_test(a_bad_limit_is_retried_after_its_hold),
         cmocka_unit_test(capacity_loss_finds_the_new_knee),
         cmocka_unit_test(one_slow_window_does_not_probe),
         cmocka_unit_test(idle_backend_does_not_grow),
@@ -442,6 +497,7 @@ int main(void)
         cmocka_unit_test(fast_drops_do_not_teach_no_load),
         cmocka_unit_test(sparse_window_extends_until_enough_samples),
         cmocka_unit_test(window_decides_only_at_its_end),
+        cmocka_unit_test(samples_sent_before_the_window_do_not_count),
         cmocka_unit_test(shrinking_stops_at_min),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
