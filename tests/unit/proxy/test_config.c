@@ -705,6 +705,10 @@ static void test_error_sequence_for_mapping(void **state)
 
 static void test_error_range(void **state)
 {
+    assert_load_error(MINIMAL "    limiter_tolerance_percent: 99\n", 6,
+                      "limiter_tolerance_percent must be between 100 and 1000, got 99");
+    assert_load_error(MINIMAL "    limiter_probe_interval_ms: 999\n", 6,
+                      "limiter_probe_interval_ms must be between 1000 and 86400000, got 999");
     assert_load_error(MINIMAL "    max_connections: 0\n", 6,
                       "max_connections must be between 1 and 65535, got 0");
     assert_load_error(MINIMAL "    max_connections: 65536\n", 6,

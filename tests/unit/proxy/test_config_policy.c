@@ -116,6 +116,7 @@ static void assert_sl_string(const struct sl_string *s, const char *text)
     "        cache-control: no-store\n"                                                            \
     "  - name: normal\n"                                                                           \
     "    reserve_percent: 10\n"                                                                    \
+    "    max_backlog_ms: 40\n"                                                                     \
     "  - name: bulk\n"                                                                             \
     "    deadline_ms: 3600000\n"                                                                   \
     "    max_queue_ms: 0\n"                                                                        \
@@ -154,6 +155,8 @@ static void test_classes(void **state)
     assert_string_equal(c[1].name, "normal");
     assert_int_equal(c[1].deadline_ms, 0);
     assert_int_equal(c[1].max_queue_ms, 1000);
+    assert_int_equal(c[1].max_backlog_ms, 40);
+    assert_int_equal(cfg->class_policies[1].max_backlog_ns, 40000000);
     assert_int_equal(c[1].reserve_percent, 10);
     assert_true(c[1].is_sheddable);
     assert_int_equal(c[1].shed.status, 503);
@@ -164,6 +167,7 @@ static void test_classes(void **state)
     assert_string_equal(c[2].name, "bulk");
     assert_int_equal(c[2].deadline_ms, 3600000);
     assert_int_equal(c[2].max_queue_ms, 0);
+    assert_int_equal(c[2].max_backlog_ms, 100); /* the default */
     assert_int_equal(c[2].shed.status, 503);
     assert_int_equal(c[2].shed.header_count, 1);
     assert_sl_string(&c[2].shed.headers[0].name, "retry-after");
