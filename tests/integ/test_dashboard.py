@@ -17,7 +17,10 @@ from test_h2_malformed import RawClient
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = os.environ.get("SLUICE_ARTIFACTS")
 
-CONFIG = CLASSES + "admin_address: 127.0.0.1:%d\n"
+# bulk may stand in the queue for the whole test
+CONFIG = CLASSES.replace("  - name: bulk\n", "  - name: bulk\n    max_queue_ms: 60000\n"
+                         "    max_backlog_ms: 60000\n") + "admin_address: 127.0.0.1:%d\n"
+QUEUED = 2
 
 
 class Tables(html.parser.HTMLParser):
@@ -72,7 +75,7 @@ class Dashboard(IntegTest):
     def test_the_page_shows_the_live_figures(self):
         self.admin_port = free_port()
         backend, addr = self.start_backend(args=["--verbose"])
-        self.start_sluice({"demo": [addr]}, extra=CONFIG % self.admin_port)
+        self.start_sluice({"demo": ([addr], {"max_inflight": 1})}, extra=CONFIG % self.admin_port)
         for _ in range(4):
             self.assertEqual(self.get("/status/200")[0], 200)
         for _ in range(3):
@@ -81,6 +84,10 @@ class Dashboard(IntegTest):
         holder.start()
         holder.request(1, "GET", "/delay/10000")
         wait_until(lambda: "/delay/10000 waiting" in backend.output(), what="the held request")
+        for i in range(QUEUED):  # behind the held request, in the one slot
+            holder.request(3 + 2 * i, "GET", "/")
+        wait_until(lambda: self.fetch("/stats")["backends"][0]["queued"] == QUEUED,
+                   what="the standing queue")
         url = "http://127.0.0.1:%d/" % self.admin_port
 
         res = self.chromium("--dump-dom", url)
@@ -97,11 +104,15 @@ class Dashboard(IntegTest):
             queued = sum(c["queued"] for b in stats["backends"] for c in b["classes"]
                          if c["name"] == k["name"])
             self.assertEqual(int(classes[k["name"]][6]), queued, classes)
+        self.assertEqual(int(classes["bulk"][6]), QUEUED)
+        self.assertGreater(float(classes["bulk"][7]), 0, classes)  # a backlog to drain
+        self.assertEqual(float(classes["bid"][7]), 0, classes)
         backends = {row[0]: row for row in page.tables["backends"]}
         demo = stats["backends"][0]
         # a static limiter has no knee nor no-load latency to show
         self.assertEqual(backends["demo"][1:7], [str(demo["inflight"]), str(demo["queued"]),
-                                                 str(demo["limit"]), "-", "-", "8"])
+                                                 str(demo["limit"]), "-", "-",
+                                                 str(4 + 3 + 1 + QUEUED)])
         self.assertEqual(demo["inflight"], 1)  # the held request
         # the plots: one sample a second over the virtual seconds, the rates from the second
         inflight = page.plots["plot-backend-demo"]

@@ -1,6 +1,7 @@
 """sluicectl reads the stats segment a running sluice writes: its counts are
 what the clients sent, and its gauges follow the backend."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,12 +24,23 @@ rules:
 """
 
 
+# bulk may queue for seconds: a standing queue that the backlog rule keeps
+QUEUEING_CLASSES = """\
+classes:
+  - name: bulk
+    max_queue_ms: 10000
+    max_backlog_ms: 10000
+default_class: bulk
+"""
+
+
 class Sluicectl(IntegTest):
-    def start_with_stats(self, max_inflight=1):
+    def start_with_stats(self, max_inflight=1, queue_size=0, classes=CLASSES):
         self.segment = os.path.join(self.dir, "sluice.stats")
         backend, addr = self.start_backend(args=["--verbose"])
-        self.start_sluice({"demo": ([addr], {"max_inflight": max_inflight, "queue_size": 0})},
-                          extra=CLASSES + "stats_path: %s\n" % self.segment)
+        self.start_sluice({"demo": ([addr], {"max_inflight": max_inflight,
+                                             "queue_size": queue_size})},
+                          extra=classes + "stats_path: %s\n" % self.segment)
         return backend
 
     def ctl(self, *args):
@@ -87,18 +99,15 @@ class Sluicectl(IntegTest):
         """sluicectl top in a tmux pane: per-second rates of the traffic running
         now, the shed share and its reason, the backend gauges."""
         self.start_with_stats(max_inflight=1)
-        session = "sluicectl-top-%d" % os.getpid()
         # a steady shed flood of bulk (one slot, no queue) under a paced load
         flood = subprocess.Popen(["h2load", "-c", "2", "-m", "4", "-D", "20", "--rps", "100",
                                   self.url("/delay/20")], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         try:
-            subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30",
-                            "%s top -s %s" % (SLUICECTL, self.segment)], check=True, timeout=10)
-            try:
-                wait_until(lambda: "queue_full" in self.pane(session), timeout=15,
+            with self.top_in_tmux() as pane:
+                wait_until(lambda: "queue_full" in pane(), timeout=15,
                            what="top to show the shed flood")
-                screen = self.pane(session)
+                screen = pane()
                 row = next(line.split() for line in screen.splitlines()
                            if line.startswith("bulk"))
                 # 2 clients x 100 req/s offered, one 20 ms slot: most are shed
@@ -107,19 +116,53 @@ class Sluicectl(IntegTest):
                 self.assertIn("demo", screen)
                 self.assertIn("BUSIEST CONNECTIONS", screen)
                 self.assertIn("127.0.0.1:", screen.split("BUSIEST CONNECTIONS")[1])
-                subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True, timeout=10)
-                wait_until(lambda: subprocess.run(["tmux", "has-session", "-t", session],
+                subprocess.run(["tmux", "send-keys", "-t", self.session, "q"], check=True,
+                               timeout=10)
+                wait_until(lambda: subprocess.run(["tmux", "has-session", "-t", self.session],
                                                   capture_output=True).returncode != 0,
                            what="top to quit on q")
-            finally:
-                subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         finally:
             flood.kill()
             flood.wait()
 
-    def pane(self, session):
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                              timeout=10).stdout.decode(errors="replace")
+    @unittest.skipUnless(shutil.which("tmux"), "tmux is needed")
+    def test_top_shows_the_standing_queue_and_what_it_will_take_to_drain(self):
+        backend = self.start_with_stats(max_inflight=1, queue_size=8, classes=QUEUEING_CLASSES)
+        service_ms, queued = 200, 3
+        self.assertEqual(self.get("/delay/%d" % service_ms)[0], 200)  # the service time seen
+        holder = RawClient(self.sluice_port)
+        holder.start()
+        holder.request(1, "GET", "/delay/6000")  # the one slot
+        wait_until(lambda: "/delay/6000 waiting" in backend.output(), what="the held request")
+        for i in range(queued):
+            holder.request(3 + 2 * i, "GET", "/delay/1")
+        wait_until(lambda: self.stats()[1]["queued"] == queued, what="the queue gauge")
+        _, _, classes = self.stats()
+        # each queued entry waits about one service time of the one slot
+        low, high = queued * service_ms * 0.8, queued * service_ms * 1.5
+        self.assertEqual(classes["bulk"]["queued"], queued)
+        self.assertTrue(low <= classes["bulk"]["backlog_ms"] <= high, classes["bulk"])
+        with self.top_in_tmux() as pane:
+            wait_until(lambda: "bulk" in pane(), what="top's class rows")
+            row = next(line.split() for line in pane().splitlines() if line.startswith("bulk"))
+            header = next(line for line in pane().splitlines() if line.startswith("CLASS"))
+            self.assertTrue(header.rstrip().endswith("queued backlog ms"), header)
+            self.assertEqual(int(row[-2]), queued, row)
+            self.assertTrue(low <= float(row[-1]) <= high, row)
+        holder.close()
+
+    @contextlib.contextmanager
+    def top_in_tmux(self):
+        """sluicectl top in a detached tmux pane; yields a reader of its screen."""
+        self.session = "sluicectl-top-%d" % os.getpid()
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "30",
+                        "%s top -s %s" % (SLUICECTL, self.segment)], check=True, timeout=10)
+        try:
+            yield lambda: subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session],
+                                         capture_output=True,
+                                         timeout=10).stdout.decode(errors="replace")
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
 
     def test_connections_table(self):
         backend = self.start_with_stats(max_inflight=4)
