@@ -144,8 +144,9 @@ class Sluicectl(IntegTest):
         self.assertTrue(low <= classes["bulk"]["backlog_ms"] <= high, classes["bulk"])
         with self.top_in_tmux() as pane:
             wait_until(lambda: "bulk" in pane(), what="top's class rows")
-            row = next(line.split() for line in pane().splitlines() if line.startswith("bulk"))
-            header = next(line for line in pane().splitlines() if line.startswith("CLASS"))
+            lines = pane().splitlines()  # one screen: the header and the row agree
+            row = next(line.split() for line in lines if line.startswith("bulk"))
+            header = next(line for line in lines if line.startswith("CLASS"))
             self.assertTrue(header.rstrip().endswith("queued backlog ms"), header)
             self.assertEqual(int(row[-2]), queued, row)
             self.assertTrue(low <= float(row[-1]) <= high, row)
