@@ -407,11 +407,11 @@ log_tail() {
 # STATUS (ok, failed, missing, not built), NOTE (warnings), NOISY (1 when the
 # run was flagged NOISE), CMDS (the h2load command line). PEER_PORTS[PEER,ROUND]
 # is the port the peer listened on in that round.
-declare -A MEM_CONN MEM_STREAM RPS LAT CPU BCPU SYSC FAILED NOTE STATUS CMDS NOISY PEER_PORTS
+declare -A MEM_CONN MEM_STREAM RPS LAT CPU BCPU SYSC SHARE FAILED NOTE STATUS CMDS NOISY PEER_PORTS
 # Per row, keyed "PEER,SCENARIO", filled by aggregate: medians over the ok
 # runs (M_RPS M_LAT M_CPU), CPU min and max, ok and NOISE-flagged run counts,
 # h2load failures summed, and the row status (ok when any run is ok).
-declare -A M_RPS M_LAT M_CPU M_BCPU M_SYSC CPU_MIN CPU_MAX N_OK N_NOISE FAILED_SUM ROW_STATUS
+declare -A M_RPS M_LAT M_CPU M_BCPU M_SYSC M_SHARE CPU_MIN CPU_MAX N_OK N_NOISE FAILED_SUM ROW_STATUS
 ORDERS=()           # peer order of each round
 BENCH_ELAPSED=0     # seconds spent in the rounds
 declare -A VERSION
@@ -588,6 +588,7 @@ measure() {
         [[ -n $warn ]] && log "$peer ${SC_NAMES[i]} r$((r + 1)): $warn"
         log "$peer ${SC_NAMES[i]} r$((r + 1)): $P_RPS req/s, mean ${P_LAT_US} us${root:+, ${CPU[$k]} cpu us/req ($ticks ticks; other work on CPU $PROXY_CPU: ${other:-?} ticks)}, backend ${BCPU[$k]} cpu us/req"
         [[ -n $root ]] && count_syscalls "$k" "$root" "$peer-${SC_NAMES[i]}-r$((r + 1))" "$i" "$c" "$m" "$n" "$@"
+        [[ -n $root ]] && profile_share "$k" "$root" "$peer-${SC_NAMES[i]}-r$((r + 1))" "$i" "$c" "$m" "$n" "$@"
     done
 }
 
@@ -657,6 +658,36 @@ memory_rows() {
     done
 }
 
+# own_cost_rows: a header "scenario<TAB>peer..." for the rows that have
+# OWN_SYMBOLS, then per scenario the median share and the CPU it adds per
+# request, share / (100 - share): what the row costs over plain sluice. Prints
+# nothing when no such row was profiled.
+own_cost_rows() {
+    local peer i cells
+    local -a peers=()
+    for peer in $PEERS; do
+        [[ -n ${OWN_SYMBOLS[$peer]:-} ]] || continue
+        for i in "${!SC_NAMES[@]}"; do
+            [[ -n ${M_SHARE[$peer,$i]:-} ]] && { peers+=("$peer"); break; }
+        done
+    done
+    ((${#peers[@]})) || return 0
+    (IFS=$'\t'; printf 'scenario\t%s\n' "${peers[*]}")
+    for i in "${!SC_NAMES[@]}"; do
+        cells=${SC_NAMES[i]}
+        for peer in "${peers[@]}"; do
+            if [[ -n ${M_SHARE[$peer,$i]:-} ]]; then
+                cells+=$'\t'$(awk -v s="${M_SHARE[$peer,$i]}" 'BEGIN { printf "%.1f%% (+%.1f%%)", s, s * 100 / (100 - s) }')
+            else
+                cells+=$'\t-'
+            fi
+        done
+        printf '%s\n' "$cells"
+    done
+}
+
+OWN_COST_DESC="share of the proxy's CPU samples (perf record, 499 Hz, DWARF call graphs, a third run of each scenario) spent under the row's own functions (sluice-events: sl_events_sample, on_send_timer; sluice-access: sl_access_record, on_flush_timer), median over the rounds, and in brackets the CPU that adds per request; the goals are +3% for the event sink and +5% for the access log"
+
 MEMORY_DESC="RSS (VmRSS) of the proxy's process tree before and 1 s into bench/hold.py holding $MEM_CONNS idle h2c connections (preface and SETTINGS), then, with those still held, 800 streams on 8 more connections to /delay/3000; per connection or stream, medians over the rounds, measured right after each start, before the load"
 
 # run_scenario TAG I C M N WRK_SECONDS ARGS...: one load run of scenario I
@@ -702,6 +733,39 @@ count_syscalls() {
     count=$(awk -F, '/raw_syscalls:sys_enter/ { print $1; exit }' "$out")
     [[ $count =~ ^[0-9]+$ ]] || return 0
     SYSC[$k]=$(awk -v c="$count" -v n="$P_SUCC" 'BEGIN { printf "%.1f", c / n }')
+}
+
+# The call trees that are a row's own addition, for profile_share: what sluice
+# calls once per request and the timer that writes or sends (their names are
+# unique in the binary, so that perf's symbols are these functions).
+declare -A OWN_SYMBOLS=([sluice-events]="sl_events_sample on_send_timer"
+                        [sluice-access]="sl_access_record on_flush_timer")
+
+# profile_share K ROOT TAG I C M N ARGS...: for a row with OWN_SYMBOLS, one
+# more run under perf record, into SHARE[K]: the percentage of the proxy's CPU
+# samples whose stack holds one of those symbols. Both parts of that ratio come
+# from one run, so a host whose speed drifts from run to run (which blurs the
+# CPU column by more than the few percent these rows add) disturbs them alike.
+# DWARF call graphs, as a Release build keeps no frame pointers.
+profile_share() {
+    local k=$1 root=$2 tag=$3-profile i=$4 c=$5 m=$6 n=$7 peer=${1%%,*} data=$TMP/perf-$3.data pids
+    shift 7
+    ((HAS_PROFILE)) && [[ -n ${OWN_SYMBOLS[$peer]:-} ]] || return 0
+    pids=$(tree_pids "$root")
+    taskset -c "$LOAD_CPU" perf record -q -F 499 --call-graph dwarf,8192 -p "${pids// /,}" \
+        -o "$data" >/dev/null 2>&1 &
+    local perf_pid=$!
+    sleep 0.2 # perf attaches
+    run_scenario "$tag" "$i" "$c" "$m" "$n" "$WRK_S" "$@"
+    kill -INT "$perf_pid" 2>/dev/null
+    wait "$perf_pid" 2>/dev/null
+    SHARE[$k]=$(perf report -i "$data" --children --sort sym -g none --percent-limit 0 2>/dev/null |
+        awk -v syms="${OWN_SYMBOLS[$peer]}" '
+            BEGIN { n = split(syms, s, " "); for (j = 1; j <= n; j++) own[s[j]] = 1 }
+            $3 == "[.]" || $3 == "[k]" { sampled = 1 }
+            $3 == "[.]" && ($4 in own) { sum += $1 }
+            END { if (sampled) printf "%.2f", sum }')
+    rm -f "$data"
 }
 
 mark_all() { # mark_all PEER ROUND STATUS NOTE
@@ -845,10 +909,10 @@ median() { # median VALUE...: the middle value, or the mean of the two middle on
 # Fill the per-row arrays (M_RPS ... ROW_STATUS) from the per-run ones.
 aggregate() {
     local peer i r k row
-    local -a v_rps v_lat v_cpu v_bcpu v_sysc
+    local -a v_rps v_lat v_cpu v_bcpu v_sysc v_share
     for peer in $PEERS; do
         for i in "${!SC_NAMES[@]}"; do
-            row=$peer,$i v_rps=() v_lat=() v_cpu=() v_bcpu=() v_sysc=()
+            row=$peer,$i v_rps=() v_lat=() v_cpu=() v_bcpu=() v_sysc=() v_share=()
             N_OK[$row]=0 N_NOISE[$row]=0 FAILED_SUM[$row]=0 ROW_STATUS[$row]=""
             for ((r = 0; r < ROUNDS; r++)); do
                 k=$row,$r
@@ -863,6 +927,7 @@ aggregate() {
                 [[ -n ${CPU[$k]:-} ]] && v_cpu+=("${CPU[$k]}")
                 [[ -n ${BCPU[$k]:-} ]] && v_bcpu+=("${BCPU[$k]}")
                 [[ -n ${SYSC[$k]:-} ]] && v_sysc+=("${SYSC[$k]}")
+                [[ -n ${SHARE[$k]:-} ]] && v_share+=("${SHARE[$k]}")
                 FAILED_SUM[$row]=$((FAILED_SUM[$row] + ${FAILED[$k]:-0}))
             done
             if ((N_OK[$row] == 0)); then
@@ -874,6 +939,7 @@ aggregate() {
             M_LAT[$row]=$(median "${v_lat[@]}")
             ((${#v_bcpu[@]})) && M_BCPU[$row]=$(median "${v_bcpu[@]}")
             ((${#v_sysc[@]})) && M_SYSC[$row]=$(median "${v_sysc[@]}")
+            ((${#v_share[@]})) && M_SHARE[$row]=$(median "${v_share[@]}")
             if ((${#v_cpu[@]})); then
                 M_CPU[$row]=$(median "${v_cpu[@]}")
                 CPU_MIN[$row]=$(printf '%s\n' "${v_cpu[@]}" | sort -g | head -n 1)
@@ -1025,6 +1091,13 @@ print_text_report() {
         [[ ${SC_NAMES[i]} == c1m1 ]] && added_latency_line "$i"
         for peer in $PEERS; do note_lines "$peer" "$i" | sed 's/^/  /'; done
     done
+    local own
+    own=$(own_cost_rows)
+    if [[ -n $own ]]; then
+        echo
+        echo "== own cost: $OWN_COST_DESC"
+        awk -F'\t' '{ printf "%-10s", $1; for (j = 2; j <= NF; j++) printf " %20s", $j; printf "\n" }' <<<"$own"
+    fi
     echo
     echo "== memory: $MEMORY_DESC"
     {
@@ -1075,6 +1148,17 @@ print_markdown_report() {
         notes=$(for peer in $PEERS; do note_lines "$peer" "$i"; done | sed 's/^/- /')
         [[ -n $notes ]] && { echo; printf '%s\n' "$notes"; }
     done
+    local own
+    own=$(own_cost_rows)
+    if [[ -n $own ]]; then
+        echo
+        echo "## Own cost of the event sink and the access log"
+        echo
+        echo "${OWN_COST_DESC^}."
+        echo
+        awk -F'\t' '{ line = "|"; for (j = 1; j <= NF; j++) line = line " " $j " |"; print line
+                       if (NR == 1) { line = "|---|"; for (j = 2; j <= NF; j++) line = line "---:|"; print line } }' <<<"$own"
+    fi
     echo
     echo "## Memory"
     echo
@@ -1218,6 +1302,9 @@ main() {
         HAS_PERF=1
         SYSCALLS_DESC="the proxy's process tree's, per succeeded request, counted by perf stat (raw_syscalls:sys_enter) in a second run of each scenario with a fifth of the requests (wrk: 1 s), so that counting does not slow the measured run"
     fi
+    HAS_PROFILE=0
+    perf record -q -F 99 --call-graph dwarf -o "$TMP/perf-check.data" -- true >/dev/null 2>&1 && HAS_PROFILE=1
+    rm -f "$TMP/perf-check.data"
 
     local peer r j
     local -a plist order

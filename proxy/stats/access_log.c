@@ -230,7 +230,7 @@ static void write_buffer(struct sl_access_log *log)
     log->lines = 0;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
     write_buffer(arg);
 }
@@ -252,7 +252,7 @@ struct sl_access_log *sl_access_log_open(struct event_base *base, const struct s
         return NULL;
     }
     log->buf = malloc(log->cfg->buffer_bytes);
-    log->timer = event_new(base, -1, EV_PERSIST, on_timer, log);
+    log->timer = event_new(base, -1, EV_PERSIST, on_flush_timer, log);
     struct timeval tv = sl_timeval_ms(log->cfg->flush_interval_ms);
     if (log->buf == NULL || log->timer == NULL || event_add(log->timer, &tv) != 0) {
         snprintf(err, err_len, "out of memory opening the access log");

@@ -227,7 +227,7 @@ void sl_events_sample(struct sl_events *ev, unsigned class_index, size_t backend
 
 /* --- lifetime --- */
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_send_timer(evutil_socket_t fd, short what, void *arg)
 {
     sl_events_flush(arg);
 }
@@ -272,7 +272,7 @@ struct sl_events *sl_events_new(struct event_base *base, const struct sl_config 
         .send = send_datagram,
         .arg = ev,
     };
-    ev->timer = event_new(base, -1, EV_PERSIST, on_timer, ev);
+    ev->timer = event_new(base, -1, EV_PERSIST, on_send_timer, ev);
     struct timeval tv = sl_timeval_ms(cfg->events.flush_interval_ms);
     if (start_from_slot(ev) < 0 || ev->timer == NULL || event_add(ev->timer, &tv) != 0) {
         sl_events_free(ev);
