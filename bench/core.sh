@@ -766,6 +766,7 @@ profile_share() {
             $3 == "[.]" && ($4 in own) { sum += $1 }
             END { if (sampled) printf "%.2f", sum }')
     rm -f "$data"
+    log "$tag: ${SHARE[$k]:-no profile}% of the proxy's CPU samples under ${OWN_SYMBOLS[$peer]}"
 }
 
 mark_all() { # mark_all PEER ROUND STATUS NOTE
