@@ -398,7 +398,8 @@ class H1ToH1(IntegTest):
         self.assertTrue(r_waiting.is_closed())
         self.assertTrue(r_idle.is_closed())
         self.assertGreater(time.monotonic() - started, 0.9)  # idle for a second first
-        rest = r_streaming.buf  # the rest of the response, then the close
+        rest = bytearray(r_streaming.buf)  # the rest of the response, then the close
+        # (a bytearray: += on bytes copies the whole 30 MB each time, seconds of it)
         streaming.settimeout(10)
         while True:
             chunk = streaming.recv(1 << 20)
