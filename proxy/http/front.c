@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -201,6 +202,13 @@ bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
         return true;
     }
     return false;
+}
+
+ssize_t sl_front_read(int fd, size_t max, const uint8_t **data)
+{
+    static uint8_t buf[SL_FRONT_READ_BYTES]; /* each read is taken whole before the next */
+    *data = buf;
+    return read(fd, buf, max < sizeof(buf) ? max : sizeof(buf));
 }
 
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed)

@@ -116,6 +116,16 @@ void sl_front_publish_written(struct sl_front *f, size_t bytes);
  * TLS: nothing here, bufferevent_openssl writes. Returns false when the
  * connection failed. */
 bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev);
+
+/* Cleartext fronts read their socket themselves, not through the bufferevent:
+ * libevent 2.1 reads at most 4 KiB a call and asks FIONREAD before each, so
+ * 16 multiplexed bid requests took five turns of the loop and three syscalls
+ * a turn, where one read of up to SL_FRONT_READ_BYTES takes them all. TLS
+ * stays with bufferevent_openssl. One read(2) of at most max bytes into a
+ * buffer the worker's fronts share; *data points at them until the next call.
+ * Returns what read(2) returned. */
+#define SL_FRONT_READ_BYTES (64 * 1024)
+ssize_t sl_front_read(int fd, size_t max, const uint8_t **data);
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed);
 
 #endif

@@ -25,6 +25,7 @@
  * by its abort op, never from inside http-parser or a request's call. */
 #include "front_h1.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,9 @@
 #define SL_H1_LINGER_MS 1000
 
 struct front_h1 {
-    struct sl_front base; /* first: what requests and the plane see */
-    struct bufferevent *bev;
+    struct sl_front base;     /* first: what requests and the plane see */
+    struct bufferevent *bev;  /* writes, and reads too over TLS */
+    struct event *read_event; /* cleartext: reads the socket (sl_front_read); TLS: NULL */
     struct event *pump_event; /* runs pump() on the next loop turn */
     struct event *head_timer; /* the next head must be complete by then */
     http_parser parser;       /* reads the current request */
@@ -86,6 +88,7 @@ struct front_h1 {
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
     bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
+    bool is_read_on;   /* cleartext: reading is on, unless the input reached the high mark */
 };
 
 static struct front_h1 *h1_of(struct sl_front *f)
@@ -96,6 +99,44 @@ static struct front_h1 *h1_of(struct sl_front *f)
 static const struct sl_config *cfg_of(const struct front_h1 *front)
 {
     return front->base.plane->cfg;
+}
+
+/* max_request_header_bytes, within what http-parser reads in one head. */
+static size_t head_limit(const struct front_h1 *front)
+{
+    size_t limit = cfg_of(front)->max_request_header_bytes;
+    return limit < HTTP_MAX_HEADER_SIZE ? limit : HTTP_MAX_HEADER_SIZE;
+}
+
+/* Input waiting to be parsed stays below a head and a body chunk: reading
+ * stops at this mark (TLS: the bufferevent's read watermark). */
+static size_t read_mark(const struct front_h1 *front)
+{
+    return head_limit(front) + SL_H1_BODY_CHUNK_BYTES;
+}
+
+/* Cleartext: the read event is on while reading is and the input is below
+ * the mark; pump() calls this once it has parsed what it could. */
+static void update_read_event(struct front_h1 *front)
+{
+    bool is_below_mark = evbuffer_get_length(bufferevent_get_input(front->bev)) < read_mark(front);
+    if (front->is_read_on && is_below_mark)
+        event_add(front->read_event, NULL);
+    else
+        event_del(front->read_event);
+}
+
+static void set_reading(struct front_h1 *front, bool on)
+{
+    if (front->read_event == NULL) {
+        if (on)
+            bufferevent_enable(front->bev, EV_READ);
+        else
+            bufferevent_disable(front->bev, EV_READ);
+        return;
+    }
+    front->is_read_on = on;
+    update_read_event(front);
 }
 
 static struct evbuffer *output_of(const struct front_h1 *front)
@@ -148,7 +189,7 @@ static void reject(struct front_h1 *front, unsigned status, const char *why)
     /* whatever the request's upstream answers now is dropped */
     front->is_head_sent = front->is_response_done = true;
     finish(front);
-    bufferevent_disable(front->bev, EV_READ);
+    set_reading(front, false);
     schedule_pump(front);
 }
 
@@ -337,13 +378,6 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
     sl_front_publish_streams(&front->base, 1, 0);
 }
 
-/* max_request_header_bytes, within what http-parser reads in one head. */
-static size_t head_limit(const struct front_h1 *front)
-{
-    size_t limit = cfg_of(front)->max_request_header_bytes;
-    return limit < HTTP_MAX_HEADER_SIZE ? limit : HTTP_MAX_HEADER_SIZE;
-}
-
 /* The head is in the input: the length through its empty line, or 0 while it
  * is not (a bare-LF end, or a head past the limit, is refused at once). */
 static size_t find_head(struct front_h1 *front)
@@ -453,7 +487,7 @@ static void read_body(struct front_h1 *front)
         }
         if (front->unconsumed >= cfg_of(front)->stream_window_bytes) {
             front->is_reading_paused = true;
-            bufferevent_disable(front->bev, EV_READ);
+            set_reading(front, false);
         }
     }
 }
@@ -562,7 +596,7 @@ static void h1_consume(struct sl_front *f, struct sl_request *req, size_t len)
     front->unconsumed -= len < front->unconsumed ? len : front->unconsumed;
     if (front->is_reading_paused && front->unconsumed < cfg_of(front)->stream_window_bytes) {
         front->is_reading_paused = false;
-        bufferevent_enable(front->bev, EV_READ);
+        set_reading(front, true);
         schedule_pump(front); /* what is already buffered */
     }
 }
@@ -619,6 +653,8 @@ static void release(struct front_h1 *front)
     sl_front_fini(&front->base);
     event_free(front->pump_event);
     event_free(front->head_timer);
+    if (front->read_event != NULL)
+        event_free(front->read_event);
     free(front);
 }
 
@@ -732,7 +768,7 @@ static void linger(struct front_h1 *front)
     front->is_lingering = true;
     shutdown(bufferevent_getfd(front->bev), SHUT_WR);
     bufferevent_set_timeouts(front->bev, NULL, NULL);
-    bufferevent_enable(front->bev, EV_READ);
+    set_reading(front, true);
     struct timeval tv = sl_timeval_ms(SL_H1_LINGER_MS);
     evtimer_add(front->head_timer, &tv);
 }
@@ -750,7 +786,7 @@ static void write_out(struct front_h1 *front)
 
 /* Writes, ends exchanges and reads pipelined requests until nothing moves.
  * Returns true when the front was freed. */
-static bool pump(struct front_h1 *front)
+static bool pump_exchanges(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
     if (front->is_lingering) {
@@ -791,6 +827,17 @@ static bool pump(struct front_h1 *front)
     return false;
 }
 
+/* pump_exchanges, then reading resumes if the input it parsed fell below the
+ * mark. Returns true when the front was freed. */
+static bool pump(struct front_h1 *front)
+{
+    if (pump_exchanges(front))
+        return true;
+    if (front->read_event != NULL)
+        update_read_event(front);
+    return false;
+}
+
 static void on_pump_event(evutil_socket_t fd, short what, void *arg)
 {
     pump(arg);
@@ -806,6 +853,38 @@ static void on_write(struct bufferevent *bev, void *arg)
     pump(arg);
 }
 
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Cleartext (sl_front_read): the bytes join the bufferevent's input, whose
+ * end the bufferevent keeps frozen, up to the mark; EOF and errors take the
+ * bufferevent's own path. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h1 *front = arg;
+    struct evbuffer *in = bufferevent_get_input(front->bev);
+    size_t held = evbuffer_get_length(in);
+    if (held >= read_mark(front)) {
+        update_read_event(front); /* the mark came first: wait for pump() to parse */
+        return;
+    }
+    const uint8_t *data;
+    ssize_t n = sl_front_read(fd, read_mark(front) - held, &data);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        on_event(front->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), front);
+        return;
+    }
+    evbuffer_unfreeze(in, 0);
+    int rv = evbuffer_add(in, data, (size_t)n);
+    evbuffer_freeze(in, 0);
+    if (rv != 0) {
+        front_free(front, SL_END_ABORTED);
+        return;
+    }
+    pump(front);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct front_h1 *front = arg;
@@ -813,7 +892,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         !front->is_finishing) {
         /* the client shut its side after a whole request: answer it, then close */
         front->is_shutdown = true;
-        bufferevent_disable(bev, EV_READ);
+        set_reading(front, false);
         return;
     }
     if (what & BEV_EVENT_ERROR)
@@ -856,14 +935,20 @@ int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
     front->bev = bev;
     front->pump_event = event_new(p->base, -1, 0, on_pump_event, front);
     front->head_timer = evtimer_new(p->base, on_head_timeout, front);
-    if (front->pump_event == NULL || front->head_timer == NULL)
+    if (!is_tls)
+        front->read_event =
+            event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
+    if (front->pump_event == NULL || front->head_timer == NULL ||
+        (!is_tls && front->read_event == NULL))
         goto fail_events;
     sl_front_init(&front->base, &h1_ops, p, listener_index, is_tls,
                   is_tls ? SL_PROTO_HTTP1_TLS : SL_PROTO_HTTP1, peer, peer_len);
     bufferevent_setcb(bev, on_read, on_write, on_event, front);
-    /* input waiting to be parsed stays below a head and a body chunk */
-    bufferevent_setwatermark(bev, EV_READ, 0, head_limit(front) + SL_H1_BODY_CHUNK_BYTES);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_setwatermark(bev, EV_READ, 0, read_mark(front));
+    if (front->read_event != NULL)
+        bufferevent_disable(bev, EV_READ); /* detection read through it; on_readable does now */
+    bufferevent_enable(bev, EV_WRITE);
+    set_reading(front, true);
     front->is_draining = p->is_draining; /* accepted just before the drain */
     arm_head_timer(front);
     SL_DEBUG("conn=%llu peer=%s: HTTP/1.1 on %s", (unsigned long long)front->base.id,
@@ -876,6 +961,8 @@ fail_events:
         event_free(front->pump_event);
     if (front->head_timer != NULL)
         event_free(front->head_timer);
+    if (front->read_event != NULL)
+        event_free(front->read_event);
     free(front);
 fail_alloc:
     bufferevent_free(bev);

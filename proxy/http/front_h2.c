@@ -1,5 +1,6 @@
 #include "front_h2.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,12 @@
 
 /* One HTTP/2 client connection: the front (front.h) of the requests on its
  * streams. The request's view of it is h2_ops; its own loop is libevent's
- * bufferevent callbacks, where alone it is freed. */
+ * callbacks (its bufferevent's, and over cleartext its read event), where
+ * alone it is freed. */
 struct front_h2 {
-    struct sl_front base; /* first: what requests and the plane see */
-    struct bufferevent *bev;
+    struct sl_front base;     /* first: what requests and the plane see */
+    struct bufferevent *bev;  /* writes, and reads too over TLS */
+    struct event *read_event; /* cleartext: reads the socket itself; NULL over TLS */
     nghttp2_session *session;
     struct event *flush_event;       /* runs flush() on the next loop turn */
     struct event *idle_timer;        /* armed while no request is open; reads do not move it */
@@ -523,6 +526,8 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
     event_free(front->idle_timer);
+    if (front->read_event != NULL)
+        event_free(front->read_event);
     bufferevent_free(front->bev);
     SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->base.id, front->base.peer);
     free(front);
@@ -576,24 +581,36 @@ static void on_flush_event(evutil_socket_t fd, short what, void *arg)
     flush(arg);
 }
 
+/* nghttp2 parses all of data or fails. */
+static void receive(struct front_h2 *front, const uint8_t *data, size_t len)
+{
+    ssize_t rv = nghttp2_session_mem_recv(front->session, data, len);
+    if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
+        calm_down(front, nghttp2_strerror((int)rv)); /* nghttp2's own flood limits */
+    } else if (rv < 0) {
+        SL_INFO("conn=%llu peer=%s: client sent bad HTTP/2: %s", (unsigned long long)front->base.id,
+                front->base.peer, nghttp2_strerror((int)rv));
+        front->is_closing = true;
+    }
+}
+
+static bool is_receiving(const struct front_h2 *front)
+{
+    return !front->is_closing && !front->is_calmed;
+}
+
+/* What the bufferevent holds: over TLS all input, over cleartext the bytes
+ * read while the protocol was being told. */
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct front_h2 *front = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer_iovec vec[8];
-    while (!front->is_closing && !front->is_calmed && evbuffer_get_length(in) > 0) {
+    while (is_receiving(front) && evbuffer_get_length(in) > 0) {
         int n = evbuffer_peek(in, -1, NULL, vec, 8);
         size_t used = 0;
-        for (int i = 0; i < n && i < 8 && !front->is_closing && !front->is_calmed; i++) {
-            ssize_t rv = nghttp2_session_mem_recv(front->session, vec[i].iov_base, vec[i].iov_len);
-            if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_FLOODED) {
-                calm_down(front, nghttp2_strerror((int)rv)); /* nghttp2's own flood limits */
-            } else if (rv < 0) {
-                SL_INFO("conn=%llu peer=%s: client sent bad HTTP/2: %s",
-                        (unsigned long long)front->base.id, front->base.peer,
-                        nghttp2_strerror((int)rv));
-                front->is_closing = true;
-            }
+        for (int i = 0; i < n && i < 8 && is_receiving(front); i++) {
+            receive(front, vec[i].iov_base, vec[i].iov_len);
             used += vec[i].iov_len;
         }
         evbuffer_drain(in, used);
@@ -601,6 +618,39 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
     if (front->is_calmed)
         evbuffer_drain(in, evbuffer_get_length(in)); /* nothing more is parsed */
+    flush(front);
+}
+
+/* nghttp2 takes a read this much at a time, and what it then has to send
+ * (acknowledgements of PING and SETTINGS) goes out before the next slice: a
+ * flood meets the same limits (client_glitch_limit, and nghttp2's own on
+ * unsent acknowledgements) however much one read holds. It is libevent's
+ * read size, under which those limits were set. */
+#define SL_H2_SLICE_BYTES 4096
+
+/* Cleartext (sl_front_read): the bytes are parsed where they were read
+ * (after a GOAWAY ENHANCE_YOUR_CALM, read and dropped). */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h2 *front = arg;
+    const uint8_t *data;
+    ssize_t n = sl_front_read(fd, SL_FRONT_READ_BYTES, &data);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        if (n < 0)
+            SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
+                     front->base.peer, strerror(errno));
+        front->is_closing = true;
+    }
+    for (size_t done = 0; n > 0 && done < (size_t)n && is_receiving(front);) {
+        size_t len = (size_t)n - done < SL_H2_SLICE_BYTES ? (size_t)n - done : SL_H2_SLICE_BYTES;
+        receive(front, data + done, len);
+        sl_front_publish_read(&front->base, len, front->bev);
+        done += len;
+        if (done < (size_t)n && nghttp2_session_want_write(front->session) && flush(front))
+            return; /* freed */
+    }
     flush(front);
 }
 
@@ -675,8 +725,21 @@ static int start_session(struct front_h2 *front)
     return nghttp2_session_set_local_window_size(front->session, NGHTTP2_FLAG_NONE, 0, window);
 }
 
+/* Frees a front that never served: its bufferevent is the caller's. */
+static void discard_unserved(struct front_h2 *front)
+{
+    nghttp2_session_del(front->session);
+    if (front->flush_event)
+        event_free(front->flush_event);
+    if (front->idle_timer)
+        event_free(front->idle_timer);
+    if (front->read_event)
+        event_free(front->read_event);
+    free(front);
+}
+
 /* The front with its session, not yet serving: bev is not taken on failure. */
-static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
+static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, bool is_tls)
 {
     struct front_h2 *front = calloc(1, sizeof(*front));
     if (front == NULL)
@@ -687,21 +750,15 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
     front->glitches_halved_ns = sl_clock_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
     front->idle_timer = evtimer_new(p->base, on_idle_timeout, front);
-    if (front->flush_event == NULL || front->idle_timer == NULL)
-        goto fail_event;
-    if (start_session(front) != 0)
-        goto fail_session;
+    if (!is_tls)
+        front->read_event =
+            event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
+    if (front->flush_event == NULL || front->idle_timer == NULL ||
+        (!is_tls && front->read_event == NULL) || start_session(front) != 0) {
+        discard_unserved(front);
+        return NULL;
+    }
     return front;
-
-fail_session:
-    nghttp2_session_del(front->session);
-fail_event:
-    if (front->flush_event)
-        event_free(front->flush_event);
-    if (front->idle_timer)
-        event_free(front->idle_timer);
-    free(front);
-    return NULL;
 }
 
 static void begin_serving(struct front_h2 *front, unsigned listener_index, bool is_tls,
@@ -711,7 +768,13 @@ static void begin_serving(struct front_h2 *front, unsigned listener_index, bool 
     sl_front_init(&front->base, &h2_ops, p, listener_index, is_tls,
                   is_tls ? SL_PROTO_H2_TLS : SL_PROTO_H2C, peer, peer_len);
     bufferevent_setcb(front->bev, on_read, on_write, on_event, front);
-    bufferevent_enable(front->bev, EV_READ | EV_WRITE);
+    if (front->read_event != NULL) {
+        bufferevent_disable(front->bev, EV_READ);
+        bufferevent_enable(front->bev, EV_WRITE);
+        event_add(front->read_event, NULL);
+    } else {
+        bufferevent_enable(front->bev, EV_READ | EV_WRITE);
+    }
     update_idle_timeout(front);
     SL_DEBUG("conn=%llu peer=%s: HTTP/2 on %s", (unsigned long long)front->base.id,
              front->base.peer, p->cfg->listeners[listener_index].addr.text);
@@ -732,7 +795,7 @@ static void serve_first_bytes(struct front_h2 *front)
 int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
                       bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
 {
-    struct front_h2 *front = open_front(p, bev);
+    struct front_h2 *front = open_front(p, bev, is_tls);
     if (front == NULL) {
         bufferevent_free(bev);
         return -1;
@@ -746,17 +809,14 @@ int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsi
                                const struct sockaddr *peer, socklen_t peer_len,
                                const uint8_t *settings, size_t settings_len, struct sl_request *req)
 {
-    struct front_h2 *front = open_front(p, bev);
+    struct front_h2 *front = open_front(p, bev, false);
     if (front == NULL)
         return -1;
     /* RFC 7540 §3.2: the request that asked for the upgrade is stream 1 */
     const nghttp2_nv *method = sl_header_list_find(&req->fields, ":method");
     bool is_head = method != NULL && strcmp((const char *)method->value, "HEAD") == 0;
     if (nghttp2_session_upgrade2(front->session, settings, settings_len, is_head, req) != 0) {
-        nghttp2_session_del(front->session);
-        event_free(front->flush_event);
-        event_free(front->idle_timer);
-        free(front);
+        discard_unserved(front);
         return -1;
     }
     begin_serving(front, listener_index, false, peer, peer_len);
