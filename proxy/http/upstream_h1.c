@@ -203,11 +203,26 @@ static void h1_begin(struct sl_upconn *c, struct sl_request *req)
     begin_exchange(h1_of(c), req);
 }
 
+/* What chunked framing adds to a body, at most, for the room below. */
+#define SL_H1_CHUNK_FRAMING_BYTES 32
+
+/* The head and the body already received go out of one chunk of the output:
+ * an evbuffer sizes a new chunk to what is added first, so the body would
+ * take an allocation of its own. Nothing fails here: without the room, the
+ * adds allocate. */
+static void make_room(struct h1_conn *conn, const struct sl_request *req, size_t head_len)
+{
+    size_t body = evbuffer_get_length(req->pending_body) + evbuffer_get_length(req->replay);
+    size_t framing = conn->is_chunked && body > 0 ? SL_H1_CHUNK_FRAMING_BYTES : 0;
+    evbuffer_expand(conn->io.out, head_len + body + framing);
+}
+
 static int h1_send_head(struct sl_upconn *c, struct sl_request *req, const nghttp2_nv *extra)
 {
     struct h1_conn *conn = h1_of(c);
     const char *head = req->prepared.data;
     size_t len = req->prepared.len;
+    make_room(conn, req, extra == NULL ? len : len + extra->namelen + extra->valuelen + 4);
     if (extra == NULL)
         return queue_bytes(conn, head, len);
     if (evbuffer_add(conn->io.out, head, len - 2) != 0 ||
