@@ -5,7 +5,10 @@
  * first), two bytes giving the length of the client's part (big-endian, cut to
  * what there is), the client's bytes, then the backend's: each connection
  * sluice opens to the backend (a Unix socket served in the same loop) gets
- * them as its answer, after which the backend closes. The client's bytes go
+ * them as its answer, after which the backend closes. Requests whose path
+ * starts with /h2c go to the same socket as an h2c backend, so that the
+ * backend's bytes are HTTP/2 frames to sluice's upstream session; the others
+ * go to it as an HTTP/1.1 backend. The client's bytes go
  * over a socketpair to the front sluice detects. Every input must end with the
  * connections closed and nothing left allocated (LeakSanitizer). */
 #define _GNU_SOURCE
@@ -53,7 +56,7 @@ static struct world w;
 
 static struct sl_config *load_config(const char *backend_path)
 {
-    char text[512];
+    char text[1024];
     snprintf(text, sizeof(text),
              "log_level: error\n"
              "listeners:\n"
@@ -61,8 +64,15 @@ static struct sl_config *load_config(const char *backend_path)
              "backends:\n"
              "  - name: scripted\n"
              "    servers: [unix:%s]\n"
-             "    keepalive_idle_timeout_ms: 0\n",
-             backend_path);
+             "    keepalive_idle_timeout_ms: 0\n"
+             "  - name: scripted-h2c\n"
+             "    servers: [unix:%s]\n"
+             "    protocol: h2c\n"
+             "    keepalive_idle_timeout_ms: 0\n"
+             "rules:\n"
+             "  - path_prefix: /h2c\n"
+             "    backend: scripted-h2c\n",
+             backend_path, backend_path);
     int fd = memfd_create("sluice-fuzz.yaml", MFD_CLOEXEC);
     if (fd < 0 || write(fd, text, strlen(text)) < 0)
         abort();
