@@ -416,7 +416,7 @@ static void test_access_log_keys(void **state)
     assert_string_equal(cfg->access_log.path, "/var/log/sluice/access.log");
     assert_int_equal(cfg->access_log.sample, 1);
     assert_false(cfg->access_log.always_log_shed);
-    assert_int_equal(cfg->access_log.buffer_bytes, 65536);
+    assert_int_equal(cfg->access_log.buffer_bytes, 262144);
     assert_int_equal(cfg->access_log.flush_interval_ms, 1000);
     sl_config_free(cfg);
     cfg = load_ok(MINIMAL "access_log: {path: stderr, sample: 100, always_log_shed: true}\n");
