@@ -4,7 +4,9 @@ work and is closed, the good client loses nothing, and the worker stays small.
 Every attack runs against the defaults."""
 
 import json
+import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -146,6 +148,25 @@ class H2Attacks(IntegTest):
     def test_ping_flood(self):
         abuser = self.attack(frame(PING, 0, 0, b"%08d" % i) for i in range(100000))
         self.assertLessEqual(abuser.count(PING, ACK), GLITCH_LIMIT + 1)
+
+    def test_a_flood_read_at_once_meets_the_same_limit(self):
+        """The worker stopped, a whole flood waits in the socket and is read in
+        one go: nghttp2 still takes it a slice at a time with each slice's ACKs
+        sent before the next, so the client sees the ACKs up to the cut-off, as
+        when the flood came in small reads."""
+        abuser = Abuser(self.port)
+        wait_until(lambda: abuser.count(SETTINGS) > 0, what="sluice's SETTINGS")
+        os.kill(self.worker, signal.SIGSTOP)
+        try:  # 51 KB: the socket's buffers hold it all
+            abuser.sock.sendall(b"".join(frame(PING, 0, 0, b"%08d" % i) for i in range(3000)))
+        finally:
+            os.kill(self.worker, signal.SIGCONT)
+        abuser.reader.join(timeout=15)
+        abuser.sock.close()
+        self.assertEqual(abuser.goaway_code(), ENHANCE_YOUR_CALM)
+        acks = abuser.count(PING, ACK)
+        self.assertGreater(acks, GLITCH_LIMIT // 2)
+        self.assertLessEqual(acks, GLITCH_LIMIT + 1)
 
     def test_an_address_cut_off_gets_a_smaller_budget_for_a_while(self):
         """Cut off once, 127.0.0.1's next connection is cut off after a
