@@ -588,9 +588,18 @@ static void fail_connect(struct sl_request *req, int err)
     respond_locally(req, SL_CAUSE_UPSTREAM, 502, "502 bad gateway: the backend is unreachable\n");
 }
 
+/* Only a retry reads the replay copy (can_retry): over h2c a refused stream
+ * of any method goes again; over HTTP/1.1 only a request safe to repeat.
+ * Others (a POST bid) are not copied at all. */
+static bool may_retry(const struct sl_request *req)
+{
+    return req->backend->protocol == SL_BACKEND_H2C || req->is_idempotent ||
+           req->backend->retry_non_idempotent;
+}
+
 static void forward(struct sl_request *req)
 {
-    req->is_replayable = true;
+    req->is_replayable = may_retry(req);
     int err = sl_pool_acquire(pool_of(req), req, false);
     start_queue_timer(req);
     if (err < 0)

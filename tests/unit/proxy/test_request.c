@@ -438,10 +438,10 @@ static void test_broken_reused_connection_is_retried_with_the_body(void **state)
 
 /* A refused stream was not processed: it goes again, on any connection with a
  * free stream (the first one here), even on a connection's first exchange, up to
- * SL_MAX_REFUSALS times; then 502. */
+ * SL_MAX_REFUSALS times; then 502. Only an h2c backend refuses streams. */
 static void test_refused_stream_is_retried_then_502(void **state)
 {
-    open_world(MINIMAL "    max_connections: 1\n");
+    open_world(MINIMAL "    max_connections: 1\n    protocol: h2c\n");
     capacity = 2;
     struct sl_request *req = open_request(1, "POST", true);
     sl_request_on_body(req, (const uint8_t *)"bid", 3);
