@@ -173,11 +173,13 @@ class H2cToGunicornOverload(IntegTest):
         self.assertGreater(b_5xx, b_done / 2, "most of the flood is shed")
         # over the flood's last two seconds, the limit (outside probes) sits at the
         # knee, the worker count, and the no-load latency is about the service
-        # time (the first probe may also have seen the quick warm-up requests)
+        # time (the first probe may also have seen the quick warm-up requests).
+        # A window slow by chance (a busy CI machine) cuts the limit below the
+        # knee for a window or two, so the median may be one short of it.
         late = [b for t, b in samples if t > ADAPTIVE_S - 2 and not b["probing"]]
         self.assertGreater(len(late), 5, samples)
         limits = sorted(b["limit"] for b in late)
-        self.assertIn(limits[len(limits) // 2], (WORKERS, WORKERS + 1), limits)
+        self.assertIn(limits[len(limits) // 2], range(WORKERS - 1, WORKERS + 2), limits)
         self.assertIn(max(b["knee"] for b in late), (WORKERS, WORKERS + 1), late)
         self.assertTrue(0.8 * SERVICE_MS <= late[-1]["no_load_ms"] < 1.5 * SERVICE_MS, late[-1])
         # shed answers come on arrival, not after waiting a turn
