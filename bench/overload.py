@@ -9,7 +9,11 @@ the socket. Then, for each peer in turn:
   1. unloaded: bid requests (/bid/...) alone at 0.3 C, for the baseline p99;
   2. loaded, for each overload factor F in OVERLOAD_FACTORS (4 and 8): the
      same bids plus a /track flood at F x C for OVERLOAD_DURATION_S; the bids
-     go on for RECOVERY_S more, to see how soon after the flood they are back;
+     go on for RECOVERY_S more, to see how soon after the flood they are back.
+     For sluice, /stats is read every 100 ms during the flood: the share of
+     the time its limit was above the worker count (outside probes), which
+     puts a request in gunicorn's own queue where a bid waits behind it, and
+     the share it spent probing at min_inflight;
   3. slowdown (OVERLOAD_SLOWDOWN=1): bids and a 4 C flood, and halfway through
      the backend's service time doubles (wsgi_app.py's WSGI_WORK_SCALE_FILE).
      For sluice the limit is read from /stats every 100 ms, to see how soon
@@ -377,11 +381,15 @@ def median(values):
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def summarize(capacity, rounds):
-    """One row of medians over the rounds from [(base, crit, bulk, after), ...]."""
+def summarize(capacity, rounds, shares):
+    """One row of medians over the rounds from [(base, crit, bulk, after), ...]
+    and the limiter's time shares of each round (None: not sluice)."""
     def med(fn):
         return median([fn(*r) for r in rounds])
+    shares = [x for x in shares if x is not None]
     return {
+        "above": median([x[0] for x in shares]) if shares else None,
+        "probing": median([x[1] for x in shares]) if shares else None,
         "success": med(lambda b, c, k, a: c["success"]),
         "p50": med(lambda b, c, k, a: c["p50"]),
         "p99": med(lambda b, c, k, a: c["p99"]),
@@ -403,25 +411,65 @@ def report_load(capacity, factor, rows):
              "| peer | bid success | bid p50 ms | bid p99 ms | bid p99 min-max | bid p99.9 ms "
              "| unloaded bid p99 ms | bid p99 / unloaded | track success | track shed "
              "| shed answer p99 ms | cut off | goodput / C | bid p99 / unloaded, "
-             + ", ".join("%d-%d s" % (i, i + 1) for i in range(RECOVERY_S)) + " after |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             + ", ".join("%d-%d s" % (i, i + 1) for i in range(RECOVERY_S)) + " after "
+             "| limit above %d / probing |" % WORKERS,
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for peer, r in rows:
         lines.append("| %s | %.2f%% | %.1f | %.1f | %.1f-%.1f | %.1f | %.1f | %.2fx | %.1f%% | "
-                     "%.1f%% | %.1f | %d | %.0f%% | %s |"
+                     "%.1f%% | %.1f | %d | %.0f%% | %s | %s |"
                      % (peer, 100 * r["success"], r["p50"], r["p99"], r["p99_spread"][0],
                         r["p99_spread"][1], r["p999"], r["base_p99"], r["p99"] / r["base_p99"],
                         100 * r["bulk_success"], 100 * r["bulk_shed"], r["shed_p99"], r["cut"],
-                        100 * r["goodput"], ", ".join("%.2fx" % x for x in r["after"])))
+                        100 * r["goodput"], ", ".join("%.2fx" % x for x in r["after"]),
+                        "-" if r["above"] is None
+                        else "%.1f%% / %.1f%%" % (100 * r["above"], 100 * r["probing"])))
     return "\n".join(lines) + "\n"
 
 
-def read_limit(admin):
+def read_limiter(admin):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin, timeout=1) as r:
             b = json.load(r)["backends"][0]
-        return b["limit"], b["knee"]
+        return b["limit"], b["probing"]
     except (OSError, ValueError, KeyError, IndexError):
         return None
+
+
+class LimiterPoller:
+    """sluice's limit and whether it probes, read from /stats every 100 ms
+    while a load runs: samples are (seconds since start, limit, probing). With
+    no admin port (a peer other than sluice) there are none."""
+
+    def __init__(self, admin):
+        self.admin, self.samples = admin, []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.poll)
+
+    def poll(self):
+        t0 = time.monotonic()
+        while not self.done.wait(0.1):
+            got = read_limiter(self.admin)
+            if got:
+                self.samples.append((time.monotonic() - t0,) + got)
+
+    def __enter__(self):
+        if self.admin:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        if self.admin:
+            self.thread.join()
+
+    def shares(self, until_s):
+        """(share of the time until until_s above the worker count, share
+        probing), or None without samples."""
+        during = [(lim, probing) for t, lim, probing in self.samples if t <= until_s]
+        if not during:
+            return None
+        return (sum(1 for lim, probing in during if lim > WORKERS and not probing) / len(during),
+                sum(1 for _, probing in during if probing) / len(during))
 
 
 def slowdown(run, port, admin, capacity, tag):
@@ -430,27 +478,15 @@ def slowdown(run, port, admin, capacity, tag):
     until the limit is where it ends (within 1 of its median over the last
     quarter) for good, with that limit and the one before."""
     half = DURATION_S / 2
-    samples = []  # (seconds since the load started, limit)
-    stop_polling = threading.Event()
-
-    def poll():
-        t0 = time.monotonic()
-        while not stop_polling.wait(0.1):
-            got = read_limit(admin) if admin else None
-            if got:
-                samples.append((time.monotonic() - t0, got[0]))
-
     timer = threading.Timer(half, run.set_work_scale, (2,))
-    poller = threading.Thread(target=poll)
     timer.start()
-    poller.start()
     try:
-        results = run.load(port, capacity, DURATION_S, 4, tag)
+        with LimiterPoller(admin) as poller:
+            results = run.load(port, capacity, DURATION_S, 4, tag)
     finally:
         timer.cancel()
-        stop_polling.set()
-        poller.join()
         run.set_work_scale(1)
+    samples = [(t, lim) for t, lim, _ in poller.samples]
     crit = read_log(results["critical"][0])
     bulk = read_log(results["bulk"][0])
     t0 = min(r[0] for r in crit + bulk)
@@ -504,9 +540,10 @@ def run_peer(run, peer, capacity, r):
                            BASELINE_S)
         loaded = {}
         for factor in FACTORS:
-            results = run.load(port, capacity, DURATION_S, factor, "%s-%g" % (tag, factor),
-                               after_s=RECOVERY_S)
-            loaded[factor] = loaded_figures(results, DURATION_S)
+            with LimiterPoller(admin) as poller:
+                results = run.load(port, capacity, DURATION_S, factor, "%s-%g" % (tag, factor),
+                                   after_s=RECOVERY_S)
+            loaded[factor] = loaded_figures(results, DURATION_S) + (poller.shares(DURATION_S),)
         slow = slowdown(run, port, admin, capacity, tag + "-slow") if SLOWDOWN else None
     finally:
         stop(proc)
@@ -524,13 +561,15 @@ def main():
         capacity = run.capacity()
         log("backend capacity %.0f req/s" % capacity)
         loaded = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
+        shares = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
         slowed = {peer: [] for peer in PEERS}
         for r in range(ROUNDS):
             # rotated, so that no peer always runs first, last, or after the same one
             for peer in PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]:
                 base, by_factor, slow = run_peer(run, peer, capacity, r)
-                for factor, (crit, bulk, after) in by_factor.items():
+                for factor, (crit, bulk, after, limiter) in by_factor.items():
                     loaded[factor][peer].append((base, crit, bulk, after))
+                    shares[factor][peer].append(limiter)
                 if slow:
                     slowed[peer].append(slow)
                 log("round %d: %s done" % (r + 1, peer))
@@ -543,7 +582,8 @@ def main():
                    BASELINE_S, ROUNDS), ""]
         for factor in FACTORS:
             text.append(report_load(capacity, factor, [
-                (peer, summarize(capacity, loaded[factor][peer])) for peer in PEERS]))
+                (peer, summarize(capacity, loaded[factor][peer], shares[factor][peer]))
+                for peer in PEERS]))
         if SLOWDOWN:
             text.append(report_slowdown(capacity, [(p, slowed[p]) for p in PEERS]))
         text = "\n".join(text)
