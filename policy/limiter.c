@@ -2,7 +2,10 @@
  * one arrives at or after window_start_ns + window_ns with at least
  * MIN_WINDOW_SAMPLES latency samples in it; that sample closes it, the limit is
  * recomputed once, and the next window opens at that sample's now_ns. A window
- * with too few samples stays open rather than decide on noise.
+ * with too few samples stays open rather than decide on noise. A trial (a
+ * limit above the knee) may close sooner, on its first sample that makes it
+ * clearly bad: TRIAL_SAMPLES_PER_SLOT samples per slot, their mean above
+ * tolerance.
  *
  * A window judges the requests sent in it (latency_ns before the sample's
  * now_ns): one that opened with a new limit must not count requests sent at
@@ -30,6 +33,12 @@
  * each time it is found bad again, up to probe_interval_ns: a window that was
  * slow by chance costs a second, a real knee is retried ever more rarely. */
 #define BAD_HOLD_WINDOWS 10u
+/* A trial of a limit above the knee ends as soon as it has this many samples
+ * per slot and its mean is above tolerance: each of those windows puts
+ * requests into the backend's own queue, where critical ones wait behind
+ * them. A trial that looks fine still runs its whole window, so that early
+ * samples cannot pass a limit by chance. */
+#define TRIAL_SAMPLES_PER_SLOT 2u
 
 static double clamp_double(double x, double lo, double hi)
 {
@@ -228,6 +237,24 @@ static void on_drop(struct sl_limiter *lim, uint64_t now_ns)
     lim->next_cut_ns = add_sat(now_ns, lim->cfg.window_ns);
 }
 
+static bool is_window_over(const struct sl_limiter *lim, uint64_t now_ns)
+{
+    return now_ns >= lim->window_start_ns && now_ns - lim->window_start_ns >= lim->cfg.window_ns &&
+           lim->window_samples >= MIN_WINDOW_SAMPLES;
+}
+
+static bool is_trial_failed(const struct sl_limiter *lim)
+{
+    uint32_t at = sl_limiter_limit(lim);
+    if (lim->is_probing || lim->knee == 0 || at <= lim->knee)
+        return false;
+    if (lim->window_samples < MIN_WINDOW_SAMPLES ||
+        lim->window_samples < (uint64_t)TRIAL_SAMPLES_PER_SLOT * at)
+        return false;
+    double mean_ns = (double)lim->window_sum_ns / lim->window_samples;
+    return mean_ns > lim->cfg.tolerance * (double)lim->no_load_ns;
+}
+
 void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t latency_ns,
                           uint32_t inflight, bool is_drop)
 {
@@ -248,8 +275,7 @@ void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t late
         lim->window_samples++;
     }
 
-    if (now_ns >= lim->window_start_ns && now_ns - lim->window_start_ns >= lim->cfg.window_ns &&
-        lim->window_samples >= MIN_WINDOW_SAMPLES) {
+    if (is_window_over(lim, now_ns) || is_trial_failed(lim)) {
         close_window(lim, now_ns);
         open_window(lim, now_ns);
     }

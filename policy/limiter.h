@@ -12,7 +12,9 @@
  *     (the knee is at least that high) and grows, doubling until the first
  *     rise (slow start), then by sqrt(limit)/5 a window, at least 1;
  *   - above it, at a limit above the knee: that limit is bad, and the limit
- *     goes back to the knee; growth stays below the bad limit for ten
+ *     goes back to the knee (such a trial window ends as soon as it has two
+ *     samples per slot above tolerance: while it lasts, requests queue
+ *     inside the backend); growth stays below the bad limit for ten
  *     windows, twice as long each time the same limit is found bad again (up
  *     to probe_interval_ns), so the limit sits at the knee instead of circling
  *     it, while a window slow by chance costs only a second;

@@ -257,6 +257,61 @@ static void a_bad_limit_is_retried_after_its_hold(void **state)
     assert_in_range(sl_limiter_limit(&s.lim), 8, 9);
 }
 
+/* Runs the 4-worker sim until a window opens at a trial of 5, above the knee
+ * of 4 (slow start tried 8 first, then 5; the hold on 5 ends ten windows
+ * later), and returns that window's start. */
+static uint64_t until_the_trial_of_5(struct sim *s)
+{
+    sim_init(s, 1, 1000);
+    s->workers = 4;
+    for (unsigned i = 0; i < 100000; i++) {
+        uint32_t before = sl_limiter_limit(&s->lim);
+        s->now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
+        sl_limiter_on_sample(&s->lim, s->now_ns, sim_latency(s, before), before, false);
+        if (sl_limiter_knee(&s->lim) == 4 && sl_limiter_limit(&s->lim) == 5 && before == 4)
+            return s->now_ns;
+    }
+    fail_msg("no trial of 5");
+    return 0;
+}
+
+/* A trial above the knee fails on its tenth sample sent in it (two per
+ * slot), well before its window's end: it is back at 4 before the tenth of a
+ * second is out. */
+static void a_trial_above_the_knee_ends_when_clearly_bad(void **state)
+{
+    struct sim s;
+    uint64_t opened_ns = until_the_trial_of_5(&s);
+    unsigned counted = 0;
+    while (sl_limiter_limit(&s.lim) == 5) {
+        s.now_ns += MS;
+        uint64_t latency_ns = sim_latency(&s, 5);
+        if (s.now_ns - latency_ns >= opened_ns)
+            counted++;
+        sl_limiter_on_sample(&s.lim, s.now_ns, latency_ns, 5, false);
+        assert_true(s.now_ns - opened_ns < WINDOW_NS);
+    }
+    assert_int_equal(counted, 10);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    assert_int_equal(sl_limiter_knee(&s.lim), 4);
+}
+
+/* A trial whose samples are fine runs its whole window before the limit
+ * grows: early samples could pass a limit by chance. */
+static void a_trial_that_looks_fine_runs_its_window(void **state)
+{
+    struct sim s;
+    uint64_t opened_ns = until_the_trial_of_5(&s);
+    while (s.now_ns - opened_ns < WINDOW_NS - MS) {
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 5, false);
+        assert_int_equal(sl_limiter_limit(&s.lim), 5);
+    }
+    s.now_ns += MS;
+    sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 5, false);
+    assert_true(sl_limiter_limit(&s.lim) > 5);
+}
+
 /* The first probe saw only quick requests (a warm-up), then the real ones
  * take ten times as long: the rise at the floor is a slower backend, and
  * after the next probe slow start finds the knee again within a second. */
@@ -486,6 +541,8 @@ int main(void)
         cmocka_unit_test(slowdown_at_the_knee_is_followed_within_a_second),
         cmocka_unit_test(a_first_probe_on_quick_requests_is_corrected),
         cmocka_unit_test(a_bad_limit_is_retried_after_its_hold),
+        cmocka_unit_test(a_trial_above_the_knee_ends_when_clearly_bad),
+        cmocka_unit_test(a_trial_that_looks_fine_runs_its_window),
         cmocka_unit_test(capacity_loss_finds_the_new_knee),
         cmocka_unit_test(one_slow_window_does_not_probe),
         cmocka_unit_test(idle_backend_does_not_grow),
