@@ -113,7 +113,22 @@ static uint32_t usable_limit(const struct sl_admission *adm, size_t class_index)
         if (reserve > adm->inflight_by_class[j])
             unused += reserve - adm->inflight_by_class[j];
     }
-    return unused < limit ? (uint32_t)(limit - unused) : 1;
+    uint32_t usable = unused < limit ? (uint32_t)(limit - unused) : 1;
+    if (class_index < adm->probe_exempt_classes)
+        usable += sl_limiter_unsheddable_limit(&adm->limiter) - (uint32_t)limit;
+    return usable;
+}
+
+/* Classes 0 .. n-1 keep their slots during a limiter probe, n - 1 the last
+ * unsheddable class: the classes above it too, so that usable(k) still never
+ * grows with k. */
+static size_t count_probe_exempt_classes(const struct sl_admission_config *cfg)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < cfg->class_count; k++)
+        if (cfg->classes[k].shed_rank == 0)
+            n = k + 1;
+    return n;
 }
 
 /* class_count when the queue is empty */
@@ -148,6 +163,7 @@ void sl_admission_init(struct sl_admission *adm, const struct sl_admission_confi
     *adm = (struct sl_admission){.cfg = *cfg};
     SL_ASSERT(reserve_above(adm, cfg->class_count) < 100);
     sl_limiter_init(&adm->limiter, &cfg->limiter, now_ns);
+    adm->probe_exempt_classes = count_probe_exempt_classes(cfg);
     for (size_t k = 0; k < SL_CLASS_MAX; k++)
         TAILQ_INIT(&adm->queues[k]);
 }
@@ -279,6 +295,7 @@ enum sl_verdict sl_admission_admit(struct sl_admission *adm, struct sl_admission
         start_flight(adm, entry, now_ns);
         return SL_ADMIT;
     }
+    sl_limiter_on_held_back(&adm->limiter);
     if (is_backlogged(adm, entry, now_ns)) {
         *reason = SL_SHED_BACKLOG;
         return SL_SHED;

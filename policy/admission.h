@@ -15,6 +15,12 @@
  * than starve a class outright). Lower classes cannot take every slot just
  * before a burst of a higher one, yet a reserve in use costs them nothing.
  *
+ * While an adaptive limiter probes (its limit at the floor), the classes down
+ * to the last one with shed_rank 0 add the slots the probe will give back
+ * (sl_limiter_unsheddable_limit less the limit): critical traffic does not
+ * queue behind a probe, and the probe still sees an idle backend between
+ * them, since sheddable classes are held to the floor.
+ *
  * Backlog: a sheddable class's queue is kept to what the backend drains soon.
  * A newcomer of a class with shed_rank != 0 that would queue is shed at once
  * (SL_SHED_BACKLOG) when its predicted wait, the entries ahead of it times the
@@ -103,6 +109,7 @@ struct sl_admission {
     uint64_t service_ns;            /* smoothed latency of finished requests; 0: none yet */
     uint64_t above_target_since_ns; /* 0: the last dequeue waited less than the target */
     bool is_lifo;
+    size_t probe_exempt_classes; /* classes 0 .. this - 1 keep their slots during probes */
 };
 
 /* cfg is copied (classes stay borrowed). now_ns starts the limiter. */

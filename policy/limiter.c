@@ -39,6 +39,10 @@
  * them. A trial that looks fine still runs its whole window, so that early
  * samples cannot pass a limit by chance. */
 #define TRIAL_SAMPLES_PER_SLOT 2u
+/* Windows a probe lets unsheddable classes keep the limit it gives back;
+ * past them, with its samples still short, it holds every class to the
+ * floor, so that steady critical traffic cannot keep it from ending. */
+#define PROBE_GRACE_WINDOWS 5u
 
 static double clamp_double(double x, double lo, double hi)
 {
@@ -76,13 +80,16 @@ static void open_window(struct sl_limiter *lim, uint64_t now_ns)
     lim->window_sum_ns = 0;
     lim->window_samples = 0;
     lim->window_peak_inflight = 0;
+    lim->was_held_back = false;
 }
 
 /* give_back is the limit after the probe; if_slower the one after a probe
  * that finds the no-load latency risen past the tolerance. */
-static void start_probe(struct sl_limiter *lim, double give_back, double if_slower)
+static void start_probe(struct sl_limiter *lim, double give_back, double if_slower, uint64_t now_ns)
 {
     lim->is_probing = true;
+    lim->is_probe_strict = false;
+    lim->probe_grace_until_ns = add_sat(now_ns, (uint64_t)PROBE_GRACE_WINDOWS * lim->cfg.window_ns);
     lim->limit_after_probe = give_back;
     lim->limit_if_slower = if_slower;
     lim->limit = lim->cfg.min_inflight;
@@ -145,20 +152,28 @@ static void mark_bad(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
 static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, double mean_ns,
                                       uint64_t now_ns)
 {
-    lim->is_slow_start = false;
     if (lim->knee != 0 && at > lim->knee) {
+        lim->is_slow_start = false;
         mark_bad(lim, at, now_ns);
         lim->rises = 0;
         lim->limit = clamped(lim, lim->knee);
         return;
     }
+    if (!lim->was_held_back) {
+        /* nothing waited for the limit: a lower one would only make requests
+         * wait in sluice, where a rise this small (CPU shared with the
+         * backend, say) never costs them as much */
+        lim->rises = 0;
+        return;
+    }
+    lim->is_slow_start = false;
     /* a rise where latency was not known to rise: what the knee said holds
      * no more, and the backend may have slowed down or lost capacity */
     lim->knee = 0;
     if (lim->rises == 0)
         lim->limit_before_rises = lim->limit;
     if (++lim->rises >= RISES_BEFORE_PROBE) {
-        start_probe(lim, lim->limit, lim->limit_before_rises);
+        start_probe(lim, lim->limit, lim->limit_before_rises, now_ns);
         return;
     }
     double gradient =
@@ -179,7 +194,7 @@ static void close_window(struct sl_limiter *lim, uint64_t now_ns)
     else
         on_window_above_tolerance(lim, at, mean_ns, now_ns);
     if (!lim->is_probing && now_ns >= lim->next_probe_ns)
-        start_probe(lim, lim->limit, lim->limit);
+        start_probe(lim, lim->limit, lim->limit, now_ns);
 }
 
 void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg, uint64_t now_ns)
@@ -198,13 +213,27 @@ void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg
         return;
     }
     lim->is_slow_start = true;
-    start_probe(lim, lim->cfg.min_inflight, lim->cfg.min_inflight);
+    start_probe(lim, lim->cfg.min_inflight, lim->cfg.min_inflight, now_ns);
 }
 
 uint32_t sl_limiter_limit(const struct sl_limiter *lim)
 {
     uint32_t limit = (uint32_t)lim->limit;
     return limit > 0 ? limit : 1;
+}
+
+void sl_limiter_on_held_back(struct sl_limiter *lim)
+{
+    lim->was_held_back = true;
+}
+
+uint32_t sl_limiter_unsheddable_limit(const struct sl_limiter *lim)
+{
+    uint32_t limit = sl_limiter_limit(lim);
+    if (!lim->is_probing || lim->is_probe_strict)
+        return limit;
+    uint32_t back = (uint32_t)lim->limit_after_probe;
+    return back > limit ? back : limit;
 }
 
 uint32_t sl_limiter_knee(const struct sl_limiter *lim)
@@ -263,6 +292,8 @@ void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t late
 
     if (inflight > lim->window_peak_inflight)
         lim->window_peak_inflight = inflight;
+    if (lim->is_probing && now_ns >= lim->probe_grace_until_ns)
+        lim->is_probe_strict = true;
 
     if (is_drop) {
         on_drop(lim, now_ns);

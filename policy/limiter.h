@@ -5,9 +5,10 @@
  * Adaptive: a latency-gradient limiter that finds the knee from below, in the
  * spirit of Envoy's adaptive concurrency filter. It learns the backend's
  * no-load latency in a probe: one sample window at the floor (min_inflight),
- * counting only requests sent while no more than the floor were in flight.
- * Then, window by window (window_ns, and at least a few samples), it compares
- * the window's mean latency with tolerance x no-load:
+ * counting only requests sent while no more than the floor were in flight
+ * (critical classes may keep their slots meanwhile: see
+ * sl_limiter_unsheddable_limit). Then, window by window (window_ns, and at least a few samples), it
+ * compares the window's mean latency with tolerance x no-load:
  *   - within it, in a window that reached the limit: the limit is known good
  *     (the knee is at least that high) and grows, doubling until the first
  *     rise (slow start), then by sqrt(limit)/5 a window, at least 1;
@@ -19,12 +20,15 @@
  *     to probe_interval_ns), so the limit sits at the knee instead of circling
  *     it, while a window slow by chance costs only a second;
  *   - above it anywhere else (latency rose where it was not known to: the
- *     backend slowed down, or lost capacity): the knee is forgotten and the
- *     limit cut by tolerance x no-load / latency (at most by half); after a
- *     few such windows in a row a probe re-learns the no-load latency. If it
- *     rose, the backend only slowed down: the limit returns to where it stood
- *     before the cuts and slow start resumes from there, the knee back within
- *     a second or so. If not, the rise was a queue, and the cut limit stays.
+ *     backend slowed down, or lost capacity), in a window where the limit
+ *     held some request back: the knee is forgotten and the limit cut by
+ *     tolerance x no-load / latency (at most by half); after a few such
+ *     windows in a row a probe re-learns the no-load latency. If it rose, the
+ *     backend only slowed down: the limit returns to where it stood before
+ *     the cuts and slow start resumes from there, the knee back within a
+ *     second or so. If not, the rise was a queue, and the cut limit stays.
+ *     With nothing held back, nothing waited for the limit and a lower one
+ *     would only make requests wait in sluice: the rise changes nothing.
  * A probe also runs every probe_interval_ns. Every probe forgets the knee,
  * and one that finds the no-load latency changed past the tolerance also
  * forgets the bad limit. A
@@ -57,7 +61,10 @@ struct sl_limiter {
     uint64_t window_sum_ns; /* latency samples in the current window */
     uint32_t window_samples;
     uint32_t window_peak_inflight;
-    bool is_probing;          /* the limit is the floor until the window ends */
+    bool was_held_back;   /* a request could not start at once in this window */
+    bool is_probing;      /* the limit is the floor until the window ends */
+    bool is_probe_strict; /* past its grace: unsheddable classes at the floor too */
+    uint64_t probe_grace_until_ns;
     bool is_slow_start;       /* doubling: no rise seen since the first probe */
     double limit_after_probe; /* what the probe gives back */
     double limit_if_slower;   /* ... if it finds the no-load latency risen */
@@ -77,6 +84,19 @@ void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg
 
 /* The current limit, >= 1. */
 uint32_t sl_limiter_limit(const struct sl_limiter *lim);
+
+/* A request could not start at once, held back by the limit (or a reserve
+ * within it): it queued, or was shed for a full queue. A window in which
+ * none was does not cut the limit for a rise at or below the knee. */
+void sl_limiter_on_held_back(struct sl_limiter *lim);
+
+/* The limit for classes never shed at the door: during a probe, the limit
+ * the probe gives back, for its first five windows; then, if it still lacks
+ * its samples, the floor like every class. Outside probes, the limit. A
+ * probe so costs critical traffic nothing while sheddable traffic lets it
+ * see an idle backend, and steady critical traffic cannot keep it from
+ * ending. */
+uint32_t sl_limiter_unsheddable_limit(const struct sl_limiter *lim);
 
 /* For stats: the knee (0 while not known), the no-load latency (0 before the
  * first probe's end), and whether a probe is running. Static: 0, 0, false. */

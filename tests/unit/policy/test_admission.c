@@ -181,19 +181,21 @@ static void expect_expiry(const struct world *w, const struct sl_admission_entry
     assert_int_equal(reason, expected_reason);
 }
 
-/* A newcomer shed by the backlog rule: nothing changed. */
+/* A newcomer shed by the backlog rule: nothing changed, but for the
+ * limiter's note that the limit held a request back. */
 static void arrive_backlogged(struct world *w, unsigned class_index, uint64_t deadline_ns)
 {
     struct sl_admission_entry *e = new_entry(w, class_index, deadline_ns);
     struct sl_admission_entry *evicted = e;
     enum sl_shed_reason reason = SL_SHED_REASON_COUNT;
-    unsigned char before[sizeof(w->adm)];
-    memcpy(before, &w->adm, sizeof(w->adm));
+    struct sl_admission expected;
+    memcpy(&expected, &w->adm, sizeof(w->adm));
+    sl_limiter_on_held_back(&expected.limiter);
     assert_int_equal(sl_admission_admit(&w->adm, e, w->now, &evicted, &reason), SL_SHED);
     assert_int_equal(reason, SL_SHED_BACKLOG);
     assert_null(evicted);
     assert_false(e->is_queued || e->is_inflight);
-    assert_memory_equal(before, &w->adm, sizeof(w->adm));
+    assert_memory_equal(&expected, &w->adm, sizeof(w->adm));
     check_consistent(w);
 }
 
@@ -854,6 +856,76 @@ static void backlog_needs_a_finished_request(void **state)
     assert_int_equal(sl_admission_backlog_ns(&w.adm, 0), 0);
 }
 
+/* Feeds the world's adaptive limiter 10 ms responses, one per 5 ms, sent at
+ * its limit, until a probe starts after the first: the flat backend has
+ * brought the limit to its ceiling by then. */
+static void until_a_periodic_probe(struct world *w)
+{
+    bool was_out = false;
+    for (unsigned i = 0; i < 10000; i++) {
+        w->now += 5 * MS;
+        struct sl_limiter *lim = &w->adm.limiter;
+        sl_limiter_on_sample(lim, w->now, 10 * MS, sl_limiter_limit(lim), false);
+        if (!sl_limiter_is_probing(lim))
+            was_out = true;
+        else if (was_out)
+            return;
+    }
+    fail_msg("no periodic probe");
+}
+
+/* During a probe (limit 1) the critical class keeps the 8 slots the probe
+ * gives back, the sheddable one is held to the floor; past the probe's grace
+ * without its samples, critical is held too. */
+static void critical_keeps_its_slots_through_a_probe(void **state)
+{
+    struct world w;
+    setup(&w, 2, 8, 16);
+    w.cfg.limiter = (struct sl_limiter_config){.kind = SL_LIMITER_ADAPTIVE,
+                                               .max_inflight = 8,
+                                               .min_inflight = 1,
+                                               .window_ns = 100 * MS,
+                                               .tolerance = 1.1,
+                                               .probe_interval_ns = 1000 * MS};
+    w.classes[0].shed_rank = 0;
+    start(&w);
+    until_a_periodic_probe(&w);
+    assert_int_equal(sl_admission_limit(&w.adm), 1);
+    arrive(&w, 1, SL_ADMIT);
+    arrive(&w, 1, SL_QUEUE);
+    for (unsigned i = 0; i < 7; i++)
+        arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 0, SL_QUEUE);
+
+    w.now += 500 * MS; /* the grace: samples, but none sent at the floor */
+    sl_limiter_on_sample(&w.adm.limiter, w.now, 10 * MS, 3, false);
+    assert_true(sl_limiter_is_probing(&w.adm.limiter));
+    struct sl_admission_entry *critical = &w.entries[2];
+    finish(&w, critical, 10 * MS, false);
+    expect_next(&w, SL_QUEUE, NULL);
+}
+
+/* A sheddable class above the last critical one keeps its slots too, so
+ * that the usable limit still never grows with the class index. */
+static void classes_above_the_last_critical_keep_their_slots_through_a_probe(void **state)
+{
+    struct world w;
+    setup(&w, 3, 8, 16);
+    w.cfg.limiter = (struct sl_limiter_config){.kind = SL_LIMITER_ADAPTIVE,
+                                               .max_inflight = 8,
+                                               .min_inflight = 1,
+                                               .window_ns = 100 * MS,
+                                               .tolerance = 1.1,
+                                               .probe_interval_ns = 1000 * MS};
+    w.classes[1].shed_rank = 0;
+    start(&w);
+    until_a_periodic_probe(&w);
+    arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 0, SL_ADMIT);
+    arrive(&w, 1, SL_ADMIT);
+    arrive(&w, 2, SL_QUEUE);
+}
+
 /* A sheddable class stays FIFO under a standing queue: under LIFO the oldest
  * of a queue the backlog keeps short would wait to expire. */
 static void sheddable_class_stays_fifo_under_a_standing_queue(void **state)
@@ -935,6 +1007,8 @@ int main(void)
         cmocka_unit_test(backlog_spares_unsheddable_classes_and_counts_deadlines),
         cmocka_unit_test(backlog_sheds_behind_a_stuck_queue),
         cmocka_unit_test(backlog_needs_a_finished_request),
+        cmocka_unit_test(critical_keeps_its_slots_through_a_probe),
+        cmocka_unit_test(classes_above_the_last_critical_keep_their_slots_through_a_probe),
         cmocka_unit_test(sheddable_class_stays_fifo_under_a_standing_queue),
         cmocka_unit_test(cancel_from_the_middle_of_lists),
     };

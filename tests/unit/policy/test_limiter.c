@@ -17,7 +17,8 @@
  * request: beyond `workers` in flight requests queue, and latency grows in
  * proportion (latency = service * max(1, inflight / workers)). workers == 0
  * means unbounded: latency is service_ns at any load. The client keeps
- * min(demand, limit) requests in flight; demand 0 means "always at the limit". */
+ * min(demand, limit) requests in flight; demand 0 means "always at the limit".
+ * A demand above the limit (or 0) has the limit hold requests back. */
 struct sim {
     struct sl_limiter lim;
     uint64_t now_ns;
@@ -75,7 +76,9 @@ static void sim_window(struct sim *s)
     for (uint32_t i = 0; i < SAMPLES_PER_WINDOW; i++) {
         s->now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
         uint32_t inflight = sl_limiter_limit(&s->lim);
-        if (s->demand != 0 && s->demand < inflight)
+        if (s->demand == 0 || s->demand > inflight)
+            sl_limiter_on_held_back(&s->lim);
+        else
             inflight = s->demand;
         sl_limiter_on_sample(&s->lim, s->now_ns, sim_latency(s, inflight), inflight, false);
     }
@@ -226,6 +229,39 @@ static void periodic_probe_relearns_and_returns_to_the_knee(void **state)
     assert_int_equal(sl_limiter_limit(&s.lim), 4);
 }
 
+/* During a probe the unsheddable limit is the one the probe gives back, for
+ * five windows; past them, with the probe's samples still short, the floor.
+ * Outside probes it is the limit. */
+static void unsheddable_limit_through_a_probe_and_past_its_grace(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    assert_int_equal(sl_limiter_unsheddable_limit(&s.lim), 1); /* the first probe */
+    sim_windows(&s, 20);
+    assert_int_equal(sl_limiter_unsheddable_limit(&s.lim), 4);
+    uint32_t before = 0;
+    while (!sl_limiter_is_probing(&s.lim)) {
+        before = sl_limiter_limit(&s.lim);
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 4, false);
+    }
+    uint64_t started_ns = s.now_ns;
+    assert_true(before >= 4);
+    assert_int_equal(sl_limiter_limit(&s.lim), 1);
+    while (s.now_ns + MS < started_ns + 5 * WINDOW_NS) {
+        s.now_ns += MS;
+        sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 3, false); /* above the floor */
+        assert_int_equal(sl_limiter_unsheddable_limit(&s.lim), before);
+    }
+    s.now_ns += MS;
+    sl_limiter_on_sample(&s.lim, s.now_ns, SERVICE_NS, 3, false);
+    assert_int_equal(sl_limiter_unsheddable_limit(&s.lim), 1);
+    sim_window(&s);
+    assert_false(sl_limiter_is_probing(&s.lim));
+    assert_int_equal(sl_limiter_unsheddable_limit(&s.lim), sl_limiter_limit(&s.lim));
+}
+
 /* The backend's service time doubles, its workers unchanged: latency rises
  * at the knee itself. A few windows later a probe learns the new no-load
  * latency and the limit is back at the knee: within a second. */
@@ -362,6 +398,29 @@ static void one_slow_window_does_not_probe(void **state)
     assert_in_range(sl_limiter_limit(&s.lim), 50, 55);
 }
 
+/* Latency rises by a fifth at the knee (a CPU shared with the backend,
+ * say) while the demand, 4 in flight, fits the limit: nothing waits for the
+ * limit, so the limit stays. Once the demand exceeds it, the same rise cuts
+ * it within a window. */
+static void a_rise_with_nothing_held_back_cuts_nothing(void **state)
+{
+    struct sim s;
+    sim_init(&s, 1, 1000);
+    s.workers = 4;
+    sim_windows(&s, 30);
+    assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    s.demand = 4;
+    s.service_ns = SERVICE_NS * 6 / 5;
+    for (unsigned w = 0; w < 50; w++) {
+        sim_window(&s);
+        assert_false(sl_limiter_is_probing(&s.lim));
+        assert_int_equal(sl_limiter_limit(&s.lim), 4);
+    }
+    s.demand = 0;
+    sim_window(&s);
+    assert_true(sl_limiter_limit(&s.lim) < 4);
+}
+
 /* An idle backend gives no evidence about higher limits: with 3 in flight at
  * most the limit stops at 4, the first it did not reach. */
 static void idle_backend_does_not_grow(void **state)
@@ -466,6 +525,15 @@ static void fast_drops_do_not_teach_no_load(void **state)
     assert_int_equal(sl_limiter_no_load_ns(&s.lim), SERVICE_NS);
 }
 
+/* A sample of a window in which the limit held requests back (the demand is
+ * above it): a rise in it may cut. */
+static void sample_held_back(struct sim *s, uint64_t now_ns, uint64_t latency_ns, uint32_t inflight,
+                             bool is_drop)
+{
+    sl_limiter_on_held_back(&s->lim);
+    sl_limiter_on_sample(&s->lim, now_ns, latency_ns, inflight, is_drop);
+}
+
 /* Fewer than a handful of samples decide nothing, however long they take: the
  * window stays open until there are enough. */
 static void sparse_window_extends_until_enough_samples(void **state)
@@ -474,11 +542,11 @@ static void sparse_window_extends_until_enough_samples(void **state)
     sim_at_100(&s, 1);
     for (unsigned i = 0; i < 4; i++) {
         s.now_ns += WINDOW_NS;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+        sample_held_back(&s, s.now_ns, 10 * SERVICE_NS, 100, false);
         assert_int_equal(sl_limiter_limit(&s.lim), 100);
     }
     s.now_ns += WINDOW_NS;
-    sl_limiter_on_sample(&s.lim, s.now_ns, 10 * SERVICE_NS, 100, false);
+    sample_held_back(&s, s.now_ns, 10 * SERVICE_NS, 100, false);
     assert_true(sl_limiter_limit(&s.lim) < 100);
 }
 
@@ -489,11 +557,11 @@ static void window_decides_only_at_its_end(void **state)
     sim_at_100(&s, 1);
     for (unsigned i = 0; i < SAMPLES_PER_WINDOW - 1; i++) {
         s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 3 * SERVICE_NS, 100, false);
+        sample_held_back(&s, s.now_ns, 3 * SERVICE_NS, 100, false);
         assert_int_equal(sl_limiter_limit(&s.lim), 100);
     }
     s.now_ns += WINDOW_NS / SAMPLES_PER_WINDOW;
-    sl_limiter_on_sample(&s.lim, s.now_ns, 3 * SERVICE_NS, 100, false);
+    sample_held_back(&s, s.now_ns, 3 * SERVICE_NS, 100, false);
     assert_true(sl_limiter_limit(&s.lim) < 100);
 }
 
@@ -506,12 +574,12 @@ static void samples_sent_before_the_window_do_not_count(void **state)
     uint64_t opened_ns = s.now_ns; /* the last sample closed a window */
     for (unsigned i = 0; i < 40; i++) {
         s.now_ns += 5 * MS;
-        sl_limiter_on_sample(&s.lim, s.now_ns, s.now_ns - opened_ns + MS, 100, false);
+        sample_held_back(&s, s.now_ns, s.now_ns - opened_ns + MS, 100, false);
     }
     assert_int_equal(sl_limiter_limit(&s.lim), 100);
     for (unsigned i = 0; i < 5; i++) {
         s.now_ns += MS;
-        sl_limiter_on_sample(&s.lim, s.now_ns, 2 * SERVICE_NS, 100, false);
+        sample_held_back(&s, s.now_ns, 2 * SERVICE_NS, 100, false);
     }
     assert_true(sl_limiter_limit(&s.lim) < 100);
 }
@@ -540,11 +608,13 @@ int main(void)
         cmocka_unit_test(periodic_probe_relearns_and_returns_to_the_knee),
         cmocka_unit_test(slowdown_at_the_knee_is_followed_within_a_second),
         cmocka_unit_test(a_first_probe_on_quick_requests_is_corrected),
+        cmocka_unit_test(unsheddable_limit_through_a_probe_and_past_its_grace),
         cmocka_unit_test(a_bad_limit_is_retried_after_its_hold),
         cmocka_unit_test(a_trial_above_the_knee_ends_when_clearly_bad),
         cmocka_unit_test(a_trial_that_looks_fine_runs_its_window),
         cmocka_unit_test(capacity_loss_finds_the_new_knee),
         cmocka_unit_test(one_slow_window_does_not_probe),
+        cmocka_unit_test(a_rise_with_nothing_held_back_cuts_nothing),
         cmocka_unit_test(idle_backend_does_not_grow),
         cmocka_unit_test(growth_follows_the_window_peak),
         cmocka_unit_test(drop_cuts_by_a_tenth),
