@@ -94,14 +94,25 @@ static void close_socket(int fd, const struct sl_addr *addr)
 }
 
 /* The sockets gen needs: taken over from old (same address) or bound anew.
- * On failure nothing of old is taken and what was bound is closed. */
+ * On failure nothing of old is taken and what was bound is closed. The admin
+ * socket is bound first: whoever sees a listener accept can reach /stats. */
 static int open_sockets(struct generation *gen, struct generation *old, char *err, size_t len)
 {
     const struct sl_config *cfg = gen->cfg;
     int *taken = gen->taken_from;
+    gen->admin_fd = -1;
+    bool keeps_admin = old != NULL && old->admin_fd >= 0 && cfg->admin_address != NULL &&
+                       same_addr(cfg->admin_address, old->cfg->admin_address);
+    if (cfg->admin_address != NULL && !keeps_admin) {
+        gen->admin_fd = sl_listener_bind(cfg->admin_address, err, len);
+        if (gen->admin_fd < 0)
+            return -1;
+    }
     for (size_t i = 0; i < cfg->listener_count; i++) {
         gen->listen_fds[i] = -1;
         taken[i] = -1;
+    }
+    for (size_t i = 0; i < cfg->listener_count; i++) {
         for (size_t j = 0; old != NULL && j < old->cfg->listener_count; j++) {
             if (old->listen_fds[j] >= 0 &&
                 same_addr(&cfg->listeners[i].addr, &old->cfg->listeners[j].addr))
@@ -111,14 +122,6 @@ static int open_sockets(struct generation *gen, struct generation *old, char *er
             continue;
         gen->listen_fds[i] = sl_listener_bind(&cfg->listeners[i].addr, err, len);
         if (gen->listen_fds[i] < 0)
-            goto fail;
-    }
-    gen->admin_fd = -1;
-    bool keeps_admin = old != NULL && old->admin_fd >= 0 && cfg->admin_address != NULL &&
-                       same_addr(cfg->admin_address, old->cfg->admin_address);
-    if (cfg->admin_address != NULL && !keeps_admin) {
-        gen->admin_fd = sl_listener_bind(cfg->admin_address, err, len);
-        if (gen->admin_fd < 0)
             goto fail;
     }
     /* all bound: now take over from old */
@@ -139,6 +142,9 @@ fail:
         if (taken[i] < 0)
             close_socket(gen->listen_fds[i], &cfg->listeners[i].addr);
     }
+    if (gen->admin_fd >= 0)
+        close(gen->admin_fd);
+    gen->admin_fd = -1;
     return -1;
 }
 
