@@ -5,22 +5,27 @@ attacks sluice over HTTP/2, against the same client unattacked, in one run.
 sluice (one worker, pinned to ATTACK_PROXY_CPU, its defaults) proxies to the C
 demo backend on a Unix socket. The good client is h2load, 4 connections at
 ATTACK_RPS requests a second in all, for ATTACK_SECONDS, writing one line per
-request (--log-file). Each scenario runs it once; meanwhile the attack runs in
-a loop: an abuser connects, floods until sluice cuts it off, and the next one
-connects (tests/integ/test_h2_attacks.py's Abuser and frames). The report
-gives, per scenario: the good client's answered share and p50/p99 (and the p99
-as a ratio to the unattacked run), how many abusers were cut off, the median
+request (--log-file). Each scenario runs it once per round (ATTACK_ROUNDS);
+meanwhile the attack runs in a loop: an abuser connects, floods until sluice
+cuts it off, and the next one connects (tests/integ/test_h2_attacks.py's
+Abuser and frames). The report gives, per scenario, medians over the rounds:
+the good client's answered share and p50/p99 (and the p99 as a ratio to the
+same round's unattacked run, with its min-max), how many abusers were cut off, the median
 time from an abuser's first byte to its close, the GOAWAY codes seen, and the
-worker's peak RSS (VmHWM) at the end of the scenario.
+worker's peak RSS (VmHWM) at the end of the scenario, and the worker's CPU
+share while the good client ran (utime + stime over the wall time): a worker
+well below 100% is not what slows the good client down.
 
-The attacker and h2load share ATTACK_LOAD_CPU, so on a 2-core machine part of
-an attacked p99 is the load generator's own contention, not sluice's.
+The attackers (threads of this script), h2load and the demo backend share
+ATTACK_LOAD_CPU, away from sluice's core; on a 2-core machine part of an
+attacked p99 is then the load generator's own contention, not sluice's.
 
 Usage, from the repo root after building:  bench/attacks.py
 Environment (all optional): BUILD_DIR (build), ATTACK_SECONDS (5),
-ATTACK_RPS (1000), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0)."""
+ATTACK_RPS (1000), ATTACK_ROUNDS (3), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0)."""
 
 import os
+import select
 import statistics
 import struct
 import subprocess
@@ -35,7 +40,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integ"))
 sys.path.insert(0, HERE)
 
 from harness import children  # noqa: E402
-from overload import free_port, percentile, spawn, stop, wait_for  # noqa: E402
+from overload import cpu_seconds, free_port, percentile, spawn, stop, wait_for  # noqa: E402
 from test_h2_attacks import Abuser, hpack_int, request_block  # noqa: E402
 from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,  # noqa: E402
                                PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame,
@@ -46,6 +51,7 @@ SECONDS = int(os.environ.get("ATTACK_SECONDS", "5"))
 RPS = int(os.environ.get("ATTACK_RPS", "1000"))
 PROXY_CPU = os.environ.get("ATTACK_PROXY_CPU", "1")
 LOAD_CPU = os.environ.get("ATTACK_LOAD_CPU", "0")
+ROUNDS = int(os.environ.get("ATTACK_ROUNDS", "3"))
 PRIORITY, CONTINUATION = 2, 9
 
 
@@ -134,26 +140,34 @@ class Slowloris:
         self.thread.start()
 
     def loop(self):
-        last = 0
+        poller = select.poll()
+        by_fd = {}
+        for i, s in enumerate(self.socks):
+            poller.register(s, select.POLLIN)
+            by_fd[s.fileno()] = i
+        # a byte a second each, the 500 spread over the second: a burst of 500
+        # every second would measure the load generator's core, not sluice
+        next_send = [1 + (i % 20) / 20 for i in range(len(self.socks))]
         while self.running:
+            for fd, _ in poller.poll(50):
+                i = by_fd[fd]
+                try:
+                    is_closed = self.socks[i].recv(4096) == b""
+                except OSError:
+                    is_closed = True
+                if is_closed:
+                    self.closed[i] = time.monotonic() - self.opened
+                    poller.unregister(fd)
             tick = time.monotonic() - self.opened
             for i, s in enumerate(self.socks):
-                if i in self.closed:
+                if i in self.closed or tick < next_send[i]:
                     continue
+                next_send[i] += 1
                 try:
-                    if s.recv(4096) == b"":
-                        self.closed[i] = tick
-                except BlockingIOError:
-                    pass
+                    s.send(b"x")
                 except OSError:
                     self.closed[i] = tick
-                if int(tick) > last and i not in self.closed:
-                    try:
-                        s.send(b"x")
-                    except OSError:
-                        self.closed[i] = tick
-            last = int(tick)
-            time.sleep(0.05)
+                    poller.unregister(s.fileno())
 
     def stop(self):
         self.running = False
@@ -191,7 +205,65 @@ def peak_rss_kib(pid):
     return 0
 
 
+def measured(port, tmp, tag, worker):
+    """The good client's figures, with the worker's CPU share meanwhile."""
+    cpu, wall = cpu_seconds(worker), time.monotonic()
+    fig = good_client(port, tmp, tag)
+    fig["worker_cpu"] = (cpu_seconds(worker) - cpu) / (time.monotonic() - wall)
+    return fig
+
+
+def run_floods(port, tmp, worker, r):
+    """One round: {scenario: (figures, cut off, time to the close, GOAWAY codes,
+    peak RSS KiB)}, the unattacked run under "none"."""
+    rows = {"none": (measured(port, tmp, "unattacked-%d" % r, worker), "", "", "",
+                     peak_rss_kib(worker))}
+    for name, make in FLOODS.items():
+        attack = Attack(port, make)
+        fig = measured(port, tmp, "%s-%d" % (name, r), worker)
+        attack.stop()
+        took = "%.0f ms" % (statistics.median(attack.took) * 1000) if attack.took else "-"
+        codes = ", ".join("%s x%d" % ("none" if c is None else "0x%x" % c, n)
+                          for c, n in sorted(attack.codes.items(), key=str))
+        rows[name] = (fig, str(attack.cut_off), took, codes, peak_rss_kib(worker))
+    loris = Slowloris(port)
+    fig = measured(port, tmp, "slowloris-%d" % r, worker)
+    deadline = time.monotonic() + 15
+    while len(loris.closed) < 500 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    loris.stop()
+    took = "%.1f s (max %.1f s)" % (statistics.median(loris.closed.values()),
+                                     max(loris.closed.values())) if loris.closed else "-"
+    rows["slowloris x500"] = (fig, "%d of 500" % len(loris.closed), took, "408",
+                              peak_rss_kib(worker))
+    return rows
+
+
+def report(rounds):
+    """Medians over the rounds; the p99 ratio is taken within each round, against
+    that round's unattacked run. Counts, times and codes are the last round's."""
+    print("good client: h2load -c 4 -m 1, %d req/s for %.0f s; sluice defaults, one worker; "
+          "medians of %d rounds" % (RPS, SECONDS, len(rounds)))
+    print("| attack | good ok | good other | p50 ms | p99 ms | p99 vs none (min-max) "
+          "| abusers cut off | to the close | GOAWAY codes | worker peak RSS | worker CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for name in rounds[-1]:
+        figs = [r[name][0] for r in rounds]
+        ratios = [r[name][0]["p99"] / r["none"][0]["p99"] for r in rounds]
+        _, cut, took, codes, _ = rounds[-1][name]
+        rss = max(r[name][4] for r in rounds)
+
+        def med(key):
+            return statistics.median(f[key] for f in figs)
+        print("| %s | %d | %d | %.2f | %.2f | %.2fx (%.2f-%.2f) | %s | %s | %s | %.1f MiB | %.0f%% |"
+              % (name, med("ok"), med("other"), med("p50"), med("p99"),
+                 statistics.median(ratios), min(ratios), max(ratios), cut, took, codes,
+                 rss / 1024, 100 * med("worker_cpu")))
+
+
 def main():
+    # the attackers are this script's threads: keep them off sluice's core
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
     tmp = tempfile.mkdtemp(prefix="sluice-attacks-")
     sock = os.path.join(tmp, "backend.sock")
     backend = spawn([os.path.join(BUILD, "tools", "sluice-demo-backend"), "--listen",
@@ -204,7 +276,7 @@ def main():
                 "backends:\n  - name: demo\n    servers: [unix:%s]\n" % (port, sock))
     sluice = spawn([os.path.join(BUILD, "proxy", "sluice"), "-c", cfg], PROXY_CPU,
                    os.path.join(tmp, "sluice.log"))
-    rows = []
+    rounds = []
     try:
         wait_for(("127.0.0.1", port), sluice, "sluice")
         worker = None
@@ -213,38 +285,12 @@ def main():
             time.sleep(0.05)
         worker = worker[0]
         good_client(port, tmp, "warm-up")
-        base = good_client(port, tmp, "unattacked")
-        rows.append(("none", base, "", "", "", peak_rss_kib(worker)))
-        for name, make in FLOODS.items():
-            attack = Attack(port, make)
-            fig = good_client(port, tmp, name)
-            attack.stop()
-            took = "%.0f ms" % (statistics.median(attack.took) * 1000) if attack.took else "-"
-            codes = ", ".join("%s x%d" % ("none" if c is None else "0x%x" % c, n)
-                              for c, n in sorted(attack.codes.items(), key=str))
-            rows.append((name, fig, str(attack.cut_off), took, codes, peak_rss_kib(worker)))
-        loris = Slowloris(port)
-        fig = good_client(port, tmp, "slowloris")
-        deadline = time.monotonic() + 15
-        while len(loris.closed) < 500 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        loris.stop()
-        took = "%.1f s (max %.1f s)" % (statistics.median(loris.closed.values()),
-                                         max(loris.closed.values())) if loris.closed else "-"
-        rows.append(("slowloris x500", fig, "%d of 500" % len(loris.closed), took, "408",
-                     peak_rss_kib(worker)))
+        for r in range(ROUNDS):
+            rounds.append(run_floods(port, tmp, worker, r))
     finally:
         stop(sluice)
         stop(backend)
-    print("good client: h2load -c 4 -m 1, %d req/s for %.0f s; sluice defaults, one worker"
-          % (RPS, SECONDS))
-    print("| attack | good ok | good other | p50 ms | p99 ms | p99 vs none | abusers cut off "
-          "| to the close | GOAWAY codes | worker peak RSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
-    for name, fig, cut, took, codes, rss in rows:
-        print("| %s | %d | %d | %.2f | %.2f | %.2fx | %s | %s | %s | %.1f MiB |"
-              % (name, fig["ok"], fig["other"], fig["p50"], fig["p99"],
-                 fig["p99"] / base["p99"], cut, took, codes, rss / 1024))
+    report(rounds)
 
 
 if __name__ == "__main__":
