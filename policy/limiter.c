@@ -160,9 +160,9 @@ static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, doubl
         return;
     }
     if (!lim->was_held_back) {
-        /* nothing waited for the limit: a lower one would only make requests
-         * wait in sluice, where a rise this small (CPU shared with the
-         * backend, say) never costs them as much */
+        /* nothing waited for the limit, so the backend is not queueing
+         * behind it (a CPU shared with the backend, say, raises latency at
+         * any limit): a lower one would only add a queue in sluice */
         lim->rises = 0;
         return;
     }
