@@ -856,6 +856,17 @@ static void backlog_needs_a_finished_request(void **state)
     assert_int_equal(sl_admission_backlog_ns(&w.adm, 0), 0);
 }
 
+/* An adaptive limiter from 1 to 8, 100 ms windows, a probe every second. */
+static void set_adaptive_up_to_8(struct world *w)
+{
+    w->cfg.limiter = (struct sl_limiter_config){.kind = SL_LIMITER_ADAPTIVE,
+                                                .max_inflight = 8,
+                                                .min_inflight = 1,
+                                                .window_ns = 100 * MS,
+                                                .tolerance = 1.1,
+                                                .probe_interval_ns = 1000 * MS};
+}
+
 /* Feeds the world's adaptive limiter 10 ms responses, one per 5 ms, sent at
  * its limit, until a probe starts after the first: the flat backend has
  * brought the limit to its ceiling by then. */
@@ -881,12 +892,7 @@ static void critical_keeps_its_slots_through_a_probe(void **state)
 {
     struct world w;
     setup(&w, 2, 8, 16);
-    w.cfg.limiter = (struct sl_limiter_config){.kind = SL_LIMITER_ADAPTIVE,
-                                               .max_inflight = 8,
-                                               .min_inflight = 1,
-                                               .window_ns = 100 * MS,
-                                               .tolerance = 1.1,
-                                               .probe_interval_ns = 1000 * MS};
+    set_adaptive_up_to_8(&w);
     w.classes[0].shed_rank = 0;
     start(&w);
     until_a_periodic_probe(&w);
@@ -911,12 +917,7 @@ static void classes_above_the_last_critical_keep_their_slots_through_a_probe(voi
 {
     struct world w;
     setup(&w, 3, 8, 16);
-    w.cfg.limiter = (struct sl_limiter_config){.kind = SL_LIMITER_ADAPTIVE,
-                                               .max_inflight = 8,
-                                               .min_inflight = 1,
-                                               .window_ns = 100 * MS,
-                                               .tolerance = 1.1,
-                                               .probe_interval_ns = 1000 * MS};
+    set_adaptive_up_to_8(&w);
     w.classes[1].shed_rank = 0;
     start(&w);
     until_a_periodic_probe(&w);
