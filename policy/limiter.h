@@ -7,8 +7,9 @@
  * no-load latency in a probe: one sample window at the floor (min_inflight),
  * counting only requests sent while no more than the floor were in flight
  * (critical classes may keep their slots meanwhile: see
- * sl_limiter_unsheddable_limit). Then, window by window (window_ns, and at least a few samples), it
- * compares the window's mean latency with tolerance x no-load:
+ * sl_limiter_unsheddable_limit). Then, window by window (window_ns, and at
+ * least a few samples), it compares the window's mean latency with
+ * tolerance x no-load:
  *   - within it, in a window that reached the limit: the limit is known good
  *     (the knee is at least that high) and grows, doubling until the first
  *     rise (slow start), then by sqrt(limit)/5 a window, at least 1;
@@ -86,7 +87,7 @@ void sl_limiter_init(struct sl_limiter *lim, const struct sl_limiter_config *cfg
 uint32_t sl_limiter_limit(const struct sl_limiter *lim);
 
 /* A request could not start at once, held back by the limit (or a reserve
- * within it): it queued, or was shed for a full queue. A window in which
+ * within it): it queued, or admission shed it. A window in which
  * none was does not cut the limit for a rise at or below the knee. */
 void sl_limiter_on_held_back(struct sl_limiter *lim);
 
