@@ -184,6 +184,24 @@ class H2Attacks(IntegTest):
         self.assertGreater(acks["other"], GLITCH_LIMIT // 2, acks)
         self.assertIn("reduced client_glitch_limit", self.sluice.output())
 
+    def test_a_client_behind_a_cut_off_address_loses_nothing_without_glitches(self):
+        """An exchange behind the same NAT address as an abuser: once the abuser
+        is cut off, the address's new connections have a sixteenth of the
+        budget, which real requests never touch: h2load's 2000 requests over
+        fresh connections from 127.0.0.1 all succeed, while a PING flood from
+        it is still cut off at the smaller limit."""
+        def pings():
+            return (frame(PING, 0, 0, b"%08d" % i) for i in range(100000))
+        abuser = Abuser(self.port, "127.0.0.1")
+        abuser.flood(pings())
+        self.assertEqual(abuser.goaway_code(), ENHANCE_YOUR_CALM)
+        requests, _, ok_2xx = self.h2load("-c", "4", "-m", "4", "-n", "2000", self.url("/"))
+        self.assertEqual((requests, ok_2xx), (2000, 2000))
+        again = Abuser(self.port, "127.0.0.1")
+        again.flood(pings())
+        self.assertEqual(again.goaway_code(), ENHANCE_YOUR_CALM)
+        self.assertLessEqual(again.count(PING, ACK), GLITCH_LIMIT // 16 + 1)
+
     def test_settings_flood(self):
         abuser = self.attack(frame(SETTINGS, 0, 0) for _ in range(100000))
         self.assertLessEqual(abuser.count(SETTINGS, ACK), GLITCH_LIMIT + 2)
