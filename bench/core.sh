@@ -5,7 +5,9 @@
 # Each proxy runs with one worker, pinned to one core, with an h2c (prior
 # knowledge) front on 127.0.0.1 and an HTTP/1.1 keep-alive pool to the same
 # backend on a Unix socket. h2load sends fixed counts of 1 KB JSON POSTs in
-# three shapes (-c 16 -m 16, -c 200 -m 1, -c 1 -m 1); a backend-direct row
+# three shapes (-c 16 -m 16, -c 200 -m 1, -c 1 -m 1), over HTTP/1.1, over TLS
+# (h2 by ALPN, each proxy's TLS listener on a certificate made for the run) and
+# open loop; a backend-direct row
 # shows what the backend and load generator do without a proxy. The host's
 # speed drifts over minutes, so everything is measured in BENCH_ROUNDS rounds:
 # each round starts, warms up, measures and stops every peer in turn, in an
@@ -25,6 +27,7 @@
 #   BENCH_N_C16 / BENCH_N_C200 / BENCH_N_C1
 #                          requests per run for -c16 -m16 / -c200 -m1 / -c1 -m1 (150000 / 75000 / 15000)
 #   BENCH_N_H1             requests per run for h2load --h1 -c 64 (100000)
+#   BENCH_N_TLS            requests per run for -c16 -m16 over TLS (150000)
 #   BENCH_WRK_S            seconds per wrk -c 64 run (3)
 #   BENCH_OPEN_LOOP_RATES  total req/s of the open-loop rows ("10000 20000 40000"; "" for none)
 #   BENCH_OPEN_LOOP_S      seconds each open-loop run lasts, before BENCH_N_SCALE (2)
@@ -81,18 +84,19 @@ BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
 # client, requests (for wrk: the count its CPU is divided by is what it did),
 # and for the open-loop rows the rate each client keeps (h2load --rps; 0:
 # closed loop, each client sends its next request when an answer comes).
-SC_NAMES=(c16m16 c200m1 c1m1 h1c64 wrkc64)
-SC_PROTO=(h2 h2 h2 h1 wrk)
-SC_C=(16 200 1 64 64)
-SC_M=(16 1 1 1 1)
-SC_RPS=(0 0 0 0 0)
+SC_NAMES=(c16m16 c200m1 c1m1 h1c64 wrkc64 tls16)
+SC_PROTO=(h2 h2 h2 h1 wrk tls)
+SC_C=(16 200 1 64 64 16)
+SC_M=(16 1 1 1 1 16)
+SC_RPS=(0 0 0 0 0 0)
 SC_BASE_N=("${BENCH_N_C16:-150000}" "${BENCH_N_C200:-75000}" "${BENCH_N_C1:-15000}"
-           "${BENCH_N_H1:-100000}" 0)
+           "${BENCH_N_H1:-100000}" 0 "${BENCH_N_TLS:-150000}")
 SC_TITLE=("-c 16 -m 16 (multiplexed h2 streams)"
           "-c 200 -m 1 (many connections)"
           "-c 1 -m 1 (latency a proxy adds to one request)"
           "HTTP/1.1 front: h2load --h1 -c 64 (keep-alive, one request in flight each)"
-          "HTTP/1.1 front: wrk -c 64 for ${BENCH_WRK_S:-3} s (keep-alive)")
+          "HTTP/1.1 front: wrk -c 64 for ${BENCH_WRK_S:-3} s (keep-alive)"
+          "TLS front: -c 16 -m 16 (h2 by ALPN)")
 WRK_S=${BENCH_WRK_S:-3}
 # Open loop: 100 h2c connections, one stream each, at a fixed total rate for
 # BENCH_OPEN_LOOP_S seconds: the CPU a proxy spends when it is not saturated,
@@ -131,7 +135,7 @@ find_bin() {
 ensure_packages() {
     local missing=() pair
     for pair in nginx:nginx h2o:h2o haproxy:haproxy nghttpx:nghttp2-proxy \
-                h2load:nghttp2-client wrk:wrk curl:curl taskset:util-linux; do
+                h2load:nghttp2-client wrk:wrk curl:curl taskset:util-linux openssl:openssl; do
         find_bin "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
     done
     ((${#missing[@]} == 0)) && return 0
@@ -534,6 +538,10 @@ measure() {
             STATUS[$k]=skipped NOTE[$k]="wrk cannot reach a Unix socket"
             continue
         fi
+        if [[ $peer == direct* && ${SC_PROTO[i]} == tls ]]; then
+            STATUS[$k]=skipped NOTE[$k]="the backend speaks no TLS"
+            continue
+        fi
         if [[ $peer == direct-h2c && ${SC_PROTO[i]} != h2 ]]; then
             STATUS[$k]=skipped NOTE[$k]="the h2c backend speaks no HTTP/1.1"
             continue
@@ -692,7 +700,7 @@ MEMORY_DESC="RSS (VmRSS) of the proxy's process tree before and 1 s into bench/h
 
 # run_scenario TAG I C M N WRK_SECONDS ARGS...: one load run of scenario I
 # (h2load, or wrk for the wrk rows); ARGS are measure's (a direct row's URL).
-# Uses measure's peer and h1_url.
+# Uses measure's peer and h1_url, and TLS_URL.
 run_scenario() {
     local tag=$1 i=$2 c=$3 m=$4 n=$5 wrk_s=$6
     shift 6
@@ -700,6 +708,7 @@ run_scenario() {
     ((SC_RPS[i] > 0)) && rate=(--rps "${SC_RPS[i]}")
     case ${SC_PROTO[i]} in
     h2) run_load "$tag" "$c" "$m" "$n" "${rate[@]}" "$@" ;;
+    tls) run_load "$tag" "$c" "$m" "$n" "$TLS_URL" ;;
     h1 | wrk)
         if [[ $peer == direct ]]; then
             run_load "$tag" "$c" 1 "$n" "${rate[@]}" "$@"
@@ -799,8 +808,13 @@ start_peer() {
     if [[ $peer == *-h2c ]]; then
         sock=$SOCK_H2C haproxy_proto="proto h2" nghttpx_proto=h2
     fi
-    local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "SOCK=$sock" "RUNDIR=$dir" "IF_ROOT=$ifroot"
-                 "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto")
+    # and TLS on one more
+    local main_port=$PORT
+    pick_port
+    PORT_TLS=$PORT PORT=$main_port
+    local subst=("PORT=$PORT" "PORT_H1=$PORT_H1" "PORT_TLS=$PORT_TLS" "SOCK=$sock" "RUNDIR=$dir"
+                 "IF_ROOT=$ifroot" "HAPROXY_PROTO=$haproxy_proto" "NGHTTPX_PROTO=$nghttpx_proto"
+                 "CERT=$TMP/bench.crt" "KEY=$TMP/bench.key" "PEM=$TMP/bench.pem")
     case $peer in
     sluice | sluice-stats | sluice-base | sluice-h2c | sluice-events | sluice-access)
         bin=$SLUICE_BIN
@@ -1270,6 +1284,13 @@ main() {
 
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX") || die "mktemp failed"
     SOCK=$TMP/backend.sock
+    # one self-signed certificate for every proxy's TLS listener (HAProxy
+    # takes it and its key in one file)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$TMP/bench.key" -out "$TMP/bench.crt" >/dev/null 2>&1 ||
+        die "openssl could not make the TLS certificate"
+    cat "$TMP/bench.crt" "$TMP/bench.key" >"$TMP/bench.pem"
 
     # The backend, on the load generator's core.
     mkdir -p "$TMP/backend"
@@ -1354,6 +1375,7 @@ main() {
             log "$peer r$((r + 1)): ready on 127.0.0.1:$PORT ($VERIFY_MSG; $REUSE_MSG)"
             log "$peer r$((r + 1)): process tree measured: $(tree_desc "$PEER_PID")"
             measure_memory "$peer" "$PEER_PID" "$r"
+            TLS_URL=https://127.0.0.1:$PORT_TLS/bid
             measure "$peer" "$PEER_PID" "$r" "http://127.0.0.1:$PORT_H1/bid" \
                 "http://127.0.0.1:$PORT/bid"
             alive "$PEER_PID" || { log "$peer r$((r + 1)): died during the run"; log_tail "$PEER_DIR/stderr.log" "$PEER_DIR/error.log" >&2; }
