@@ -885,17 +885,24 @@ static void until_a_periodic_probe(struct world *w)
     fail_msg("no periodic probe");
 }
 
+/* A world of class_count classes, class `critical` never shed, with the
+ * adaptive limiter up to 8, brought into its first periodic probe. */
+static void start_in_a_probe(struct world *w, size_t class_count, size_t critical)
+{
+    setup(w, class_count, 8, 16);
+    set_adaptive_up_to_8(w);
+    w->classes[critical].shed_rank = 0;
+    start(w);
+    until_a_periodic_probe(w);
+}
+
 /* During a probe (limit 1) the critical class keeps the 8 slots the probe
  * gives back, the sheddable one is held to the floor; past the probe's grace
  * without its samples, critical is held too. */
 static void critical_keeps_its_slots_through_a_probe(void **state)
 {
     struct world w;
-    setup(&w, 2, 8, 16);
-    set_adaptive_up_to_8(&w);
-    w.classes[0].shed_rank = 0;
-    start(&w);
-    until_a_periodic_probe(&w);
+    start_in_a_probe(&w, 2, 0);
     assert_int_equal(sl_admission_limit(&w.adm), 1);
     arrive(&w, 1, SL_ADMIT);
     arrive(&w, 1, SL_QUEUE);
@@ -916,11 +923,7 @@ static void critical_keeps_its_slots_through_a_probe(void **state)
 static void classes_above_the_last_critical_keep_their_slots_through_a_probe(void **state)
 {
     struct world w;
-    setup(&w, 3, 8, 16);
-    set_adaptive_up_to_8(&w);
-    w.classes[1].shed_rank = 0;
-    start(&w);
-    until_a_periodic_probe(&w);
+    start_in_a_probe(&w, 3, 1);
     arrive(&w, 0, SL_ADMIT);
     arrive(&w, 0, SL_ADMIT);
     arrive(&w, 1, SL_ADMIT);
