@@ -42,7 +42,8 @@ struct front_h2 {
     bool is_idle;                    /* no open request: the idle timeout is armed */
     bool has_timed_out;              /* the idle timeout sent GOAWAY once already */
     bool is_draining;                /* the drain began; the GOAWAY has not gone yet */
-    /* Frames that did no work (note_glitch), and when their count was last halved. */
+    /* Frames that did no work (note_glitch), and when their count was last
+     * halved (sl_clock_coarse_ns, as is the penalty box). */
     uint32_t glitches;
     uint64_t glitches_halved_ns;
     uint32_t glitch_limit; /* worked out at the first glitch; 0 before */
@@ -147,7 +148,7 @@ static void calm_down(struct front_h2 *front, const char *why)
     p->stats->h2_glitch_closes++;
     const struct sl_ip *ip = sl_front_peer_ip(&front->base);
     if (ip != NULL)
-        sl_penalty_add(&p->glitch_penalties, ip, sl_clock_ns() + SL_GLITCH_PENALTY_NS);
+        sl_penalty_add(&p->glitch_penalties, ip, sl_clock_coarse_ns() + SL_GLITCH_PENALTY_NS);
     end_calmly(front, why);
 }
 
@@ -173,7 +174,7 @@ static void note_glitch(struct front_h2 *front)
     uint32_t limit = cfg_of(front)->client_glitch_limit;
     if (limit == 0 || front->is_calmed)
         return;
-    uint64_t now_ns = sl_clock_ns();
+    uint64_t now_ns = sl_clock_coarse_ns();
     uint64_t seconds = (now_ns - front->glitches_halved_ns) / NS_PER_SECOND;
     if (seconds > 0) {
         front->glitches = seconds >= 32 ? 0 : front->glitches >> seconds;
@@ -747,7 +748,7 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, 
     front->bev = bev;
     TAILQ_INIT(&front->requests);
     front->base.plane = p;
-    front->glitches_halved_ns = sl_clock_ns();
+    front->glitches_halved_ns = sl_clock_coarse_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
     front->idle_timer = evtimer_new(p->base, on_idle_timeout, front);
     if (!is_tls)

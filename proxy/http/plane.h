@@ -50,7 +50,7 @@ struct sl_plane {
     struct sl_request *free_requests; /* recycled request objects, a singly linked stack */
     size_t free_request_count;
     bool is_draining;                       /* the loop ends once the last front closes */
-    struct sl_penalty_box glitch_penalties; /* addresses cut off for HTTP/2 glitches */
+    struct sl_penalty_box glitch_penalties; /* cut off for HTTP/2 glitches; coarse clock */
 };
 
 /* Opens one pool and one gate per backend of cfg. Returns 0, or -1 with a

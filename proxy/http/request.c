@@ -264,8 +264,9 @@ static void return_credit(struct sl_request *req)
 }
 
 /* Leaves the backend's admission: out of its queue (the client gave up), or
- * out of flight, feeding the limiter what the exchange showed. */
-static void leave_admission(struct sl_request *req, enum sl_sample sample)
+ * out of flight, feeding the limiter what the exchange showed by now_ns (not
+ * read with SL_SAMPLE_NONE: a cancelled exchange costs no clock read). */
+static void leave_admission(struct sl_request *req, enum sl_sample sample, uint64_t now_ns)
 {
     struct sl_admission_entry *entry = &req->admission;
     if (!entry->is_queued && !entry->is_inflight)
@@ -276,15 +277,15 @@ static void leave_admission(struct sl_request *req, enum sl_sample sample)
         gate->counts[req->class_index].cancelled++;
         return;
     }
-    uint64_t now = sl_clock_ns();
-    sl_admission_release(&gate->admission, entry, now, now - entry->admitted_ns, sample);
+    uint64_t latency_ns = sample == SL_SAMPLE_NONE ? 0 : now_ns - entry->admitted_ns;
+    sl_admission_release(&gate->admission, entry, now_ns, latency_ns, sample);
     sl_gate_schedule_dispatch(gate);
 }
 
 /* Leaves the admission, the pool's wait list, or the connection mid-exchange. */
 static void detach_upstream(struct sl_request *req)
 {
-    leave_admission(req, SL_SAMPLE_NONE);
+    leave_admission(req, SL_SAMPLE_NONE, 0);
     evtimer_del(req->timer);
     if (req->state == SL_REQ_WAITING) {
         sl_pool_cancel(pool_of(req), req);
@@ -583,7 +584,7 @@ static void fail_connect(struct sl_request *req, int err)
     char who[128];
     SL_WARN("%s backend %s: cannot connect: %s", sl_request_describe(req, who, sizeof(who)),
             req->backend->name, strerror(-err));
-    leave_admission(req, SL_SAMPLE_DROP);
+    leave_admission(req, SL_SAMPLE_DROP, sl_clock_ns());
     note_end(req, SL_CAUSE_UPSTREAM, SL_PHASE_CONNECT);
     respond_locally(req, SL_CAUSE_UPSTREAM, 502, "502 bad gateway: the backend is unreachable\n");
 }
@@ -954,7 +955,7 @@ void sl_request_on_upstream_progress(struct sl_request *req)
     struct sl_upstream_response *resp = &req->response;
     if (resp->is_complete) {
         req->outcome.response_end_ns = sl_clock_ns();
-        leave_admission(req, SL_SAMPLE_OK);
+        leave_admission(req, SL_SAMPLE_OK, req->outcome.response_end_ns);
         req->state = SL_REQ_DONE;
         req->upconn = NULL; /* the connection detached itself */
         req->is_upstream_paused = false;
@@ -1043,7 +1044,7 @@ void sl_request_on_upstream_failure(struct sl_request *req, enum sl_upstream_fai
         retry(req, what);
         return;
     }
-    leave_admission(req, SL_SAMPLE_DROP);
+    leave_admission(req, SL_SAMPLE_DROP, sl_clock_ns());
     char who[128];
     SL_WARN("%s backend %s: request failed (%s)", sl_request_describe(req, who, sizeof(who)),
             req->backend->name, failure_text(what));
@@ -1080,7 +1081,7 @@ static void answer_backend_timeout(struct sl_request *req, const char *what, con
     char who[128];
     SL_WARN("%s backend %s: %s within %u ms", sl_request_describe(req, who, sizeof(who)),
             req->backend->name, what, req->backend->response_timeout_ms);
-    leave_admission(req, SL_SAMPLE_DROP);
+    leave_admission(req, SL_SAMPLE_DROP, sl_clock_ns());
     respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504, answer);
 }
 
@@ -1102,7 +1103,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         req->is_write_failed = false;
         SL_ERROR("%s backend %s: out of memory queueing the request",
                  sl_request_describe(req, who, sizeof(who)), req->backend->name);
-        leave_admission(req, SL_SAMPLE_NONE);
+        leave_admission(req, SL_SAMPLE_NONE, 0);
         respond_locally(req, SL_CAUSE_RESOURCE, 503, "503 service unavailable: out of memory\n");
     } else if (req->state == SL_REQ_QUEUED) {
         sl_admission_cancel(&gate_of(req)->admission, &req->admission);
