@@ -69,4 +69,9 @@ struct sl_upconn {
 extern const struct sl_upstream_ops sl_upstream_h1_ops;
 extern const struct sl_upstream_ops sl_upstream_h2c_ops;
 
+/* The streams an h2c connection whose next stream id is next_id may still open:
+ * client ids are odd and end at 2^31 - 1 (RFC 9113 §5.1.1), which one connection
+ * spends in about three hours at 100k requests a second. */
+uint32_t sl_h2_stream_ids_left(uint32_t next_id);
+
 #endif

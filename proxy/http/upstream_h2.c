@@ -17,6 +17,7 @@
  * runs; ops->free on a held connection only closes it for the pool, and the
  * memory goes when the outermost handler returns. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -683,6 +684,11 @@ static bool is_retired(const struct h2_conn *conn)
            !nghttp2_session_check_request_allowed(conn->session);
 }
 
+uint32_t sl_h2_stream_ids_left(uint32_t next_id)
+{
+    return next_id > INT32_MAX ? 0 : (INT32_MAX - next_id) / 2 + 1;
+}
+
 static uint32_t h2_available_streams(const struct sl_upconn *c)
 {
     const struct h2_conn *conn = (const struct h2_conn *)c;
@@ -692,6 +698,10 @@ static uint32_t h2_available_streams(const struct sl_upconn *c)
     if (max > H2_MAX_STREAMS)
         max = H2_MAX_STREAMS;
     uint32_t available = c->streams < max ? max - c->streams : 0;
+    /* near the end of the ids, a request offered more would fail to submit */
+    uint32_t ids_left = sl_h2_stream_ids_left(nghttp2_session_get_next_stream_id(conn->session));
+    if (ids_left < available)
+        available = ids_left;
     uint32_t budget = conn->base.server->streams_per_connection;
     if (budget != 0 && budget - conn->streams_begun < available)
         available = budget - conn->streams_begun; /* is_retired: begun < budget */
