@@ -388,11 +388,30 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
     return 0;
 }
 
+/* A HEADERS frame on a stream that is neither open nor new: nghttp2 decodes its
+ * block, which the HPACK state needs, then drops it without a callback. It is
+ * all a client that opened the last stream id can still send (RFC 9113
+ * §5.1.1), so it must count against the glitch limit here or nowhere. */
+static bool is_dropped_headers(nghttp2_session *session, const nghttp2_frame_hd *hd)
+{
+    return hd->type == NGHTTP2_HEADERS &&
+           hd->stream_id <= nghttp2_session_get_last_proc_stream_id(session) &&
+           nghttp2_session_find_stream(session, hd->stream_id) == NULL;
+}
+
+static int on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, void *user_data)
+{
+    if (is_dropped_headers(session, hd))
+        note_glitch(user_data);
+    return 0;
+}
+
 static nghttp2_session_callbacks *make_callbacks(void)
 {
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);

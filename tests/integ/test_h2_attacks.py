@@ -15,11 +15,11 @@ import unittest
 import urllib.request
 
 from harness import IntegTest, children, free_port, wait_until
-from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING,
-                               RST_STREAM, SETTINGS, WINDOW_UPDATE, ACK, PREFACE, frame,
-                               literal)
+from test_h2_malformed import (ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY,
+                               HEADERS, PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+                               frame, hpack_int, literal)
 
-PRIORITY, CONTINUATION = 2, 9
+PRIORITY = 2
 ENHANCE_YOUR_CALM = 0xB
 GLITCH_LIMIT = 1000  # client_glitch_limit's default (docs/config.md)
 RSS_LIMIT_KIB = 32 * 1024
@@ -30,19 +30,6 @@ def request_block(method="GET", path="/"):
             literal(":authority", "x"))
 
 
-def hpack_int(value, prefix_bits, first_byte):
-    """RFC 7541 §5.1."""
-    top = (1 << prefix_bits) - 1
-    if value < top:
-        return bytes([first_byte | value])
-    out = [first_byte | top]
-    value -= top
-    while value >= 128:
-        out.append(value % 128 + 128)
-        value //= 128
-    return bytes(out + [value])
-
-
 class Abuser:
     """A raw connection that sends frames as fast as the socket takes them while
     a thread reads what comes back."""
@@ -50,7 +37,7 @@ class Abuser:
     def __init__(self, port, source="127.0.0.1"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
                                              source_address=(source, 0))
-        self.frames = []
+        self.frames = []  # (type, flags, stream, payload), in the order read
         self.closed_at = None
         self.reader = threading.Thread(target=self.read_all)
         self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
@@ -69,7 +56,8 @@ class Abuser:
             buf += chunk
             while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
                 length = int.from_bytes(buf[:3], "big")
-                self.frames.append((buf[3], buf[4], buf[9:9 + length]))
+                stream = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+                self.frames.append((buf[3], buf[4], stream, buf[9:9 + length]))
                 buf = buf[9 + length:]
 
     def flood(self, frames, batch=50):
@@ -89,7 +77,7 @@ class Abuser:
         self.sock.close()
 
     def goaway_code(self):
-        codes = [struct.unpack(">I", p[4:8])[0] for t, _, p in self.frames if t == GOAWAY]
+        codes = [struct.unpack(">I", p[4:8])[0] for t, _, _, p in self.frames if t == GOAWAY]
         return codes[-1] if codes else None
 
     def count(self, ftype, flags=None):
@@ -142,7 +130,7 @@ class H2Attacks(IntegTest):
                 yield frame(RST_STREAM, 0, stream, struct.pack(">I", 8))
         abuser = self.attack(frames())
         # what the GOAWAY says was processed: the cut-off came within the limit
-        last = [struct.unpack(">I", p[:4])[0] for t, _, p in abuser.frames if t == GOAWAY][-1]
+        last = [struct.unpack(">I", p[:4])[0] for t, _, _, p in abuser.frames if t == GOAWAY][-1]
         self.assertLessEqual(last, 2 * (GLITCH_LIMIT + 1) + 1)
 
     def test_ping_flood(self):
@@ -243,6 +231,17 @@ class H2Attacks(IntegTest):
         self.assertLess(abuser.count(HEADERS), 3)
         self.assertLess(time.monotonic() - started, 10)
 
+    def test_stream_id_exhaustion(self):
+        """A client that opened the last stream id first is answered there, and
+        can open no other stream (RFC 9113 §5.1.1): its HEADERS on older ids
+        are decoded and ignored, frames that do no work."""
+        last = 2**31 - 1
+        frames = [frame(HEADERS, END_HEADERS | END_STREAM, last, request_block())]
+        frames += [frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block())
+                   for _ in range(2 * GLITCH_LIMIT)]
+        abuser = self.attack(frames)
+        self.assertIn(last, [s for t, _, s, _ in abuser.frames if t == HEADERS])
+
     def test_an_exchange_cancelling_its_late_bids_keeps_its_connection(self):
         """400 cancelled requests a second for 4 s: 1600 resets, more than the
         limit, but never half of it within a second."""
@@ -259,10 +258,10 @@ class H2Attacks(IntegTest):
             time.sleep(max(0, start + (tick + 1) * 0.025 - time.monotonic()))
         c.sock.sendall(frame(PING, 0, 0, b"stillok!"))
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not [f for f in c.frames if f[2] == b"stillok!"]:
+        while time.monotonic() < deadline and not [f for f in c.frames if f[3] == b"stillok!"]:
             time.sleep(0.05)
         self.assertIsNone(c.goaway_code())
-        self.assertTrue([f for f in c.frames if f[0] == PING and f[2] == b"stillok!"])
+        self.assertTrue([f for f in c.frames if f[0] == PING and f[3] == b"stillok!"])
         c.sock.close()
         c.reader.join()
 
