@@ -41,10 +41,10 @@ sys.path.insert(0, HERE)
 
 from harness import children  # noqa: E402
 from overload import cpu_seconds, free_port, percentile, spawn, stop, wait_for  # noqa: E402
-from test_h2_attacks import Abuser, hpack_int, request_block  # noqa: E402
-from test_h2_malformed import (DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,  # noqa: E402
-                               PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame,
-                               literal)
+from test_h2_attacks import Abuser, request_block  # noqa: E402
+from test_h2_malformed import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY,  # noqa: E402
+                               HEADERS, PING, PREFACE, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+                               frame, hpack_int, literal)
 
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(REPO, "build")))
 SECONDS = int(os.environ.get("ATTACK_SECONDS", "5"))
@@ -52,7 +52,7 @@ RPS = int(os.environ.get("ATTACK_RPS", "1000"))
 PROXY_CPU = os.environ.get("ATTACK_PROXY_CPU", "1")
 LOAD_CPU = os.environ.get("ATTACK_LOAD_CPU", "0")
 ROUNDS = int(os.environ.get("ATTACK_ROUNDS", "3"))
-PRIORITY, CONTINUATION = 2, 9
+PRIORITY = 2
 
 
 def rapid_reset():

@@ -10,7 +10,8 @@ from harness import IntegTest
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
-PROTOCOL_ERROR = 1
+CONTINUATION = 9
+PROTOCOL_ERROR, COMPRESSION_ERROR = 1, 9
 
 
 def frame(ftype, flags, stream, payload=b""):
@@ -23,6 +24,19 @@ def literal(name, value):
     name, value = name.encode(), value.encode()
     assert len(name) < 127 and len(value) < 127
     return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def hpack_int(value, prefix_bits, first_byte):
+    """RFC 7541 §5.1."""
+    top = (1 << prefix_bits) - 1
+    if value < top:
+        return bytes([first_byte | value])
+    out = [first_byte | top]
+    value -= top
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    return bytes(out + [value])
 
 
 class RawClient:
@@ -125,6 +139,25 @@ class H2Malformed(IntegTest):
         self.assertEqual(struct.unpack(">I", f[3][4:8])[0], PROTOCOL_ERROR)
         self.assertIsNone(c.read_frame())  # then the connection closes
         c.close()
+
+    def test_one_field_over_64_kib_ends_the_connection_with_compression_error(self):
+        """nghttp2's HPACK decoder takes no field over 64 KiB and cannot skip one
+        (docs/config.md, max_request_header_bytes): GOAWAY COMPRESSION_ERROR."""
+        name, value = b"x-big", b"a" * (70 * 1024)
+        field = b"\x00" + bytes([len(name)]) + name + hpack_int(len(value), 7, 0) + value
+        block = literal(":method", "GET") + literal(":scheme", "http") + \
+            literal(":path", "/") + literal(":authority", "x") + field
+        c = RawClient(self.port)
+        c.start()
+        pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        c.send(frame(HEADERS, END_STREAM, 1, pieces[0]))
+        for i, piece in enumerate(pieces[1:], 1):
+            c.send(frame(CONTINUATION, END_HEADERS if i == len(pieces) - 1 else 0, 1, piece))
+        f = c.wait_for(GOAWAY)
+        self.assertIsNotNone(f)
+        self.assertEqual(struct.unpack(">I", f[3][4:8])[0], COMPRESSION_ERROR)
+        c.close()
+        self.assertEqual(self.get("/")[0], 200)
 
     def test_client_reset_mid_request_leaves_sluice_healthy(self):
         c = RawClient(self.port)

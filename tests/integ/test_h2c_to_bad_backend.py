@@ -28,11 +28,17 @@ class ScriptedBackend:
         self.answer = answer
         self.keep_alive = keep_alive
         self.trickle_s = trickle_s  # seconds between bytes; 0: all at once
+        self.reset = False  # True: answer each head with a TCP reset (tcp listeners only)
         self.accepted = 0
         self.request_lines = []  # of every head read, in order
         self.chunks = []  # every recv's bytes, in order
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
+        if path.startswith("127.0.0.1:"):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", int(path.split(":")[1])))
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.running = True
@@ -64,6 +70,10 @@ class ScriptedBackend:
                 data += chunk
             head, data = data.split(b"\r\n\r\n", 1)
             self.request_lines.append(head.split(b"\r\n", 1)[0])
+            if self.reset:
+                # SO_LINGER with a zero timeout: close() sends RST, not FIN
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             while self.answer is None and self.running:
                 time.sleep(0.05)
             if self.answer is None:
@@ -84,21 +94,38 @@ class ScriptedBackend:
 
 
 class H2cToBadBackend(IntegTest):
-    def answer_with(self, answer, keep_alive=False, opts=None, extra="", trickle_s=0):
-        path = os.path.join(self.dir, "scripted.sock")
-        backend = ScriptedBackend(path, answer, keep_alive, trickle_s)
+    def answer_with(self, answer, keep_alive=False, opts=None, extra="", trickle_s=0, tcp=False):
+        """The scripted backend "bad", on a Unix socket or (tcp) on loopback, beside
+        the demo backend "good" that /headers goes to."""
+        if tcp:
+            addr = "127.0.0.1:%d" % free_port()
+            backend = ScriptedBackend(addr, answer, keep_alive, trickle_s)
+        else:
+            addr = os.path.join(self.dir, "scripted.sock")
+            backend = ScriptedBackend(addr, answer, keep_alive, trickle_s)
+            addr = "unix:" + addr
         self.addCleanup(backend.stop)
         _, good = self.start_backend("good")
         routes = "rules:\n  - path_prefix: /headers\n    backend: good\n"
-        bad = ["unix:" + path] if opts is None else (["unix:" + path], opts)
-        self.start_sluice({"bad": bad, "good": [good]}, rules=routes, extra=extra)
+        bad = [addr] if opts is None else ([addr], opts)
+        self.admin_port = free_port()
+        self.start_sluice({"bad": bad, "good": [good]}, rules=routes,
+                          extra=extra + "admin_address: 127.0.0.1:%d\n" % self.admin_port)
         return backend
 
-    def assert_502_and_alive(self):
+    def bad_stats(self):
+        """The scripted backend's figures in /stats."""
+        url = "http://127.0.0.1:%d/stats" % self.admin_port
+        return next(b for b in json.load(urllib.request.urlopen(url))["backends"]
+                    if b["name"] == "bad")
+
+    def assert_502_and_alive(self, counter="failures"):
+        """One 502 for the client, counted once in the bad backend's counter."""
         status, _, body = self.get("/x")
         self.assertEqual(status, 502)
         self.assertIn(b"502", body)
         self.assertEqual(self.get("/headers")[0], 200)
+        self.assertEqual(wait_until(lambda: self.bad_stats()[counter], what=counter), 1)
 
     def test_garbage_status_line(self):
         self.answer_with(b"HELLO THERE\r\n\r\n")
@@ -125,6 +152,26 @@ class H2cToBadBackend(IntegTest):
     def test_close_without_answer(self):
         self.answer_with(b"")
         self.assert_502_and_alive()
+
+    def test_a_backend_that_is_not_listening(self):
+        backend = self.answer_with(HEAD_OK)
+        backend.stop()  # its socket file stays: connect() is refused
+        self.assert_502_and_alive(counter="connect_errors")
+
+    def test_reset_instead_of_an_answer(self):
+        backend = self.answer_with(None, tcp=True)
+        backend.reset = True
+        self.assert_502_and_alive()
+
+    def test_bytes_past_the_content_length_end_the_connection(self):
+        """A response longer than its Content-Length: the client gets what was
+        declared, and the connection, whose next response would begin with the
+        surplus, is not used again."""
+        backend = self.answer_with(HEAD_OK + b"SURPLUS", keep_alive=True)
+        for _ in range(3):
+            status, _, body = self.get("/x")
+            self.assertEqual((status, body), (200, b"ok"))
+        self.assertEqual(backend.accepted, 3)
 
     def test_interim_response_is_skipped(self):
         self.answer_with(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + HEAD_OK)
@@ -156,6 +203,7 @@ class H2cToBadBackend(IntegTest):
         self.assertEqual(status, 504)
         self.assertLess(time.monotonic() - start, 2.5)
         self.assertIn("no response head within 400 ms", self.sluice.output())
+        self.assertEqual(wait_until(lambda: self.bad_stats()["timeouts"], what="timeouts"), 1)
 
     def test_204_loses_its_content_length(self):
         self.answer_with(b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\nX-Kept: 1\r\n\r\n")
