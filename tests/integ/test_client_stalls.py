@@ -9,23 +9,28 @@ import time
 import unittest
 
 from harness import IntegTest, free_port
+from test_h2_attacks import split_frames
 from test_h2_malformed import GOAWAY, HEADERS, PING, RawClient, frame, literal
 from test_tls_to_h1 import TlsSetup
 
 IDLE_MS = 400
 HEADER_MS = 300
 TIMEOUTS = "client_idle_timeout_ms: %d\nclient_header_timeout_ms: %d\n" % (IDLE_MS, HEADER_MS)
-ENHANCE_YOUR_CALM = 0xB
+NO_ERROR, ENHANCE_YOUR_CALM = 0, 0xB
 
 
-def closed_within(sock, seconds, feed=None):
-    """Reads until EOF or a reset; feed() is called every 50 ms meanwhile.
-    Returns the seconds it took, or None when the connection stayed open."""
+def closed_within(sock, seconds, feed=None, received=None):
+    """Reads until EOF or a reset; feed() is called every 50 ms meanwhile, and
+    what is read goes into the bytearray received. Returns the seconds it took,
+    or None when the connection stayed open."""
     sock.settimeout(0.05)
     start = fed = time.monotonic()
     while time.monotonic() - start < seconds:
         try:
-            if not sock.recv(65536):
+            chunk = sock.recv(65536)
+            if received is not None:
+                received += chunk
+            if not chunk:
                 return time.monotonic() - start
         except socket.timeout:
             pass
@@ -52,8 +57,12 @@ class ClientStalls(IntegTest):
     def test_pings_alone_do_not_keep_a_connection(self):
         c = RawClient(self.port)
         c.start()
-        took = closed_within(c.sock, 5, feed=lambda: c.send(frame(PING, 0, 0, b"12345678")))
+        got = bytearray()
+        took = closed_within(c.sock, 5, feed=lambda: c.send(frame(PING, 0, 0, b"12345678")),
+                             received=got)
         self.assertIsNotNone(took, "a connection sending only PINGs was never closed")
+        goaways = [p for t, _, _, p in split_frames(bytes(got))[0] if t == GOAWAY]
+        self.assertEqual([int.from_bytes(p[4:8], "big") for p in goaways], [NO_ERROR])
         # GOAWAY at the timeout, the close a timeout later
         self.assertLess(took, 3 * IDLE_MS / 1000 + 1)
         self.assertGreater(took, IDLE_MS / 1000 * 0.9)

@@ -17,9 +17,11 @@ from test_h2_malformed import RawClient
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = os.environ.get("SLUICE_ARTIFACTS")
 
-# bulk may stand in the queue for the whole test
+# bulk may stand in the queue for the whole test; /gone goes to a backend whose
+# one server is not listening
 CONFIG = CLASSES.replace("  - name: bulk\n", "  - name: bulk\n    max_queue_ms: 60000\n"
-                         "    max_backlog_ms: 60000\n") + "admin_address: 127.0.0.1:%d\n"
+                         "    max_backlog_ms: 60000\n").replace(
+    "rules:\n", "rules:\n  - path: /gone\n    backend: gone\n") + "admin_address: 127.0.0.1:%d\n"
 QUEUED = 2
 
 
@@ -75,11 +77,17 @@ class Dashboard(IntegTest):
     def test_the_page_shows_the_live_figures(self):
         self.admin_port = free_port()
         backend, addr = self.start_backend(args=["--verbose"])
-        self.start_sluice({"demo": ([addr], {"max_inflight": 1})}, extra=CONFIG % self.admin_port)
+        gone = "unix:" + os.path.join(self.dir, "gone.sock")
+        self.start_sluice({"demo": ([addr], {"max_inflight": 1}),
+                           "gone": ([gone], {"eject_after_failures": 1})},
+                          extra=CONFIG % self.admin_port)
         for _ in range(4):
             self.assertEqual(self.get("/status/200")[0], 200)
         for _ in range(3):
             self.assertEqual(self.get("/")[0], 200)
+        self.assertEqual(self.get("/gone")[0], 502)  # a bulk response; its server is out
+        wait_until(lambda: self.fetch("/stats")["backends"][1]["servers_ejected"] == 1,
+                   what="the ejection")
         holder = RawClient(self.sluice_port)  # a live connection with a stream open
         holder.start()
         holder.request(1, "GET", "/delay/10000")
@@ -97,9 +105,11 @@ class Dashboard(IntegTest):
         stats, conns = self.fetch("/stats"), self.fetch("/connections")
 
         classes = {row[0]: row for row in page.tables["classes"]}
-        for k in stats["classes"]:
-            self.assertEqual(int(classes[k["name"]][3]), k["responses"], classes)
-        self.assertEqual((int(classes["bid"][3]), int(classes["bulk"][3])), (4, 3))
+        for k in stats["classes"]:  # every answer, the 502 sluice gave for /gone included
+            answered = sum(sum(c["responses"].values()) for b in stats["backends"]
+                           for c in b["classes"] if c["name"] == k["name"])
+            self.assertEqual(int(classes[k["name"]][3]), answered, classes)
+        self.assertEqual((int(classes["bid"][3]), int(classes["bulk"][3])), (4, 3 + 1))
         for k in stats["classes"]:  # the standing queue, over the backends
             queued = sum(c["queued"] for b in stats["backends"] for c in b["classes"]
                          if c["name"] == k["name"])
@@ -114,6 +124,7 @@ class Dashboard(IntegTest):
                                                  str(demo["limit"]), "-", "-",
                                                  str(4 + 3 + 1 + QUEUED)])
         self.assertEqual(demo["inflight"], 1)  # the held request
+        self.assertEqual((backends["demo"][9], backends["gone"][9]), ("0", "1"))
         # the plots: one sample a second over the virtual seconds, the rates from the second
         inflight = page.plots["plot-backend-demo"]
         samples = int(inflight["data-samples"])

@@ -30,6 +30,18 @@ def request_block(method="GET", path="/"):
             literal(":authority", "x"))
 
 
+def split_frames(buf):
+    """The whole frames at the start of buf, as (type, flags, stream, payload),
+    and the bytes after them."""
+    frames = []
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        length = int.from_bytes(buf[:3], "big")
+        stream = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+        frames.append((buf[3], buf[4], stream, buf[9:9 + length]))
+        buf = buf[9 + length:]
+    return frames, buf
+
+
 class Abuser:
     """A raw connection that sends frames as fast as the socket takes them while
     a thread reads what comes back."""
@@ -53,12 +65,8 @@ class Abuser:
             if not chunk:
                 self.closed_at = time.monotonic()
                 return
-            buf += chunk
-            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
-                length = int.from_bytes(buf[:3], "big")
-                stream = int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
-                self.frames.append((buf[3], buf[4], stream, buf[9:9 + length]))
-                buf = buf[9 + length:]
+            frames, buf = split_frames(buf + chunk)
+            self.frames += frames
 
     def flood(self, frames, batch=50):
         """Sends the frames (an iterable of bytes) until they run out or the
@@ -315,6 +323,9 @@ class H2Attacks(IntegTest):
         self.assertEqual(late, [], "connections that outlived the header timeout")
         h1 = [c for c in conns if c["h1"]]
         self.assertEqual([c for c in h1 if not c["got"].startswith(b"HTTP/1.1 408")], [])
+        h2_codes = [[struct.unpack(">I", p[4:8])[0] for t, _, _, p in split_frames(c["got"])[0]
+                     if t == GOAWAY] for c in conns if not c["h1"]]
+        self.assertEqual([codes for codes in h2_codes if codes != [ENHANCE_YOUR_CALM]], [])
         requests, _, ok_2xx = good["result"]
         self.assertEqual(ok_2xx, requests, "the good client lost requests")
         self.assert_worker_small()

@@ -292,6 +292,10 @@ class PassiveHealth(IntegTest):
             return json.load(urllib.request.urlopen(stats_url))["backends"][0]
         wait_until(lambda: backend_stats()["servers_ejected"] == 1, what="the gauge")
         self.assertEqual(backend_stats()["ejections"], 1)
+        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin).read().decode()
+        for sample in ('sluice_backend_servers_ejected{backend="demo"} 1',
+                       'sluice_backend_ejections_total{backend="demo"} 1'):
+            self.assertIn(sample, metrics.splitlines())
         bad.answer = HEAD_OK
         # "ok" is the scripted server's body: the demo backend says more
         wait_until(lambda: self.get("/")[2] == b"ok", timeout=10, what="the server back")

@@ -197,7 +197,9 @@ static void test_create_replaces_and_checks_backends(void **state)
 }
 
 /* The segment shows client addresses: not world-readable. Its temporary name
- * cannot be guessed, so a link planted there is never written through. */
+ * cannot be guessed, so a link planted where one would look for it (the
+ * predictable name it was once made under, path.PID.tmp) is never written
+ * through. */
 static void test_create_is_private_and_follows_no_link(void **state)
 {
     char err[256], planted[128], victim[128];
