@@ -54,9 +54,10 @@ struct world {
 
 static struct world w;
 
+/* Every kind of rule matcher, so that each request's head goes through them. */
 static struct sl_config *load_config(const char *backend_path)
 {
-    char text[1024];
+    char text[2048];
     snprintf(text, sizeof(text),
              "log_level: error\n"
              "listeners:\n"
@@ -69,9 +70,31 @@ static struct sl_config *load_config(const char *backend_path)
              "    servers: [unix:%s]\n"
              "    protocol: h2c\n"
              "    keepalive_idle_timeout_ms: 0\n"
+             "classes:\n"
+             "  - name: bid\n"
+             "    sheddable: false\n"
+             "  - name: bulk\n"
+             "default_class: bulk\n"
              "rules:\n"
              "  - path_prefix: /h2c\n"
-             "    backend: scripted-h2c\n",
+             "    backend: scripted-h2c\n"
+             "  - method: [POST, PUT]\n"
+             "    path_regex: ^/bid(/v[0-9]+)?$\n"
+             "    class: bid\n"
+             "  - path: [/track, /pixel]\n"
+             "    authority: [example.com, \"example.com:8443\"]\n"
+             "    headers:\n"
+             "      - name: X-Exchange\n"
+             "        matches: ^[a-z]+$\n"
+             "      - name: x-debug\n"
+             "        absent: true\n"
+             "      - name: content-type\n"
+             "        equals: application/json\n"
+             "    class: bid\n"
+             "  - client: [127.0.0.0/8, \"::1\"]\n"
+             "    headers:\n"
+             "      - name: x-bulk\n"
+             "    class: bulk\n",
              backend_path, backend_path);
     int fd = memfd_create("sluice-fuzz.yaml", MFD_CLOEXEC);
     if (fd < 0 || write(fd, text, strlen(text)) < 0)
