@@ -176,6 +176,8 @@ static void reject(struct front_h1 *front, unsigned status, const char *why)
     SL_INFO("conn=%llu peer=%s: client sent %s; answering %u and closing",
             (unsigned long long)front->base.id, front->base.peer, why, status);
     front->base.plane->stats->requests_malformed++;
+    if (status == 431)
+        front->base.plane->stats->heads_too_large++;
     if (front->req != NULL && !front->is_head_sent)
         sl_request_answered_by_front(front->req, status);
     if (!front->is_head_sent) {

@@ -813,6 +813,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
     }
     req->is_ended = !has_body;
     if (req->is_too_large) {
+        req->plane->stats->heads_too_large++;
         respond_locally(req, SL_CAUSE_POLICY, 431, "431 request header fields too large\n");
         return;
     }

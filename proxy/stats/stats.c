@@ -194,6 +194,7 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
     to->h2_glitch_closes += from->h2_glitch_closes;
     to->connection_limit_hits += from->connection_limit_hits;
     to->bodies_too_large += from->bodies_too_large;
+    to->heads_too_large += from->heads_too_large;
     to->response_pauses += from->response_pauses;
     to->streams_open += from->streams_open;
     if (from->overload_level > to->overload_level)

@@ -1,7 +1,7 @@
 /* The stats segment: a file that workers map shared and write their figures
  * into, and that readers (sluicectl, later the admin server) map read-only.
  *
- * Layout, version 6 (every field a fixed size, no pointers, so that any
+ * Layout, version 7 (every field a fixed size, no pointers, so that any
  * process maps it as is):
  *   struct sl_stats_header       magic, version, sizes, backend and class names
  *   struct sl_stats_worker [n]   one slot per worker, written only by it
@@ -21,7 +21,7 @@
 #include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
-#define SL_STATS_VERSION 6u
+#define SL_STATS_VERSION 7u
 #define SL_STATS_MAX_BACKENDS 64
 #define SL_STATS_NAME_BYTES 72      /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
@@ -107,6 +107,7 @@ struct sl_stats_worker {
     uint64_t h2_glitch_closes;         /* clients sent GOAWAY ENHANCE_YOUR_CALM (front_h2.c) */
     uint64_t connection_limit_hits;    /* times max_client_connections stopped accepting */
     uint64_t bodies_too_large;         /* answered 413: over their class's max_body_bytes */
+    uint64_t heads_too_large;          /* answered 431: over max_request_header_bytes */
     uint64_t response_pauses;          /* backend reads paused: a client slower than it */
     struct sl_stats_backend backends[SL_STATS_MAX_BACKENDS];
     struct sl_stats_counts counts[SL_STATS_MAX_BACKENDS][SL_CLASS_MAX];

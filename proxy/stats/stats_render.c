@@ -112,9 +112,9 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     fprintf(out,
             ",\"requests_malformed\":%" PRIu64 ",\"h2_glitch_closes\":%" PRIu64
             ",\"connection_limit_hits\":%" PRIu64 ",\"bodies_too_large\":%" PRIu64
-            ",\"response_pauses\":%" PRIu64,
+            ",\"heads_too_large\":%" PRIu64 ",\"response_pauses\":%" PRIu64,
             t->requests_malformed, t->h2_glitch_closes, t->connection_limit_hits,
-            t->bodies_too_large, t->response_pauses);
+            t->bodies_too_large, t->heads_too_large, t->response_pauses);
     fprintf(out,
             ",\"events_sent\":%" PRIu64 ",\"events_dropped\":%" PRIu64
             ",\"access_log_lines\":%" PRIu64 ",\"access_log_dropped\":%" PRIu64,
@@ -363,6 +363,9 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     scalar_counter(out, "sluice_bodies_too_large_total",
                    "Requests answered 413: a body over its class's max_body_bytes.",
                    t->bodies_too_large);
+    scalar_counter(out, "sluice_heads_too_large_total",
+                   "Requests answered 431: a head over max_request_header_bytes, either protocol.",
+                   t->heads_too_large);
     scalar_counter(out, "sluice_connection_limit_hits_total",
                    "Times a worker held max_client_connections and stopped accepting.",
                    t->connection_limit_hits);

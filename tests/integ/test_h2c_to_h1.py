@@ -1,6 +1,7 @@
 """h2c clients through sluice to the C demo backend over HTTP/1.1 keep-alive."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from harness import TIMER_SLACK, IntegTest, backend_seen, free_port, pattern_bytes, wait_until
 from test_h2_malformed import DATA, END_STREAM, HEADERS, RST_STREAM, RawClient, frame
@@ -251,10 +253,18 @@ class H2cToH1(IntegTest):
 
     def test_oversized_request_head_gets_431(self):
         _, addr = self.start_backend()
-        self.start_sluice({"demo": [addr]}, extra="max_request_header_bytes: 1024\n")
+        admin = free_port()
+        self.start_sluice({"demo": [addr]}, extra="max_request_header_bytes: 1024\n"
+                          "admin_address: 127.0.0.1:%d\n" % admin)
         status, _, _ = self.get("/", "-H", "x-big: " + "a" * 2000)
         self.assertEqual(status, 431)
         self.assertEqual(self.get("/")[0], 200)
+        res = self.curl("--http1.1", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                        "x-big: " + "a" * 2000, self.url("/"))
+        self.assertEqual(res.stdout, b"431")
+        stats_url = "http://127.0.0.1:%d/stats" % admin
+        wait_until(lambda: json.load(urllib.request.urlopen(stats_url))["heads_too_large"] == 2,
+                   what="both 431s counted")
 
     def test_routes_pick_the_backend_by_prefix(self):
         _, a = self.start_backend("bidders")
