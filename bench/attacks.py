@@ -22,7 +22,9 @@ attacked p99 is then the load generator's own contention, not sluice's.
 
 Usage, from the repo root after building:  bench/attacks.py
 Environment (all optional): BUILD_DIR (build), ATTACK_SECONDS (5),
-ATTACK_RPS (1000), ATTACK_ROUNDS (3), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0)."""
+ATTACK_RPS (1000), ATTACK_ROUNDS (3), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0),
+ATTACK_ONLY (the scenarios to run, by their names in the table, comma-separated,
+"slowloris" for the last; the unattacked run always runs)."""
 
 import os
 import select
@@ -52,6 +54,7 @@ RPS = int(os.environ.get("ATTACK_RPS", "1000"))
 PROXY_CPU = os.environ.get("ATTACK_PROXY_CPU", "1")
 LOAD_CPU = os.environ.get("ATTACK_LOAD_CPU", "0")
 ROUNDS = int(os.environ.get("ATTACK_ROUNDS", "3"))
+ONLY = [n.strip() for n in os.environ.get("ATTACK_ONLY", "").split(",") if n.strip()]
 PRIORITY = 2
 
 
@@ -227,6 +230,8 @@ def run_floods(port, tmp, worker, r):
     rows = {"none": (measured(port, tmp, "unattacked-%d" % r, worker), "", "", "",
                      peak_rss_kib(worker))}
     for name, make in FLOODS.items():
+        if ONLY and name not in ONLY:
+            continue
         attack = Attack(port, make)
         fig = measured(port, tmp, "%s-%d" % (name, r), worker)
         attack.stop()
@@ -234,6 +239,8 @@ def run_floods(port, tmp, worker, r):
         codes = ", ".join("%s x%d" % ("none" if c is None else "0x%x" % c, n)
                           for c, n in sorted(attack.codes.items(), key=str))
         rows[name] = (fig, str(attack.cut_off), took, codes, peak_rss_kib(worker))
+    if ONLY and "slowloris" not in ONLY:
+        return rows
     loris = Slowloris(port)
     fig = measured(port, tmp, "slowloris-%d" % r, worker)
     deadline = time.monotonic() + 15
@@ -270,6 +277,10 @@ def report(rounds):
 
 
 def main():
+    unknown = sorted(set(ONLY) - set(FLOODS) - {"slowloris"})
+    if unknown:
+        sys.exit("ATTACK_ONLY: no scenario %s; there are: %s, slowloris"
+                 % (", ".join(unknown), ", ".join(FLOODS)))
     # the attackers are this script's threads: keep them off sluice's core
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     tmp = tempfile.mkdtemp(prefix="sluice-attacks-")
