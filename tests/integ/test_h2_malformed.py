@@ -140,6 +140,15 @@ class H2Malformed(IntegTest):
         self.assertIsNone(c.read_frame())  # then the connection closes
         c.close()
 
+    def test_the_last_stream_id_is_served(self):
+        last = 2**31 - 1
+        c = RawClient(self.port)
+        c.start()
+        c.request(last, "GET", "/")
+        f = c.wait_for(HEADERS, last)
+        self.assertIsNotNone(f, "no answer on the last stream id")
+        c.close()
+
     def test_one_field_over_64_kib_ends_the_connection_with_compression_error(self):
         """nghttp2's HPACK decoder takes no field over 64 KiB and cannot skip one
         (docs/config.md, max_request_header_bytes): GOAWAY COMPRESSION_ERROR."""
