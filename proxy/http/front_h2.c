@@ -388,15 +388,22 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
     return 0;
 }
 
-/* A HEADERS frame on a stream that is neither open nor new: nghttp2 decodes its
+/* A HEADERS frame on an old stream id that is not open: forgotten, closed, or
+ * idle (made by a PRIORITY frame, and passed over since). nghttp2 decodes its
  * block, which the HPACK state needs, then drops it without a callback. It is
  * all a client that opened the last stream id can still send (RFC 9113
- * §5.1.1), so it must count against the glitch limit here or nowhere. */
+ * §5.1.1), so it must count against the glitch limit here or nowhere. Trailers
+ * on a stream sluice has already reset count too, once each. */
 static bool is_dropped_headers(nghttp2_session *session, const nghttp2_frame_hd *hd)
 {
-    return hd->type == NGHTTP2_HEADERS &&
-           hd->stream_id <= nghttp2_session_get_last_proc_stream_id(session) &&
-           nghttp2_session_find_stream(session, hd->stream_id) == NULL;
+    if (hd->type != NGHTTP2_HEADERS || hd->stream_id == 0 ||
+        hd->stream_id > nghttp2_session_get_last_proc_stream_id(session))
+        return false;
+    nghttp2_stream *stream = nghttp2_session_find_stream(session, hd->stream_id);
+    if (stream == NULL)
+        return true;
+    nghttp2_stream_proto_state state = nghttp2_stream_get_state(stream);
+    return state == NGHTTP2_STREAM_STATE_CLOSED || state == NGHTTP2_STREAM_STATE_IDLE;
 }
 
 static int on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, void *user_data)

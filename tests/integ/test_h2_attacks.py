@@ -240,9 +240,9 @@ class H2Attacks(IntegTest):
         self.assertLess(time.monotonic() - started, 10)
 
     def test_stream_id_exhaustion(self):
-        """A client that opened the last stream id first is answered there, and
-        can open no other stream (RFC 9113 §5.1.1): its HEADERS on older ids
-        are decoded and ignored, frames that do no work."""
+        """A client that opened the last stream id first can open no other stream
+        (RFC 9113 §5.1.1): its HEADERS on older ids are decoded and ignored,
+        frames that do no work."""
         last = 2**31 - 1
         frames = [frame(HEADERS, END_HEADERS | END_STREAM, last, request_block())]
         frames += [frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block())
@@ -251,6 +251,15 @@ class H2Attacks(IntegTest):
         # the request on the last id was taken (test_h2_malformed sees it answered)
         goaway = [p for t, _, _, p in abuser.frames if t == GOAWAY][-1]
         self.assertEqual(struct.unpack(">I", goaway[:4])[0] & 0x7FFFFFFF, last)
+
+    def test_headers_on_an_idle_stream_passed_over(self):
+        """PRIORITY makes stream 1 idle, and HEADERS on stream 3 pass it over: its
+        id can never open, and HEADERS on it are ignored like any older id's."""
+        frames = [frame(PRIORITY, 0, 1, struct.pack(">IB", 0, 15)),
+                  frame(HEADERS, END_HEADERS | END_STREAM, 3, request_block())]
+        frames += [frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block())
+                   for _ in range(2 * GLITCH_LIMIT)]
+        self.attack(frames)
 
     def test_an_exchange_cancelling_its_late_bids_keeps_its_connection(self):
         """400 cancelled requests a second for 4 s: 1600 resets, more than the
