@@ -698,10 +698,13 @@ static uint32_t h2_available_streams(const struct sl_upconn *c)
     if (max > H2_MAX_STREAMS)
         max = H2_MAX_STREAMS;
     uint32_t available = c->streams < max ? max - c->streams : 0;
-    /* near the end of the ids, a request offered more would fail to submit */
+    /* Near the end of the ids a request lent more would fail to submit. Every
+     * stream lent counts as not yet submitted (the pool lends before the head
+     * goes): a connection retires up to H2_MAX_STREAMS ids early, never late. */
     uint32_t ids_left = sl_h2_stream_ids_left(nghttp2_session_get_next_stream_id(conn->session));
-    if (ids_left < available)
-        available = ids_left;
+    uint32_t ids_free = ids_left > c->streams ? ids_left - c->streams : 0;
+    if (ids_free < available)
+        available = ids_free;
     uint32_t budget = conn->base.server->streams_per_connection;
     if (budget != 0 && budget - conn->streams_begun < available)
         available = budget - conn->streams_begun; /* is_retired: begun < budget */
