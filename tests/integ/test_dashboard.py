@@ -79,7 +79,7 @@ class Dashboard(IntegTest):
         backend, addr = self.start_backend(args=["--verbose"])
         gone = "unix:" + os.path.join(self.dir, "gone.sock")
         self.start_sluice({"demo": ([addr], {"max_inflight": 1}),
-                           "gone": ([gone], {"eject_after_failures": 1})},
+                           "gone": ([gone], {"eject_after_failures": 1, "eject_ms": 600000})},
                           extra=CONFIG % self.admin_port)
         for _ in range(4):
             self.assertEqual(self.get("/status/200")[0], 200)
