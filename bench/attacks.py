@@ -26,6 +26,7 @@ ATTACK_RPS (1000), ATTACK_ROUNDS (3), ATTACK_PROXY_CPU (1), ATTACK_LOAD_CPU (0),
 ATTACK_ONLY (the scenarios to run, by their names in the table, comma-separated,
 "slowloris" for the last; the unattacked run always runs)."""
 
+import heapq
 import os
 import select
 import statistics
@@ -156,11 +157,13 @@ class Slowloris:
         for i, s in enumerate(self.socks):
             poller.register(s, select.POLLIN)
             by_fd[s.fileno()] = i
-        # a byte a second each, the 500 spread over the second: a burst of 500
-        # every second would measure the load generator's core, not sluice
-        next_send = [1 + (i % 20) / 20 for i in range(len(self.socks))]
+        # a byte a second each, the 500 evenly spread over the second (one every
+        # 2 ms), as independent slow clients would send: bursts of them would
+        # measure the load generator's core more than sluice
+        due = [(1 + i / len(self.socks), i) for i in range(len(self.socks))]
         while self.running:
-            for fd, _ in poller.poll(50):
+            wait_ms = (due[0][0] - (time.monotonic() - self.opened)) * 1000 if due else 50
+            for fd, _ in poller.poll(min(50, max(0, wait_ms))):
                 i = by_fd[fd]
                 try:
                     is_closed = self.socks[i].recv(4096) == b""
@@ -170,15 +173,16 @@ class Slowloris:
                     self.closed[i] = time.monotonic() - self.opened
                     poller.unregister(fd)
             tick = time.monotonic() - self.opened
-            for i, s in enumerate(self.socks):
-                if i in self.closed or tick < next_send[i]:
+            while due and due[0][0] <= tick:
+                at, i = heapq.heappop(due)
+                if i in self.closed:
                     continue
-                next_send[i] += 1
                 try:
-                    s.send(b"x")
+                    self.socks[i].send(b"x")
+                    heapq.heappush(due, (at + 1, i))
                 except OSError:
                     self.closed[i] = tick
-                    poller.unregister(s.fileno())
+                    poller.unregister(self.socks[i].fileno())
 
     def stop(self):
         self.running = False
