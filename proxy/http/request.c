@@ -263,6 +263,22 @@ static void return_credit(struct sl_request *req)
     req->unconsumed_bytes = 0;
 }
 
+/* The request's one timer. Whatever arms, stops or fires it (these two,
+ * update_stall_timer, arm_expiry, write_failed, on_timer) keeps
+ * is_head_deadline_armed true only while it holds the response head's deadline. */
+static void arm_timer(struct sl_request *req, uint32_t ms)
+{
+    struct timeval tv = sl_timeval_ms(ms);
+    evtimer_add(req->timer, &tv);
+    req->is_head_deadline_armed = false;
+}
+
+static void stop_timer(struct sl_request *req)
+{
+    evtimer_del(req->timer);
+    req->is_head_deadline_armed = false;
+}
+
 /* Leaves the backend's admission: out of its queue (the client gave up), or
  * out of flight, feeding the limiter what the exchange showed by now_ns (not
  * read with SL_SAMPLE_NONE: a cancelled exchange costs no clock read). */
@@ -286,7 +302,7 @@ static void leave_admission(struct sl_request *req, enum sl_sample sample, uint6
 static void detach_upstream(struct sl_request *req)
 {
     leave_admission(req, SL_SAMPLE_NONE, 0);
-    evtimer_del(req->timer);
+    stop_timer(req);
     if (req->state == SL_REQ_WAITING) {
         sl_pool_cancel(pool_of(req), req);
     } else if (req->upconn != NULL) {
@@ -295,12 +311,6 @@ static void detach_upstream(struct sl_request *req)
         conn->ops->detach(conn, req);
     }
     req->is_upstream_paused = false;
-}
-
-static void arm_timer(struct sl_request *req, uint32_t ms)
-{
-    struct timeval tv = sl_timeval_ms(ms);
-    evtimer_add(req->timer, &tv);
 }
 
 /* Is the exchange waiting on the client? For its body, once every byte it sent was
@@ -334,12 +344,15 @@ static void update_stall_timer(struct sl_request *req)
     if (is_clients_turn(req)) {
         arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
     } else if (is_awaiting_response_head(req)) {
+        if (req->is_head_deadline_armed)
+            return; /* set when the request was all sent; progress does not move it */
         uint64_t now = sl_clock_ns();
         uint64_t due = req->response_head_due_ns;
         struct timeval tv = sl_timeval_ns(due > now ? due - now : 0);
         evtimer_add(req->timer, &tv);
+        req->is_head_deadline_armed = true;
     } else {
-        evtimer_del(req->timer);
+        stop_timer(req);
     }
 }
 
@@ -458,6 +471,7 @@ static void write_failed(struct sl_request *req)
     if (req->is_write_failed)
         return;
     req->is_write_failed = true;
+    req->is_head_deadline_armed = false;
     event_active(req->timer, EV_TIMEOUT, 1);
 }
 
@@ -481,6 +495,7 @@ static void send_end(struct sl_request *req)
     if (req->is_end_sent)
         return;
     req->is_end_sent = true;
+    req->is_head_deadline_armed = false; /* a new deadline, on a retry too */
     req->response_head_due_ns =
         sl_clock_ns() + (uint64_t)req->backend->response_timeout_ms * 1000000;
     req->upconn->ops->end(req->upconn, req);
@@ -698,7 +713,7 @@ static void start_forward(struct sl_request *req)
 
 void sl_request_on_admitted(struct sl_request *req)
 {
-    evtimer_del(req->timer);
+    stop_timer(req);
     req->state = SL_REQ_HEADERS;
     start_forward(req);
 }
@@ -710,6 +725,7 @@ static void arm_expiry(struct sl_request *req, uint64_t now)
         sl_admission_expiry(&gate_of(req)->admission, &req->admission, now, &req->expiry_reason);
     struct timeval tv = sl_timeval_ns(at - now);
     evtimer_add(req->timer, &tv);
+    req->is_head_deadline_armed = false;
 }
 
 static void admit(struct sl_request *req)
@@ -809,7 +825,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     if (req->is_awaiting_head) {
         req->is_awaiting_head = false;
-        evtimer_del(req->timer);
+        stop_timer(req);
     }
     req->is_ended = !has_body;
     if (req->is_too_large) {
@@ -1089,6 +1105,7 @@ static void answer_backend_timeout(struct sl_request *req, const char *what, con
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_request *req = arg;
+    req->is_head_deadline_armed = false; /* it has run out */
     char who[128];
     if (req->is_awaiting_head) {
         req->is_awaiting_head = false;

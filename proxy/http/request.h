@@ -131,6 +131,7 @@ struct sl_request {
     bool is_write_failed;             /* the upstream could not queue a write: the timer answers */
     bool is_awaiting_head;            /* the timer is the head's deadline */
     uint64_t response_head_due_ns;    /* the request was all sent: its answer's deadline */
+    bool is_head_deadline_armed;      /* the timer holds that deadline, which does not move */
     TAILQ_ENTRY(sl_request) in_front; /* the front's open requests */
     TAILQ_ENTRY(sl_request) in_pool;  /* the pool's wait list, WAITING only */
     struct sl_request *next_free;     /* the plane's free list */
