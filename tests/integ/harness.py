@@ -49,6 +49,13 @@ def wait_until(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def is_asan_build():
+    """sluice built with AddressSanitizer: two to three times slower, so figures
+    that depend on its speed under load say nothing there."""
+    out = subprocess.run(["ldd", SLUICE], capture_output=True).stdout
+    return b"libasan" in out
+
+
 def children(pid):
     """The PIDs of pid's children (sluice's workers, for its master)."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:

@@ -11,14 +11,9 @@ import struct
 import subprocess
 import unittest
 
-from harness import SLUICE, IntegTest
+from harness import SLUICE, IntegTest, is_asan_build
 from test_h2_attacks import Abuser, request_block
 from test_h2_malformed import END_HEADERS, END_STREAM, HEADERS, PING, RST_STREAM, RawClient, frame
-
-
-def is_asan_build():
-    out = subprocess.run(["ldd", SLUICE], capture_output=True).stdout
-    return b"libasan" in out
 
 
 @unittest.skipUnless(shutil.which("valgrind"), "valgrind is not installed")
