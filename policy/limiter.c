@@ -29,9 +29,13 @@
 /* Windows in a row above tolerance at or below the knee before a probe: one
  * noisy window is not a slower backend. */
 #define RISES_BEFORE_PROBE 3u
-/* A limit found bad is not tried again for this many windows, twice as long
- * each time it is found bad again, up to probe_interval_ns: a window that was
- * slow by chance costs a second, a real knee is retried ever more rarely. */
+/* A limit found bad is not tried again for as many windows as the limit
+ * itself, up to this many, and twice as long each time it is found bad
+ * again, up to probe_interval_ns. Held back from a limit L, the backend
+ * loses 1/L of its capacity if the mark came from a window slow by chance:
+ * scaling the first hold with L keeps that loss near one window's worth
+ * (a knee of 1 relearned on a noisy host is back at 4 in about a second,
+ * not three), while a real knee is retried ever more rarely. */
 #define BAD_HOLD_WINDOWS 10u
 /* A trial of a limit above the knee ends as soon as it has this many samples
  * per slot and its mean is above tolerance: each of those windows puts
@@ -137,7 +141,8 @@ static void on_window_within_tolerance(struct sl_limiter *lim, uint32_t at, uint
 /* above the knee: back to it, and not at this limit again for a while */
 static void mark_bad(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
 {
-    uint64_t first_ns = (uint64_t)BAD_HOLD_WINDOWS * lim->cfg.window_ns;
+    uint64_t first_ns =
+        (uint64_t)(at < BAD_HOLD_WINDOWS ? at : BAD_HOLD_WINDOWS) * lim->cfg.window_ns;
     if (lim->bad == at && lim->bad_hold_ns != 0)
         lim->bad_hold_ns = lim->bad_hold_ns > UINT64_MAX / 2 ? UINT64_MAX : 2 * lim->bad_hold_ns;
     else

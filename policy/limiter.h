@@ -16,10 +16,12 @@
  *   - above it, at a limit above the knee: that limit is bad, and the limit
  *     goes back to the knee (such a trial window ends as soon as it has two
  *     samples per slot above tolerance: while it lasts, requests queue
- *     inside the backend); growth stays below the bad limit for ten
- *     windows, twice as long each time the same limit is found bad again (up
- *     to probe_interval_ns), so the limit sits at the knee instead of circling
- *     it, while a window slow by chance costs only a second;
+ *     inside the backend); growth stays below the bad limit for as many
+ *     windows as that limit (at most ten), twice as long each time the same
+ *     limit is found bad again (up to probe_interval_ns), so the limit sits
+ *     at the knee instead of circling it, while a window slow by chance
+ *     costs at most a second, less where the limit is low and a slot more
+ *     is a large share of the capacity;
  *   - above it anywhere else (latency rose where it was not known to: the
  *     backend slowed down, or lost capacity), in a window where the limit
  *     held some request back: the knee is forgotten and the limit cut by
