@@ -40,6 +40,8 @@
 #                          sluice-events is sluice sending its events to a statsd
 #                          (tools/node, from tools/install-deps.sh) on the load core;
 #                          sluice-access is sluice writing an access log line per request;
+#                          nginx-access is nginx writing a JSON line of the same fields
+#                          (buffer=256k flush=1s), the peer's cost of the same work;
 #                          sluice-base is the sluice binary at BENCH_BASE_SLUICE (another
 #                          commit's build), for a before/after in one run
 #   BENCH_PROXY_CPU        core for the proxy under test (1)
@@ -696,6 +698,10 @@ own_cost_rows() {
 
 OWN_COST_DESC="share of the proxy's CPU samples (perf record, 499 Hz, DWARF call graphs, a third run of each scenario) spent under the row's own functions (sluice-events: sl_events_sample, on_send_timer; sluice-access: sl_access_record, on_flush_timer), median over the rounds, and in brackets the CPU that adds per request; the goals are +3% for the event sink and +5% for the access log"
 
+# the nginx-access row's log: the fields of sluice's access log line, as JSON
+read -r -d '' NGINX_ACCESS_LOG <<'EOF' || true
+log_format sluice escape=json '{"time":"$time_iso8601","listener":"$server_addr:$server_port","peer":"$remote_addr:$remote_port","protocol":"$server_protocol","method":"$request_method","authority":"$host","path":"$request_uri","status":$status,"class":"default","shed":null,"code":null,"backend":"bench","server":"$upstream_addr","bytes_in":$request_length,"bytes_out":$bytes_sent,"total_us":$request_time,"upstream_us":$upstream_response_time}';
+EOF
 MEMORY_DESC="RSS (VmRSS) of the proxy's process tree before and 1 s into bench/hold.py holding $MEM_CONNS idle h2c connections (preface and SETTINGS), then, with those still held, 800 streams on 8 more connections to /delay/3000; per connection or stream, medians over the rounds, measured right after each start, before the load"
 
 # run_scenario TAG I C M N WRK_SECONDS ARGS...: one load run of scenario I
@@ -798,7 +804,7 @@ start_peer() {
     # nginx and HAProxy take HTTP/1.1 on a port of its own; the others tell the
     # protocols apart on one port, as sluice does
     PORT_H1=$PORT
-    if [[ $peer == nginx || $peer == haproxy* ]]; then
+    if [[ $peer == nginx* || $peer == haproxy* ]]; then
         local h2_port=$PORT
         pick_port
         PORT_H1=$PORT PORT=$h2_port
@@ -835,9 +841,11 @@ start_peer() {
             printf 'access_log:\n  path: %s/access.log\n' "$dir" >>"$dir/sluice.yaml"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/sluice.yaml"
         ;;
-    nginx)
+    nginx | nginx-access)
         bin=$(find_bin nginx) || { PEER_FAIL="nginx not installed"; return 1; }
-        fill "$PEERS_DIR/nginx.conf.in" "$dir/nginx.conf" "${subst[@]}"
+        local access_log="access_log off;"
+        [[ $peer == nginx-access ]] && access_log="$NGINX_ACCESS_LOG access_log $dir/access.log sluice buffer=256k flush=1s;"
+        fill "$PEERS_DIR/nginx.conf.in" "$dir/nginx.conf" "${subst[@]}" "ACCESS_LOG=$access_log"
         start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -p "$dir/" -c "$dir/nginx.conf" \
             -e "$dir/error.log" -g 'daemon off;'
         ;;
@@ -887,7 +895,7 @@ peer_version() {
         at=$(git -C "$(dirname "${BENCH_BASE_SLUICE:-.}")" rev-parse --short HEAD 2>/dev/null || echo '?')
         echo "sluice ${BENCH_BASE_SLUICE:-(BENCH_BASE_SLUICE unset)} (git $at)"
         ;;
-    nginx) bin=$(find_bin nginx) && "$bin" -v 2>&1 | head -n 1 ;;
+    nginx | nginx-access) bin=$(find_bin nginx) && "$bin" -v 2>&1 | head -n 1 ;;
     h2o) bin=$(find_bin h2o) && "$bin" --version 2>&1 | head -n 1 ;;
     haproxy | haproxy-h2c) bin=$(find_bin haproxy) && "$bin" -v 2>&1 | head -n 1 ;;
     nghttpx | nghttpx-h2c) bin=$(find_bin nghttpx) && "$bin" --version 2>&1 | head -n 1 ;;
@@ -1076,6 +1084,16 @@ run_size() {
     fi
 }
 
+# A guest that reports its free pages to the hypervisor gets them back as
+# fresh host pages: every new page-cache page a log write takes is then a
+# host fault, which the writer's CPU time pays (bench/README.md).
+page_reporting_desc() {
+    local order
+    order=$(cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null) ||
+        { echo "none"; return; }
+    echo "order $order (freed blocks of $((4 << order)) KiB go back to the hypervisor)"
+}
+
 elapsed_desc() { printf '%dm%02ds\n' $((BENCH_ELAPSED / 60)) $((BENCH_ELAPSED % 60)); }
 
 print_text_report() {
@@ -1083,6 +1101,7 @@ print_text_report() {
     echo
     echo "sluice core benchmark  $RUN_DATE"
     echo "machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
+    echo "free page reporting: $PAGE_REPORTING"
     echo "pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "backend: $BACKEND_DESC"
     echo "body: $BODY ($(wc -c <"$BODY") B POST, content-type: application/json)"
@@ -1131,6 +1150,7 @@ print_markdown_report() {
     echo "Produced by \`bench/core.sh\` (see bench/README.md)."
     echo
     echo "- machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
+    echo "- free page reporting: $PAGE_REPORTING"
     echo "- pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "- backend: $BACKEND_DESC"
     echo "- body: \`$(basename "$BODY")\`, $(wc -c <"$BODY") B POST"
@@ -1280,6 +1300,7 @@ main() {
     stamp=$(date -u '+%Y%m%d-%H%M%S')
     CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     CPU_MODEL=${CPU_MODEL:-unknown CPU}
+    PAGE_REPORTING=$(page_reporting_desc)
     LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX") || die "mktemp failed"
