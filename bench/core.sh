@@ -698,7 +698,8 @@ own_cost_rows() {
 
 OWN_COST_DESC="share of the proxy's CPU samples (perf record, 499 Hz, DWARF call graphs, a third run of each scenario) spent under the row's own functions (sluice-events: sl_events_sample, on_send_timer; sluice-access: sl_access_record, on_flush_timer), median over the rounds, and in brackets the CPU that adds per request; the goals are +3% for the event sink and +5% for the access log"
 
-# the nginx-access row's log: the fields of sluice's access log line, as JSON
+# the nginx-access row's log: the fields of sluice's access log line, as JSON,
+# about as long (nginx has the time to the second, and durations in seconds)
 read -r -d '' NGINX_ACCESS_LOG <<'EOF' || true
 log_format sluice escape=json '{"time":"$time_iso8601","listener":"$server_addr:$server_port","peer":"$remote_addr:$remote_port","protocol":"$server_protocol","method":"$request_method","authority":"$host","path":"$request_uri","status":$status,"class":"default","shed":null,"code":null,"backend":"bench","server":"$upstream_addr","bytes_in":$request_length,"bytes_out":$bytes_sent,"total_us":$request_time,"upstream_us":$upstream_response_time}';
 EOF
@@ -1088,10 +1089,11 @@ run_size() {
 # fresh host pages: every new page-cache page a log write takes is then a
 # host fault, which the writer's CPU time pays (bench/README.md).
 page_reporting_desc() {
-    local order
-    order=$(cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null) ||
-        { echo "none"; return; }
-    echo "order $order (freed blocks of $((4 << order)) KiB go back to the hypervisor)"
+    local dir=/sys/module/page_reporting/parameters order reported
+    order=$(cat "$dir/page_reporting_order" 2>/dev/null) || { echo "none"; return; }
+    reported=$(cat "$dir/reported_kib" 2>/dev/null) || reported=0
+    ((reported > 0)) || { echo "none (nothing reported so far)"; return; }
+    echo "order $order (freed blocks of $((4 << order)) KiB go back to the hypervisor; $((reported >> 20)) GiB so far)"
 }
 
 elapsed_desc() { printf '%dm%02ds\n' $((BENCH_ELAPSED / 60)) $((BENCH_ELAPSED % 60)); }
