@@ -52,6 +52,9 @@
 #   BENCH_START_TIMEOUT    seconds to wait for a process to become ready (20)
 #   BENCH_RUN_TIMEOUT      seconds before one h2load run is killed (600)
 #   BENCH_INSTALL          1: apt-get install missing peers when root (default), 0: never
+#   BENCH_INSTRUCTIONS     1: after the rounds, each proxy once more under callgrind for its
+#                          instructions per request (default), 0: not
+#   BENCH_INSTR_N          requests per callgrind run (2000)
 #   BENCH_KEEP_TMP         1: keep the temp dir (configs, logs, h2load output) for inspection
 #   BENCH_STANDIN_BACKEND  1: development only, nginx with a fixed reply stands in for the
 #                          demo backend (figures are not comparable with real runs)
@@ -77,6 +80,9 @@ RESULTS_DIR=$(abspath "${BENCH_RESULTS_DIR:-$SCRIPT_DIR/results}")
 START_TIMEOUT=${BENCH_START_TIMEOUT:-20}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-600}
 STANDIN=${BENCH_STANDIN_BACKEND:-0}
+INSTRUCTIONS=${BENCH_INSTRUCTIONS:-1}
+INSTR_N=${BENCH_INSTR_N:-2000}
+PROXY_WRAP=() # a command the proxy under test runs under (callgrind, for the instruction counts)
 
 SLUICE_BIN=$BUILD_DIR/proxy/sluice
 BACKEND_BIN=$BUILD_DIR/tools/sluice-demo-backend
@@ -137,7 +143,8 @@ find_bin() {
 ensure_packages() {
     local missing=() pair
     for pair in nginx:nginx h2o:h2o haproxy:haproxy nghttpx:nghttp2-proxy \
-                h2load:nghttp2-client wrk:wrk curl:curl taskset:util-linux openssl:openssl; do
+                h2load:nghttp2-client wrk:wrk curl:curl taskset:util-linux openssl:openssl \
+                $( ((INSTRUCTIONS)) && echo callgrind_control:valgrind); do
         find_bin "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
     done
     ((${#missing[@]} == 0)) && return 0
@@ -785,6 +792,137 @@ profile_share() {
     log "$tag: ${SHARE[$k]:-no profile}% of the proxy's CPU samples under ${OWN_SYMBOLS[$peer]}"
 }
 
+# ---- user-space instructions per request, under callgrind ----
+# On a VM, CPU time per request follows the host (its speed, how dear a
+# wake-up is) by 20% or more from one boot to the next; the instructions a
+# proxy executes for a request do not. After the rounds, each proxy row starts
+# once more under callgrind, and h2load -c 1 -m 1 (one request at a time, so
+# nothing is batched, as in the measured serial runs) over h2c and over
+# HTTP/1.1 gives its user-space instructions per request and the objects that
+# execute them. Kernel work (syscalls, wake-ups) is not in it: the CPU columns
+# have that.
+declare -A INSTR INSTR_TOP
+INSTR_SCENARIOS=(h2c h1)
+INSTR_DESC="user-space instructions (callgrind's Ir) of the proxy's processes per succeeded request, h2load -c 1 -m 1, $INSTR_N requests (after 500 of warm-up over each front) less a start with the warm-up alone, after the rounds; kernel work is not counted; vs best: to the lowest of the column; where: the objects that execute the most"
+
+# cg_self_by_object FILE: "object<TAB>instructions" per object of a callgrind
+# dump, by self cost (the cost line after a calls= line is the call's
+# inclusive cost, which its callee's own lines count already).
+cg_self_by_object() {
+    awk '
+        # ob= and cob= share their compressed "(id) name" table
+        /^c?ob=/ {
+            spec = substr($0, index($0, "=") + 1)
+            if (match(spec, /^\([0-9]+\)/)) {
+                id = substr(spec, 1, RLENGTH); rest = substr(spec, RLENGTH + 2)
+                if (rest != "") names[id] = rest
+                spec = names[id]
+            }
+            if ($0 ~ /^ob=/) ob = spec
+            next
+        }
+        /^calls=/ { call = 1; next }
+        /^[0-9+*-]/ { if (call) { call = 0; next } self[ob] += $2; next }
+        END { for (o in self) printf "%s\t%d\n", o, self[o] }' "$1"
+}
+
+# instr_summary RUN_TSV BASE_TSV REQUESTS: "per request<TAB>top objects with
+# shares" of what RUN executed beyond BASE
+instr_summary() {
+    awk -F'\t' -v n="$3" '
+        { o = $1; sub(/.*\//, "", o); sub(/\.so[.0-9]*$/, "", o)
+          d = FILENAME == ARGV[1] ? $2 : -$2; sum[o] += d; total += d }
+        END {
+            if (total <= 0) exit
+            top = ""
+            for (k = 0; k < 3; k++) {
+                best = ""
+                for (o in sum) if (best == "" || sum[o] > sum[best]) best = o
+                if (best == "" || sum[best] * 100 < total) break
+                top = top (k ? ", " : "") sprintf("%s %.0f%%", best, sum[best] * 100 / total)
+                delete sum[best]
+            }
+            printf "%.0f\t%s\n", total / n, top
+        }' "$1" "$2"
+}
+
+# instr_url SCENARIO: h2load's arguments for it (PORT, PORT_H1 of the peer started)
+instr_url() {
+    case $1 in
+    h2c) echo "http://127.0.0.1:$PORT/bid" ;;
+    h1) echo "--h1 http://127.0.0.1:$PORT_H1/bid" ;;
+    esac
+}
+
+# instr_run PEER TAG SCENARIO N: one start of PEER under callgrind, 500
+# requests over each front to warm it up, N more of SCENARIO, and a stop, at
+# which callgrind writes out every process's counts; "object<TAB>instructions"
+# of them all go to $TMP/cg-TAG.tsv. (callgrind_control cannot reach a
+# process that valgrind followed through fork, such as a worker.) Sets
+# INSTR_OK to the requests of SCENARIO that succeeded.
+instr_run() {
+    local peer=$1 tag=$2 sc=$3 n=$4 f ok=1
+    PROXY_WRAP=(valgrind -q --tool=callgrind "--callgrind-out-file=$TMP/cg-$tag.%p")
+    START_TIMEOUT=$((START_TIMEOUT * 3)) start_peer "$peer" "$ROUNDS" || ok=0
+    PROXY_WRAP=()
+    if ((!ok)); then
+        log "$tag: FAILED: $PEER_FAIL"
+        [[ -n $PEER_PID ]] && stop_tree "$PEER_PID"
+        return 1
+    fi
+    run_load "$tag-warm-h2c" 1 1 500 $(instr_url h2c)
+    run_load "$tag-warm-h1" 1 1 500 $(instr_url h1)
+    INSTR_OK=0
+    if ((n > 0)); then
+        run_load "$tag" 1 1 "$n" $(instr_url "$sc")
+        parse_h2load "$H2_OUT" && INSTR_OK=${P_SUCC:-0}
+    fi
+    stop_tree "$PEER_PID"
+    : >"$TMP/cg-$tag.tsv"
+    for f in "$TMP/cg-$tag".*; do
+        [[ $f == *.tsv ]] && continue
+        grep -q '^totals:' "$f" || { log "$tag: $f has no totals (the process did not exit cleanly)"; return 1; }
+        cg_self_by_object "$f" >>"$TMP/cg-$tag.tsv"
+    done
+}
+
+# measure_instructions PEER: INSTR[PEER,SCENARIO] and INSTR_TOP[...], the
+# difference between a start with N requests of SCENARIO and one without.
+measure_instructions() {
+    local peer=$1 sc
+    instr_run "$peer" "$peer-cg-base" - 0 || return 0
+    for sc in "${INSTR_SCENARIOS[@]}"; do
+        instr_run "$peer" "$peer-cg-$sc" "$sc" "$INSTR_N" || continue
+        ((INSTR_OK > 0)) || { log "$peer: instructions ($sc): no request succeeded"; continue; }
+        IFS=$'\t' read -r "INSTR[$peer,$sc]" "INSTR_TOP[$peer,$sc]" \
+            < <(instr_summary "$TMP/cg-$peer-cg-$sc.tsv" "$TMP/cg-$peer-cg-base.tsv" "$INSTR_OK")
+        log "$peer: instructions ($sc): ${INSTR[$peer,$sc]:-?} per request (${INSTR_TOP[$peer,$sc]:-})"
+    done
+}
+
+# instr_rows: "peer<TAB>h2c<TAB>vs best<TAB>h1<TAB>vs best<TAB>where (h2c)"
+instr_rows() {
+    local peer sc
+    local -A best=()
+    for sc in "${INSTR_SCENARIOS[@]}"; do
+        for peer in $PEERS; do
+            local v=${INSTR[$peer,$sc]:-}
+            [[ -n $v ]] && { [[ -z ${best[$sc]:-} ]] || ((v < best[$sc])); } && best[$sc]=$v
+        done
+    done
+    for peer in $PEERS; do
+        [[ $peer == direct* ]] && continue
+        local cells
+        cells=$(peer_label "$peer")
+        for sc in "${INSTR_SCENARIOS[@]}"; do
+            local v=${INSTR[$peer,$sc]:-}
+            if [[ -n $v ]]; then cells+=$'\t'$v$'\t'$(ratio "$v" "${best[$sc]}")
+            else cells+=$'\t-\t-'; fi
+        done
+        printf '%s\t%s\n' "$cells" "${INSTR_TOP[$peer,h2c]:-${INSTR_TOP[$peer,h1]:--}}"
+    done
+}
+
 mark_all() { # mark_all PEER ROUND STATUS NOTE
     local i
     for i in "${!SC_NAMES[@]}"; do STATUS[$1,$i,$2]=$3; NOTE[$1,$i,$2]=$4; done
@@ -840,30 +978,30 @@ start_peer() {
         # the same sluice, logging every request: what the access log costs
         [[ $peer == sluice-access ]] &&
             printf 'access_log:\n  path: %s/access.log\n' "$dir" >>"$dir/sluice.yaml"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/sluice.yaml"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "${PROXY_WRAP[@]}" "$bin" -c "$dir/sluice.yaml"
         ;;
     nginx | nginx-access)
         bin=$(find_bin nginx) || { PEER_FAIL="nginx not installed"; return 1; }
         local access_log="access_log off;"
         [[ $peer == nginx-access ]] && access_log="$NGINX_ACCESS_LOG access_log $dir/access.log sluice buffer=256k flush=1s;"
         fill "$PEERS_DIR/nginx.conf.in" "$dir/nginx.conf" "${subst[@]}" "ACCESS_LOG=$access_log"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -p "$dir/" -c "$dir/nginx.conf" \
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "${PROXY_WRAP[@]}" "$bin" -p "$dir/" -c "$dir/nginx.conf" \
             -e "$dir/error.log" -g 'daemon off;'
         ;;
     h2o)
         bin=$(find_bin h2o) || { PEER_FAIL="h2o not installed"; return 1; }
         fill "$PEERS_DIR/h2o.conf.in" "$dir/h2o.conf" "${subst[@]}"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -c "$dir/h2o.conf"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "${PROXY_WRAP[@]}" "$bin" -c "$dir/h2o.conf"
         ;;
     haproxy | haproxy-h2c)
         bin=$(find_bin haproxy) || { PEER_FAIL="haproxy not installed"; return 1; }
         fill "$PEERS_DIR/haproxy.cfg.in" "$dir/haproxy.cfg" "${subst[@]}"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" -db -f "$dir/haproxy.cfg"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "${PROXY_WRAP[@]}" "$bin" -db -f "$dir/haproxy.cfg"
         ;;
     nghttpx | nghttpx-h2c)
         bin=$(find_bin nghttpx) || { PEER_FAIL="nghttpx not installed"; return 1; }
         fill "$PEERS_DIR/nghttpx.conf.in" "$dir/nghttpx.conf" "${subst[@]}"
-        start_pinned "$PROXY_CPU" "$dir/stderr.log" "$bin" --conf="$dir/nghttpx.conf"
+        start_pinned "$PROXY_CPU" "$dir/stderr.log" "${PROXY_WRAP[@]}" "$bin" --conf="$dir/nghttpx.conf"
         ;;
     *) die "unknown peer '$peer'" ;;
     esac
@@ -1096,6 +1234,20 @@ page_reporting_desc() {
     echo "order $order (freed blocks of $((4 << order)) KiB go back to the hypervisor; $((reported >> 20)) GiB so far)"
 }
 
+# How an idle vCPU waits decides what a wake-up costs: with the haltpoll
+# driver polling for a while before it halts, a wake-up soon after a CPU went
+# idle is a store; with polling off (guest_halt_poll_ns 0) it is an IPI to a
+# halted vCPU, a VM exit and entry. The serial shape is made of such wake-ups
+# (bench/README.md, "The serial shape").
+halt_poll_desc() {
+    local driver ns
+    driver=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null) || driver=none
+    [[ $driver == haltpoll ]] || { echo "cpuidle driver $driver"; return; }
+    ns=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null) || ns=unknown
+    if [[ $ns == 0 ]]; then echo "cpuidle haltpoll, guest_halt_poll_ns 0 (no polling: every wake-up of an idle CPU is an IPI)"
+    else echo "cpuidle haltpoll, guest_halt_poll_ns $ns (an idle CPU polls that long before it halts)"; fi
+}
+
 elapsed_desc() { printf '%dm%02ds\n' $((BENCH_ELAPSED / 60)) $((BENCH_ELAPSED % 60)); }
 
 print_text_report() {
@@ -1104,6 +1256,7 @@ print_text_report() {
     echo "sluice core benchmark  $RUN_DATE"
     echo "machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
     echo "free page reporting: $PAGE_REPORTING"
+    echo "idle: $HALT_POLL"
     echo "pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "backend: $BACKEND_DESC"
     echo "body: $BODY ($(wc -c <"$BODY") B POST, content-type: application/json)"
@@ -1140,6 +1293,14 @@ print_text_report() {
         printf 'peer\tKiB/idle conn\tKiB/open stream\n'
         memory_rows
     } | awk -F'\t' '{ printf "%-18s %14s %16s\n", $1, $2, $3 }'
+    if ((INSTRUCTIONS)); then
+        echo
+        echo "== instructions: $INSTR_DESC"
+        {
+            printf 'peer\th2c -c1\tvs best\tHTTP/1.1 -c1\tvs best\twhere (h2c)\n'
+            instr_rows
+        } | awk -F'\t' '{ printf "%-18s %9s %8s %13s %8s   %s\n", $1, $2, $3, $4, $5, $6 }'
+    fi
     echo
     echo "h2load command lines:"
     cmd_lines | sed 's/^/  /'
@@ -1153,6 +1314,7 @@ print_markdown_report() {
     echo
     echo "- machine: nproc=$(nproc), $CPU_MODEL, kernel $(uname -r), loadavg at start: $LOADAVG"
     echo "- free page reporting: $PAGE_REPORTING"
+    echo "- idle: $HALT_POLL"
     echo "- pinning: proxy on CPU $PROXY_CPU; h2load and backend on CPU $LOAD_CPU; loopback only"
     echo "- backend: $BACKEND_DESC"
     echo "- body: \`$(basename "$BODY")\`, $(wc -c <"$BODY") B POST"
@@ -1204,6 +1366,16 @@ print_markdown_report() {
     echo "| peer | KiB per idle connection | KiB per open stream |"
     echo "|---|---:|---:|"
     memory_rows | awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }'
+    if ((INSTRUCTIONS)); then
+        echo
+        echo "## Instructions per request"
+        echo
+        echo "$INSTR_DESC."
+        echo
+        echo "| peer | h2c -c1 | vs best | HTTP/1.1 -c1 | vs best | where (h2c) |"
+        echo "|---|---:|---:|---:|---:|---|"
+        instr_rows | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }'
+    fi
     echo
     echo "## Every run"
     echo
@@ -1303,6 +1475,7 @@ main() {
     CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     CPU_MODEL=${CPU_MODEL:-unknown CPU}
     PAGE_REPORTING=$(page_reporting_desc)
+    HALT_POLL=$(halt_poll_desc)
     LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX") || die "mktemp failed"
@@ -1406,6 +1579,11 @@ main() {
         done
     done
     BENCH_ELAPSED=$((SECONDS - BENCH_T0))
+    if ((INSTRUCTIONS)) && ! command -v callgrind_control >/dev/null; then
+        INSTR_DESC="not measured: valgrind is not installed"
+    elif ((INSTRUCTIONS)); then
+        for peer in "${plist[@]}"; do [[ $peer == direct* ]] || measure_instructions "$peer"; done
+    fi
 
     aggregate
     print_text_report
