@@ -929,6 +929,59 @@ static void test_response_nul_in_value_is_invalid(void **state)
     assert_int_equal(sl_h2_response_fields(&f->list, 200, f->arena, &out, &count), SL_EINVALID);
 }
 
+/* RFC 9110 §5.6.2, written out here rather than taken from the code under test */
+static const char tchars[] = "!#$%&'*+-.^_`|~0123456789"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static bool is_listed_tchar(int c)
+{
+    return c != 0 && memchr(tchars, c, sizeof(tchars) - 1) != NULL;
+}
+
+static void test_tchar_is_exactly_rfc_9110s_set(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++)
+        assert_int_equal(sl_http_is_tchar((unsigned char)c), is_listed_tchar(c));
+}
+
+/* each byte in the middle of a name and of a value, one response each */
+static int response_with_byte(struct fixture *f, int c, bool in_name)
+{
+    char field[3] = {'x', (char)c, 'y'};
+    sl_header_list_init(&f->list, f->arena);
+    assert_int_equal(sl_header_list_add(&f->list, in_name ? field : "x-a", 3, in_name ? "v" : field,
+                                        in_name ? 1 : 3, 0),
+                     0);
+    nghttp2_nv *out = NULL;
+    size_t count = 0;
+    return sl_h2_response_fields(&f->list, 200, f->arena, &out, &count);
+}
+
+static void test_response_accepts_exactly_the_safe_bytes(void **state)
+{
+    struct fixture *f = *state;
+    for (int c = 0; c < 256; c++) {
+        bool unsafe = c == '\r' || c == '\n' || c == '\0';
+        assert_int_equal(response_with_byte(f, c, false), unsafe ? SL_EINVALID : 0);
+        assert_int_equal(response_with_byte(f, c, true), is_listed_tchar(c) ? 0 : SL_EINVALID);
+    }
+}
+
+static void test_response_lowercases_every_letter(void **state)
+{
+    struct fixture *f = *state;
+    static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    static const char lower[] = "abcdefghijklmnopqrstuvwxyz";
+    add(&f->list, upper, "v");
+    nghttp2_nv *out = NULL;
+    size_t count = 0;
+    assert_int_equal(sl_h2_response_fields(&f->list, 200, f->arena, &out, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(out[1].namelen, 26);
+    assert_memory_equal(out[1].name, lower, 26);
+}
+
 static void test_response_from_split_pieces(void **state)
 {
     struct fixture *f = *state;
@@ -1153,6 +1206,9 @@ int main(void)
         T(test_response_status_first_with_its_digits),
         T(test_response_without_fields),
         T(test_response_lowercases_names_not_values),
+        T(test_tchar_is_exactly_rfc_9110s_set),
+        T(test_response_accepts_exactly_the_safe_bytes),
+        T(test_response_lowercases_every_letter),
         T(test_response_drops_connection_specific),
         T(test_response_keeps_content_length),
         T(test_response_chunked_drops_content_length),
