@@ -846,11 +846,12 @@ instr_summary() {
         }' "$1" "$2"
 }
 
-# instr_url SCENARIO: h2load's arguments for it (PORT, PORT_H1 of the peer started)
-instr_url() {
+# instr_args SCENARIO: h2load's arguments for it into INSTR_ARGS (PORT and
+# PORT_H1 of the peer started)
+instr_args() {
     case $1 in
-    h2c) echo "http://127.0.0.1:$PORT/bid" ;;
-    h1) echo "--h1 http://127.0.0.1:$PORT_H1/bid" ;;
+    h2c) INSTR_ARGS=("http://127.0.0.1:$PORT/bid") ;;
+    h1) INSTR_ARGS=(--h1 "http://127.0.0.1:$PORT_H1/bid") ;;
     esac
 }
 
@@ -870,11 +871,14 @@ instr_run() {
         [[ -n $PEER_PID ]] && stop_tree "$PEER_PID"
         return 1
     fi
-    run_load "$tag-warm-h2c" 1 1 500 $(instr_url h2c)
-    run_load "$tag-warm-h1" 1 1 500 $(instr_url h1)
+    instr_args h2c
+    run_load "$tag-warm-h2c" 1 1 500 "${INSTR_ARGS[@]}"
+    instr_args h1
+    run_load "$tag-warm-h1" 1 1 500 "${INSTR_ARGS[@]}"
     INSTR_OK=0
     if ((n > 0)); then
-        run_load "$tag" 1 1 "$n" $(instr_url "$sc")
+        instr_args "$sc"
+        run_load "$tag" 1 1 "$n" "${INSTR_ARGS[@]}"
         parse_h2load "$H2_OUT" && INSTR_OK=${P_SUCC:-0}
     fi
     stop_tree "$PEER_PID"
