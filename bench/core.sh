@@ -823,7 +823,7 @@ cg_self_by_object() {
         }
         /^calls=/ { call = 1; next }
         /^[0-9+*-]/ { if (call) { call = 0; next } self[ob] += $2; next }
-        END { for (o in self) printf "%s\t%d\n", o, self[o] }' "$1"
+        END { for (o in self) printf "%s\t%.0f\n", o, self[o] }' "$1"
 }
 
 # instr_summary RUN_TSV BASE_TSV REQUESTS: "per request<TAB>top objects with
