@@ -177,6 +177,14 @@ void sl_front_publish_written(struct sl_front *f, size_t bytes)
     sl_stats_conn_end(row);
 }
 
+#define TLS_RECORD_BYTES 16384 /* the most a TLS record carries */
+
+void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out)
+{
+    if (f->is_tls && evbuffer_get_length(out) == 0)
+        evbuffer_expand(out, TLS_RECORD_BYTES);
+}
+
 bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
 {
     if (f->is_tls)

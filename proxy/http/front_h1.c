@@ -538,6 +538,7 @@ static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
     front->is_chunked_out = has_body && !has_length && !is_http10(front);
     front->is_keep_alive = can_keep_alive(front, req, status, is_close_delimited);
     struct evbuffer *out = output_of(front);
+    sl_front_prepare_output(&front->base, out);
     evbuffer_add_printf(out, "HTTP/1.1 %u %s\r\n", status, sl_h1_reason(status));
     for (size_t i = 0; i < count; i++) {
         evbuffer_add(out, nva[i].name, nva[i].namelen);

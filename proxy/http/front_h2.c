@@ -563,6 +563,7 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
 /* What nghttp2 has ready, into out up to the high mark. */
 static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
+    sl_front_prepare_output(&front->base, out);
     while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);

@@ -1,10 +1,14 @@
 """HTTP/2 over TLS (ALPN h2) through sluice to the demo backend."""
 
 import os
+import socket
+import ssl
 import subprocess
 import unittest
 
 from harness import IntegTest, backend_seen, free_port, parse_headers, wait_until, can_connect
+from test_h2_attacks import request_block, split_frames
+from test_h2_malformed import DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, SETTINGS, frame
 
 
 class TlsSetup:
@@ -33,7 +37,99 @@ class TlsSetup:
         return tls_port, cert
 
 
+class RecordCounter:
+    """A TLS client over a memory BIO, fed one record at a time, so that what
+    each record carried is known."""
+
+    def __init__(self, port, cert, alpn):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.set_alpn_protocols([alpn])
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.buf = b""
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self.incoming.write(self.next_record())
+        self.flush()
+
+    def flush(self):
+        self.sock.sendall(self.outgoing.read())
+
+    def send(self, data):
+        self.tls.write(data)
+        self.flush()
+
+    def next_record(self):
+        while len(self.buf) < 5 or len(self.buf) < 5 + int.from_bytes(self.buf[3:5], "big"):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed mid-record")
+            self.buf += chunk
+        n = 5 + int.from_bytes(self.buf[3:5], "big")
+        record, self.buf = self.buf[:n], self.buf[n:]
+        return record
+
+    def read_record(self):
+        """The plaintext of the next record (b"" for one with none, a session ticket)."""
+        self.incoming.write(self.next_record())
+        out = b""
+        try:
+            while True:
+                out += self.tls.read(65536)
+        except ssl.SSLWantReadError:
+            return out
+
+
 class TlsToH1(TlsSetup, IntegTest):
+    # bufferevent_openssl writes a record per chain of the output: a response
+    # that fits one record must not be split at evbuffer's 1-4 KiB chains
+    BODY = 12000
+
+    def test_a_response_that_fits_a_record_goes_out_in_one_over_http11(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "http/1.1")
+        client.send(b"GET /bytes/%d HTTP/1.1\r\nHost: localhost\r\n\r\n" % self.BODY)
+        response, records = b"", 0
+        while b"\r\n\r\n" not in response or \
+                len(response.split(b"\r\n\r\n", 1)[1]) < self.BODY:
+            got = client.read_record()
+            records += bool(got)
+            response += got
+        self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:80])
+        self.assertEqual(len(response.split(b"\r\n\r\n", 1)[1]), self.BODY)
+        self.assertEqual(records, 1)
+
+    def test_a_response_that_fits_a_record_goes_out_in_one_over_h2(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "h2")
+        client.send(PREFACE + frame(SETTINGS, 0, 0) +
+                    frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                          request_block(path="/bytes/%d" % self.BODY)))
+        plain, spans, ended = b"", [], False  # spans: where each record's plaintext lies
+        while not ended:
+            got = client.read_record()
+            spans.append((len(plain), len(plain) + len(got)))
+            plain += got
+            frames, _ = split_frames(plain)
+            ended = any(f[2] == 1 and f[1] & END_STREAM for f in frames)
+        ranges, at, body = [], 0, 0  # the bytes of stream 1's frames
+        for ftype, flags, stream, payload in frames:
+            size = 9 + len(payload)
+            if stream == 1:
+                ranges.append((at, at + size))
+                body += len(payload) if ftype == DATA else 0
+            at += size
+        records = sum(1 for lo, hi in spans if any(lo < b and a < hi for a, b in ranges))
+        self.assertEqual(body, self.BODY)
+        self.assertEqual(records, 1)
+
     def test_curl_over_tls_negotiates_h2(self):
         _, addr = self.start_backend()
         port, cert = self.start_tls_sluice(addr)
