@@ -4,6 +4,7 @@ it started, by PID."""
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -31,10 +32,38 @@ def pattern_bytes(n):
     return PATTERN * whole + PATTERN[:rest]
 
 
+def ephemeral_ports():
+    """The kernel's range for the local port of a connect()."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing holds, below the ephemeral range: one from inside
+    it, free when asked, can be taken by any connect() (a test beside this one
+    opens hundreds) before the process it is meant for binds it."""
+    low, _ = ephemeral_ports()
+    for _ in range(200):
+        port = random.randrange(10000, low) if low > 11000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise AssertionError("no free loopback port below %d" % low)
+
+
+def established_to(port):
+    """Established TCP connections to 127.0.0.1:port, counted at the client's end."""
+    peer = "0100007F:%04X" % port  # /proc/net/tcp's little-endian address
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f.readlines()[1:]
+                   if line.split()[2] == peer and line.split()[3] == "01")
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):

@@ -10,7 +10,8 @@ import threading
 import time
 import unittest
 
-from harness import SLUICE, SLUICECTL, IntegTest, children, free_port, wait_until
+from harness import (SLUICE, SLUICECTL, IntegTest, children, established_to, free_port,
+                     wait_until)
 
 
 class Master(IntegTest):
@@ -108,6 +109,8 @@ class Master(IntegTest):
         try:
             for i in range(5):
                 wait_until(lambda n=len(runs): len(runs) >= n + 1, what="a run")
+                # the next run's clients are connected: the reload lands mid-run
+                wait_until(lambda: established_to(self.sluice_port) >= 4, what="a run's clients")
                 self.write_rules("gen%d" % i)
                 self.sluice.send_signal(signal.SIGHUP)
                 wait_until(lambda i=i: self.get("/")[1].get("x-sluice-decision") ==
