@@ -177,12 +177,15 @@ void sl_front_publish_written(struct sl_front *f, size_t bytes)
     sl_stats_conn_end(row);
 }
 
-#define TLS_RECORD_BYTES 16384 /* the most a TLS record carries */
+/* The largest chain evbuffer_add makes by itself. A whole record (16 KiB)
+ * would take more of a busy turn, but each connection that answered once
+ * then kept 4.4 KiB more of heap while idle (500 TLS connections, VmRSS). */
+#define TLS_FIRST_CHAIN_BYTES 4096
 
 void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out)
 {
     if (f->is_tls && evbuffer_get_length(out) == 0)
-        evbuffer_expand(out, TLS_RECORD_BYTES);
+        evbuffer_expand(out, TLS_FIRST_CHAIN_BYTES);
 }
 
 bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)

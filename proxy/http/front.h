@@ -109,13 +109,13 @@ struct sl_forward_info sl_front_forward_info(const struct sl_front *f);
 void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev);
 void sl_front_publish_written(struct sl_front *f, size_t bytes);
 
-/* Called before a front adds a response to an output that may be empty.
+/* Called just before a front adds bytes to an output that may be empty.
  * TLS: bufferevent_openssl writes one record, and one write(2), per chain of
- * the output, and evbuffer_add fills chains of 1 to 4 KiB, so an empty output
- * starts as one chain of a whole record's size (16 KiB): what a loop turn
- * produces goes out as one record, not one per chain (half the writes at
- * c16m16, and fewer reads for the client). Cleartext: nothing, as one
- * writev(2) takes every chain. */
+ * the output, and evbuffer_add starts with a 1 KiB chain and doubles, so an
+ * empty output starts as one chain of 4 KiB: what a loop turn produces, up to
+ * that, goes out as one record, not one per chain (half the writes at c16m16,
+ * and fewer reads for the client). Cleartext: nothing, as one writev(2) takes
+ * every chain. */
 void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out);
 
 /* Cleartext: bev's output goes to the socket now, by a write of sluice's own,

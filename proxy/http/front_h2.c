@@ -563,7 +563,6 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
 /* What nghttp2 has ready, into out up to the high mark. */
 static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
-    sl_front_prepare_output(&front->base, out);
     while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
@@ -571,13 +570,16 @@ static void produce(struct front_h2 *front, struct evbuffer *out, size_t *writte
             SL_ERROR("conn=%llu: nghttp2 failed to send: %s", (unsigned long long)front->base.id,
                      nghttp2_strerror((int)n));
             front->is_closing = true;
-        } else if (n == 0) {
             break;
-        } else if (evbuffer_add(out, data, (size_t)n) != 0) {
-            front->is_closing = true;
-        } else {
-            *written += (size_t)n;
         }
+        if (n == 0)
+            break;
+        /* only with bytes to add: an idle connection keeps no empty 16 KiB chain */
+        sl_front_prepare_output(&front->base, out);
+        if (evbuffer_add(out, data, (size_t)n) != 0)
+            front->is_closing = true;
+        else
+            *written += (size_t)n;
     }
 }
 
