@@ -4,15 +4,14 @@
  * recomputed once, and the next window opens at that sample's now_ns. A window
  * with too few samples stays open rather than decide on noise. A trial (a
  * limit above the knee) may close sooner, on its first sample that makes it
- * clearly bad: TRIAL_SAMPLES_PER_SLOT samples per slot, their mean above
- * tolerance.
+ * clearly bad: TRIAL_SAMPLES_PER_SLOT samples per slot, their mean failing
+ * the trial.
  *
  * A window judges the requests sent in it (latency_ns before the sample's
  * now_ns): one that opened with a new limit must not count requests sent at
- * the old one, which would blend the two and pass a limit above the knee as
- * within tolerance. A probe is a window like the others, except that the
- * limit is the floor and only requests sent while at most the floor were in
- * flight count.
+ * the old one, which would blend the two and pass a limit above the knee. A
+ * probe is a window like the others, except that the limit is the floor and
+ * only requests sent while at most the floor were in flight count.
  *
  * Drops are not latency samples: a timeout's latency is the timeout and a
  * refused connection's is near zero, and either would skew the window mean
@@ -22,9 +21,35 @@
 
 #define MIN_WINDOW_SAMPLES 5u
 #define MIN_GRADIENT 0.5
-/* Growth past slow start, per window: a fifth of sqrt(limit), and at least
- * one slot, so that a limit cut low by noise is back within a few windows. */
-#define GROWTH 0.2
+/* Growth past slow start, per window: an eighth of the limit, and at least
+ * one slot. A step must promise a gain that a window's noise cannot fake (a
+ * trial passes on a third of it, see TRIAL_GAIN_SHARE), and a limit cut low
+ * by noise is back within a few windows. */
+#define GROWTH 0.125
+/* A trial of a limit above the knee passes if the throughput it shows
+ * (Little's law: in flight / mean latency) is that of a backend with at least
+ * a third of the step more workers than the knee, taking the knee's
+ * throughput as the knee's worth. So a step from a knee already past the
+ * backend's (no gain: requests only wait longer in its queue) fails,
+ * whatever the backend's size, while a rise in latency that comes with more
+ * throughput passes: a CPU shared with the backend, or a backend whose
+ * workers idle between a response and sluice's next request (on gunicorn
+ * with 8 workers, 9 in flight gave 8% more than 8). A third, not more: a
+ * step of one at 7 on such a backend gained half of what it would on an
+ * ideal one, and noise must not decide that. */
+#define TRIAL_GAIN_SHARE (1.0 / 3)
+/* A doubling may overshoot the knee by no more than this share of the limit
+ * (and half a slot): what it passes on becomes the knee, and no later trial
+ * moves a knee down. */
+#define DOUBLING_SLACK_SHARE 0.0625
+#define DOUBLING_SLACK_MIN 0.5
+/* The smallest step a trial above the knee takes, as a share of it (at least
+ * one slot): a smaller one promises a gain within a window's noise, and a
+ * trial passed by chance would raise the knee for good. */
+#define MIN_TRIAL_SHARE 0.0625
+/* A window at the knee moves the knee's latency a quarter of the way to its
+ * own mean: one noisy window does not set the bar for the next trials. */
+#define KNEE_SMOOTHING 0.25
 #define DROP_FACTOR 0.9
 /* Windows in a row above tolerance at or below the knee before a probe: one
  * noisy window is not a slower backend. */
@@ -38,7 +63,7 @@
  * not three), while a real knee is retried ever more rarely. */
 #define BAD_HOLD_WINDOWS 10u
 /* A trial of a limit above the knee ends as soon as it has this many samples
- * per slot and its mean is above tolerance: each of those windows puts
+ * per slot and its mean fails it: each of those windows puts
  * requests into the backend's own queue, where critical ones wait behind
  * them. A trial that looks fine still runs its whole window, so that early
  * samples cannot pass a limit by chance. */
@@ -56,21 +81,6 @@ static double clamp_double(double x, double lo, double hi)
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-/* Newton's method from above, where it decreases monotonically until it can
- * no longer improve: policy/ links no libm. */
-static double sqrt_newton(double x)
-{
-    if (x <= 0)
-        return 0;
-    double y = x > 1 ? x : 1;
-    for (;;) {
-        double next = 0.5 * (y + x / y);
-        if (next >= y)
-            return y;
-        y = next;
-    }
 }
 
 static double clamped(const struct sl_limiter *lim, double limit)
@@ -99,8 +109,9 @@ static void start_probe(struct sl_limiter *lim, double give_back, double if_slow
     lim->limit = lim->cfg.min_inflight;
 }
 
-/* The probe's mean is the no-load latency; what was known about the knee is
- * forgotten, so that it is found again at that latency. */
+/* The probe's mean is the no-load latency. One that moved past the tolerance
+ * makes what was known about the knee and the bad limit stale: they are found
+ * again at the new latency. */
 static void end_probe(struct sl_limiter *lim, double mean_ns, uint64_t now_ns)
 {
     double tolerance = lim->cfg.tolerance;
@@ -112,29 +123,77 @@ static void end_probe(struct sl_limiter *lim, double mean_ns, uint64_t now_ns)
     lim->limit = clamped(lim, is_slower ? lim->limit_if_slower : lim->limit_after_probe);
     if (is_slower)
         lim->is_slow_start = true; /* the knee at the new latency is to be found again */
-    if (is_slower || is_faster)
-        lim->bad = 0; /* found at another latency */
-    lim->knee = 0;
+    if (is_slower || is_faster) {
+        lim->knee = 0; /* found at another latency */
+        lim->bad = 0;
+    }
     lim->rises = 0;
     lim->next_probe_ns = add_sat(now_ns, lim->cfg.probe_interval_ns);
 }
 
+/* Below a bad limit, while it is held, the step halves at each trial found
+ * bad (a bisection between the knee and the bad limit) until it would be
+ * under MIN_TRIAL_SHARE of the knee, and the limit stays at the knee; once the
+ * hold is over the next trial is the bad limit itself, so that a limit found
+ * bad again is held twice as long. */
+static double bad_cap(const struct sl_limiter *lim, uint64_t now_ns)
+{
+    if (now_ns >= lim->bad_until_ns)
+        return lim->bad;
+    if (lim->knee == 0 || lim->knee >= lim->bad)
+        return lim->bad - 1;
+    uint32_t half = (lim->bad - lim->knee) / 2;
+    double min_step = MIN_TRIAL_SHARE * lim->knee;
+    return half >= 1 && half >= min_step ? lim->knee + half : lim->knee;
+}
+
 static double grown(const struct sl_limiter *lim, uint64_t now_ns)
 {
-    double step = GROWTH * sqrt_newton(lim->limit);
+    double step = GROWTH * lim->limit;
     double limit = lim->is_slow_start ? 2 * lim->limit : lim->limit + (step > 1 ? step : 1);
-    if (lim->bad != 0 && now_ns < lim->bad_until_ns && limit > lim->bad - 1)
-        limit = lim->bad - 1 > lim->limit ? lim->bad - 1 : lim->limit;
+    if (lim->bad != 0 && (lim->knee < lim->bad || now_ns < lim->bad_until_ns)) {
+        double cap = bad_cap(lim, now_ns);
+        if (limit > cap)
+            limit = cap > lim->limit ? cap : lim->limit;
+    }
+    if (lim->knee != 0 && !lim->is_knee_measured && limit > lim->knee)
+        limit = lim->knee > lim->limit ? lim->knee : lim->limit; /* no trial against a guess */
     return limit;
 }
 
-static void on_window_within_tolerance(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
+/* Before a knee is known, latency within tolerance of the no-load one; at or
+ * below the knee, within tolerance of the knee's; above it (a trial), the
+ * throughput of a backend with a third of the step more workers than the
+ * knee (a doubling: nearly the whole step). */
+static bool is_window_fine(const struct sl_limiter *lim, uint32_t at, double mean_ns)
+{
+    if (lim->knee == 0)
+        return mean_ns <= lim->cfg.tolerance * (double)lim->no_load_ns;
+    if (at <= lim->knee)
+        return mean_ns <= lim->cfg.tolerance * lim->knee_ns;
+    double workers = lim->knee + TRIAL_GAIN_SHARE * (at - lim->knee);
+    if (lim->is_slow_start) {
+        double slack = DOUBLING_SLACK_SHARE * at;
+        if (slack < DOUBLING_SLACK_MIN)
+            slack = DOUBLING_SLACK_MIN;
+        if (workers < at - slack)
+            workers = at - slack;
+    }
+    return (double)at * lim->knee_ns >= workers * mean_ns;
+}
+
+static void on_window_fine(struct sl_limiter *lim, uint32_t at, double mean_ns, uint64_t now_ns)
 {
     lim->rises = 0;
     if (lim->window_peak_inflight < at)
         return; /* the limit was not reached: nothing said about a higher one */
-    if (at > lim->knee)
+    if (at > lim->knee || (at == lim->knee && !lim->is_knee_measured)) {
         lim->knee = at;
+        lim->knee_ns = mean_ns;
+        lim->is_knee_measured = true;
+    } else if (at == lim->knee) {
+        lim->knee_ns += KNEE_SMOOTHING * (mean_ns - lim->knee_ns);
+    }
     lim->limit = clamped(lim, grown(lim, now_ns));
 }
 
@@ -154,8 +213,7 @@ static void mark_bad(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
     lim->bad_until_ns = add_sat(now_ns, lim->bad_hold_ns);
 }
 
-static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, double mean_ns,
-                                      uint64_t now_ns)
+static void on_window_not_fine(struct sl_limiter *lim, uint32_t at, double mean_ns, uint64_t now_ns)
 {
     if (lim->knee != 0 && at > lim->knee) {
         lim->is_slow_start = false;
@@ -171,19 +229,23 @@ static void on_window_above_tolerance(struct sl_limiter *lim, uint32_t at, doubl
         lim->rises = 0;
         return;
     }
+    /* a rise where latency was not known to rise: the backend slowed down,
+     * or lost capacity and queues */
     lim->is_slow_start = false;
-    /* a rise where latency was not known to rise: what the knee said holds
-     * no more, and the backend may have slowed down or lost capacity */
-    lim->knee = 0;
     if (lim->rises == 0)
         lim->limit_before_rises = lim->limit;
     if (++lim->rises >= RISES_BEFORE_PROBE) {
         start_probe(lim, lim->limit, lim->limit_before_rises, now_ns);
         return;
     }
-    double gradient =
-        clamp_double(lim->cfg.tolerance * (double)lim->no_load_ns / mean_ns, MIN_GRADIENT, 1.0);
-    lim->limit = clamped(lim, lim->limit * gradient);
+    double reference_ns = lim->knee != 0 ? lim->knee_ns : (double)lim->no_load_ns;
+    lim->limit = clamped(lim, lim->limit * clamp_double(reference_ns / mean_ns, MIN_GRADIENT, 1.0));
+    /* what the knee said holds no more: the cut limit is the knee now, as
+     * if the rise was a queue, its latency to be measured (lower than this
+     * window's either way) before any trial above it */
+    lim->knee = sl_limiter_limit(lim);
+    lim->knee_ns = mean_ns;
+    lim->is_knee_measured = false;
 }
 
 static void close_window(struct sl_limiter *lim, uint64_t now_ns)
@@ -194,10 +256,10 @@ static void close_window(struct sl_limiter *lim, uint64_t now_ns)
         return;
     }
     uint32_t at = sl_limiter_limit(lim);
-    if (mean_ns <= lim->cfg.tolerance * (double)lim->no_load_ns)
-        on_window_within_tolerance(lim, at, now_ns);
+    if (is_window_fine(lim, at, mean_ns))
+        on_window_fine(lim, at, mean_ns, now_ns);
     else
-        on_window_above_tolerance(lim, at, mean_ns, now_ns);
+        on_window_not_fine(lim, at, mean_ns, now_ns);
     if (!lim->is_probing && now_ns >= lim->next_probe_ns)
         start_probe(lim, lim->limit, lim->limit, now_ns);
 }
@@ -286,7 +348,7 @@ static bool is_trial_failed(const struct sl_limiter *lim)
         lim->window_samples < (uint64_t)TRIAL_SAMPLES_PER_SLOT * at)
         return false;
     double mean_ns = (double)lim->window_sum_ns / lim->window_samples;
-    return mean_ns > lim->cfg.tolerance * (double)lim->no_load_ns;
+    return !is_window_fine(lim, at, mean_ns);
 }
 
 void sl_limiter_on_sample(struct sl_limiter *lim, uint64_t now_ns, uint64_t latency_ns,

@@ -2,39 +2,47 @@
  *
  * Static: the limit is max_inflight, always.
  *
- * Adaptive: a latency-gradient limiter that finds the knee from below, in the
- * spirit of Envoy's adaptive concurrency filter. It learns the backend's
- * no-load latency in a probe: one sample window at the floor (min_inflight),
- * counting only requests sent while no more than the floor were in flight
- * (critical classes may keep their slots meanwhile: see
- * sl_limiter_unsheddable_limit). Then, window by window (window_ns, and at
- * least a few samples), it compares the window's mean latency with
- * tolerance x no-load:
- *   - within it, in a window that reached the limit: the limit is known good
- *     (the knee is at least that high) and grows, doubling until the first
- *     rise (slow start), then by sqrt(limit)/5 a window, at least 1;
- *   - above it, at a limit above the knee: that limit is bad, and the limit
- *     goes back to the knee (such a trial window ends as soon as it has two
- *     samples per slot above tolerance: while it lasts, requests queue
- *     inside the backend); growth stays below the bad limit for as many
- *     windows as that limit (at most ten), twice as long each time the same
- *     limit is found bad again (up to probe_interval_ns), so the limit sits
- *     at the knee instead of circling it, while a window slow by chance
- *     costs at most a second, less where the limit is low and a slot more
- *     is a large share of the capacity;
- *   - above it anywhere else (latency rose where it was not known to: the
- *     backend slowed down, or lost capacity), in a window where the limit
- *     held some request back: the knee is forgotten and the limit cut by
- *     tolerance x no-load / latency (at most by half); after a few such
+ * Adaptive: a limiter that finds the knee (the concurrency past which the
+ * backend's throughput stops growing) from below, in the spirit of Envoy's
+ * adaptive concurrency filter. It learns the backend's no-load latency in a
+ * probe: one sample window at the floor (min_inflight), counting only
+ * requests sent while no more than the floor were in flight (critical
+ * classes may keep their slots meanwhile: see sl_limiter_unsheddable_limit).
+ * Then it judges each sample window (window_ns, and at least a few samples)
+ * by its mean latency:
+ *   - before a knee is known, against tolerance x no-load; at or below the
+ *     knee, against tolerance x the knee's own latency (a smoothed mean of
+ *     the windows there);
+ *   - above the knee (a trial), by the throughput it shows (Little's law:
+ *     in flight / mean latency): it must be that of a backend with half the
+ *     step more workers than the knee's. A step past the backend's knee
+ *     gains nothing, whatever the backend's size, while a latency rise that
+ *     comes with more throughput (a CPU shared with the backend) passes.
+ * Then:
+ *   - a fine window that reached the limit makes it the knee if above it,
+ *     and the limit grows: doubling until the first rise (slow start), then
+ *     by an eighth a window, at least 1;
+ *   - a failed trial marks its limit bad: the limit goes back to the knee
+ *     (such a trial window ends as soon as it has two samples per slot and
+ *     fails: while it lasts, requests queue inside the backend). While the
+ *     bad limit is held (as many windows as that limit, at most ten, twice
+ *     as long each time the same limit is found bad again, up to
+ *     probe_interval_ns), trials bisect between the knee and it, down to a
+ *     step of a sixteenth of the knee (at least 1); then the next trial is
+ *     the bad limit itself. So the limit sits at the knee instead of
+ *     circling it, while a window slow by chance costs at most a second;
+ *   - a window not fine anywhere else (latency rose where it was not known
+ *     to: the backend slowed down, or lost capacity), in a window where the
+ *     limit held some request back: the knee is forgotten and the limit cut
+ *     by tolerance x reference / latency (at most by half); after a few such
  *     windows in a row a probe re-learns the no-load latency. If it rose, the
  *     backend only slowed down: the limit returns to where it stood before
  *     the cuts and slow start resumes from there, the knee back within a
  *     second or so. If not, the rise was a queue, and the cut limit stays.
  *     With nothing held back, nothing waited for the limit and a lower one
  *     would only make requests wait in sluice: the rise changes nothing.
- * A probe also runs every probe_interval_ns. Every probe forgets the knee,
- * and one that finds the no-load latency changed past the tolerance also
- * forgets the bad limit. A
+ * A probe also runs every probe_interval_ns; one that finds the no-load
+ * latency changed past the tolerance forgets the knee and the bad limit. A
  * failed or timed-out request cuts the limit by a tenth, at most once per
  * window. The limit stays within [min_inflight, max_inflight].
  *
@@ -53,7 +61,7 @@ struct sl_limiter_config {
     uint32_t max_inflight;      /* static: the limit; adaptive: the ceiling (>= min) */
     uint32_t min_inflight;      /* adaptive: the floor and the probes' limit, >= 1 */
     uint64_t window_ns;         /* adaptive: length of a sample window, > 0 */
-    double tolerance;           /* adaptive: latency over no-load that is still fine, >= 1 */
+    double tolerance;           /* adaptive: a latency rise still taken as none, >= 1 */
     uint64_t probe_interval_ns; /* adaptive: from the end of a probe to the next */
 };
 
@@ -73,11 +81,13 @@ struct sl_limiter {
     double limit_if_slower;   /* ... if it finds the no-load latency risen */
     uint64_t next_probe_ns;
     uint64_t no_load_ns;   /* the last probe's mean latency; 0 before the first */
-    uint32_t knee;         /* highest limit seen within tolerance since the probe; 0: none */
-    uint32_t bad;          /* the last limit above the knee seen above tolerance; 0: none */
+    uint32_t knee;         /* highest limit found fine; 0: none */
+    double knee_ns;        /* the mean latency of windows at the knee, smoothed */
+    bool is_knee_measured; /* knee_ns is; else the bound a cut to the knee left */
+    uint32_t bad;          /* the last limit above the knee whose trial failed; 0: none */
     uint64_t bad_until_ns; /* growth stays below bad until then */
     uint64_t bad_hold_ns;  /* how long bad was last held */
-    uint32_t rises;        /* windows in a row above tolerance at or below the knee */
+    uint32_t rises;        /* windows in a row not fine at or below the knee */
     double limit_before_rises;
     uint64_t next_cut_ns; /* a drop may cut the limit from this time on */
 };

@@ -270,16 +270,16 @@ static const struct key backend_keys[] = {
      .what = "static or adaptive", .def_text = "static",
      .offset = offsetof(struct sl_backend_config, limiter),
      .doc = "static: at most max_inflight requests in flight; adaptive: a limit that finds the "
-            "concurrency past which latency rises (the knee), from below, within min_inflight.."
-            "max_inflight"},
+            "concurrency past which throughput stops growing (the knee), from below, within "
+            "min_inflight..max_inflight"},
     UINT_KEY(struct sl_backend_config, max_inflight, 0, 0, 1000000,
              "requests in flight to the backend at most (the adaptive limiter's ceiling); 0 "
              "means max_connections times the number of servers"),
     UINT_KEY(struct sl_backend_config, min_inflight, 1, 1, 1000000,
              "the adaptive limiter's floor, and its limit while it probes the no-load latency"),
     UINT_KEY(struct sl_backend_config, limiter_tolerance_percent, 110, 100, 1000,
-             "the adaptive limiter takes a latency up to this percentage of the no-load latency "
-             "as no queue"),
+             "the adaptive limiter takes a window's mean latency up to this percentage of the "
+             "knee's latency (of the no-load latency, before a knee is known) as no rise"),
     UINT_KEY(struct sl_backend_config, limiter_probe_interval_ms, 30000, 1000, 86400000,
              "time from one no-load probe of the adaptive limiter to the next"),
     UINT_KEY(struct sl_backend_config, queue_size, 1024, 0, 1000000,
