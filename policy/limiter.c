@@ -51,7 +51,7 @@
  * own mean: one noisy window does not set the bar for the next trials. */
 #define KNEE_SMOOTHING 0.25
 #define DROP_FACTOR 0.9
-/* Windows in a row above tolerance at or below the knee before a probe: one
+/* Windows in a row not fine at or below the knee before a probe: one
  * noisy window is not a slower backend. */
 #define RISES_BEFORE_PROBE 3u
 /* A limit found bad is not tried again for as many windows as the limit
