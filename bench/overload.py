@@ -49,8 +49,9 @@ Environment (all optional): BUILD_DIR (build), OVERLOAD_PEERS (all six),
 OVERLOAD_ROUNDS (3), OVERLOAD_DURATION_S (10), OVERLOAD_BASELINE_S (8),
 OVERLOAD_FACTORS ("4 8"), OVERLOAD_SLOWDOWN (1), OVERLOAD_SERVICE_MS (5),
 OVERLOAD_WORKERS (4), OVERLOAD_PROXY_CPU (1), OVERLOAD_LOAD_CPU (0),
-OVERLOAD_RESULTS_DIR (bench/results), BENCH_INSTALL (1: apt-get missing
-packages when root).
+OVERLOAD_RESULTS_DIR (bench/results), OVERLOAD_SHED_COST_REQUESTS (100000;
+0 skips the cost of a shed), BENCH_INSTALL (1: apt-get missing packages when
+root).
 """
 
 import json
@@ -592,6 +593,8 @@ def main():
         path = os.path.join(RESULTS, "overload-%s.md" % time.strftime("%Y%m%d-%H%M%S"))
         with open(path, "w") as f:
             f.write(text)
+        if SHED_COST_REQUESTS == 0:
+            return
         proxied_us, shed_us = shed_cost(tmp)
         text = ("\nCost of a shed: sluice spends %.1f µs of CPU per shed request against "
                 "%.1f µs per proxied one (%.0f%%), over %d requests each (h2load -c 16 -m 16, "

@@ -36,7 +36,13 @@
  * workers idle between a response and sluice's next request (on gunicorn
  * with 8 workers, 9 in flight gave 8% more than 8). A third, not more: a
  * step of one at 7 on such a backend gained half of what it would on an
- * ideal one, and noise must not decide that. */
+ * ideal one, and noise must not decide that.
+ * The trial's latency must also stay within the tolerance of the knee's:
+ * the idle-gap gain comes from a request always waiting in the backend's
+ * queue, and a critical request sent after it waits there too. With 4
+ * workers, 5 in flight gains the same 8% but costs every request some 15%
+ * more latency (a quarter of a service time, less the gap); with 8, 9 costs
+ * an eighth less the gap, a few percent, and passes. */
 #define TRIAL_GAIN_SHARE (1.0 / 3)
 /* A doubling may overshoot the knee by no more than this share of the limit
  * (and half a slot): what it passes on becomes the knee, and no later trial
@@ -162,9 +168,9 @@ static double grown(const struct sl_limiter *lim, uint64_t now_ns)
 }
 
 /* Before a knee is known, latency within tolerance of the no-load one; at or
- * below the knee, within tolerance of the knee's; above it (a trial), the
- * throughput of a backend with a third of the step more workers than the
- * knee (a doubling: nearly the whole step). */
+ * below the knee, within tolerance of the knee's; above it (a trial), that
+ * and the throughput of a backend with a third of the step more workers
+ * than the knee (a doubling: nearly the whole step). */
 static bool is_window_fine(const struct sl_limiter *lim, uint32_t at, double mean_ns)
 {
     if (lim->knee == 0)
@@ -179,7 +185,8 @@ static bool is_window_fine(const struct sl_limiter *lim, uint32_t at, double mea
         if (workers < at - slack)
             workers = at - slack;
     }
-    return (double)at * lim->knee_ns >= workers * mean_ns;
+    return (double)at * lim->knee_ns >= workers * mean_ns &&
+           mean_ns <= lim->cfg.tolerance * lim->knee_ns;
 }
 
 static void on_window_fine(struct sl_limiter *lim, uint32_t at, double mean_ns, uint64_t now_ns)

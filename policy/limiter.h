@@ -14,10 +14,12 @@
  *     knee, against tolerance x the knee's own latency (a smoothed mean of
  *     the windows there);
  *   - above the knee (a trial), by the throughput it shows (Little's law:
- *     in flight / mean latency): it must be that of a backend with half the
- *     step more workers than the knee's. A step past the backend's knee
- *     gains nothing, whatever the backend's size, while a latency rise that
- *     comes with more throughput (a CPU shared with the backend) passes.
+ *     in flight / mean latency): it must be that of a backend with a third
+ *     of the step more workers than the knee's, and its latency within
+ *     tolerance x the knee's. A step past the backend's knee gains nothing,
+ *     whatever the backend's size; a latency rise that comes with more
+ *     throughput (a CPU shared with the backend) passes unless it is a
+ *     queue inside the backend (see TRIAL_GAIN_SHARE).
  * Then:
  *   - a fine window that reached the limit makes it the knee if above it,
  *     and the limit grows: doubling until the first rise (slow start), then
