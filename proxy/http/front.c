@@ -16,7 +16,6 @@
 
 #include "config.h"
 #include "plane.h"
-#include "timeval_ms.h"
 
 static const struct sockaddr *peer_addr(const struct sl_front *f)
 {
@@ -124,12 +123,12 @@ void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl
     publish_open(f, protocol);
 }
 
-struct timeval sl_front_idle_time(const struct sl_front *f, bool is_draining)
+uint32_t sl_front_idle_ms(const struct sl_front *f, bool is_draining)
 {
-    unsigned ms = f->plane->cfg->client_idle_timeout_ms;
+    uint32_t ms = f->plane->cfg->client_idle_timeout_ms;
     if (is_draining && ms > SL_DRAIN_IDLE_MS)
         ms = SL_DRAIN_IDLE_MS;
-    return sl_timeval_ms(ms);
+    return ms;
 }
 
 void sl_front_fini(struct sl_front *f)
@@ -204,8 +203,10 @@ bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
     }
     evbuffer_freeze(out, 1);
     if (evbuffer_get_length(out) == 0) {
-        /* in the loop turn that added it, deleting the write event costs nothing */
-        bufferevent_disable(bev, EV_WRITE);
+        /* in the loop turn that added it, deleting the write event costs no
+         * syscall; most flushes find it not added at all */
+        if (bufferevent_get_enabled(bev) & EV_WRITE)
+            bufferevent_disable(bev, EV_WRITE);
         return true;
     }
     if (n < 0 && errno == EAGAIN) {

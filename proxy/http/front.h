@@ -94,7 +94,7 @@ void sl_front_fini(struct sl_front *f);
 
 /* How long the connection may stay idle before it is closed: the config's
  * client_idle_timeout_ms, and at most SL_DRAIN_IDLE_MS once the drain began. */
-struct timeval sl_front_idle_time(const struct sl_front *f, bool is_draining);
+uint32_t sl_front_idle_ms(const struct sl_front *f, bool is_draining);
 
 /* The client's IP address as rules take it, or NULL for a Unix-socket client. */
 const struct sl_ip *sl_front_peer_ip(const struct sl_front *f);

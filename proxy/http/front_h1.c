@@ -151,7 +151,7 @@ static void schedule_pump(struct front_h1 *front)
 
 static void arm_head_timer(struct front_h1 *front)
 {
-    struct timeval tv = sl_front_idle_time(&front->base, front->is_draining);
+    struct timeval tv = sl_timeval_ms(sl_front_idle_ms(&front->base, front->is_draining));
     evtimer_add(front->head_timer, &tv);
 }
 

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "plane.h"
 #include "request.h"
-#include "timeval_ms.h"
+#include "timer.h"
 
 /* Frames are generated only while less than this is waiting for the socket, so a
  * client that does not read cannot make sluice buffer without bound. */
@@ -35,7 +35,7 @@ struct front_h2 {
     struct event *read_event; /* cleartext: reads the socket itself; NULL over TLS */
     nghttp2_session *session;
     struct event *flush_event;       /* runs flush() on the next loop turn */
-    struct event *idle_timer;        /* armed while no request is open; reads do not move it */
+    struct sl_timer idle_timer;      /* armed while no request is open; reads do not move it */
     struct sl_request_list requests; /* open streams that have a request */
     bool is_closing;                 /* drop the connection at the next edge */
     bool is_finishing;               /* close once the output has drained */
@@ -73,8 +73,7 @@ static const struct sl_config *cfg_of(const struct front_h2 *front)
  * not a read timeout, so that such frames do not push it back. */
 static void arm_idle_timer(struct front_h2 *front)
 {
-    struct timeval tv = sl_front_idle_time(&front->base, front->is_draining);
-    evtimer_add(front->idle_timer, &tv);
+    sl_timer_arm_ms(&front->idle_timer, sl_front_idle_ms(&front->base, front->is_draining));
 }
 
 static void update_idle_timeout(struct front_h2 *front)
@@ -88,7 +87,7 @@ static void update_idle_timeout(struct front_h2 *front)
     if (is_idle)
         arm_idle_timer(front);
     else
-        evtimer_del(front->idle_timer);
+        sl_timer_stop(&front->idle_timer);
 }
 
 /* RFC 9113 §6.8: no new streams; those up to the last processed will be answered. */
@@ -128,8 +127,7 @@ static void end_calmly(struct front_h2 *front, const char *why)
             front->base.peer, why);
     front->is_calmed = true;
     front->has_timed_out = true; /* the idle timer's next run closes */
-    struct timeval tv = sl_timeval_ms(SL_DRAIN_IDLE_MS);
-    evtimer_add(front->idle_timer, &tv);
+    sl_timer_arm_ms(&front->idle_timer, SL_DRAIN_IDLE_MS);
     nghttp2_session_terminate_session(front->session, NGHTTP2_ENHANCE_YOUR_CALM);
     schedule_flush(front);
 }
@@ -552,7 +550,7 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     sl_front_fini(&front->base);
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
-    event_free(front->idle_timer);
+    sl_timer_deinit(&front->idle_timer);
     if (front->read_event != NULL)
         event_free(front->read_event);
     bufferevent_free(front->bev);
@@ -691,7 +689,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 /* GOAWAY first (RFC 9113 §9.1: say so before closing), then, a timeout later,
  * the close: a client that does not even read its GOAWAY is dropped. */
-static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_idle_timeout(void *arg)
 {
     struct front_h2 *front = arg;
     SL_DEBUG("conn=%llu peer=%s: idle; closing", (unsigned long long)front->base.id,
@@ -761,8 +759,7 @@ static void discard_unserved(struct front_h2 *front)
     nghttp2_session_del(front->session);
     if (front->flush_event)
         event_free(front->flush_event);
-    if (front->idle_timer)
-        event_free(front->idle_timer);
+    sl_timer_deinit(&front->idle_timer);
     if (front->read_event)
         event_free(front->read_event);
     free(front);
@@ -779,11 +776,11 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, 
     front->base.plane = p;
     front->glitches_halved_ns = sl_clock_coarse_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
-    front->idle_timer = evtimer_new(p->base, on_idle_timeout, front);
+    int timer_rc = sl_timer_init(&front->idle_timer, p->base, on_idle_timeout, front);
     if (!is_tls)
         front->read_event =
             event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
-    if (front->flush_event == NULL || front->idle_timer == NULL ||
+    if (front->flush_event == NULL || timer_rc != 0 ||
         (!is_tls && front->read_event == NULL) || start_session(front) != 0) {
         discard_unserved(front);
         return NULL;

@@ -52,7 +52,7 @@ const char *sl_request_describe(const struct sl_request *req, char *buf, size_t 
     return buf;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_timer(void *arg);
 static void update_stall_timer(struct sl_request *req);
 
 static void request_destroy(struct sl_request *req)
@@ -64,8 +64,7 @@ static void request_destroy(struct sl_request *req)
         evbuffer_free(req->replay);
     if (req->response.body)
         evbuffer_free(req->response.body);
-    if (req->timer)
-        event_free(req->timer);
+    sl_timer_deinit(&req->timer);
     free(req);
 }
 
@@ -79,9 +78,9 @@ static struct sl_request *request_alloc(struct sl_plane *p)
     req->pending_body = evbuffer_new();
     req->replay = evbuffer_new();
     req->response.body = evbuffer_new();
-    req->timer = evtimer_new(p->base, on_timer, req);
+    int timer_rc = sl_timer_init(&req->timer, p->base, on_timer, req);
     if (req->arena == NULL || req->pending_body == NULL || req->replay == NULL ||
-        req->response.body == NULL || req->timer == NULL) {
+        req->response.body == NULL || timer_rc != 0) {
         request_destroy(req);
         return NULL;
     }
@@ -120,7 +119,9 @@ void sl_request_move(struct sl_request *req, struct sl_front *front, int32_t str
     req->outcome.protocol = front->protocol;
 }
 
-/* Back to the free list, every field but the owned buffers cleared. */
+/* Back to the free list, every field but the owned buffers and the timer
+ * cleared. The timer is only stopped: its event, if pending, fires into
+ * nothing once, while the next request on this object re-arms it for free. */
 static void request_recycle(struct sl_request *req)
 {
     struct sl_plane *p = req->plane;
@@ -130,8 +131,8 @@ static void request_recycle(struct sl_request *req)
     }
     struct sl_arena *arena = req->arena;
     struct evbuffer *pending = req->pending_body, *replay = req->replay, *body = req->response.body;
-    struct event *timer = req->timer;
-    evtimer_del(timer);
+    struct sl_timer timer = req->timer;
+    sl_timer_stop(&timer);
     sl_arena_reset(arena);
     evbuffer_drain(pending, evbuffer_get_length(pending));
     evbuffer_drain(replay, evbuffer_get_length(replay));
@@ -263,20 +264,15 @@ static void return_credit(struct sl_request *req)
     req->unconsumed_bytes = 0;
 }
 
-/* The request's one timer. Whatever arms, stops or fires it (these two,
- * update_stall_timer, arm_expiry, write_failed, on_timer) keeps
- * is_head_deadline_armed true only while it holds the response head's deadline. */
+/* The request's one timer: what it means is in the request's state. */
 static void arm_timer(struct sl_request *req, uint32_t ms)
 {
-    struct timeval tv = sl_timeval_ms(ms);
-    evtimer_add(req->timer, &tv);
-    req->is_head_deadline_armed = false;
+    sl_timer_arm_ms(&req->timer, ms);
 }
 
 static void stop_timer(struct sl_request *req)
 {
-    evtimer_del(req->timer);
-    req->is_head_deadline_armed = false;
+    sl_timer_stop(&req->timer);
 }
 
 /* Leaves the backend's admission: out of its queue (the client gave up), or
@@ -335,7 +331,7 @@ static bool is_awaiting_response_head(const struct sl_request *req)
 }
 
 /* The client must keep the exchange moving; each bit of progress re-arms the
- * timer (a timer-heap update, no syscall). Otherwise the timer is the response
+ * timer (a clock read: see timer.h). Otherwise the timer is the response
  * head's deadline, which progress does not move. */
 static void update_stall_timer(struct sl_request *req)
 {
@@ -344,13 +340,7 @@ static void update_stall_timer(struct sl_request *req)
     if (is_clients_turn(req)) {
         arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
     } else if (is_awaiting_response_head(req)) {
-        if (req->is_head_deadline_armed)
-            return; /* set when the request was all sent; progress does not move it */
-        uint64_t now = sl_clock_ns();
-        uint64_t due = req->response_head_due_ns;
-        struct timeval tv = sl_timeval_ns(due > now ? due - now : 0);
-        evtimer_add(req->timer, &tv);
-        req->is_head_deadline_armed = true;
+        sl_timer_arm_at(&req->timer, req->response_head_due_ns);
     } else {
         stop_timer(req);
     }
@@ -471,8 +461,7 @@ static void write_failed(struct sl_request *req)
     if (req->is_write_failed)
         return;
     req->is_write_failed = true;
-    req->is_head_deadline_armed = false;
-    event_active(req->timer, EV_TIMEOUT, 1);
+    sl_timer_fire_soon(&req->timer);
 }
 
 /* Body bytes for the upstream, keeping a copy while a retry is still possible. */
@@ -495,8 +484,7 @@ static void send_end(struct sl_request *req)
     if (req->is_end_sent)
         return;
     req->is_end_sent = true;
-    req->is_head_deadline_armed = false; /* a new deadline, on a retry too */
-    req->response_head_due_ns =
+    req->response_head_due_ns = /* a new deadline, on a retry too */
         sl_clock_ns() + (uint64_t)req->backend->response_timeout_ms * 1000000;
     req->upconn->ops->end(req->upconn, req);
 }
@@ -723,9 +711,7 @@ static void arm_expiry(struct sl_request *req, uint64_t now)
 {
     uint64_t at =
         sl_admission_expiry(&gate_of(req)->admission, &req->admission, now, &req->expiry_reason);
-    struct timeval tv = sl_timeval_ns(at - now);
-    evtimer_add(req->timer, &tv);
-    req->is_head_deadline_armed = false;
+    sl_timer_arm_at(&req->timer, at);
 }
 
 static void admit(struct sl_request *req)
@@ -1102,10 +1088,9 @@ static void answer_backend_timeout(struct sl_request *req, const char *what, con
     respond_locally(req, SL_CAUSE_UPSTREAM_TIMEOUT, 504, answer);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(void *arg)
 {
     struct sl_request *req = arg;
-    req->is_head_deadline_armed = false; /* it has run out */
     char who[128];
     if (req->is_awaiting_head) {
         req->is_awaiting_head = false;

@@ -29,6 +29,7 @@
 #include "admission.h"
 #include "headers.h"
 #include "outcome.h"
+#include "timer.h"
 
 struct event;
 struct evbuffer;
@@ -114,7 +115,7 @@ struct sl_request {
     struct sl_outcome outcome;     /* filled in as the request goes */
     struct evbuffer *pending_body; /* body received while QUEUED or WAITING */
     struct evbuffer *replay;       /* body bytes sent upstream, kept for one retry */
-    struct event *timer;           /* owned: queueing limit, or a stalled client */
+    struct sl_timer timer;         /* queueing limit, a deadline, or a stalled client */
     size_t unconsumed_bytes;       /* body bytes not yet credited to the client */
     bool is_ended;                 /* the client sent the whole body */
     bool is_end_sent;              /* the upstream was told the body ended */
@@ -131,7 +132,6 @@ struct sl_request {
     bool is_write_failed;             /* the upstream could not queue a write: the timer answers */
     bool is_awaiting_head;            /* the timer is the head's deadline */
     uint64_t response_head_due_ns;    /* the request was all sent: its answer's deadline */
-    bool is_head_deadline_armed;      /* the timer holds that deadline, which does not move */
     TAILQ_ENTRY(sl_request) in_front; /* the front's open requests */
     TAILQ_ENTRY(sl_request) in_pool;  /* the pool's wait list, WAITING only */
     struct sl_request *next_free;     /* the plane's free list */

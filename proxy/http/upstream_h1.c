@@ -23,6 +23,7 @@
 #include "log.h"
 #include "plane.h"
 #include "request.h"
+#include "timer.h"
 #include "timeval_ms.h"
 #include "upstream.h"
 #include "upstream_pool.h"
@@ -32,8 +33,9 @@ enum h1_state { H1_CONNECTING, H1_BUSY, H1_IDLE };
 
 struct h1_conn {
     struct sl_upconn base;    /* first: the pool's view */
-    struct sl_upstream_io io; /* owned; read_event is added once connected, its timer
-                               * the response timeout (BUSY) or the idle one (IDLE) */
+    struct sl_upstream_io io; /* owned; read_event is added once connected */
+    struct sl_timer timer;    /* the response timeout once the request is queued (moved
+                               * by each read: the longest silence), or the idle one */
     struct sl_request *req;   /* the borrower; NULL when idle or detached */
     enum h1_state state;
     http_parser parser;
@@ -95,14 +97,27 @@ static const struct sl_backend_config *backend_of(const struct h1_conn *conn)
     return conn->base.server->pool->cfg;
 }
 
+static void arm_response_timeout(struct h1_conn *conn)
+{
+    sl_timer_arm_ms(&conn->timer, backend_of(conn)->response_timeout_ms);
+}
+
+/* The read event stays added from the connect on, but while paused. */
 static void start_reading(struct h1_conn *conn)
 {
-    struct timeval tv;
-    bool has_timer = conn->is_request_sent;
-    if (has_timer)
-        tv = sl_timeval_ms(backend_of(conn)->response_timeout_ms);
-    event_add(conn->io.read_event, has_timer ? &tv : NULL);
+    if (!event_pending(conn->io.read_event, EV_READ, NULL))
+        event_add(conn->io.read_event, NULL);
+    if (conn->is_request_sent)
+        arm_response_timeout(conn);
 }
+
+static void stop_reading(struct h1_conn *conn)
+{
+    event_del(conn->io.read_event);
+    sl_timer_stop(&conn->timer);
+}
+
+static void on_timer(void *arg);
 
 static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base *base, int *err)
 {
@@ -113,9 +128,16 @@ static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base 
     }
     conn->base.ops = &sl_upstream_h1_ops;
     conn->base.server = server;
+    if (sl_timer_init(&conn->timer, base, on_timer, conn) != 0) {
+        sl_timer_deinit(&conn->timer);
+        free(conn);
+        *err = -ENOMEM;
+        return NULL;
+    }
     bool is_connected = false;
     *err = sl_upstream_io_open(&conn->io, server->addr, base, &io_handlers, conn, &is_connected);
     if (*err != 0) {
+        sl_timer_deinit(&conn->timer);
         free(conn);
         return NULL;
     }
@@ -136,6 +158,7 @@ static void h1_free(struct sl_upconn *c)
     struct h1_conn *conn = h1_of(c);
     conn->base.server->conn_count--;
     sl_upstream_io_close(&conn->io);
+    sl_timer_deinit(&conn->timer);
     free(conn);
 }
 
@@ -189,11 +212,7 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->parser.data = conn;
     if (conn->state == H1_IDLE) {
         conn->state = H1_BUSY;
-        /* No response timeout until the whole request is queued. Only the timer
-         * goes: deleting and adding the event again costs an epoll_ctl per
-         * request. An idle timeout that fired in this very loop turn still runs,
-         * and on_readable knows it for what it is. */
-        event_remove_timer(conn->io.read_event);
+        sl_timer_stop(&conn->timer); /* no response timeout until the request is queued */
     }
 }
 
@@ -266,7 +285,7 @@ static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
         return;
     conn->is_paused = is_paused;
     if (is_paused)
-        event_del(conn->io.read_event);
+        stop_reading(conn);
     else
         start_reading(conn);
 }
@@ -316,8 +335,9 @@ static void h1_idle(struct sl_upconn *c)
     conn->state = H1_IDLE;
     conn->req = NULL;
     conn->is_paused = false;
-    struct timeval idle_tv = sl_timeval_ms(backend_of(conn)->keepalive_idle_timeout_ms);
-    event_add(conn->io.read_event, &idle_tv);
+    if (!event_pending(conn->io.read_event, EV_READ, NULL))
+        event_add(conn->io.read_event, NULL);
+    sl_timer_arm_ms(&conn->timer, backend_of(conn)->keepalive_idle_timeout_ms);
 }
 
 const struct sl_upstream_ops sl_upstream_h1_ops = {
@@ -564,19 +584,19 @@ static void on_read_timeout(struct h1_conn *conn)
     fail(conn, SL_UPSTREAM_TIMEOUT);
 }
 
+static void on_timer(void *arg)
+{
+    on_read_timeout(arg);
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct h1_conn *conn = arg;
-    if (what & EV_TIMEOUT) {
-        /* before the request is all queued no response timer runs: this is the
-         * idle timer, due in the loop turn that lent the connection */
-        if (conn->req == NULL || conn->is_request_sent)
-            on_read_timeout(conn);
-        return;
-    }
     ssize_t n = read(fd, read_buf, sizeof(read_buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n > 0 && conn->is_request_sent && (conn->req != NULL || conn->is_draining))
+        arm_response_timeout(conn); /* silence is measured from the last byte */
     if (conn->req == NULL && conn->is_draining && n > 0) {
         drain_bytes(conn, read_buf, (size_t)n);
     } else if (conn->req == NULL) {
