@@ -385,6 +385,8 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
 static size_t find_head(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
+    if (evbuffer_get_length(in) == 0)
+        return 0; /* the usual look for a next request, after a response */
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
     size_t limit = head_limit(front);
     if (end.pos < 0) {
@@ -519,6 +521,73 @@ static bool can_keep_alive(const struct front_h1 *front, const struct sl_request
     return front->parser.content_length <= SL_H1_DRAIN_MAX_BYTES;
 }
 
+/* A response head, written in two passes: counting (buf NULL), then into
+ * space of that size, so that it goes into the output in one piece (an
+ * evbuffer_add per part ran the output's callbacks twenty-odd times). */
+struct head_writer {
+    char *buf;
+    size_t len;
+};
+
+static void put(struct head_writer *w, const void *bytes, size_t len)
+{
+    if (w->buf != NULL)
+        memcpy(w->buf + w->len, bytes, len);
+    w->len += len;
+}
+
+#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
+
+/* The lines sluice adds after the backend's fields, each a literal. */
+struct head_framing {
+    bool needs_zero_length;
+    bool is_chunked;
+    bool is_close;
+    bool is_http10_keep_alive;
+};
+
+static void put_head(struct head_writer *w, unsigned status, const nghttp2_nv *nva, size_t count,
+                     const struct head_framing *framing)
+{
+    char digits[3] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                      (char)('0' + status % 10)};
+    const char *reason = sl_h1_reason(status);
+    PUT_LITERAL(w, "HTTP/1.1 ");
+    put(w, digits, sizeof(digits));
+    PUT_LITERAL(w, " ");
+    put(w, reason, strlen(reason));
+    PUT_LITERAL(w, "\r\n");
+    for (size_t i = 0; i < count; i++) {
+        put(w, nva[i].name, nva[i].namelen);
+        PUT_LITERAL(w, ": ");
+        put(w, nva[i].value, nva[i].valuelen);
+        PUT_LITERAL(w, "\r\n");
+    }
+    if (framing->needs_zero_length)
+        PUT_LITERAL(w, "content-length: 0\r\n");
+    if (framing->is_chunked)
+        PUT_LITERAL(w, "transfer-encoding: chunked\r\n");
+    if (framing->is_close)
+        PUT_LITERAL(w, "connection: close\r\n");
+    else if (framing->is_http10_keep_alive)
+        PUT_LITERAL(w, "connection: keep-alive\r\n");
+    PUT_LITERAL(w, "\r\n");
+}
+
+static int add_head(struct evbuffer *out, unsigned status, const nghttp2_nv *nva, size_t count,
+                    const struct head_framing *framing)
+{
+    struct head_writer counter = {.buf = NULL, .len = 0};
+    put_head(&counter, status, nva, count, framing);
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)counter.len, &vec, 1) != 1)
+        return SL_ENOMEM;
+    struct head_writer w = {.buf = vec.iov_base, .len = 0};
+    put_head(&w, status, nva, count, framing);
+    vec.iov_len = w.len;
+    return evbuffer_commit_space(out, &vec, 1) == 0 ? 0 : SL_ENOMEM;
+}
+
 /* Status line, the fields (sl_h2_response_fields has dropped what is
  * connection-specific, and lowercased the names), then the framing. */
 static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned status,
@@ -537,30 +606,21 @@ static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
     bool is_close_delimited = has_body && !has_length && is_http10(front);
     front->is_chunked_out = has_body && !has_length && !is_http10(front);
     front->is_keep_alive = can_keep_alive(front, req, status, is_close_delimited);
-    struct evbuffer *out = output_of(front);
-    sl_front_prepare_output(&front->base, out);
-    evbuffer_add_printf(out, "HTTP/1.1 %u %s\r\n", status, sl_h1_reason(status));
-    for (size_t i = 0; i < count; i++) {
-        evbuffer_add(out, nva[i].name, nva[i].namelen);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, nva[i].value, nva[i].valuelen);
-        evbuffer_add(out, "\r\n", 2);
-    }
     /* RFC 9112 §6.3: without a length or chunks, a body would run to the close */
     bool may_have_body = status != 204 && status != 304 && !req->is_head_method;
-    if (!has_body && !has_length && may_have_body)
-        evbuffer_add(out, "content-length: 0\r\n", 19);
-    if (front->is_chunked_out)
-        evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
-    if (!front->is_keep_alive)
-        evbuffer_add(out, "connection: close\r\n", 19);
-    else if (is_http10(front))
-        evbuffer_add(out, "connection: keep-alive\r\n", 24);
-    rv = evbuffer_add(out, "\r\n", 2);
+    struct head_framing framing = {
+        .needs_zero_length = !has_body && !has_length && may_have_body,
+        .is_chunked = front->is_chunked_out,
+        .is_close = !front->is_keep_alive,
+        .is_http10_keep_alive = is_http10(front),
+    };
+    struct evbuffer *out = output_of(front);
+    sl_front_prepare_output(&front->base, out);
+    rv = add_head(out, status, nva, count, &framing);
     front->is_head_sent = true;
     front->is_response_done = !has_body;
     schedule_pump(front);
-    return rv == 0 ? 0 : SL_ENOMEM;
+    return rv;
 }
 
 /* Pulls response body into the output, up to the high mark. */
