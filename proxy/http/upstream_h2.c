@@ -33,6 +33,7 @@
 #include "log.h"
 #include "plane.h"
 #include "request.h"
+#include "timer.h"
 #include "timeval_ms.h"
 #include "upstream.h"
 #include "upstream_pool.h"
@@ -56,7 +57,7 @@ struct h2_stream {
     struct sl_request *req; /* the borrower; NULL once done, failed or detached */
     int32_t id;
     struct evbuffer *body;       /* request body bytes not yet framed */
-    struct event *timer;         /* response timeout: no progress for response_timeout_ms */
+    struct sl_timer timer;       /* response timeout: no progress for response_timeout_ms */
     size_t unconsumed_bytes;     /* response bytes received while paused, not yet credited */
     bool is_body_ended;          /* the request told the body is complete */
     bool is_sent;                /* END_STREAM went out: the request is all sent */
@@ -103,7 +104,7 @@ static const char *server_name(const struct h2_conn *conn)
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_flush(evutil_socket_t fd, short what, void *arg);
-static void on_stream_timeout(evutil_socket_t fd, short what, void *arg);
+static void on_stream_timeout(void *arg);
 
 static const struct sl_upstream_io_handlers io_handlers = {
     .on_readable = on_readable,
@@ -115,8 +116,7 @@ static const struct sl_upstream_io_handlers io_handlers = {
 
 static void free_stream(struct h2_stream *s)
 {
-    if (s->timer)
-        event_free(s->timer);
+    sl_timer_deinit(&s->timer);
     if (s->body)
         evbuffer_free(s->body);
     free(s);
@@ -165,7 +165,7 @@ static void h2_free(struct sl_upconn *c)
     struct h2_stream *s;
     TAILQ_FOREACH(s, &conn->open, link)
     {
-        evtimer_del(s->timer);
+        sl_timer_stop(&s->timer);
     }
 }
 
@@ -180,8 +180,8 @@ static struct h2_stream *take_stream(struct h2_conn *conn)
             return NULL;
         s->conn = conn;
         s->body = evbuffer_new();
-        s->timer = evtimer_new(conn->loop, on_stream_timeout, s);
-        if (s->body == NULL || s->timer == NULL) {
+        int timer_rc = sl_timer_init(&s->timer, conn->loop, on_stream_timeout, s);
+        if (s->body == NULL || timer_rc != 0) {
             free_stream(s);
             return NULL;
         }
@@ -194,7 +194,7 @@ static void recycle_stream(struct h2_stream *s)
 {
     struct h2_conn *conn = s->conn;
     TAILQ_REMOVE(&conn->open, s, link);
-    evtimer_del(s->timer);
+    sl_timer_stop(&s->timer); /* its event, if pending, fires into nothing */
     evbuffer_drain(s->body, evbuffer_get_length(s->body));
     *s = (struct h2_stream){.conn = conn, .body = s->body, .timer = s->timer};
     TAILQ_INSERT_HEAD(&conn->spare, s, link);
@@ -277,7 +277,7 @@ static struct sl_request *take_request(struct h2_stream *s)
     struct sl_request *req = s->req;
     s->req = NULL;
     req->exchange = NULL;
-    evtimer_del(s->timer);
+    sl_timer_stop(&s->timer);
     return req;
 }
 
@@ -339,8 +339,7 @@ static void arm_response_timer(struct h2_stream *s)
 {
     if (!s->is_body_ended || s->is_paused)
         return;
-    struct timeval tv = sl_timeval_ms(backend_of(s->conn)->response_timeout_ms);
-    evtimer_add(s->timer, &tv);
+    sl_timer_arm_ms(&s->timer, backend_of(s->conn)->response_timeout_ms);
 }
 
 /* A backend whose flow-control window stays shut holds the request body: the
@@ -351,8 +350,7 @@ static void arm_window_timer(struct h2_stream *s)
     if (s->is_body_ended || (nghttp2_session_get_stream_remote_window_size(session, s->id) > 0 &&
                              nghttp2_session_get_remote_window_size(session) > 0))
         return;
-    struct timeval tv = sl_timeval_ms(backend_of(s->conn)->response_timeout_ms);
-    evtimer_add(s->timer, &tv);
+    sl_timer_arm_ms(&s->timer, backend_of(s->conn)->response_timeout_ms);
 }
 
 static unsigned parse_status(const uint8_t *value, size_t len)
@@ -544,7 +542,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
 {
     struct h2_stream *s = source->ptr;
     if (!s->is_body_ended)
-        evtimer_del(s->timer); /* the window is open */
+        sl_timer_stop(&s->timer); /* the window is open */
     int n = evbuffer_remove(s->body, buf, length);
     size_t taken = n > 0 ? (size_t)n : 0;
     bool is_empty = evbuffer_get_length(s->body) == 0;
@@ -813,7 +811,7 @@ static void h2_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
         return;
     s->is_paused = is_paused;
     if (is_paused) {
-        evtimer_del(s->timer);
+        sl_timer_stop(&s->timer);
         return;
     }
     if (s->unconsumed_bytes > 0) {
@@ -861,7 +859,7 @@ const struct sl_upstream_ops sl_upstream_h2c_ops = {
 
 /* --- events: each holds the connection while it runs --- */
 
-static void on_stream_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_stream_timeout(void *arg)
 {
     struct h2_stream *s = arg;
     struct h2_conn *conn = s->conn;
