@@ -216,6 +216,25 @@ bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
     return false;
 }
 
+bool sl_front_write_or_queue(struct sl_front *f, struct bufferevent *bev, const void *data,
+                             size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    size_t sent = 0;
+    if (!f->is_tls && evbuffer_get_length(out) == 0) {
+        ssize_t n;
+        do
+            n = write(bufferevent_getfd(bev), data, len);
+        while (n < 0 && errno == EINTR);
+        /* an error is sl_front_write_out's to find, on the bytes queued */
+        sent = n > 0 ? (size_t)n : 0;
+    }
+    if (sent == len)
+        return true;
+    sl_front_prepare_output(f, out);
+    return evbuffer_add(out, (const uint8_t *)data + sent, len - sent) == 0;
+}
+
 ssize_t sl_front_read(int fd, size_t max, const uint8_t **data)
 {
     static uint8_t buf[SL_FRONT_READ_BYTES]; /* each read is taken whole before the next */

@@ -127,6 +127,15 @@ void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out);
  * connection failed. */
 bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev);
 
+/* Cleartext with an empty output: data goes to the socket at once, by one
+ * write(2), and only what the socket does not take is added to the output
+ * (for sl_front_write_out to go on with). Otherwise, or over TLS, data is
+ * added to the output. Either way the bytes are the front's to send, in
+ * order; returns false only when they could not be queued (out of memory).
+ * A response a loop turn produces whole then costs no evbuffer chain. */
+bool sl_front_write_or_queue(struct sl_front *f, struct bufferevent *bev, const void *data,
+                             size_t len);
+
 /* Cleartext fronts read their socket themselves, not through the bufferevent:
  * libevent 2.1 reads at most 4 KiB a call and asks FIONREAD before each, so
  * 16 multiplexed bid requests took five turns of the loop and three syscalls

@@ -559,9 +559,25 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
 }
 
 /* What nghttp2 has ready, into out up to the high mark. */
+/* nghttp2 hands out one frame a call: a flush's frames are gathered here
+ * and leave together (sl_front_write_or_queue), the output evbuffer taking
+ * only what the socket does not. Shared by the worker's fronts, as a flush
+ * ends with the buffer empty. */
+#define SL_FRONT_GATHER_BYTES (16 * 1024)
+static uint8_t gathered[SL_FRONT_GATHER_BYTES];
+
+static void queue_gathered(struct front_h2 *front, size_t *len)
+{
+    if (*len > 0 && !sl_front_write_or_queue(&front->base, front->bev, gathered, *len))
+        front->is_closing = true;
+    *len = 0;
+}
+
 static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
-    while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
+    size_t len = 0;
+    while (!front->is_closing &&
+           evbuffer_get_length(out) + len < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
         if (n < 0) {
@@ -572,13 +588,17 @@ static void produce(struct front_h2 *front, struct evbuffer *out, size_t *writte
         }
         if (n == 0)
             break;
-        /* only with bytes to add: an idle connection keeps no empty 16 KiB chain */
-        sl_front_prepare_output(&front->base, out);
-        if (evbuffer_add(out, data, (size_t)n) != 0)
+        *written += (size_t)n;
+        if (len + (size_t)n <= sizeof(gathered)) {
+            memcpy(gathered + len, data, (size_t)n);
+            len += (size_t)n;
+            continue;
+        }
+        queue_gathered(front, &len);
+        if (!sl_front_write_or_queue(&front->base, front->bev, data, (size_t)n))
             front->is_closing = true;
-        else
-            *written += (size_t)n;
     }
+    queue_gathered(front, &len);
 }
 
 /* Serialises what nghttp2 has ready into the output, up to the high mark,
