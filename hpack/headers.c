@@ -679,15 +679,31 @@ static bool is_dropped_from_response(const struct sl_header_list *h1, const nght
     return is_length_void && is_named(nv, "content-length", 14);
 }
 
+/* The checks every field must pass, and what decides which are dropped, in
+ * one pass over the fields: Connection and Transfer-Encoding are looked for
+ * as the names go by. */
+static bool is_each_field_valid(const struct sl_header_list *h1, bool *has_connection,
+                                bool *has_transfer_encoding)
+{
+    *has_connection = *has_transfer_encoding = false;
+    for (size_t i = 0; i < h1->count; i++) {
+        const nghttp2_nv *nv = &h1->items[i];
+        if (!is_regular_field_valid(nv))
+            return false;
+        *has_connection = *has_connection || is_named(nv, "connection", 10);
+        *has_transfer_encoding = *has_transfer_encoding || is_named(nv, "transfer-encoding", 17);
+    }
+    return true;
+}
+
 int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
                           nghttp2_nv **out, size_t *count)
 {
     if (status < 200 || status > 599)
         return SL_EINVALID;
-    for (size_t i = 0; i < h1->count; i++) {
-        if (!is_regular_field_valid(&h1->items[i]))
-            return SL_EINVALID;
-    }
+    bool has_connection, has_transfer_encoding;
+    if (!is_each_field_valid(h1, &has_connection, &has_transfer_encoding))
+        return SL_EINVALID;
     if (h1->count > SIZE_MAX / sizeof(nghttp2_nv) - 1)
         return SL_ENOMEM;
     nghttp2_nv *fields = sl_arena_alloc(arena, (h1->count + 1) * sizeof(nghttp2_nv));
@@ -696,8 +712,7 @@ int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, stru
     int rc = make_status_field(arena, status, &fields[0]);
     if (rc != 0)
         return rc;
-    bool has_connection = sl_header_list_find(h1, "connection") != NULL;
-    bool is_length_void = status == 204 || sl_header_list_find(h1, "transfer-encoding") != NULL;
+    bool is_length_void = status == 204 || has_transfer_encoding;
     size_t n = 1;
     for (size_t i = 0; i < h1->count; i++) {
         const nghttp2_nv *nv = &h1->items[i];

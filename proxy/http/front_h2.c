@@ -561,9 +561,11 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
 /* What nghttp2 has ready, into out up to the high mark. */
 /* nghttp2 hands out one frame a call: a flush's frames are gathered here
  * and leave together (sl_front_write_or_queue), the output evbuffer taking
- * only what the socket does not. Shared by the worker's fronts, as a flush
- * ends with the buffer empty. */
-#define SL_FRONT_GATHER_BYTES (16 * 1024)
+ * only what the socket does not. Room for the output's high mark and one
+ * more frame of the default largest size (RFC 9113 §4.2), so that a flush
+ * is one write, as it was from the evbuffer. Shared by the worker's fronts,
+ * as a flush ends with the buffer empty. */
+#define SL_FRONT_GATHER_BYTES (SL_FRONT_OUTPUT_HIGH_BYTES + 16384 + 9)
 static uint8_t gathered[SL_FRONT_GATHER_BYTES];
 
 static void queue_gathered(struct front_h2 *front, size_t *len)
