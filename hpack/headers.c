@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "writer.h"
 
 #define INITIAL_CAPACITY 16
 
@@ -497,37 +498,21 @@ static int plan_request(const struct sl_header_list *h2, const struct sl_forward
     return 0;
 }
 
-/* Counts when buf is NULL, writes otherwise: running the same code twice makes
- * the computed length and the bytes written agree by construction. */
-struct writer {
-    char *buf;
-    size_t len;
-};
-
-static void put(struct writer *w, const void *bytes, size_t len)
+static void put_nv_value(struct sl_writer *w, const nghttp2_nv *nv)
 {
-    if (w->buf != NULL)
-        memcpy(w->buf + w->len, bytes, len);
-    w->len += len;
+    sl_put(w, nv->value, nv->valuelen);
 }
 
-#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
-
-static void put_nv_value(struct writer *w, const nghttp2_nv *nv)
-{
-    put(w, nv->value, nv->valuelen);
-}
-
-static void put_field(struct writer *w, const char *name, size_t name_len, const void *value,
+static void put_field(struct sl_writer *w, const char *name, size_t name_len, const void *value,
                       size_t value_len)
 {
-    put(w, name, name_len);
-    PUT_LITERAL(w, ": ");
-    put(w, value, value_len);
-    PUT_LITERAL(w, "\r\n");
+    sl_put(w, name, name_len);
+    SL_PUT_LITERAL(w, ": ");
+    sl_put(w, value, value_len);
+    SL_PUT_LITERAL(w, "\r\n");
 }
 
-static void put_joined_values(struct writer *w, const struct sl_header_list *h2,
+static void put_joined_values(struct sl_writer *w, const struct sl_header_list *h2,
                               const struct request_plan *plan, enum role role, const char *sep,
                               size_t sep_len)
 {
@@ -536,21 +521,21 @@ static void put_joined_values(struct writer *w, const struct sl_header_list *h2,
         if (plan->roles[i] != role)
             continue;
         if (!is_first)
-            put(w, sep, sep_len);
+            sl_put(w, sep, sep_len);
         put_nv_value(w, &h2->items[i]);
         is_first = false;
     }
 }
 
-static void put_request_line(struct writer *w, const struct request_plan *plan)
+static void put_request_line(struct sl_writer *w, const struct request_plan *plan)
 {
     put_nv_value(w, plan->method);
-    PUT_LITERAL(w, " ");
+    SL_PUT_LITERAL(w, " ");
     put_nv_value(w, plan->path);
-    PUT_LITERAL(w, " HTTP/1.1\r\n");
+    SL_PUT_LITERAL(w, " HTTP/1.1\r\n");
 }
 
-static void put_forwarded_fields(struct writer *w, const struct sl_header_list *h2,
+static void put_forwarded_fields(struct sl_writer *w, const struct sl_header_list *h2,
                                  const struct request_plan *plan)
 {
     for (size_t i = plan->first_regular; i < h2->count; i++) {
@@ -560,36 +545,36 @@ static void put_forwarded_fields(struct writer *w, const struct sl_header_list *
     }
 }
 
-static void put_cookie(struct writer *w, const struct sl_header_list *h2,
+static void put_cookie(struct sl_writer *w, const struct sl_header_list *h2,
                        const struct request_plan *plan)
 {
     if (plan->cookie_count == 0)
         return;
-    PUT_LITERAL(w, "Cookie: ");
+    SL_PUT_LITERAL(w, "Cookie: ");
     put_joined_values(w, h2, plan, ROLE_COOKIE, "; ", 2);
-    PUT_LITERAL(w, "\r\n");
+    SL_PUT_LITERAL(w, "\r\n");
 }
 
 /* The received X-Forwarded-For values, then the client's address. */
-static void put_x_forwarded_for_value(struct writer *w, const struct sl_header_list *h2,
+static void put_x_forwarded_for_value(struct sl_writer *w, const struct sl_header_list *h2,
                                       const struct request_plan *plan, const char *client_addr)
 {
     if (plan->xff_count > 0) {
         put_joined_values(w, h2, plan, ROLE_XFF, ", ", 2);
-        PUT_LITERAL(w, ", ");
+        SL_PUT_LITERAL(w, ", ");
     }
-    put(w, client_addr, strlen(client_addr));
+    sl_put(w, client_addr, strlen(client_addr));
 }
 
-static void put_x_forwarded_for(struct writer *w, const struct sl_header_list *h2,
+static void put_x_forwarded_for(struct sl_writer *w, const struct sl_header_list *h2,
                                 const struct request_plan *plan, const char *client_addr)
 {
-    PUT_LITERAL(w, "X-Forwarded-For: ");
+    SL_PUT_LITERAL(w, "X-Forwarded-For: ");
     put_x_forwarded_for_value(w, h2, plan, client_addr);
-    PUT_LITERAL(w, "\r\n");
+    SL_PUT_LITERAL(w, "\r\n");
 }
 
-static void put_request_head(struct writer *w, const struct sl_header_list *h2,
+static void put_request_head(struct sl_writer *w, const struct sl_header_list *h2,
                              const struct request_plan *plan, const struct sl_forward_info *fwd)
 {
     const nghttp2_nv *host = plan->authority != NULL ? plan->authority : plan->host;
@@ -600,8 +585,8 @@ static void put_request_head(struct writer *w, const struct sl_header_list *h2,
     put_x_forwarded_for(w, h2, plan, fwd->client_addr);
     put_field(w, "X-Forwarded-Proto", 17, fwd->scheme, strlen(fwd->scheme));
     if (plan->is_chunked)
-        PUT_LITERAL(w, "Transfer-Encoding: chunked\r\n");
-    PUT_LITERAL(w, "\r\n");
+        SL_PUT_LITERAL(w, "Transfer-Encoding: chunked\r\n");
+    SL_PUT_LITERAL(w, "\r\n");
 }
 
 int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
@@ -612,12 +597,12 @@ int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_
     int rc = plan_request(h2, fwd, has_body, arena, &plan);
     if (rc != 0)
         return rc;
-    struct writer counter = {.buf = NULL, .len = 0};
+    struct sl_writer counter = {.buf = NULL, .len = 0};
     put_request_head(&counter, h2, &plan, fwd);
     char *buf = sl_arena_alloc(arena, counter.len + 1);
     if (buf == NULL)
         return SL_ENOMEM;
-    struct writer w = {.buf = buf, .len = 0};
+    struct sl_writer w = {.buf = buf, .len = 0};
     put_request_head(&w, h2, &plan, fwd);
     buf[w.len] = '\0';
     *out = buf;
@@ -750,12 +735,12 @@ static nghttp2_nv pseudo_nv(const char *name, size_t name_len, const nghttp2_nv 
 static int make_x_forwarded_for(const struct sl_header_list *h2, const struct request_plan *plan,
                                 const char *client_addr, struct sl_arena *arena, nghttp2_nv *nv)
 {
-    struct writer counter = {.buf = NULL, .len = 0};
+    struct sl_writer counter = {.buf = NULL, .len = 0};
     put_x_forwarded_for_value(&counter, h2, plan, client_addr);
     char *buf = sl_arena_alloc(arena, counter.len + 1);
     if (buf == NULL)
         return SL_ENOMEM;
-    struct writer w = {.buf = buf, .len = 0};
+    struct sl_writer w = {.buf = buf, .len = 0};
     put_x_forwarded_for_value(&w, h2, plan, client_addr);
     buf[w.len] = '\0';
     *nv = make_nv("x-forwarded-for", 15, buf, w.len, NGHTTP2_NV_FLAG_NONE);

@@ -46,6 +46,7 @@
 #include "plane.h"
 #include "request.h"
 #include "timeval_ms.h"
+#include "writer.h"
 
 /* Response bytes are produced only while less than this waits for the socket. */
 #define SL_H1_OUTPUT_HIGH_BYTES (64 * 1024)
@@ -521,23 +522,6 @@ static bool can_keep_alive(const struct front_h1 *front, const struct sl_request
     return front->parser.content_length <= SL_H1_DRAIN_MAX_BYTES;
 }
 
-/* A response head, written in two passes: counting (buf NULL), then into
- * space of that size, so that it goes into the output in one piece (an
- * evbuffer_add per part ran the output's callbacks twenty-odd times). */
-struct head_writer {
-    char *buf;
-    size_t len;
-};
-
-static void put(struct head_writer *w, const void *bytes, size_t len)
-{
-    if (w->buf != NULL)
-        memcpy(w->buf + w->len, bytes, len);
-    w->len += len;
-}
-
-#define PUT_LITERAL(w, s) put((w), (s), sizeof(s) - 1)
-
 /* The lines sluice adds after the backend's fields, each a literal. */
 struct head_framing {
     bool needs_zero_length;
@@ -546,43 +530,45 @@ struct head_framing {
     bool is_http10_keep_alive;
 };
 
-static void put_head(struct head_writer *w, unsigned status, const nghttp2_nv *nva, size_t count,
+static void put_head(struct sl_writer *w, unsigned status, const nghttp2_nv *nva, size_t count,
                      const struct head_framing *framing)
 {
     char digits[3] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                       (char)('0' + status % 10)};
     const char *reason = sl_h1_reason(status);
-    PUT_LITERAL(w, "HTTP/1.1 ");
-    put(w, digits, sizeof(digits));
-    PUT_LITERAL(w, " ");
-    put(w, reason, strlen(reason));
-    PUT_LITERAL(w, "\r\n");
+    SL_PUT_LITERAL(w, "HTTP/1.1 ");
+    sl_put(w, digits, sizeof(digits));
+    SL_PUT_LITERAL(w, " ");
+    sl_put(w, reason, strlen(reason));
+    SL_PUT_LITERAL(w, "\r\n");
     for (size_t i = 0; i < count; i++) {
-        put(w, nva[i].name, nva[i].namelen);
-        PUT_LITERAL(w, ": ");
-        put(w, nva[i].value, nva[i].valuelen);
-        PUT_LITERAL(w, "\r\n");
+        sl_put(w, nva[i].name, nva[i].namelen);
+        SL_PUT_LITERAL(w, ": ");
+        sl_put(w, nva[i].value, nva[i].valuelen);
+        SL_PUT_LITERAL(w, "\r\n");
     }
     if (framing->needs_zero_length)
-        PUT_LITERAL(w, "content-length: 0\r\n");
+        SL_PUT_LITERAL(w, "content-length: 0\r\n");
     if (framing->is_chunked)
-        PUT_LITERAL(w, "transfer-encoding: chunked\r\n");
+        SL_PUT_LITERAL(w, "transfer-encoding: chunked\r\n");
     if (framing->is_close)
-        PUT_LITERAL(w, "connection: close\r\n");
+        SL_PUT_LITERAL(w, "connection: close\r\n");
     else if (framing->is_http10_keep_alive)
-        PUT_LITERAL(w, "connection: keep-alive\r\n");
-    PUT_LITERAL(w, "\r\n");
+        SL_PUT_LITERAL(w, "connection: keep-alive\r\n");
+    SL_PUT_LITERAL(w, "\r\n");
 }
 
+/* The head goes into the output in one piece: an evbuffer_add per part ran
+ * the output's callbacks twenty-odd times a response. */
 static int add_head(struct evbuffer *out, unsigned status, const nghttp2_nv *nva, size_t count,
                     const struct head_framing *framing)
 {
-    struct head_writer counter = {.buf = NULL, .len = 0};
+    struct sl_writer counter = {.buf = NULL, .len = 0};
     put_head(&counter, status, nva, count, framing);
     struct evbuffer_iovec vec;
     if (evbuffer_reserve_space(out, (ev_ssize_t)counter.len, &vec, 1) != 1)
         return SL_ENOMEM;
-    struct head_writer w = {.buf = vec.iov_base, .len = 0};
+    struct sl_writer w = {.buf = vec.iov_base, .len = 0};
     put_head(&w, status, nva, count, framing);
     vec.iov_len = w.len;
     return evbuffer_commit_space(out, &vec, 1) == 0 ? 0 : SL_ENOMEM;

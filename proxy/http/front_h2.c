@@ -575,11 +575,14 @@ static void queue_gathered(struct front_h2 *front, size_t *len)
     *len = 0;
 }
 
+/* Stops only when nghttp2 has nothing more or the output holds the high
+ * mark (the socket is full): a full gather buffer is written and gathering
+ * goes on, so that flush's loop, which goes on only while the output fills,
+ * leaves nothing behind in nghttp2. */
 static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
     size_t len = 0;
-    while (!front->is_closing &&
-           evbuffer_get_length(out) + len < SL_FRONT_OUTPUT_HIGH_BYTES) {
+    while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
         if (n < 0) {
@@ -591,14 +594,15 @@ static void produce(struct front_h2 *front, struct evbuffer *out, size_t *writte
         if (n == 0)
             break;
         *written += (size_t)n;
-        if (len + (size_t)n <= sizeof(gathered)) {
-            memcpy(gathered + len, data, (size_t)n);
-            len += (size_t)n;
+        if (len + (size_t)n > sizeof(gathered))
+            queue_gathered(front, &len);
+        if ((size_t)n > sizeof(gathered)) {
+            if (!sl_front_write_or_queue(&front->base, front->bev, data, (size_t)n))
+                front->is_closing = true;
             continue;
         }
-        queue_gathered(front, &len);
-        if (!sl_front_write_or_queue(&front->base, front->bev, data, (size_t)n))
-            front->is_closing = true;
+        memcpy(gathered + len, data, (size_t)n);
+        len += (size_t)n;
     }
     queue_gathered(front, &len);
 }
