@@ -558,7 +558,6 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     free(front);
 }
 
-/* What nghttp2 has ready, into out up to the high mark. */
 /* nghttp2 hands out one frame a call: a flush's frames are gathered here
  * and leave together (sl_front_write_or_queue), the output evbuffer taking
  * only what the socket does not. Room for the output's high mark and one
@@ -575,7 +574,8 @@ static void queue_gathered(struct front_h2 *front, size_t *len)
     *len = 0;
 }
 
-/* Stops only when nghttp2 has nothing more or the output holds the high
+/* What nghttp2 has ready, to the socket or into out up to the high mark.
+ * Stops only when nghttp2 has nothing more or the output holds the high
  * mark (the socket is full): a full gather buffer is written and gathering
  * goes on, so that flush's loop, which goes on only while the output fills,
  * leaves nothing behind in nghttp2. */
