@@ -806,8 +806,8 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, 
     if (!is_tls)
         front->read_event =
             event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
-    if (front->flush_event == NULL || timer_rc != 0 ||
-        (!is_tls && front->read_event == NULL) || start_session(front) != 0) {
+    if (front->flush_event == NULL || timer_rc != 0 || (!is_tls && front->read_event == NULL) ||
+        start_session(front) != 0) {
         discard_unserved(front);
         return NULL;
     }

@@ -30,8 +30,7 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
     t->on_due(t->arg);
 }
 
-int sl_timer_init(struct sl_timer *t, struct event_base *base, void (*on_due)(void *arg),
-                  void *arg)
+int sl_timer_init(struct sl_timer *t, struct event_base *base, void (*on_due)(void *arg), void *arg)
 {
     *t = (struct sl_timer){.on_due = on_due, .arg = arg};
     t->ev = evtimer_new(base, on_event, t);

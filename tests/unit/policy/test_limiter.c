@@ -281,7 +281,7 @@ static void trials_below_a_held_bad_limit_bisect_then_stay(void **state)
     unsigned first_hold = 0;
     while (limits[++w] == 68)
         first_hold++;
-    assert_int_equal(limits[w], 72); /* the hold is over: the bad limit again */
+    assert_int_equal(limits[w], 72);   /* the hold is over: the bad limit again */
     assert_in_range(first_hold, 7, 9); /* what is left of ten windows */
     for (unsigned i = 1; i <= 10 && w + i < 32; i++)
         assert_int_equal(limits[w + i], 68); /* held longer: twice ten */
