@@ -304,22 +304,6 @@ const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const c
     return NULL;
 }
 
-void sl_header_list_find_each(const struct sl_header_list *list, struct sl_field_query *queries,
-                              size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        queries[k].found = NULL;
-    for (size_t i = 0; i < list->count; i++) {
-        const nghttp2_nv *nv = &list->items[i];
-        for (size_t k = 0; k < n; k++) {
-            if (queries[k].found == NULL && is_named(nv, queries[k].name, queries[k].len)) {
-                queries[k].found = nv;
-                break; /* a field has one name */
-            }
-        }
-    }
-}
-
 size_t sl_header_list_remove(struct sl_header_list *list, const char *name)
 {
     size_t len = strlen(name), kept = 0;

@@ -53,16 +53,6 @@ int sl_header_list_append_name(struct sl_header_list *list, const char *name_par
 /* First field named name (ASCII case-insensitive), or NULL. */
 const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name);
 
-/* sl_header_list_find for each of n names in one pass over the list: each
- * query's found is set to the first field named its name, or NULL. */
-struct sl_field_query {
-    const char *name;
-    size_t len;
-    const nghttp2_nv *found;
-};
-void sl_header_list_find_each(const struct sl_header_list *list, struct sl_field_query *queries,
-                              size_t n);
-
 /* Removes every field named name (ASCII case-insensitive), keeping the order
  * of the others; returns how many were removed. The arena keeps their bytes. */
 size_t sl_header_list_remove(struct sl_header_list *list, const char *name);

@@ -796,24 +796,14 @@ static int64_t declared_length(const char *length)
     return errno == ERANGE || n > INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
-static const char *value_of(const struct sl_field_query *query)
-{
-    return query->found != NULL ? (const char *)query->found->value : NULL;
-}
-
 static void note_head_fields(struct sl_request *req)
 {
-    enum { METHOD, PATH, AUTHORITY, HOST, LENGTH };
-    struct sl_field_query q[] = {
-        [METHOD] = {":method", 7, NULL},         [PATH] = {":path", 5, NULL},
-        [AUTHORITY] = {":authority", 10, NULL},  [HOST] = {"host", 4, NULL},
-        [LENGTH] = {"content-length", 14, NULL},
-    };
-    sl_header_list_find_each(&req->fields, q, sizeof(q) / sizeof(q[0]));
-    req->method = value_of(&q[METHOD]);
-    req->path = value_of(&q[PATH]);
-    req->authority = q[AUTHORITY].found != NULL ? value_of(&q[AUTHORITY]) : value_of(&q[HOST]);
-    req->declared_body_bytes = declared_length(value_of(&q[LENGTH]));
+    req->method = field_value(req, ":method");
+    req->path = field_value(req, ":path");
+    req->authority = field_value(req, ":authority");
+    if (req->authority == NULL)
+        req->authority = field_value(req, "host");
+    req->declared_body_bytes = declared_length(field_value(req, "content-length"));
     req->is_head_done = true;
 }
 

@@ -174,25 +174,6 @@ static void test_list_append_to_empty_list_is_invalid(void **state)
     assert_int_equal(f->list.total_bytes, 0);
 }
 
-/* One pass finds what sl_header_list_find would for each name: the first of
- * each, whatever the case, and NULL for a name not there. */
-static void test_list_find_each_finds_the_first_of_each(void **state)
-{
-    struct fixture *f = *state;
-    add(&f->list, "Content-Type", "text/html");
-    add(&f->list, "host", "a.example");
-    add(&f->list, "HOST", "b.example");
-    add(&f->list, "content-type", "text/plain");
-    struct sl_field_query q[] = {
-        {"host", 4, NULL}, {"accept", 6, NULL}, {"content-type", 12, NULL}, {"hos", 3, NULL}};
-    sl_header_list_find_each(&f->list, q, 4);
-    assert_ptr_equal(q[0].found, sl_header_list_find(&f->list, "host"));
-    assert_ptr_equal(q[0].found, &f->list.items[1]);
-    assert_null(q[1].found);
-    assert_ptr_equal(q[2].found, &f->list.items[0]);
-    assert_null(q[3].found);
-}
-
 static void test_list_find_ignores_case(void **state)
 {
     struct fixture *f = *state;
@@ -1183,7 +1164,6 @@ int main(void)
         T(test_list_append_name_joins_pieces),
         T(test_list_append_to_empty_list_is_invalid),
         T(test_list_find_ignores_case),
-        T(test_list_find_each_finds_the_first_of_each),
         T(test_list_remove_keeps_the_others_in_order),
         T(test_request_minimal_get),
         T(test_request_forwards_fields_in_order_as_received),
