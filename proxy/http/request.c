@@ -18,7 +18,6 @@
 #include "plane.h"
 #include "sl_assert.h"
 #include "stats.h"
-#include "timeval_ms.h"
 #include "upstream.h"
 #include "upstream_pool.h"
 
@@ -264,17 +263,6 @@ static void return_credit(struct sl_request *req)
     req->unconsumed_bytes = 0;
 }
 
-/* The request's one timer: what it means is in the request's state. */
-static void arm_timer(struct sl_request *req, uint32_t ms)
-{
-    sl_timer_arm_ms(&req->timer, ms);
-}
-
-static void stop_timer(struct sl_request *req)
-{
-    sl_timer_stop(&req->timer);
-}
-
 /* Leaves the backend's admission: out of its queue (the client gave up), or
  * out of flight, feeding the limiter what the exchange showed by now_ns (not
  * read with SL_SAMPLE_NONE: a cancelled exchange costs no clock read). */
@@ -298,7 +286,7 @@ static void leave_admission(struct sl_request *req, enum sl_sample sample, uint6
 static void detach_upstream(struct sl_request *req)
 {
     leave_admission(req, SL_SAMPLE_NONE, 0);
-    stop_timer(req);
+    sl_timer_stop(&req->timer);
     if (req->state == SL_REQ_WAITING) {
         sl_pool_cancel(pool_of(req), req);
     } else if (req->upconn != NULL) {
@@ -338,11 +326,11 @@ static void update_stall_timer(struct sl_request *req)
     if (req->is_write_failed)
         return; /* the timer is due now: on_timer answers */
     if (is_clients_turn(req)) {
-        arm_timer(req, cfg_of(req)->client_idle_timeout_ms);
+        sl_timer_arm_ms(&req->timer, cfg_of(req)->client_idle_timeout_ms);
     } else if (is_awaiting_response_head(req)) {
         sl_timer_arm_at(&req->timer, req->response_head_due_ns);
     } else {
-        stop_timer(req);
+        sl_timer_stop(&req->timer);
     }
 }
 
@@ -578,7 +566,7 @@ void sl_request_attach(struct sl_request *req, struct sl_upconn *conn)
 static void start_queue_timer(struct sl_request *req)
 {
     if (req->state == SL_REQ_WAITING)
-        arm_timer(req, req->backend->response_timeout_ms);
+        sl_timer_arm_ms(&req->timer, req->backend->response_timeout_ms);
 }
 
 /* A connection could not even be started: nothing reached the backend. */
@@ -701,7 +689,7 @@ static void start_forward(struct sl_request *req)
 
 void sl_request_on_admitted(struct sl_request *req)
 {
-    stop_timer(req);
+    sl_timer_stop(&req->timer);
     req->state = SL_REQ_HEADERS;
     start_forward(req);
 }
@@ -760,7 +748,7 @@ static bool is_idempotent_method(const char *method)
 void sl_request_await_head(struct sl_request *req)
 {
     req->is_awaiting_head = true;
-    arm_timer(req, cfg_of(req)->client_header_timeout_ms);
+    sl_timer_arm_ms(&req->timer, cfg_of(req)->client_header_timeout_ms);
 }
 
 /* --- the class's body limit --- */
@@ -811,7 +799,7 @@ void sl_request_on_head_done(struct sl_request *req, bool has_body)
 {
     if (req->is_awaiting_head) {
         req->is_awaiting_head = false;
-        stop_timer(req);
+        sl_timer_stop(&req->timer);
     }
     req->is_ended = !has_body;
     if (req->is_too_large) {
