@@ -11,32 +11,26 @@
 /* RFC 9113 §6.5.2: each field costs 32 bytes on top of its name and value */
 #define FIELD_OVERHEAD 32
 
-struct name {
-    const char *text;
-    size_t len;
+/* The names the translations treat apart. A message's field names are
+ * looked up once each (scan_fields), by length and then first letter, rather
+ * than compared with each of these names in turn in every pass. */
+enum kind {
+    KIND_OTHER,
+    /* Never forwarded in either direction (RFC 9110 §7.6.1, RFC 9113 §8.2.2).
+     * expect is among them because sluice does not relay 100-continue;
+     * http2-settings belongs to the h2c upgrade, which is hop-by-hop too. */
+    KIND_CONNECTION,
+    KIND_TRANSFER_ENCODING,
+    KIND_HOP_BY_HOP, /* keep-alive, proxy-connection, upgrade, te, http2-settings, expect */
+    KIND_HOST,
+    KIND_COOKIE,
+    KIND_X_FORWARDED_FOR,
+    KIND_X_FORWARDED_PROTO,
+    KIND_CONTENT_LENGTH,
+    /* values an intermediary must not let the HPACK dynamic table remember
+     * (RFC 7541 §7.1.3); cookie is one too */
+    KIND_SENSITIVE, /* authorization, set-cookie, proxy-authorization */
 };
-
-/* clang-format off */
-#define NAME(s) {(s), sizeof(s) - 1}
-/* clang-format on */
-
-/* Never forwarded in either direction (RFC 9110 §7.6.1, RFC 9113 §8.2.2). expect is
- * here because sluice does not relay 100-continue; http2-settings belongs to the
- * h2c upgrade, which is hop-by-hop too. */
-static const struct name hop_by_hop[] = {
-    NAME("connection"), NAME("keep-alive"), NAME("proxy-connection"), NAME("transfer-encoding"),
-    NAME("upgrade"),    NAME("te"),         NAME("http2-settings"),   NAME("expect"),
-};
-
-/* Values an intermediary must not let the HPACK dynamic table remember (RFC 7541 §7.1.3) */
-static const struct name sensitive[] = {
-    NAME("authorization"),
-    NAME("cookie"),
-    NAME("set-cookie"),
-    NAME("proxy-authorization"),
-};
-
-#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static unsigned char lower(unsigned char c)
 {
@@ -60,13 +54,62 @@ static bool is_named(const nghttp2_nv *nv, const char *name, size_t len)
     return equal_ignoring_case(nv->name, nv->namelen, name, len);
 }
 
-static bool is_in_table(const uint8_t *name, size_t len, const struct name *table, size_t n)
+/* kind if name is text (lowercase, as long as name), else KIND_OTHER */
+static enum kind kind_if(const uint8_t *name, const char *text, enum kind kind)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (equal_ignoring_case(name, len, table[i].text, table[i].len))
-            return true;
+    for (size_t i = 0; text[i] != '\0'; i++) {
+        if (lower(name[i]) != (unsigned char)text[i])
+            return KIND_OTHER;
     }
-    return false;
+    return kind;
+}
+
+/* By length, then where names share one by the first letter. */
+static enum kind kind_of_name(const uint8_t *name, size_t len)
+{
+    unsigned char first = len > 0 ? lower(name[0]) : 0;
+    switch (len) {
+    case 2:
+        return kind_if(name, "te", KIND_HOP_BY_HOP);
+    case 4:
+        return kind_if(name, "host", KIND_HOST);
+    case 6:
+        return first == 'c' ? kind_if(name, "cookie", KIND_COOKIE)
+                            : kind_if(name, "expect", KIND_HOP_BY_HOP);
+    case 7:
+        return kind_if(name, "upgrade", KIND_HOP_BY_HOP);
+    case 10:
+        if (first == 'c')
+            return kind_if(name, "connection", KIND_CONNECTION);
+        return first == 'k' ? kind_if(name, "keep-alive", KIND_HOP_BY_HOP)
+                            : kind_if(name, "set-cookie", KIND_SENSITIVE);
+    case 13:
+        return kind_if(name, "authorization", KIND_SENSITIVE);
+    case 14:
+        return first == 'c' ? kind_if(name, "content-length", KIND_CONTENT_LENGTH)
+                            : kind_if(name, "http2-settings", KIND_HOP_BY_HOP);
+    case 15:
+        return kind_if(name, "x-forwarded-for", KIND_X_FORWARDED_FOR);
+    case 16:
+        return kind_if(name, "proxy-connection", KIND_HOP_BY_HOP);
+    case 17:
+        return first == 't' ? kind_if(name, "transfer-encoding", KIND_TRANSFER_ENCODING)
+                            : kind_if(name, "x-forwarded-proto", KIND_X_FORWARDED_PROTO);
+    case 19:
+        return kind_if(name, "proxy-authorization", KIND_SENSITIVE);
+    default:
+        return KIND_OTHER;
+    }
+}
+
+static bool is_hop_by_hop(enum kind kind)
+{
+    return kind == KIND_CONNECTION || kind == KIND_TRANSFER_ENCODING || kind == KIND_HOP_BY_HOP;
+}
+
+static bool is_sensitive(enum kind kind)
+{
+    return kind == KIND_SENSITIVE || kind == KIND_COOKIE;
 }
 
 /* Every byte of every request and response field goes through these checks
@@ -186,24 +229,55 @@ static bool is_listed_in_value(const nghttp2_nv *connection, const uint8_t *name
     return false;
 }
 
-/* RFC 9110 §7.6.1: every name a Connection field lists is hop-by-hop as well */
-static bool is_listed_in_connection(const struct sl_header_list *list, const uint8_t *name,
-                                    size_t len)
+/* What one pass over a message's regular fields found: each field checked
+ * (its name a token, its value free of CR, LF and NUL) and its name looked up,
+ * for the passes that then decide what is forwarded. */
+struct field_scan {
+    const struct sl_header_list *list;
+    size_t first;   /* index of the first regular field */
+    uint8_t *kinds; /* enum kind of each regular field, by index in the list */
+    bool has_connection;
+    bool has_transfer_encoding;
+};
+
+static int scan_fields(const struct sl_header_list *list, size_t first, struct sl_arena *arena,
+                       struct field_scan *scan)
 {
-    for (size_t i = 0; i < list->count; i++) {
+    *scan = (struct field_scan){.list = list, .first = first};
+    scan->kinds = sl_arena_alloc(arena, list->count > 0 ? list->count : 1);
+    if (scan->kinds == NULL)
+        return SL_ENOMEM;
+    for (size_t i = first; i < list->count; i++) {
         const nghttp2_nv *nv = &list->items[i];
-        if (is_named(nv, "connection", 10) && is_listed_in_value(nv, name, len))
+        /* a ':' in a name, a pseudo-header among regular fields included, is no token */
+        if (!is_regular_field_valid(nv))
+            return SL_EINVALID;
+        enum kind kind = kind_of_name(nv->name, nv->namelen);
+        scan->kinds[i] = (uint8_t)kind;
+        scan->has_connection = scan->has_connection || kind == KIND_CONNECTION;
+        scan->has_transfer_encoding = scan->has_transfer_encoding || kind == KIND_TRANSFER_ENCODING;
+    }
+    return 0;
+}
+
+/* RFC 9110 §7.6.1: every name a Connection field lists is hop-by-hop as well */
+static bool is_listed_in_connection(const struct field_scan *scan, const uint8_t *name, size_t len)
+{
+    for (size_t i = scan->first; i < scan->list->count; i++) {
+        if (scan->kinds[i] == KIND_CONNECTION &&
+            is_listed_in_value(&scan->list->items[i], name, len))
             return true;
     }
     return false;
 }
 
-static bool is_connection_specific(const struct sl_header_list *list, const nghttp2_nv *nv,
-                                   bool has_connection)
+/* Is the field at index i of the scanned list for this connection only? */
+static bool is_connection_specific(const struct field_scan *scan, size_t i)
 {
-    if (is_in_table(nv->name, nv->namelen, hop_by_hop, COUNT_OF(hop_by_hop)))
+    if (is_hop_by_hop(scan->kinds[i]))
         return true;
-    return has_connection && is_listed_in_connection(list, nv->name, nv->namelen);
+    const nghttp2_nv *nv = &scan->list->items[i];
+    return scan->has_connection && is_listed_in_connection(scan, nv->name, nv->namelen);
 }
 
 void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena)
@@ -359,26 +433,29 @@ struct request_plan {
     const nghttp2_nv *scheme;
     const nghttp2_nv *host; /* the one host field, used when :authority is absent */
     size_t first_regular;   /* index of the first field after the pseudo-headers */
-    uint8_t *roles;         /* enum role of each field, by index */
+    struct field_scan scan; /* of the fields after the pseudo-headers */
+    uint8_t *roles;         /* enum role of each of those, by index */
     size_t host_count;
     size_t cookie_count;
     size_t xff_count;
     size_t content_length_count;
-    bool has_connection;
     bool is_chunked;
 };
 
 static const nghttp2_nv **pseudo_slot(struct request_plan *plan, const nghttp2_nv *nv)
 {
-    if (is_named(nv, ":method", 7))
-        return &plan->method;
-    if (is_named(nv, ":path", 5))
-        return &plan->path;
-    if (is_named(nv, ":authority", 10))
-        return &plan->authority;
-    if (is_named(nv, ":scheme", 7))
-        return &plan->scheme;
-    return NULL;
+    switch (nv->namelen) {
+    case 5:
+        return is_named(nv, ":path", 5) ? &plan->path : NULL;
+    case 7:
+        if (is_named(nv, ":method", 7))
+            return &plan->method;
+        return is_named(nv, ":scheme", 7) ? &plan->scheme : NULL;
+    case 10:
+        return is_named(nv, ":authority", 10) ? &plan->authority : NULL;
+    default:
+        return NULL;
+    }
 }
 
 /* RFC 9113 §8.3: pseudo-headers come first, each at most once, and a request
@@ -426,45 +503,46 @@ static bool is_request_target_valid(const nghttp2_nv *method, const nghttp2_nv *
            memcmp(method->value, "OPTIONS", 7) == 0;
 }
 
-static enum role classify_request_field(const struct sl_header_list *h2, const nghttp2_nv *nv,
-                                        struct request_plan *plan)
+static enum role classify_request_field(struct request_plan *plan, size_t i)
 {
-    if (is_connection_specific(h2, nv, plan->has_connection))
+    if (is_connection_specific(&plan->scan, i))
         return ROLE_DROP;
-    if (is_named(nv, "host", 4)) {
+    const nghttp2_nv *nv = &plan->scan.list->items[i];
+    switch (plan->scan.kinds[i]) {
+    case KIND_HOST:
         if (plan->host_count++ == 0)
             plan->host = nv;
         return ROLE_DROP;
-    }
-    if (is_named(nv, "cookie", 6)) {
+    case KIND_COOKIE:
         plan->cookie_count += nv->valuelen > 0;
         return nv->valuelen > 0 ? ROLE_COOKIE : ROLE_DROP;
-    }
-    if (is_named(nv, "x-forwarded-for", 15)) {
+    case KIND_X_FORWARDED_FOR:
         plan->xff_count += nv->valuelen > 0;
         return nv->valuelen > 0 ? ROLE_XFF : ROLE_DROP;
-    }
-    if (is_named(nv, "x-forwarded-proto", 17))
+    case KIND_X_FORWARDED_PROTO:
         return ROLE_DROP;
-    if (is_named(nv, "content-length", 14))
+    case KIND_CONTENT_LENGTH:
         plan->content_length_count++;
-    return ROLE_FORWARD;
+        return ROLE_FORWARD;
+    default:
+        return ROLE_FORWARD;
+    }
 }
 
-static int classify_request_fields(const struct sl_header_list *h2, struct request_plan *plan)
+static int classify_request_fields(const struct sl_header_list *h2, struct sl_arena *arena,
+                                   struct request_plan *plan)
 {
+    int rc = scan_fields(h2, plan->first_regular, arena, &plan->scan);
+    if (rc != 0)
+        return rc;
+    plan->roles = sl_arena_alloc(arena, h2->count > 0 ? h2->count : 1);
+    if (plan->roles == NULL)
+        return SL_ENOMEM;
     for (size_t i = plan->first_regular; i < h2->count; i++) {
         const nghttp2_nv *nv = &h2->items[i];
-        /* a ':' in a name, a pseudo-header among regular fields included, is no token */
-        if (!is_regular_field_valid(nv))
-            return SL_EINVALID;
-        plan->has_connection = plan->has_connection || is_named(nv, "connection", 10);
-    }
-    for (size_t i = plan->first_regular; i < h2->count; i++) {
-        const nghttp2_nv *nv = &h2->items[i];
-        enum role role = classify_request_field(h2, nv, plan);
+        enum role role = classify_request_field(plan, i);
         /* two lengths, or one a backend could read otherwise, would allow smuggling */
-        if (role == ROLE_FORWARD && is_named(nv, "content-length", 14) &&
+        if (role == ROLE_FORWARD && plan->scan.kinds[i] == KIND_CONTENT_LENGTH &&
             (plan->content_length_count > 1 || !is_digits(nv->value, nv->valuelen)))
             return SL_EINVALID;
         plan->roles[i] = (uint8_t)role;
@@ -485,10 +563,7 @@ static int plan_request(const struct sl_header_list *h2, const struct sl_forward
         !is_token(plan->method->value, plan->method->valuelen) ||
         !is_request_target_valid(plan->method, plan->path))
         return SL_EINVALID;
-    plan->roles = sl_arena_alloc(arena, h2->count > 0 ? h2->count : 1);
-    if (plan->roles == NULL)
-        return SL_ENOMEM;
-    rc = classify_request_fields(h2, plan);
+    rc = classify_request_fields(h2, arena, plan);
     if (rc != 0)
         return rc;
     /* RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host */
@@ -636,7 +711,8 @@ static int make_status_field(struct sl_arena *arena, unsigned status, nghttp2_nv
 
 /* RFC 9113 §8.2.1: field names are lowercase in HTTP/2. A name that already is
  * (the usual case) and every value are borrowed from the h1 list, not copied. */
-static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, nghttp2_nv *nv)
+static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, enum kind kind,
+                         nghttp2_nv *nv)
 {
     *nv = *h1_nv;
     if (is_any(h1_nv->name, h1_nv->namelen, CH_UPPER)) {
@@ -648,7 +724,7 @@ static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, nghttp
         name[h1_nv->namelen] = '\0';
         nv->name = name;
     }
-    if (is_in_table(nv->name, nv->namelen, sensitive, COUNT_OF(sensitive)))
+    if (is_sensitive(kind))
         nv->flags |= NGHTTP2_NV_FLAG_NO_INDEX;
     return 0;
 }
@@ -656,29 +732,11 @@ static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, nghttp
 /* RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and the length a
  * chunked message also carries is not the length of the relayed body. RFC 9110
  * §8.6: a 204 has no Content-Length, whatever the backend wrote. */
-static bool is_dropped_from_response(const struct sl_header_list *h1, const nghttp2_nv *nv,
-                                     bool has_connection, bool is_length_void)
+static bool is_dropped_from_response(const struct field_scan *scan, size_t i, bool is_length_void)
 {
-    if (is_connection_specific(h1, nv, has_connection))
+    if (is_connection_specific(scan, i))
         return true;
-    return is_length_void && is_named(nv, "content-length", 14);
-}
-
-/* The checks every field must pass, and what decides which are dropped, in
- * one pass over the fields: Connection and Transfer-Encoding are looked for
- * as the names go by. */
-static bool is_each_field_valid(const struct sl_header_list *h1, bool *has_connection,
-                                bool *has_transfer_encoding)
-{
-    *has_connection = *has_transfer_encoding = false;
-    for (size_t i = 0; i < h1->count; i++) {
-        const nghttp2_nv *nv = &h1->items[i];
-        if (!is_regular_field_valid(nv))
-            return false;
-        *has_connection = *has_connection || is_named(nv, "connection", 10);
-        *has_transfer_encoding = *has_transfer_encoding || is_named(nv, "transfer-encoding", 17);
-    }
-    return true;
+    return is_length_void && scan->kinds[i] == KIND_CONTENT_LENGTH;
 }
 
 int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
@@ -686,24 +744,24 @@ int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, stru
 {
     if (status < 200 || status > 599)
         return SL_EINVALID;
-    bool has_connection, has_transfer_encoding;
-    if (!is_each_field_valid(h1, &has_connection, &has_transfer_encoding))
-        return SL_EINVALID;
+    struct field_scan scan;
+    int rc = scan_fields(h1, 0, arena, &scan);
+    if (rc != 0)
+        return rc;
     if (h1->count > SIZE_MAX / sizeof(nghttp2_nv) - 1)
         return SL_ENOMEM;
     nghttp2_nv *fields = sl_arena_alloc(arena, (h1->count + 1) * sizeof(nghttp2_nv));
     if (fields == NULL)
         return SL_ENOMEM;
-    int rc = make_status_field(arena, status, &fields[0]);
+    rc = make_status_field(arena, status, &fields[0]);
     if (rc != 0)
         return rc;
-    bool is_length_void = status == 204 || has_transfer_encoding;
+    bool is_length_void = status == 204 || scan.has_transfer_encoding;
     size_t n = 1;
     for (size_t i = 0; i < h1->count; i++) {
-        const nghttp2_nv *nv = &h1->items[i];
-        if (is_dropped_from_response(h1, nv, has_connection, is_length_void))
+        if (is_dropped_from_response(&scan, i, is_length_void))
             continue;
-        rc = make_h2_field(arena, nv, &fields[n]);
+        rc = make_h2_field(arena, &h1->items[i], scan.kinds[i], &fields[n]);
         if (rc != 0)
             return rc;
         n++;
@@ -771,7 +829,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
         /* cookie crumbs stay apart: HPACK compresses them better (RFC 9113 §8.2.3) */
         if (plan.roles[i] != ROLE_FORWARD && plan.roles[i] != ROLE_COOKIE)
             continue;
-        rc = make_h2_field(arena, &h2->items[i], &fields[n++]);
+        rc = make_h2_field(arena, &h2->items[i], plan.scan.kinds[i], &fields[n++]);
         if (rc != 0)
             return rc;
     }
