@@ -606,8 +606,10 @@ static nghttp2_session_callbacks *make_callbacks(void)
     return cbs;
 }
 
-/* The client preface's SETTINGS: no push, each stream's window, and a larger
- * connection window. */
+/* The client preface's SETTINGS: no push, each stream's window, no RFC 7540
+ * priorities (the urgency goes in a priority field, RFC 9218, and nghttp2 then
+ * keeps no dependency tree and no closed streams), and a larger connection
+ * window. */
 static int start_session(struct h2_conn *conn, uint32_t assumed_max_streams)
 {
     nghttp2_session_callbacks *cbs = make_callbacks();
@@ -626,8 +628,10 @@ static int start_session(struct h2_conn *conn, uint32_t assumed_max_streams)
     const nghttp2_settings_entry settings[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW_BYTES},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
-    if (nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, settings, 2) != 0 ||
+    if (nghttp2_submit_settings(conn->session, NGHTTP2_FLAG_NONE, settings,
+                                sizeof(settings) / sizeof(settings[0])) != 0 ||
         nghttp2_session_set_local_window_size(conn->session, NGHTTP2_FLAG_NONE, 0,
                                               H2_CONNECTION_WINDOW_BYTES) != 0)
         return -ENOMEM;

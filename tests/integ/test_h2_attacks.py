@@ -20,6 +20,7 @@ from test_h2_malformed import (ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM,
                                frame, hpack_int, literal)
 
 PRIORITY = 2
+PRIORITY_UPDATE = 0x10  # RFC 9218 §7.1
 ENHANCE_YOUR_CALM = 0xB
 GLITCH_LIMIT = 1000  # client_glitch_limit's default (docs/config.md)
 RSS_LIMIT_KIB = 32 * 1024
@@ -51,12 +52,25 @@ class Abuser:
                                              source_address=(source, 0))
         self.frames = []  # (type, flags, stream, payload), in the order read
         self.closed_at = None
-        self.reader = threading.Thread(target=self.read_all)
         self.sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        # as a real client does: sluice's SETTINGS (no RFC 7540 priorities
+        # among them) apply from the ACK on
+        buf = self.read_until_settings()
+        self.sock.sendall(frame(SETTINGS, ACK, 0))
+        self.reader = threading.Thread(target=self.read_all, args=(buf,))
         self.reader.start()
 
-    def read_all(self):
+    def read_until_settings(self):
         buf = b""
+        while not any(t == SETTINGS and not f & ACK for t, f, _, _ in self.frames):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError("closed before sluice's SETTINGS came")
+            frames, buf = split_frames(buf + chunk)
+            self.frames += frames
+        return buf
+
+    def read_all(self, buf):
         while True:
             try:
                 chunk = self.sock.recv(65536)
@@ -208,6 +222,15 @@ class H2Attacks(IntegTest):
     def test_priority_flood(self):
         self.attack(frame(PRIORITY, 0, 2 * i + 1, struct.pack(">IB", 0, 15))
                     for i in range(100000))
+
+    def test_priority_update_flood(self):
+        self.attack(frame(PRIORITY_UPDATE, 0, 0, struct.pack(">I", 2 * i + 1) + b"u=7")
+                    for i in range(100000))
+
+    def test_unknown_frame_flood(self):
+        """Frames of a type no RFC defines, which an endpoint must ignore
+        (RFC 9113 §4.1), cost a read each all the same."""
+        self.attack(frame(0xFA, 0, 0, b"x" * 8) for _ in range(100000))
 
     def test_empty_data_flood(self):
         def frames():
