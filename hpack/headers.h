@@ -43,12 +43,18 @@ void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena);
 int sl_header_list_add(struct sl_header_list *list, const char *name, size_t name_len,
                        const char *value, size_t value_len, uint8_t flags);
 
-/* Appends value_part to the value of the last field (http-parser may deliver a
- * value in several pieces). Returns 0, SL_ENOMEM, or SL_EINVALID when empty. */
-int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len);
+/* For a parser that delivers a field in pieces (http-parser): starts a field
+ * with name_part as the beginning of its name, stored lowercase as HTTP/2
+ * carries it, and an empty value. Returns 0, or SL_ENOMEM. */
+int sl_header_list_add_name(struct sl_header_list *list, const char *name_part, size_t len);
 
-/* Likewise for the last field's name. */
+/* Appends name_part, lowercased, to the name of the last field. Returns 0,
+ * SL_ENOMEM, or SL_EINVALID when the list is empty. */
 int sl_header_list_append_name(struct sl_header_list *list, const char *name_part, size_t len);
+
+/* Appends value_part to the value of the last field. Returns 0, SL_ENOMEM, or
+ * SL_EINVALID when the list is empty. */
+int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len);
 
 /* First field named name (ASCII case-insensitive), or NULL. */
 const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name);
@@ -123,8 +129,8 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
  * status and fields: ":status" first, names lowercased, connection-specific
  * fields dropped (the hop-by-hop fields listed for sl_h1_request_head(), and
  * names listed in Connection), content-length dropped when transfer-encoding is
- * present (RFC 9112 §6.3) or the status is 204 (RFC 9110 §8.6), and the values of authorization, cookie, set-cookie
- * and proxy-authorization sent never-indexed (NGHTTP2_NV_FLAG_NO_INDEX added to
+ * present (RFC 9112 §6.3) or the status is 204 (RFC 9110 §8.6), and the values of authorization,
+ * cookie, set-cookie and proxy-authorization sent never-indexed (NGHTTP2_NV_FLAG_NO_INDEX added to
  * the field's own flags). Other fields keep their order and flags.
  * On success returns 0 with *out and *count set. The array and ":status" are in
  * arena; values, and names that were already lowercase, borrow h1's strings, so

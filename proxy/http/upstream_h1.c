@@ -379,7 +379,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         return 0; /* trailers are not relayed */
     int rv;
     if (conn->is_in_value || resp->headers.count == 0)
-        rv = sl_header_list_add(&resp->headers, at, len, "", 0, NGHTTP2_NV_FLAG_NONE);
+        rv = sl_header_list_add_name(&resp->headers, at, len);
     else
         rv = sl_header_list_append_name(&resp->headers, at, len);
     conn->is_in_value = false;

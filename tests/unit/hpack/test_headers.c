@@ -153,16 +153,27 @@ static void test_list_append_value_joins_pieces(void **state)
     assert_int_equal(f->list.total_bytes, (6 + 3 + 32) + (10 + 10 + 32));
 }
 
-static void test_list_append_name_joins_pieces(void **state)
+static void test_list_name_from_pieces_is_lowercased(void **state)
 {
     struct fixture *f = *state;
-    add(&f->list, "Content-", "");
+    assert_int_equal(sl_header_list_add_name(&f->list, "Content-", 8), 0);
     assert_int_equal(sl_header_list_append_name(&f->list, "Ty", 2), 0);
-    assert_int_equal(sl_header_list_append_name(&f->list, "pe", 2), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "text/", 5), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "plain", 5), 0);
-    assert_nv(&f->list.items[0], "Content-Type", "text/plain", 0);
+    assert_int_equal(sl_header_list_append_name(&f->list, "PE", 2), 0);
+    assert_int_equal(sl_header_list_append_value(&f->list, "Text/", 5), 0);
+    assert_int_equal(sl_header_list_append_value(&f->list, "Plain", 5), 0);
+    assert_nv(&f->list.items[0], "content-type", "Text/Plain", 0);
     assert_int_equal(f->list.total_bytes, 12 + 10 + 32);
+}
+
+static void test_list_field_started_by_name_has_empty_value(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(sl_header_list_add_name(&f->list, "X-Empty", 7), 0);
+    assert_int_equal(sl_header_list_add_name(&f->list, "X-Next", 6), 0);
+    assert_int_equal(sl_header_list_append_value(&f->list, "1", 1), 0);
+    assert_nv(&f->list.items[0], "x-empty", "", 0);
+    assert_nv(&f->list.items[1], "x-next", "1", 0);
+    assert_int_equal(f->list.total_bytes, (7 + 0 + 32) + (6 + 1 + 32));
 }
 
 static void test_list_append_to_empty_list_is_invalid(void **state)
@@ -1161,7 +1172,8 @@ int main(void)
         T(test_list_add_takes_only_given_lengths),
         T(test_list_grows_beyond_initial_capacity),
         T(test_list_append_value_joins_pieces),
-        T(test_list_append_name_joins_pieces),
+        T(test_list_name_from_pieces_is_lowercased),
+        T(test_list_field_started_by_name_has_empty_value),
         T(test_list_append_to_empty_list_is_invalid),
         T(test_list_find_ignores_case),
         T(test_list_remove_keeps_the_others_in_order),
