@@ -52,6 +52,10 @@ struct front_h2 {
     bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
     size_t block_bytes;    /* decoded so far from the header block being read */
     int32_t block_stream;  /* the stream whose header block is not complete yet, or 0 */
+    /* block_stream's request while its head is read, NULL for other blocks:
+     * the fields come one callback each, and a lookup of the stream for each
+     * was nearly 2% of a request */
+    struct sl_request *block_request;
     /* Body bytes received and not yet taken by an upstream (or dropped), and the
      * connection-window credit not yet returned for them: see credit_connection. */
     size_t held_bytes;
@@ -235,6 +239,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     struct front_h2 *front = user_data;
     front->block_bytes = 0;
     front->block_stream = frame->hd.stream_id;
+    front->block_request = NULL;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct sl_request *req = sl_request_new(&front->base, frame->hd.stream_id);
@@ -246,6 +251,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, req);
+    front->block_request = req;
     sl_request_await_head(req); /* HEADERS and CONTINUATION may trickle */
     TAILQ_INSERT_TAIL(&front->requests, req, in_front);
     sl_front_publish_streams(&front->base, 1, 0);
@@ -275,9 +281,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     struct front_h2 *front = user_data;
     if (front->is_calmed || is_hpack_bomb(front, name_len + value_len))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* no more of this block */
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers are not forwarded */
-    struct sl_request *req = request_of(session, frame->hd.stream_id);
+    struct sl_request *req = front->block_request;    /* NULL for trailers: not forwarded */
     if (req == NULL)
         return 0;
     int rv = sl_request_on_header(req, name, name_len, value, value_len);
@@ -291,8 +295,10 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     struct front_h2 *front = user_data;
     if (does_no_work(front, frame))
         note_glitch(front);
-    if (frame->hd.type == NGHTTP2_HEADERS)
+    if (frame->hd.type == NGHTTP2_HEADERS) {
         front->block_stream = 0; /* its block is whole */
+        front->block_request = NULL;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     struct sl_request *req = request_of(session, frame->hd.stream_id);
@@ -348,6 +354,8 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
                 nghttp2_http2_strerror(error_code));
     }
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    if (front->block_request == req)
+        front->block_request = NULL;
     TAILQ_REMOVE(&front->requests, req, in_front);
     sl_request_finish(req, error_code == NGHTTP2_NO_ERROR ? SL_END_CLOSED : SL_END_RESET);
     sl_front_publish_streams(&front->base, 0, 1);
@@ -466,6 +474,17 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     return (ssize_t)n;
 }
 
+/* nghttp2 would copy every name and value, lowercasing the names, when the
+ * response is submitted (2% of a request's instructions). They are the
+ * request's, lowercase already, and the request outlives its stream, the only
+ * time nghttp2 reads them: a response's HEADERS is packed when it leaves, for
+ * a stream still open, or dropped unread once the stream has closed. */
+static void lend_fields(nghttp2_nv *nva, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        nva[i].flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+}
+
 static int h2_send_head(struct sl_front *f, struct sl_request *req, unsigned status,
                         const struct sl_header_list *fields, bool has_body)
 {
@@ -475,6 +494,7 @@ static int h2_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
     int rv = sl_h2_response_fields(fields, status, req->arena, &nva, &count);
     if (rv != 0)
         return rv;
+    lend_fields(nva, count);
     nghttp2_data_provider provider = {.source.ptr = req, .read_callback = read_response_body};
     rv = nghttp2_submit_response(front->session, req->stream_id, nva, count,
                                  has_body ? &provider : NULL);
