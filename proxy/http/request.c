@@ -257,6 +257,7 @@ static void reset_exchange(struct sl_request *req, enum sl_front_reset how)
 static void return_credit(struct sl_request *req)
 {
     evbuffer_drain(req->pending_body, evbuffer_get_length(req->pending_body));
+    req->held_len = 0;
     if (req->unconsumed_bytes == 0)
         return;
     req->front->ops->consume(req->front, req, req->unconsumed_bytes);
@@ -477,6 +478,14 @@ static void send_end(struct sl_request *req)
     req->upconn->ops->end(req->upconn, req);
 }
 
+static void send_held_body(struct sl_request *req)
+{
+    if (req->held_len == 0)
+        return;
+    send_body(req, req->held_body, req->held_len);
+    req->held_len = 0;
+}
+
 static void send_pending_body(struct sl_request *req)
 {
     struct evbuffer_iovec vec[16];
@@ -541,6 +550,7 @@ static void send_request(struct sl_request *req)
 {
     send_head(req);
     send_replay(req);
+    send_held_body(req); /* before pending_body: it was empty when holding began */
     send_pending_body(req);
     if (req->is_ended)
         send_end(req);
@@ -844,10 +854,25 @@ static void discard_body(struct sl_request *req, size_t len)
     req->front->ops->consume(req->front, req, len);
 }
 
-/* Body bytes that wait in pending_body for the request's head to go out. */
+/* Into held_body while it has room and nothing waits in pending_body (which
+ * would come first). */
+static bool hold_body(struct sl_request *req, const uint8_t *data, size_t len)
+{
+    size_t room = (size_t)req->declared_body_bytes; /* holds_head: above 0 */
+    if (!req->is_head_held || evbuffer_get_length(req->pending_body) > 0 ||
+        len > room - req->held_len)
+        return false;
+    if (req->held_body == NULL && (req->held_body = sl_arena_alloc(req->arena, room)) == NULL)
+        return false;
+    memcpy(req->held_body + req->held_len, data, len);
+    req->held_len += len;
+    return true;
+}
+
+/* Body bytes that wait for the request's head to go out. */
 static void keep_body(struct sl_request *req, const uint8_t *data, size_t len)
 {
-    if (evbuffer_add(req->pending_body, data, len) != 0) {
+    if (!hold_body(req, data, len) && evbuffer_add(req->pending_body, data, len) != 0) {
         discard_body(req, len);
         respond_locally(req, SL_CAUSE_RESOURCE, 503, "503 service unavailable: out of memory\n");
         return;

@@ -114,15 +114,20 @@ struct sl_request {
     struct sl_upstream_response response;
     struct sl_outcome outcome;     /* filled in as the request goes */
     struct evbuffer *pending_body; /* body received while QUEUED or WAITING */
-    struct evbuffer *replay;       /* body bytes sent upstream, kept for one retry */
-    struct sl_timer timer;         /* queueing limit, a deadline, or a stalled client */
-    size_t unconsumed_bytes;       /* body bytes not yet credited to the client */
-    bool is_ended;                 /* the client sent the whole body */
-    bool is_end_sent;              /* the upstream was told the body ended */
-    bool is_too_large;             /* the head passed max_request_header_bytes */
-    bool is_replayable;            /* replay holds everything sent so far */
-    bool has_retried;              /* after a broken kept-alive connection: once only */
-    uint8_t refusals;              /* streams the backend refused unprocessed, each retried */
+    /* The small body a held head waits for (is_head_held), in the arena: it
+     * is copied once more, with the head, where pending_body would take a
+     * chain of its own. At most declared_body_bytes. */
+    uint8_t *held_body;
+    size_t held_len;
+    struct evbuffer *replay; /* body bytes sent upstream, kept for one retry */
+    struct sl_timer timer;   /* queueing limit, a deadline, or a stalled client */
+    size_t unconsumed_bytes; /* body bytes not yet credited to the client */
+    bool is_ended;           /* the client sent the whole body */
+    bool is_end_sent;        /* the upstream was told the body ended */
+    bool is_too_large;       /* the head passed max_request_header_bytes */
+    bool is_replayable;      /* replay holds everything sent so far */
+    bool has_retried;        /* after a broken kept-alive connection: once only */
+    uint8_t refusals;        /* streams the backend refused unprocessed, each retried */
     bool is_head_done;
     bool is_head_held; /* attached: the head waits for its small body (sl_request_attach) */
     bool is_head_method;

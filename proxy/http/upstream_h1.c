@@ -231,7 +231,8 @@ static void h1_begin(struct sl_upconn *c, struct sl_request *req)
  * adds allocate. */
 static void make_room(struct h1_conn *conn, const struct sl_request *req, size_t head_len)
 {
-    size_t body = evbuffer_get_length(req->pending_body) + evbuffer_get_length(req->replay);
+    size_t body =
+        req->held_len + evbuffer_get_length(req->pending_body) + evbuffer_get_length(req->replay);
     size_t framing = conn->is_chunked && body > 0 ? SL_H1_CHUNK_FRAMING_BYTES : 0;
     evbuffer_expand(conn->io.out, head_len + body + framing);
 }
