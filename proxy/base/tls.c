@@ -52,11 +52,17 @@ SSL_CTX *sl_tls_server_ctx(const char *certificate, const char *key, char *err, 
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* a client that closes without close_notify ends its stream like one
+     * that sends it: both HTTP versions delimit requests themselves, so a
+     * request cut short is seen as one either way */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* RFC 9113 §9.2.2: TLS 1.2 with HTTP/2 needs ephemeral key exchange and AEAD */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* one read(2) takes what the socket holds, not a record's header then
+     * its body */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1) {
         describe_error(err, err_len, "cannot load the TLS certificate", certificate);
         goto fail;

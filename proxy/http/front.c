@@ -1,16 +1,13 @@
 #include "front.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -30,7 +27,7 @@ const struct sl_ip *sl_front_peer_ip(const struct sl_front *f)
 
 const char *sl_front_scheme(const struct sl_front *f)
 {
-    return f->is_tls ? "https" : "http";
+    return sl_front_is_tls(f) ? "https" : "http";
 }
 
 struct sl_forward_info sl_front_forward_info(const struct sl_front *f)
@@ -104,14 +101,14 @@ static void publish_open(struct sl_front *f, enum sl_stats_protocol protocol)
 }
 
 void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl_plane *plane,
-                   unsigned listener_index, bool is_tls, enum sl_stats_protocol protocol,
+                   unsigned listener_index, SSL *ssl, enum sl_stats_protocol protocol,
                    const struct sockaddr *peer, socklen_t peer_len)
 {
     f->ops = ops;
     f->plane = plane;
     f->id = ++plane->next_conn_id;
     f->listener_index = listener_index;
-    f->is_tls = is_tls;
+    f->ssl = ssl;
     f->protocol = protocol;
     format_peer(peer, f->peer, sizeof(f->peer));
     if (peer_len <= sizeof(f->peer_addr) &&
@@ -139,16 +136,15 @@ void sl_front_fini(struct sl_front *f)
     if (f->row != NULL)
         sl_stats_conn_release(f->row);
     f->row = NULL;
+    if (f->tls_plain != NULL)
+        evbuffer_free(f->tls_plain);
+    f->tls_plain = NULL;
+    SSL_free(f->ssl);
+    f->ssl = NULL;
     sl_plane_check_drained(p);
 }
 
-static const char *tls_version(const struct sl_front *f, struct bufferevent *bev)
-{
-    SSL *ssl = f->is_tls ? bufferevent_openssl_get_ssl(bev) : NULL;
-    return ssl != NULL ? SSL_get_version(ssl) : NULL;
-}
-
-void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev)
+void sl_front_publish_read(struct sl_front *f, size_t bytes)
 {
     f->plane->stats->bytes_in += bytes;
     struct sl_stats_conn *row = f->row;
@@ -157,11 +153,8 @@ void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent 
     sl_stats_conn_begin(row);
     row->bytes_in += bytes;
     row->active_unix_ms = cached_unix_ms(f);
-    if (f->is_tls && row->tls_version[0] == '\0') {
-        const char *version = tls_version(f, bev);
-        if (version != NULL)
-            snprintf(row->tls_version, sizeof(row->tls_version), "%s", version);
-    }
+    if (f->ssl != NULL && row->tls_version[0] == '\0')
+        snprintf(row->tls_version, sizeof(row->tls_version), "%s", SSL_get_version(f->ssl));
     sl_stats_conn_end(row);
 }
 
@@ -174,72 +167,6 @@ void sl_front_publish_written(struct sl_front *f, size_t bytes)
     sl_stats_conn_begin(row);
     row->bytes_out += bytes;
     sl_stats_conn_end(row);
-}
-
-/* The largest chain evbuffer_add makes by itself. A whole record (16 KiB)
- * would take more of a busy turn, but each connection that answered once
- * then kept 4.4 KiB more of heap while idle (500 TLS connections, VmRSS). */
-#define TLS_FIRST_CHAIN_BYTES 4096
-
-void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out)
-{
-    if (f->is_tls && evbuffer_get_length(out) == 0)
-        evbuffer_expand(out, TLS_FIRST_CHAIN_BYTES);
-}
-
-bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev)
-{
-    if (f->is_tls)
-        return true;
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    int n = 0;
-    /* a bufferevent keeps its output's start frozen, thawing it to write */
-    evbuffer_unfreeze(out, 1);
-    while (evbuffer_get_length(out) > 0) {
-        n = evbuffer_write(out, fd);
-        if (n <= 0 && !(n < 0 && errno == EINTR))
-            break;
-    }
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) == 0) {
-        /* in the loop turn that added it, deleting the write event costs no
-         * syscall; most flushes find it not added at all */
-        if (bufferevent_get_enabled(bev) & EV_WRITE)
-            bufferevent_disable(bev, EV_WRITE);
-        return true;
-    }
-    if (n < 0 && errno == EAGAIN) {
-        bufferevent_enable(bev, EV_WRITE);
-        return true;
-    }
-    return false;
-}
-
-bool sl_front_write_or_queue(struct sl_front *f, struct bufferevent *bev, const void *data,
-                             size_t len)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    size_t sent = 0;
-    if (!f->is_tls && evbuffer_get_length(out) == 0) {
-        ssize_t n;
-        do
-            n = write(bufferevent_getfd(bev), data, len);
-        while (n < 0 && errno == EINTR);
-        /* an error is sl_front_write_out's to find, on the bytes queued */
-        sent = n > 0 ? (size_t)n : 0;
-    }
-    if (sent == len)
-        return true;
-    sl_front_prepare_output(f, out);
-    return evbuffer_add(out, (const uint8_t *)data + sent, len - sent) == 0;
-}
-
-ssize_t sl_front_read(int fd, size_t max, const uint8_t **data)
-{
-    static uint8_t buf[SL_FRONT_READ_BYTES]; /* each read is taken whole before the next */
-    *data = buf;
-    return read(fd, buf, max < sizeof(buf) ? max : sizeof(buf));
 }
 
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed)

@@ -18,12 +18,13 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <openssl/ssl.h>
+
 #include "addr.h"
 #include "headers.h"
 #include "rules.h"
 #include "stats.h"
 
-struct bufferevent;
 struct evbuffer;
 struct sl_front;
 struct sl_header_list;
@@ -73,7 +74,11 @@ struct sl_front {
     struct sl_plane *plane;
     uint64_t id;
     unsigned listener_index; /* in cfg->listeners, for rules */
-    bool is_tls;
+    /* TLS: the session, owned; NULL in cleartext */
+    SSL *ssl;
+    /* TLS for a front that adds to its output directly (HTTP/1.1): the
+     * plaintext not yet sealed (front_io.h). Owned; NULL otherwise. */
+    struct evbuffer *tls_plain;
     enum sl_stats_protocol protocol;
     struct sl_stats_conn *row; /* its row in the stats' connection table, or NULL */
     char peer[SL_ADDR_TEXT_MAX];
@@ -83,13 +88,14 @@ struct sl_front {
 };
 
 /* Fills in the common part and links the front into its plane, with a row in
- * the connection table (protocol as the stats know it). */
+ * the connection table (protocol as the stats know it). Takes ssl (NULL in
+ * cleartext). */
 void sl_front_init(struct sl_front *f, const struct sl_front_ops *ops, struct sl_plane *plane,
-                   unsigned listener_index, bool is_tls, enum sl_stats_protocol protocol,
+                   unsigned listener_index, SSL *ssl, enum sl_stats_protocol protocol,
                    const struct sockaddr *peer, socklen_t peer_len);
 
-/* Unlinks the front from its plane and frees its row; the last front of a
- * draining plane ends the event loop. */
+/* Unlinks the front from its plane, frees its row and its TLS session; the
+ * last front of a draining plane ends the event loop. */
 void sl_front_fini(struct sl_front *f);
 
 /* How long the connection may stay idle before it is closed: the config's
@@ -104,47 +110,15 @@ const char *sl_front_scheme(const struct sl_front *f); /* "http" or "https" */
 /* What a backend is told of the client: its address and the scheme it used. */
 struct sl_forward_info sl_front_forward_info(const struct sl_front *f);
 
-/* Figures for the stats: bytes read (from bev, whose TLS version is noted once
- * the handshake has told it) and written, streams opened and closed. */
-void sl_front_publish_read(struct sl_front *f, size_t bytes, struct bufferevent *bev);
+static inline bool sl_front_is_tls(const struct sl_front *f)
+{
+    return f->ssl != NULL;
+}
+
+/* Figures for the stats: bytes read (and the TLS version, once) and written,
+ * streams opened and closed. */
+void sl_front_publish_read(struct sl_front *f, size_t bytes);
 void sl_front_publish_written(struct sl_front *f, size_t bytes);
-
-/* Called just before a front adds bytes to an output that may be empty.
- * TLS: bufferevent_openssl writes one record, and one write(2), per chain of
- * the output, and evbuffer_add starts with a 1 KiB chain and doubles, so an
- * empty output starts as one chain of 4 KiB: what a loop turn produces, up to
- * that, goes out as one record, not one per chain (half the writes at c16m16,
- * and fewer reads for the client). Cleartext: nothing, as one writev(2) takes
- * every chain. */
-void sl_front_prepare_output(const struct sl_front *f, struct evbuffer *out);
-
-/* Cleartext: bev's output goes to the socket now, by a write of sluice's own,
- * and the bufferevent's write event is on only while the socket is full
- * (libevent's own way, adding the event, writing when it fires and deleting
- * it, costs two epoll_ctl a response). Whatever is left when the socket is
- * full, the bufferevent writes, calling the front's write callback once done.
- * TLS: nothing here, bufferevent_openssl writes. Returns false when the
- * connection failed. */
-bool sl_front_write_out(struct sl_front *f, struct bufferevent *bev);
-
-/* Cleartext with an empty output: data goes to the socket at once, by one
- * write(2), and only what the socket does not take is added to the output
- * (for sl_front_write_out to go on with). Otherwise, or over TLS, data is
- * added to the output. Either way the bytes are the front's to send, in
- * order; returns false only when they could not be queued (out of memory).
- * A response a loop turn produces whole then costs no evbuffer chain. */
-bool sl_front_write_or_queue(struct sl_front *f, struct bufferevent *bev, const void *data,
-                             size_t len);
-
-/* Cleartext fronts read their socket themselves, not through the bufferevent:
- * libevent 2.1 reads at most 4 KiB a call and asks FIONREAD before each, so
- * 16 multiplexed bid requests took five turns of the loop and three syscalls
- * a turn, where one read of up to SL_FRONT_READ_BYTES takes them all. TLS
- * stays with bufferevent_openssl. One read(2) of at most max bytes into a
- * buffer the worker's fronts share; *data points at them until the next call.
- * Returns what read(2) returned. */
-#define SL_FRONT_READ_BYTES (64 * 1024)
-ssize_t sl_front_read(int fd, size_t max, const uint8_t **data);
 void sl_front_publish_streams(struct sl_front *f, int opened, int closed);
 
 #endif

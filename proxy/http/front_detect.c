@@ -5,11 +5,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/ssl.h>
 
 #include "config.h"
+#include "front_io.h"
 #include "front_h1.h"
 #include "front_h2.h"
 #include "log.h"
@@ -23,9 +22,10 @@ static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 struct sl_detect {
     struct sl_plane *plane;
     struct bufferevent *bev;
-    struct event *timer; /* gives up on a connection that does not say */
+    SSL *ssl;               /* TLS: the session, whose handshake tells; NULL in cleartext */
+    struct event *readable; /* TLS: the handshake's next step */
+    struct event *timer;    /* gives up on a connection that does not say */
     unsigned listener_index;
-    bool is_tls;
     bool is_started; /* bytes came: the rest must within client_header_timeout_ms */
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -38,8 +38,12 @@ static void detect_free(struct sl_detect *d, bool is_bev_kept)
     TAILQ_REMOVE(&p->detecting, d, in_plane);
     p->detect_count--;
     event_free(d->timer);
-    if (!is_bev_kept)
+    if (d->readable != NULL)
+        event_free(d->readable);
+    if (!is_bev_kept) {
+        SSL_free(d->ssl);
         bufferevent_free(d->bev);
+    }
     free(d);
     if (!is_bev_kept)
         sl_plane_check_drained(p);
@@ -49,14 +53,14 @@ static void become(struct sl_detect *d, bool is_h2)
 {
     struct sl_plane *p = d->plane;
     struct bufferevent *bev = d->bev;
+    SSL *ssl = d->ssl;
     unsigned index = d->listener_index;
-    bool is_tls = d->is_tls;
     struct sockaddr_storage peer = d->peer;
     socklen_t peer_len = d->peer_len;
     detect_free(d, true);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    int rv = is_h2 ? sl_front_h2_start(p, bev, index, is_tls, (struct sockaddr *)&peer, peer_len)
-                   : sl_front_h1_start(p, bev, index, is_tls, (struct sockaddr *)&peer, peer_len);
+    int rv = is_h2 ? sl_front_h2_start(p, bev, ssl, index, (struct sockaddr *)&peer, peer_len)
+                   : sl_front_h1_start(p, bev, ssl, index, (struct sockaddr *)&peer, peer_len);
     if (rv != 0) {
         SL_ERROR("listener %s: out of memory for a connection", p->cfg->listeners[index].addr.text);
         sl_plane_check_drained(p); /* it may have been the last one of a drain */
@@ -91,24 +95,32 @@ static void on_read(struct bufferevent *bev, void *arg)
         become(d, true);
 }
 
-static bool is_alpn_h2(struct bufferevent *bev)
+static bool is_alpn_h2(SSL *ssl)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
     const unsigned char *proto = NULL;
     unsigned int len = 0;
-    if (ssl != NULL)
-        SSL_get0_alpn_selected(ssl, &proto, &len);
+    SSL_get0_alpn_selected(ssl, &proto, &len);
     return len == 2 && memcmp(proto, "h2", 2) == 0;
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+/* TLS: the handshake goes on as the client's bytes come; its own bytes leave
+ * as front writes do (front_io.h), the bufferevent writing what waits. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_detect *d = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        become(d, is_alpn_h2(bev));
-        return;
-    }
-    detect_free(d, false);
+    int rv = sl_tls_handshake_step(d->ssl, d->plane->cfg->listeners[d->listener_index].addr.text);
+    if (rv > 0)
+        become(d, is_alpn_h2(d->ssl));
+    else if (rv == 0)
+        event_add(d->readable, NULL);
+    else
+        detect_free(d, false);
+}
+
+/* The connection failed, or the client closed it, while being told. */
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    detect_free(arg, false);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -122,19 +134,21 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     detect_free(d, false);
 }
 
-int sl_front_detect_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
-                          bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+int sl_front_detect_start(struct sl_plane *p, struct bufferevent *bev, SSL *ssl,
+                          unsigned listener_index, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct sl_detect *d = calloc(1, sizeof(*d));
     if (d == NULL)
         goto fail_alloc;
     d->timer = evtimer_new(p->base, on_timeout, d);
-    if (d->timer == NULL)
-        goto fail_timer;
+    if (ssl != NULL)
+        d->readable = event_new(p->base, bufferevent_getfd(bev), EV_READ, on_readable, d);
+    if (d->timer == NULL || (ssl != NULL && d->readable == NULL))
+        goto fail_events;
     d->plane = p;
     d->bev = bev;
+    d->ssl = ssl;
     d->listener_index = listener_index;
-    d->is_tls = is_tls;
     if (peer_len <= sizeof(d->peer)) {
         memcpy(&d->peer, peer, peer_len);
         d->peer_len = peer_len;
@@ -143,15 +157,22 @@ int sl_front_detect_start(struct sl_plane *p, struct bufferevent *bev, unsigned 
     p->detect_count++;
     struct timeval tv = sl_timeval_ms(p->cfg->client_idle_timeout_ms);
     evtimer_add(d->timer, &tv);
-    if (is_tls)
+    bufferevent_setcb(bev, ssl != NULL ? NULL : on_read, NULL, on_event, d);
+    if (ssl != NULL) {
         note_started(d); /* a TLS client speaks first: its handshake is under way */
-    bufferevent_setcb(bev, is_tls ? NULL : on_read, NULL, on_event, d);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+        bufferevent_enable(bev, EV_WRITE);
+        event_add(d->readable, NULL);
+    } else {
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
     return 0;
 
-fail_timer:
+fail_events:
+    if (d->timer != NULL)
+        event_free(d->timer);
     free(d);
 fail_alloc:
+    SSL_free(ssl);
     bufferevent_free(bev);
     return -1;
 }

@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "front.h"
+#include "front_io.h"
 #include "front_h2.h"
 #include "h1.h"
 #include "headers.h"
@@ -60,8 +61,8 @@
 
 struct front_h1 {
     struct sl_front base;     /* first: what requests and the plane see */
-    struct bufferevent *bev;  /* writes, and reads too over TLS */
-    struct event *read_event; /* cleartext: reads the socket (sl_front_read); TLS: NULL */
+    struct bufferevent *bev;  /* its input, its output and write event (front_io.h) */
+    struct event *read_event; /* reads the socket into the input (sl_front_read) */
     struct event *pump_event; /* runs pump() on the next loop turn */
     struct event *head_timer; /* the next head must be complete by then */
     http_parser parser;       /* reads the current request */
@@ -89,7 +90,7 @@ struct front_h1 {
     bool is_closing;        /* free at the next edge */
     bool is_finishing;      /* free once the output has drained */
     bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
-    bool is_read_on;   /* cleartext: reading is on, unless the input reached the high mark */
+    bool is_read_on;   /* reading is on, unless the input reached the high mark */
 };
 
 static struct front_h1 *h1_of(struct sl_front *f)
@@ -110,39 +111,36 @@ static size_t head_limit(const struct front_h1 *front)
 }
 
 /* Input waiting to be parsed stays below a head and a body chunk: reading
- * stops at this mark (TLS: the bufferevent's read watermark). */
+ * stops at this mark. */
 static size_t read_mark(const struct front_h1 *front)
 {
     return head_limit(front) + SL_H1_BODY_CHUNK_BYTES;
 }
 
-/* Cleartext: the read event is on while reading is and the input is below
- * the mark; pump() calls this once it has parsed what it could. */
+/* The read event is on while reading is and the input is below the mark;
+ * pump() calls this once it has parsed what it could. What OpenSSL already
+ * holds is read on the next loop turn, as no readiness will announce it. */
 static void update_read_event(struct front_h1 *front)
 {
     bool is_below_mark = evbuffer_get_length(bufferevent_get_input(front->bev)) < read_mark(front);
-    if (front->is_read_on && is_below_mark)
+    if (front->is_read_on && is_below_mark) {
         event_add(front->read_event, NULL);
-    else
+        if (sl_front_has_pending(&front->base))
+            event_active(front->read_event, EV_READ, 0);
+    } else {
         event_del(front->read_event);
+    }
 }
 
 static void set_reading(struct front_h1 *front, bool on)
 {
-    if (front->read_event == NULL) {
-        if (on)
-            bufferevent_enable(front->bev, EV_READ);
-        else
-            bufferevent_disable(front->bev, EV_READ);
-        return;
-    }
     front->is_read_on = on;
     update_read_event(front);
 }
 
-static struct evbuffer *output_of(const struct front_h1 *front)
+static struct evbuffer *output_of(struct front_h1 *front)
 {
-    return bufferevent_get_output(front->bev);
+    return sl_front_output(&front->base, front->bev);
 }
 
 static void schedule_pump(struct front_h1 *front)
@@ -309,7 +307,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static bool asks_for_h2c(const struct front_h1 *front)
 {
     const struct sl_header_list *fields = &front->req->fields;
-    return !front->base.is_tls && front->framing.content_length_count == 0 &&
+    return !sl_front_is_tls(&front->base) && front->framing.content_length_count == 0 &&
            front->framing.transfer_encoding_count == 0 &&
            sl_header_list_has_token(fields, "upgrade", "h2c") &&
            sl_header_list_has_token(fields, "connection", "upgrade") &&
@@ -450,7 +448,7 @@ static void start_request(struct front_h1 *front)
     begin_exchange(front, req);
     size_t parsed = http_parser_execute(&front->parser, &parser_settings, head, len);
     evbuffer_drain(in, parsed);
-    sl_front_publish_read(&front->base, parsed, front->bev);
+    sl_front_publish_read(&front->base, parsed);
     if (front->has_failed_parse) {
         reject(front, 503, "a request while out of memory");
         return;
@@ -481,7 +479,7 @@ static void read_body(struct front_h1 *front)
         size_t parsed =
             http_parser_execute(&front->parser, &parser_settings, vec.iov_base, vec.iov_len);
         evbuffer_drain(in, parsed);
-        sl_front_publish_read(&front->base, parsed, front->bev);
+        sl_front_publish_read(&front->base, parsed);
         if (has_parse_error(front)) {
             reject(front, 400, "a malformed request body");
             return;
@@ -600,9 +598,7 @@ static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
         .is_close = !front->is_keep_alive,
         .is_http10_keep_alive = is_http10(front),
     };
-    struct evbuffer *out = output_of(front);
-    sl_front_prepare_output(&front->base, out);
-    rv = add_head(out, status, nva, count, &framing);
+    rv = add_head(output_of(front), status, nva, count, &framing);
     front->is_head_sent = true;
     front->is_response_done = !has_body;
     schedule_pump(front);
@@ -702,8 +698,7 @@ static void release(struct front_h1 *front)
     sl_front_fini(&front->base);
     event_free(front->pump_event);
     event_free(front->head_timer);
-    if (front->read_event != NULL)
-        event_free(front->read_event);
+    event_free(front->read_event);
     free(front);
 }
 
@@ -815,6 +810,7 @@ static void linger(struct front_h1 *front)
         front->req = NULL;
     }
     front->is_lingering = true;
+    sl_front_close_notify(&front->base);
     shutdown(bufferevent_getfd(front->bev), SHUT_WR);
     bufferevent_set_timeouts(front->bev, NULL, NULL);
     set_reading(front, true);
@@ -864,12 +860,14 @@ static bool pump_exchanges(struct front_h1 *front)
             return true;
     } while (!front->is_closing && !front->is_finishing && evbuffer_get_length(in) < before);
     write_out(front);
-    size_t waiting = evbuffer_get_length(output_of(front));
+    size_t waiting = sl_front_output_length(&front->base, front->bev);
     if (!front->is_closing && front->is_finishing && waiting == 0 && needs_linger(front)) {
         linger(front);
         return false;
     }
     if (front->is_closing || (front->is_finishing && waiting == 0)) {
+        if (!front->is_closing)
+            sl_front_close_notify(&front->base);
         front_free(front, SL_END_ABORTED);
         return true;
     }
@@ -882,17 +880,11 @@ static bool pump(struct front_h1 *front)
 {
     if (pump_exchanges(front))
         return true;
-    if (front->read_event != NULL)
-        update_read_event(front);
+    update_read_event(front);
     return false;
 }
 
 static void on_pump_event(evutil_socket_t fd, short what, void *arg)
-{
-    pump(arg);
-}
-
-static void on_read(struct bufferevent *bev, void *arg)
 {
     pump(arg);
 }
@@ -904,8 +896,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
-/* Cleartext (sl_front_read): the bytes join the bufferevent's input, whose
- * end the bufferevent keeps frozen, up to the mark; EOF and errors take the
+/* The bytes (sl_front_read) join the bufferevent's input, whose end the
+ * bufferevent keeps frozen, up to the mark; EOF and errors take the
  * bufferevent's own path. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -917,7 +909,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     const uint8_t *data;
-    ssize_t n = sl_front_read(fd, read_mark(front) - held, &data);
+    ssize_t n = sl_front_read(&front->base, fd, read_mark(front) - held, &data);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -975,8 +967,8 @@ static void on_head_timeout(evutil_socket_t fd, short what, void *arg)
     pump(front);
 }
 
-int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
-                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, SSL *ssl,
+                      unsigned listener_index, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct front_h1 *front = calloc(1, sizeof(*front));
     if (front == NULL)
@@ -984,18 +976,17 @@ int sl_front_h1_start(struct sl_plane *p, struct bufferevent *bev, unsigned list
     front->bev = bev;
     front->pump_event = event_new(p->base, -1, 0, on_pump_event, front);
     front->head_timer = evtimer_new(p->base, on_head_timeout, front);
-    if (!is_tls)
-        front->read_event =
-            event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
-    if (front->pump_event == NULL || front->head_timer == NULL ||
-        (!is_tls && front->read_event == NULL))
+    front->read_event =
+        event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
+    struct evbuffer *tls_plain = ssl != NULL ? evbuffer_new() : NULL;
+    if (front->pump_event == NULL || front->head_timer == NULL || front->read_event == NULL ||
+        (ssl != NULL && tls_plain == NULL))
         goto fail_events;
-    sl_front_init(&front->base, &h1_ops, p, listener_index, is_tls,
-                  is_tls ? SL_PROTO_HTTP1_TLS : SL_PROTO_HTTP1, peer, peer_len);
-    bufferevent_setcb(bev, on_read, on_write, on_event, front);
-    bufferevent_setwatermark(bev, EV_READ, 0, read_mark(front));
-    if (front->read_event != NULL)
-        bufferevent_disable(bev, EV_READ); /* detection read through it; on_readable does now */
+    sl_front_init(&front->base, &h1_ops, p, listener_index, ssl,
+                  ssl != NULL ? SL_PROTO_HTTP1_TLS : SL_PROTO_HTTP1, peer, peer_len);
+    front->base.tls_plain = tls_plain;
+    bufferevent_setcb(bev, NULL, on_write, on_event, front); /* on_readable reads */
+    bufferevent_disable(bev, EV_READ);                       /* detection read through it */
     bufferevent_enable(bev, EV_WRITE);
     set_reading(front, true);
     front->is_draining = p->is_draining; /* accepted just before the drain */
@@ -1012,8 +1003,11 @@ fail_events:
         event_free(front->head_timer);
     if (front->read_event != NULL)
         event_free(front->read_event);
+    if (tls_plain != NULL)
+        evbuffer_free(tls_plain);
     free(front);
 fail_alloc:
+    SSL_free(ssl);
     bufferevent_free(bev);
     return -1;
 }

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "front.h"
+#include "front_io.h"
 #include "headers.h"
 #include "log.h"
 #include "plane.h"
@@ -27,12 +28,12 @@
 
 /* One HTTP/2 client connection: the front (front.h) of the requests on its
  * streams. The request's view of it is h2_ops; its own loop is libevent's
- * callbacks (its bufferevent's, and over cleartext its read event), where
+ * callbacks (its bufferevent's and its read event), where
  * alone it is freed. */
 struct front_h2 {
     struct sl_front base;     /* first: what requests and the plane see */
-    struct bufferevent *bev;  /* writes, and reads too over TLS */
-    struct event *read_event; /* cleartext: reads the socket itself; NULL over TLS */
+    struct bufferevent *bev;  /* its output and write event (front_io.h) */
+    struct event *read_event; /* reads the socket itself (front_io.h) */
     nghttp2_session *session;
     struct event *flush_event;       /* runs flush() on the next loop turn */
     struct sl_timer idle_timer;      /* armed while no request is open; reads do not move it */
@@ -595,8 +596,7 @@ static void front_free(struct front_h2 *front, enum sl_request_end how)
     nghttp2_session_del(front->session);
     event_free(front->flush_event);
     sl_timer_deinit(&front->idle_timer);
-    if (front->read_event != NULL)
-        event_free(front->read_event);
+    event_free(front->read_event);
     bufferevent_free(front->bev);
     SL_DEBUG("conn=%llu peer=%s: closed", (unsigned long long)front->base.id, front->base.peer);
     free(front);
@@ -668,6 +668,8 @@ static bool flush(struct front_h2 *front)
     if (!nghttp2_session_want_read(front->session) && !nghttp2_session_want_write(front->session))
         front->is_finishing = true;
     if (front->is_closing || (front->is_finishing && evbuffer_get_length(out) == 0)) {
+        if (!front->is_closing)
+            sl_front_close_notify(&front->base);
         front_free(front, SL_END_ABORTED);
         return true;
     }
@@ -697,12 +699,10 @@ static bool is_receiving(const struct front_h2 *front)
     return !front->is_closing && !front->is_calmed;
 }
 
-/* What the bufferevent holds: over TLS all input, over cleartext the bytes
- * read while the protocol was being told. */
-static void on_read(struct bufferevent *bev, void *arg)
+/* The bytes the bufferevent read while the protocol was being told (h2c). */
+static void receive_detected(struct front_h2 *front)
 {
-    struct front_h2 *front = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = bufferevent_get_input(front->bev);
     struct evbuffer_iovec vec[8];
     while (is_receiving(front) && evbuffer_get_length(in) > 0) {
         int n = evbuffer_peek(in, -1, NULL, vec, 8);
@@ -712,7 +712,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             used += vec[i].iov_len;
         }
         evbuffer_drain(in, used);
-        sl_front_publish_read(&front->base, used, front->bev);
+        sl_front_publish_read(&front->base, used);
     }
     if (front->is_calmed)
         evbuffer_drain(in, evbuffer_get_length(in)); /* nothing more is parsed */
@@ -726,15 +726,15 @@ static void on_read(struct bufferevent *bev, void *arg)
  * read size, under which those limits were set. */
 #define SL_H2_SLICE_BYTES 4096
 
-/* Cleartext (sl_front_read): the bytes are parsed where they were read
- * (after a GOAWAY ENHANCE_YOUR_CALM, read and dropped). */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+/* One read (sl_front_read), parsed where it was read (after a GOAWAY
+ * ENHANCE_YOUR_CALM, read and dropped). Returns the bytes read, 0 when there
+ * were none (not yet, the end, or an error), -1 when the front was freed. */
+static ssize_t read_once(struct front_h2 *front, evutil_socket_t fd)
 {
-    struct front_h2 *front = arg;
     const uint8_t *data;
-    ssize_t n = sl_front_read(fd, SL_FRONT_READ_BYTES, &data);
+    ssize_t n = sl_front_read(&front->base, fd, SL_FRONT_READ_BYTES, &data);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+        return 0;
     if (n <= 0) {
         if (n < 0)
             SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
@@ -744,11 +744,25 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     for (size_t done = 0; n > 0 && done < (size_t)n && is_receiving(front);) {
         size_t len = (size_t)n - done < SL_H2_SLICE_BYTES ? (size_t)n - done : SL_H2_SLICE_BYTES;
         receive(front, data + done, len);
-        sl_front_publish_read(&front->base, len, front->bev);
+        sl_front_publish_read(&front->base, len);
         done += len;
         if (done < (size_t)n && nghttp2_session_want_write(front->session) && flush(front))
-            return; /* freed */
+            return -1;
     }
+    return n > 0 ? n : 0;
+}
+
+/* TLS: until OpenSSL holds no more of what it read from the socket, as no
+ * read event would say so. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h2 *front = arg;
+    ssize_t n;
+    do {
+        n = read_once(front, fd);
+        if (n < 0)
+            return; /* freed */
+    } while (n > 0 && !front->is_closing && sl_front_has_pending(&front->base));
     flush(front);
 }
 
@@ -777,8 +791,6 @@ static void on_idle_timeout(void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct front_h2 *front = arg;
-    if (what & BEV_EVENT_CONNECTED)
-        return; /* TLS handshake done */
     if (what & BEV_EVENT_ERROR)
         SL_DEBUG("conn=%llu peer=%s: connection error: %s", (unsigned long long)front->base.id,
                  front->base.peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -842,7 +854,7 @@ static void discard_unserved(struct front_h2 *front)
 }
 
 /* The front with its session, not yet serving: bev is not taken on failure. */
-static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, bool is_tls)
+static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
 {
     struct front_h2 *front = calloc(1, sizeof(*front));
     if (front == NULL)
@@ -853,10 +865,9 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, 
     front->glitches_halved_ns = sl_clock_coarse_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);
     int timer_rc = sl_timer_init(&front->idle_timer, p->base, on_idle_timeout, front);
-    if (!is_tls)
-        front->read_event =
-            event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
-    if (front->flush_event == NULL || timer_rc != 0 || (!is_tls && front->read_event == NULL) ||
+    front->read_event =
+        event_new(p->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, on_readable, front);
+    if (front->flush_event == NULL || timer_rc != 0 || front->read_event == NULL ||
         start_session(front) != 0) {
         discard_unserved(front);
         return NULL;
@@ -864,20 +875,16 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev, 
     return front;
 }
 
-static void begin_serving(struct front_h2 *front, unsigned listener_index, bool is_tls,
+static void begin_serving(struct front_h2 *front, unsigned listener_index, SSL *ssl,
                           const struct sockaddr *peer, socklen_t peer_len)
 {
     struct sl_plane *p = front->base.plane;
-    sl_front_init(&front->base, &h2_ops, p, listener_index, is_tls,
-                  is_tls ? SL_PROTO_H2_TLS : SL_PROTO_H2C, peer, peer_len);
-    bufferevent_setcb(front->bev, on_read, on_write, on_event, front);
-    if (front->read_event != NULL) {
-        bufferevent_disable(front->bev, EV_READ);
-        bufferevent_enable(front->bev, EV_WRITE);
-        event_add(front->read_event, NULL);
-    } else {
-        bufferevent_enable(front->bev, EV_READ | EV_WRITE);
-    }
+    sl_front_init(&front->base, &h2_ops, p, listener_index, ssl,
+                  ssl != NULL ? SL_PROTO_H2_TLS : SL_PROTO_H2C, peer, peer_len);
+    bufferevent_setcb(front->bev, NULL, on_write, on_event, front); /* on_readable reads */
+    bufferevent_disable(front->bev, EV_READ);
+    bufferevent_enable(front->bev, EV_WRITE);
+    event_add(front->read_event, NULL);
     update_idle_timeout(front);
     SL_DEBUG("conn=%llu peer=%s: HTTP/2 on %s", (unsigned long long)front->base.id,
              front->base.peer, p->cfg->listeners[listener_index].addr.text);
@@ -890,20 +897,23 @@ static void begin_serving(struct front_h2 *front, unsigned listener_index, bool 
 static void serve_first_bytes(struct front_h2 *front)
 {
     if (evbuffer_get_length(bufferevent_get_input(front->bev)) > 0)
-        on_read(front->bev, front); /* bytes read while the protocol was being told */
+        receive_detected(front);
+    else if (sl_front_has_pending(&front->base))
+        on_readable(bufferevent_getfd(front->bev), EV_READ, front); /* came with the handshake */
     else
         flush(front); /* our SETTINGS go first */
 }
 
-int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
-                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len)
+int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, SSL *ssl,
+                      unsigned listener_index, const struct sockaddr *peer, socklen_t peer_len)
 {
-    struct front_h2 *front = open_front(p, bev, is_tls);
+    struct front_h2 *front = open_front(p, bev);
     if (front == NULL) {
+        SSL_free(ssl);
         bufferevent_free(bev);
         return -1;
     }
-    begin_serving(front, listener_index, is_tls, peer, peer_len);
+    begin_serving(front, listener_index, ssl, peer, peer_len);
     serve_first_bytes(front);
     return 0;
 }
@@ -912,7 +922,7 @@ int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsi
                                const struct sockaddr *peer, socklen_t peer_len,
                                const uint8_t *settings, size_t settings_len, struct sl_request *req)
 {
-    struct front_h2 *front = open_front(p, bev, false);
+    struct front_h2 *front = open_front(p, bev);
     if (front == NULL)
         return -1;
     /* RFC 7540 §3.2: the request that asked for the upgrade is stream 1 */
@@ -922,7 +932,7 @@ int sl_front_h2_start_upgraded(struct sl_plane *p, struct bufferevent *bev, unsi
         discard_unserved(front);
         return -1;
     }
-    begin_serving(front, listener_index, false, peer, peer_len);
+    begin_serving(front, listener_index, NULL, peer, peer_len);
     sl_request_move(req, &front->base, 1);
     TAILQ_INSERT_TAIL(&front->requests, req, in_front);
     sl_front_publish_streams(&front->base, 1, 0);

@@ -12,15 +12,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 struct bufferevent;
 struct sl_plane;
 struct sl_request;
 
 /* Starts serving an accepted connection on cfg->listeners[listener_index].
- * Takes ownership of bev (freed with the front, including on failure). is_tls
- * selects the https scheme. Returns 0 or -1. */
-int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, unsigned listener_index,
-                      bool is_tls, const struct sockaddr *peer, socklen_t peer_len);
+ * Takes ownership of bev and ssl (the TLS session, NULL for h2c), freed with
+ * the front, including on failure. Returns 0 or -1. */
+int sl_front_h2_start(struct sl_plane *p, struct bufferevent *bev, SSL *ssl,
+                      unsigned listener_index, const struct sockaddr *peer, socklen_t peer_len);
 
 /* Continues a cleartext HTTP/1.1 connection that asked for Upgrade: h2c, after
  * its 101 went into bev's output (RFC 7540 §3.2): settings is the decoded

@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "config.h"
 #include "front_detect.h"
+#include "front_io.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -33,27 +33,20 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    struct bufferevent *bev;
-    if (l->tls != NULL) {
-        SSL *ssl = SSL_new(l->tls);
-        if (ssl == NULL) {
-            SL_ERROR("listener %s: out of memory for a TLS session", l->cfg->addr.text);
-            evutil_closesocket(fd);
-            return;
-        }
-        bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
-    } else {
-        bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    }
+    struct bufferevent *bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
         SL_ERROR("listener %s: out of memory for a connection", l->cfg->addr.text);
         evutil_closesocket(fd);
         return;
     }
+    SSL *ssl = l->tls != NULL ? sl_tls_session_new(l->tls, bev) : NULL;
+    if (l->tls != NULL && ssl == NULL) {
+        SL_ERROR("listener %s: out of memory for a TLS session", l->cfg->addr.text);
+        bufferevent_free(bev);
+        return;
+    }
     unsigned index = (unsigned)(l->cfg - w->cfg->listeners);
-    if (sl_front_detect_start(&w->plane, bev, index, l->tls != NULL, peer, (socklen_t)peer_len) !=
-        0)
+    if (sl_front_detect_start(&w->plane, bev, ssl, index, peer, (socklen_t)peer_len) != 0)
         SL_ERROR("listener %s: out of memory for a connection", l->cfg->addr.text);
     sl_worker_check_connection_limit(w);
 }

@@ -227,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bufferevent *bev = bufferevent_socket_new(w.base, fds[0], BEV_OPT_CLOSE_ON_FREE);
     struct sockaddr_in peer = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
     if (bev == NULL ||
-        sl_front_detect_start(&w.plane, bev, 0, false, (struct sockaddr *)&peer, sizeof(peer)) != 0)
+        sl_front_detect_start(&w.plane, bev, NULL, 0, (struct sockaddr *)&peer, sizeof(peer)) != 0)
         abort();
     if (is_h2)
         (void)!write(fds[1], preface, sizeof(preface) - 1);

@@ -8,7 +8,7 @@ import unittest
 
 from harness import IntegTest, backend_seen, free_port, parse_headers, wait_until, can_connect
 from test_h2_attacks import request_block, split_frames
-from test_h2_malformed import DATA, END_HEADERS, END_STREAM, HEADERS, PREFACE, SETTINGS, frame
+from test_h2_malformed import DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PREFACE, SETTINGS, frame
 
 
 class TlsSetup:
@@ -74,6 +74,24 @@ class RecordCounter:
         record, self.buf = self.buf[:n], self.buf[n:]
         return record
 
+    def read_until_close(self):
+        """The plaintext until the server closes, and whether it said
+        close_notify first (after which a read gives b"")."""
+        out = b""
+        while True:
+            try:
+                self.incoming.write(self.next_record())
+            except ConnectionError:
+                return out, False
+            try:
+                while True:
+                    got = self.tls.read(65536)
+                    if not got:
+                        return out, True
+                    out += got
+            except ssl.SSLWantReadError:
+                pass
+
     def read_record(self):
         """The plaintext of the next record (b"" for one with none, a session ticket)."""
         self.incoming.write(self.next_record())
@@ -86,9 +104,8 @@ class RecordCounter:
 
 
 class TlsToH1(TlsSetup, IntegTest):
-    # bufferevent_openssl writes a record per chain of the output: a response
-    # that fits sluice's first chain (4 KiB) must not be split at evbuffer's
-    # own first one (1 KiB)
+    # a response that one loop turn produces goes out as one record, however
+    # many pieces it was added in (head and body, frames)
     BODY = 3000
 
     def test_a_response_of_3000_bytes_goes_out_in_one_record_over_http11(self):
@@ -130,6 +147,63 @@ class TlsToH1(TlsSetup, IntegTest):
         records = sum(1 for lo, hi in spans if any(lo < b and a < hi for a, b in ranges))
         self.assertEqual(body, self.BODY)
         self.assertEqual(records, 1)
+
+    # OpenSSL reads ahead: records that arrive together are read from the
+    # socket at once, and the later ones wait inside OpenSSL, where no read
+    # event announces them.
+
+    def test_http11_head_and_body_in_records_that_arrive_together(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "http/1.1")
+        body = b"0123456789" * 10
+        client.tls.write(b"POST /echo HTTP/1.1\r\nHost: localhost\r\ncontent-length: %d\r\n\r\n"
+                         % len(body))
+        client.tls.write(body)
+        client.flush()  # two records, one segment
+        response = b""
+        while b"\r\n\r\n" not in response or \
+                len(response.split(b"\r\n\r\n", 1)[1]) < len(body):
+            response += client.read_record()
+        self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:80])
+        self.assertEqual(response.split(b"\r\n\r\n", 1)[1], body)
+
+    def test_h2_frames_in_records_that_arrive_together(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "h2")
+        client.tls.write(PREFACE + frame(SETTINGS, 0, 0))
+        client.tls.write(frame(HEADERS, END_STREAM | END_HEADERS, 1,
+                               request_block(path="/bytes/10")))
+        client.flush()  # two records, one segment
+        plain, ended = b"", False
+        while not ended:
+            plain += client.read_record()
+            frames, _ = split_frames(plain)
+            ended = any(f[2] == 1 and f[1] & END_STREAM for f in frames)
+        body = b"".join(f[3] for f in frames if f[0] == DATA and f[2] == 1)
+        self.assertEqual(body, b"0123456789")
+
+    # A close that is no failure says close_notify first: the client can tell
+    # the end from a cut.
+
+    def test_http11_close_after_the_answer_sends_close_notify(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "http/1.1")
+        client.send(b"GET /bytes/10 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        response, said = client.read_until_close()
+        self.assertTrue(said)
+        self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:80])
+        self.assertTrue(response.endswith(b"\r\n\r\n0123456789"), response[-40:])
+
+    def test_h2_close_after_the_client_goes_away_sends_close_notify(self):
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "h2")
+        client.send(PREFACE + frame(SETTINGS, 0, 0) + frame(GOAWAY, 0, 0, bytes(8)))
+        _, said = client.read_until_close()
+        self.assertTrue(said)
 
     def test_curl_over_tls_negotiates_h2(self):
         _, addr = self.start_backend()
