@@ -467,8 +467,7 @@ struct request_plan {
     const nghttp2_nv *authority;
     const nghttp2_nv *scheme;
     const nghttp2_nv *host; /* the one host field, used when :authority is absent */
-    size_t first_regular;   /* index of the first field after the pseudo-headers */
-    struct field_scan scan; /* of the fields after the pseudo-headers */
+    struct field_scan scan; /* of the fields after the pseudo-headers (from scan.first) */
     uint8_t *roles;         /* enum role of each of those, by index */
     size_t host_count;
     size_t cookie_count;
@@ -494,8 +493,10 @@ static const nghttp2_nv **pseudo_slot(struct request_plan *plan, const nghttp2_n
 }
 
 /* RFC 9113 §8.3: pseudo-headers come first, each at most once, and a request
- * has no others (:protocol of RFC 8441 is not supported). */
-static int read_pseudo_headers(const struct sl_header_list *h2, struct request_plan *plan)
+ * has no others (:protocol of RFC 8441 is not supported). *first_regular is
+ * the index of the first field after them. */
+static int read_pseudo_headers(const struct sl_header_list *h2, struct request_plan *plan,
+                               size_t *first_regular)
 {
     size_t i = 0;
     for (; i < h2->count && h2->items[i].namelen > 0 && h2->items[i].name[0] == ':'; i++) {
@@ -505,7 +506,7 @@ static int read_pseudo_headers(const struct sl_header_list *h2, struct request_p
             return SL_EINVALID;
         *slot = nv;
     }
-    plan->first_regular = i;
+    *first_regular = i;
     return 0;
 }
 
@@ -564,16 +565,16 @@ static enum role classify_request_field(struct request_plan *plan, size_t i)
     }
 }
 
-static int classify_request_fields(const struct sl_header_list *h2, struct sl_arena *arena,
-                                   struct request_plan *plan)
+static int classify_request_fields(const struct sl_header_list *h2, size_t first_regular,
+                                   struct sl_arena *arena, struct request_plan *plan)
 {
-    int rc = scan_fields(h2, plan->first_regular, arena, &plan->scan);
+    int rc = scan_fields(h2, first_regular, arena, &plan->scan);
     if (rc != 0)
         return rc;
     plan->roles = sl_arena_alloc(arena, h2->count > 0 ? h2->count : 1);
     if (plan->roles == NULL)
         return SL_ENOMEM;
-    for (size_t i = plan->first_regular; i < h2->count; i++) {
+    for (size_t i = first_regular; i < h2->count; i++) {
         const nghttp2_nv *nv = &h2->items[i];
         enum role role = classify_request_field(plan, i);
         /* two lengths, or one a backend could read otherwise, would allow smuggling */
@@ -591,14 +592,15 @@ static int plan_request(const struct sl_header_list *h2, const struct sl_forward
     *plan = (struct request_plan){0};
     if (!is_safe_text(fwd->client_addr) || !is_safe_text(fwd->scheme))
         return SL_EINVALID;
-    int rc = read_pseudo_headers(h2, plan);
+    size_t first_regular;
+    int rc = read_pseudo_headers(h2, plan, &first_regular);
     if (rc != 0)
         return rc;
     if (plan->method == NULL || plan->path == NULL ||
         !is_token(plan->method->value, plan->method->valuelen) ||
         !is_request_target_valid(plan->method, plan->path))
         return SL_EINVALID;
-    rc = classify_request_fields(h2, arena, plan);
+    rc = classify_request_fields(h2, first_regular, arena, plan);
     if (rc != 0)
         return rc;
     /* RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host */
@@ -627,7 +629,7 @@ static void put_joined_values(struct sl_writer *w, const struct sl_header_list *
                               size_t sep_len)
 {
     bool is_first = true;
-    for (size_t i = plan->first_regular; i < h2->count; i++) {
+    for (size_t i = plan->scan.first; i < h2->count; i++) {
         if (plan->roles[i] != role)
             continue;
         if (!is_first)
@@ -648,7 +650,7 @@ static void put_request_line(struct sl_writer *w, const struct request_plan *pla
 static void put_forwarded_fields(struct sl_writer *w, const struct sl_header_list *h2,
                                  const struct request_plan *plan)
 {
-    for (size_t i = plan->first_regular; i < h2->count; i++) {
+    for (size_t i = plan->scan.first; i < h2->count; i++) {
         const nghttp2_nv *nv = &h2->items[i];
         if (plan->roles[i] == ROLE_FORWARD)
             put_field(w, (const char *)nv->name, nv->namelen, nv->value, nv->valuelen);
@@ -847,7 +849,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
     int rc = plan_request(h2, fwd, false, arena, &plan);
     if (rc != 0)
         return rc;
-    size_t regular = h2->count - plan.first_regular;
+    size_t regular = h2->count - plan.scan.first;
     if (regular > SIZE_MAX / sizeof(nghttp2_nv) - 6 - spare)
         return SL_ENOMEM;
     /* four pseudo-headers, the regular fields, X-Forwarded-For and -Proto */
@@ -860,7 +862,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
     fields[n++] = make_nv(":scheme", 7, fwd->scheme, strlen(fwd->scheme), NGHTTP2_NV_FLAG_NONE);
     fields[n++] = pseudo_nv(":authority", 10, authority);
     fields[n++] = pseudo_nv(":path", 5, plan.path);
-    for (size_t i = plan.first_regular; i < h2->count; i++) {
+    for (size_t i = plan.scan.first; i < h2->count; i++) {
         /* cookie crumbs stay apart: HPACK compresses them better (RFC 9113 §8.2.3) */
         if (plan.roles[i] != ROLE_FORWARD && plan.roles[i] != ROLE_COOKIE)
             continue;
