@@ -794,14 +794,46 @@ static int64_t declared_length(const char *length)
     return errno == ERANGE || n > INT64_MAX ? INT64_MAX : (int64_t)n;
 }
 
+static bool is_name(const nghttp2_nv *nv, const char *name, size_t len)
+{
+    return memcmp(nv->name, name, len) == 0;
+}
+
+/* Where the first field of a name sluice reads itself goes, or NULL. */
+static const char **head_field_slot(struct sl_request *req, const nghttp2_nv *nv, const char **host,
+                                    const char **length)
+{
+    switch (nv->namelen) {
+    case 4:
+        return is_name(nv, "host", 4) ? host : NULL;
+    case 5:
+        return is_name(nv, ":path", 5) ? &req->path : NULL;
+    case 7:
+        return is_name(nv, ":method", 7) ? &req->method : NULL;
+    case 10:
+        return is_name(nv, ":authority", 10) ? &req->authority : NULL;
+    case 14:
+        return is_name(nv, "content-length", 14) ? length : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* One pass over the head, not a search per name (five of them took 0.8k
+ * instructions a request). */
 static void note_head_fields(struct sl_request *req)
 {
-    req->method = field_value(req, ":method");
-    req->path = field_value(req, ":path");
-    req->authority = field_value(req, ":authority");
+    const char *host = NULL, *length = NULL;
+    req->method = req->path = req->authority = NULL;
+    for (size_t i = 0; i < req->fields.count; i++) {
+        const nghttp2_nv *nv = &req->fields.items[i];
+        const char **slot = head_field_slot(req, nv, &host, &length);
+        if (slot != NULL && *slot == NULL)
+            *slot = (const char *)nv->value;
+    }
     if (req->authority == NULL)
-        req->authority = field_value(req, "host");
-    req->declared_body_bytes = declared_length(field_value(req, "content-length"));
+        req->authority = host;
+    req->declared_body_bytes = declared_length(length);
     req->is_head_done = true;
 }
 
