@@ -57,8 +57,14 @@
  * own mean: one noisy window does not set the bar for the next trials. */
 #define KNEE_SMOOTHING 0.25
 #define DROP_FACTOR 0.9
-/* Windows in a row not fine at or below the knee before a probe: one
- * noisy window is not a slower backend. */
+/* Windows in a row not fine at or below the knee before a cut, and before a
+ * probe. One window slow by chance is common on a busy host (a pause of a few
+ * tens of ms in a 100 ms window at 4 workers puts its mean past the
+ * tolerance): cutting on it halved the limit mid-flood in one run out of two
+ * on gunicorn, and the critical requests queued for the slots it took. A
+ * slower backend shows in the next window too, so following one costs a
+ * window more. */
+#define RISES_BEFORE_CUT 2u
 #define RISES_BEFORE_PROBE 3u
 /* A limit found bad is not tried again for as many windows as the limit
  * itself, up to this many, and twice as long each time it is found bad
@@ -222,7 +228,9 @@ static void mark_bad(struct sl_limiter *lim, uint32_t at, uint64_t now_ns)
 
 static void on_window_not_fine(struct sl_limiter *lim, uint32_t at, double mean_ns, uint64_t now_ns)
 {
-    if (lim->knee != 0 && at > lim->knee) {
+    /* a trial is of a limit reached: below it, the window only saw the
+     * concurrency demand brought, as a window at the knee does */
+    if (lim->knee != 0 && at > lim->knee && lim->window_peak_inflight >= at) {
         lim->is_slow_start = false;
         mark_bad(lim, at, now_ns);
         lim->rises = 0;
@@ -237,11 +245,13 @@ static void on_window_not_fine(struct sl_limiter *lim, uint32_t at, double mean_
         return;
     }
     /* a rise where latency was not known to rise: the backend slowed down,
-     * or lost capacity and queues */
-    lim->is_slow_start = false;
+     * or lost capacity and queues; or, a window alone, chance */
     if (lim->rises == 0)
         lim->limit_before_rises = lim->limit;
-    if (++lim->rises >= RISES_BEFORE_PROBE) {
+    if (++lim->rises < RISES_BEFORE_CUT)
+        return;
+    lim->is_slow_start = false;
+    if (lim->rises >= RISES_BEFORE_PROBE) {
         start_probe(lim, lim->limit, lim->limit_before_rises, now_ns);
         return;
     }

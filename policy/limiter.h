@@ -13,13 +13,14 @@
  *   - before a knee is known, against tolerance x no-load; at or below the
  *     knee, against tolerance x the knee's own latency (a smoothed mean of
  *     the windows there);
- *   - above the knee (a trial), by the throughput it shows (Little's law:
- *     in flight / mean latency): it must be that of a backend with a third
- *     of the step more workers than the knee's, and its latency within
- *     tolerance x the knee's. A step past the backend's knee gains nothing,
- *     whatever the backend's size; a latency rise that comes with more
- *     throughput (a CPU shared with the backend) passes unless it is a
- *     queue inside the backend (see TRIAL_GAIN_SHARE).
+ *   - above the knee, in a window that reached the limit (a trial; one
+ *     that did not is judged as at the knee), by the throughput it shows
+ *     (Little's law: in flight / mean latency): it must be that of a
+ *     backend with a third of the step more workers than the knee's, and
+ *     its latency within tolerance x the knee's. A step past the backend's
+ *     knee gains nothing, whatever the backend's size; a latency rise that
+ *     comes with more throughput (a CPU shared with the backend) passes
+ *     unless it is a queue inside the backend (see TRIAL_GAIN_SHARE).
  * Then:
  *   - a fine window that reached the limit makes it the knee if above it,
  *     and the limit grows: doubling until the first rise (slow start), then
@@ -35,9 +36,11 @@
  *     circling it, while a window slow by chance costs at most a second;
  *   - a window not fine anywhere else (latency rose where it was not known
  *     to: the backend slowed down, or lost capacity), in a window where the
- *     limit held some request back: the knee is forgotten and the limit cut
- *     by tolerance x reference / latency (at most by half); after a few such
- *     windows in a row a probe re-learns the no-load latency. If it rose, the
+ *     limit held some request back, the second such window in a row (one
+ *     alone is taken as chance, and changes nothing, slow start included):
+ *     the knee is forgotten and the limit cut by tolerance x reference /
+ *     latency (at most by half); at the third in a row a probe re-learns
+ *     the no-load latency. If it rose, the
  *     backend only slowed down: the limit returns to where it stood before
  *     the cuts and slow start resumes from there, the knee back within a
  *     second or so. If not, the rise was a queue, and the cut limit stays.
