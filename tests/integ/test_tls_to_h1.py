@@ -197,6 +197,18 @@ class TlsToH1(TlsSetup, IntegTest):
         self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:80])
         self.assertTrue(response.endswith(b"\r\n\r\n0123456789"), response[-40:])
 
+    def test_http11_lingering_close_sends_close_notify(self):
+        # bytes after the answered request: sluice shuts its side and reads
+        # them for a while (a lingering close), close_notify going first
+        _, addr = self.start_backend()
+        port, cert = self.start_tls_sluice(addr)
+        client = RecordCounter(port, cert, "http/1.1")
+        client.send(b"GET /bytes/10 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                    b"GET /bytes/10 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        response, said = client.read_until_close()
+        self.assertTrue(said)
+        self.assertEqual(response.count(b"HTTP/1.1 200"), 1)
+
     def test_h2_close_after_the_client_goes_away_sends_close_notify(self):
         _, addr = self.start_backend()
         port, cert = self.start_tls_sluice(addr)
