@@ -13,7 +13,10 @@ the socket. Then, for each peer in turn:
      For sluice, /stats is read every 100 ms during the flood: the share of
      the time its limit was above the worker count (outside probes), which
      puts a request in gunicorn's own queue where a bid waits behind it, and
-     the share it spent probing at min_inflight;
+     the share it spent probing at min_inflight; and its own p99 of the
+     flood's shed answers, from /metrics before and after (arrival to the end
+     of the answer: the rest of what h2load measures is the client's side and
+     the loopback; the buckets double, so it is an upper bound);
   3. slowdown (OVERLOAD_SLOWDOWN=1): bids and a 4 C flood, and halfway through
      the backend's service time doubles (wsgi_app.py's WSGI_WORK_SCALE_FILE).
      For sluice the limit is read from /stats every 100 ms, to see how soon
@@ -382,13 +385,16 @@ def median(values):
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def summarize(capacity, rounds, shares):
+def summarize(capacity, rounds, sluice_figures):
     """One row of medians over the rounds from [(base, crit, bulk, after), ...]
-    and the limiter's time shares of each round (None: not sluice)."""
+    and sluice's own figures of each round: (the limiter's time shares, its
+    shed answers' p99), None where not sluice."""
     def med(fn):
         return median([fn(*r) for r in rounds])
-    shares = [x for x in shares if x is not None]
+    shares = [x for x, _ in sluice_figures if x is not None]
+    own = [x for _, x in sluice_figures if x is not None]
     return {
+        "own_shed_p99": median(own) if own else None,
         "above": median([x[0] for x in shares]) if shares else None,
         "probing": median([x[1] for x in shares]) if shares else None,
         "success": med(lambda b, c, k, a: c["success"]),
@@ -411,20 +417,50 @@ def report_load(capacity, factor, rows):
     lines = ["## Flood at %g C" % factor, "",
              "| peer | bid success | bid p50 ms | bid p99 ms | bid p99 min-max | bid p99.9 ms "
              "| unloaded bid p99 ms | bid p99 / unloaded | track success | track shed "
-             "| shed answer p99 ms | cut off | goodput / C | bid p99 / unloaded, "
+             "| shed answer p99 ms | sluice's own, at most | cut off | goodput / C "
+             "| bid p99 / unloaded, "
              + ", ".join("%d-%d s" % (i, i + 1) for i in range(RECOVERY_S)) + " after "
              "| limit above %d / probing |" % WORKERS,
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for peer, r in rows:
         lines.append("| %s | %.2f%% | %.1f | %.1f | %.1f-%.1f | %.1f | %.1f | %.2fx | %.1f%% | "
-                     "%.1f%% | %.1f | %d | %.0f%% | %s | %s |"
+                     "%.1f%% | %.1f | %s | %d | %.0f%% | %s | %s |"
                      % (peer, 100 * r["success"], r["p50"], r["p99"], r["p99_spread"][0],
                         r["p99_spread"][1], r["p999"], r["base_p99"], r["p99"] / r["base_p99"],
-                        100 * r["bulk_success"], 100 * r["bulk_shed"], r["shed_p99"], r["cut"],
+                        100 * r["bulk_success"], 100 * r["bulk_shed"], r["shed_p99"],
+                        "-" if r["own_shed_p99"] is None else "%.3g" % r["own_shed_p99"], r["cut"],
                         100 * r["goodput"], ", ".join("%.2fx" % x for x in r["after"]),
                         "-" if r["above"] is None
                         else "%.1f%% / %.1f%%" % (100 * r["above"], 100 * r["probing"])))
     return "\n".join(lines) + "\n"
+
+
+def read_shed_buckets(admin):
+    """sluice's histogram of the bulk class's shed answers, from /metrics:
+    {bucket upper bound in ms: cumulative count}, or None."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin, timeout=1) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    buckets = {}
+    for m in re.finditer(r'^sluice_shed_answer_latency_seconds_bucket\{class="bulk",'
+                         r'le="([^"]+)"\} (\d+)$', text, re.M):
+        le = float("inf") if m.group(1) == "+Inf" else float(m.group(1)) * 1000
+        buckets[le] = int(m.group(2))
+    return buckets or None
+
+
+def bucket_p99(before, after):
+    """The p99 of what a cumulative histogram gained between two reads, as
+    the upper bound of its bucket, or None."""
+    if not before or not after:
+        return None
+    gained = sorted((le, after[le] - before.get(le, 0)) for le in after)
+    total = gained[-1][1]
+    if total == 0:
+        return None
+    return next(le for le, n in gained if n >= 0.99 * total)
 
 
 def read_limiter(admin):
@@ -438,11 +474,13 @@ def read_limiter(admin):
 
 class LimiterPoller:
     """sluice's limit and whether it probes, read from /stats every 100 ms
-    while a load runs: samples are (seconds since start, limit, probing). With
-    no admin port (a peer other than sluice) there are none."""
+    while a load runs: samples are (seconds since start, limit, probing); and
+    its shed answers' histogram at the start and the end. With no admin port
+    (a peer other than sluice) there are none."""
 
     def __init__(self, admin):
         self.admin, self.samples = admin, []
+        self.shed_buckets = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self.poll)
 
@@ -455,6 +493,7 @@ class LimiterPoller:
 
     def __enter__(self):
         if self.admin:
+            self.shed_buckets.append(read_shed_buckets(self.admin))
             self.thread.start()
         return self
 
@@ -462,6 +501,12 @@ class LimiterPoller:
         self.done.set()
         if self.admin:
             self.thread.join()
+            self.shed_buckets.append(read_shed_buckets(self.admin))
+
+    def own_shed_p99(self):
+        """sluice's own p99 of the load's shed answers (arrival to the end of
+        the answer), as a bucket bound in ms, or None."""
+        return bucket_p99(*self.shed_buckets) if len(self.shed_buckets) == 2 else None
 
     def shares(self, until_s):
         """(share of the time until until_s above the worker count, share
@@ -544,7 +589,8 @@ def run_peer(run, peer, capacity, r):
             with LimiterPoller(admin) as poller:
                 results = run.load(port, capacity, DURATION_S, factor, "%s-%g" % (tag, factor),
                                    after_s=RECOVERY_S)
-            loaded[factor] = loaded_figures(results, DURATION_S) + (poller.shares(DURATION_S),)
+            loaded[factor] = loaded_figures(results, DURATION_S) + (poller.shares(DURATION_S),
+                                                                    poller.own_shed_p99())
         slow = slowdown(run, port, admin, capacity, tag + "-slow") if SLOWDOWN else None
     finally:
         stop(proc)
@@ -562,15 +608,15 @@ def main():
         capacity = run.capacity()
         log("backend capacity %.0f req/s" % capacity)
         loaded = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
-        shares = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
+        sluice_figures = {factor: {peer: [] for peer in PEERS} for factor in FACTORS}
         slowed = {peer: [] for peer in PEERS}
         for r in range(ROUNDS):
             # rotated, so that no peer always runs first, last, or after the same one
             for peer in PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]:
                 base, by_factor, slow = run_peer(run, peer, capacity, r)
-                for factor, (crit, bulk, after, limiter) in by_factor.items():
+                for factor, (crit, bulk, after, limiter, own) in by_factor.items():
                     loaded[factor][peer].append((base, crit, bulk, after))
-                    shares[factor][peer].append(limiter)
+                    sluice_figures[factor][peer].append((limiter, own))
                 if slow:
                     slowed[peer].append(slow)
                 log("round %d: %s done" % (r + 1, peer))
@@ -583,7 +629,7 @@ def main():
                    BASELINE_S, ROUNDS), ""]
         for factor in FACTORS:
             text.append(report_load(capacity, factor, [
-                (peer, summarize(capacity, loaded[factor][peer], shares[factor][peer]))
+                (peer, summarize(capacity, loaded[factor][peer], sluice_figures[factor][peer]))
                 for peer in PEERS]))
         if SLOWDOWN:
             text.append(report_slowdown(capacity, [(p, slowed[p]) for p in PEERS]))

@@ -80,8 +80,8 @@ static const char *ms_text(const struct sl_histogram *h, double p, char *buf, si
         snprintf(buf, len, "-");
     else if (us == UINT64_MAX)
         snprintf(buf, len, ">%" PRIu64, (SL_HIST_OVERFLOW_US - 1) / 1000);
-    else
-        snprintf(buf, len, "%.1f", (double)us / 1000);
+    else /* two decimals below 1 ms: a shed answer's p99 is a fraction of one */
+        snprintf(buf, len, us < 1000 ? "%.2f" : "%.1f", (double)us / 1000);
     return buf;
 }
 
@@ -133,6 +133,10 @@ static void print_tables(const struct sl_stats_segment *seg, const struct sl_sta
         print_latency_row(h->class_names[c], &t->latency_by_class[c]);
     for (uint32_t b = 0; b < h->backend_count; b++)
         print_latency_row(h->backend_names[b], &t->latency_by_backend[b]);
+    printf("\nlatency in ms, from arrival to the end of a shed request's answer\n");
+    printf("%-16s %10s %10s %10s %10s\n", "class", "answers", "p50", "p99", "p99.9");
+    for (uint32_t c = 0; c < h->class_count; c++)
+        print_latency_row(h->class_names[c], &t->shed_latency_by_class[c]);
 }
 
 /* The same check as sluice -t. */

@@ -67,12 +67,13 @@ static double interval_p99_ms(const struct sl_histogram *now, const struct sl_hi
     return us == UINT64_MAX ? (double)SL_HIST_OVERFLOW_US / 1000 : (double)us / 1000;
 }
 
+/* Two decimals below 1 ms: a shed answer's p99 is a fraction of one. */
 static void print_p99(double ms)
 {
     if (ms < 0)
         printf(" %9s", "-");
     else
-        printf(" %9.1f", ms);
+        printf(ms < 1 ? " %9.2f" : " %9.1f", ms);
 }
 
 /* The reason behind most of the interval's sheds, or "". */
@@ -94,8 +95,8 @@ static const char *main_reason(const struct sl_stats_counts *now,
 static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_worker *now,
                          const struct sl_stats_worker *before, double seconds)
 {
-    printf("\n%-16s %10s %10s %8s %-14s %9s %7s %10s\n", "CLASS", "req/s", "admitted/s", "shed %",
-           "mostly", "p99 ms", "queued", "backlog ms");
+    printf("\n%-16s %10s %10s %8s %-14s %9s %9s %7s %10s\n", "CLASS", "req/s", "admitted/s",
+           "shed %", "mostly", "p99 ms", "shed p99", "queued", "backlog ms");
     for (uint32_t c = 0; c < h->class_count; c++) {
         struct sl_stats_counts a = class_counts(now, h->backend_count, c);
         struct sl_stats_counts b = class_counts(before, h->backend_count, c);
@@ -104,6 +105,8 @@ static void draw_classes(const struct sl_stats_header *h, const struct sl_stats_
                (a.admitted - b.admitted) / seconds, received ? 100.0 * shed / received : 0.0,
                main_reason(&a, &b));
         print_p99(interval_p99_ms(&now->latency_by_class[c], &before->latency_by_class[c]));
+        print_p99(
+            interval_p99_ms(&now->shed_latency_by_class[c], &before->shed_latency_by_class[c]));
         printf(" %7" PRIu64 " %10.1f\n", a.queued, a.backlog_us / 1000.0);
     }
 }

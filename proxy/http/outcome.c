@@ -1,5 +1,6 @@
 #include "outcome.h"
 
+#include "clock.h"
 #include "config.h"
 #include "events.h"
 #include "plane.h"
@@ -40,5 +41,8 @@ void sl_outcome_publish(struct sl_plane *p, const struct sl_outcome *o)
         if (p->events != NULL)
             sl_events_sample(p->events, o->class_index, b, latency_us);
     }
+    if (o->is_shed) /* its answer ends with the request: now */
+        sl_hist_record(&stats->shed_latency_by_class[o->class_index],
+                       (sl_clock_ns() - o->arrival_ns) / 1000);
     count_failure(&stats->backends[b], o);
 }

@@ -63,8 +63,8 @@ struct sl_outcome {
 void sl_outcome_code(const struct sl_outcome *o, char out[3]);
 
 /* Records o in the plane's stats slot: the answer by status class, the
- * latency of a complete proxied response, backend failures, and the request
- * under its client protocol. */
+ * latency of a complete proxied response or of a shed answer (called as the
+ * request ends), backend failures, and the request under its client protocol. */
 void sl_outcome_publish(struct sl_plane *p, const struct sl_outcome *o);
 
 #endif

@@ -218,8 +218,10 @@ static void add_worker(struct sl_stats_worker *to, const struct sl_stats_worker 
             add_counts(&to->counts[b][c], &from->counts[b][c]);
         sl_hist_merge(&to->latency_by_backend[b], &from->latency_by_backend[b]);
     }
-    for (uint32_t c = 0; c < h->class_count; c++)
+    for (uint32_t c = 0; c < h->class_count; c++) {
         sl_hist_merge(&to->latency_by_class[c], &from->latency_by_class[c]);
+        sl_hist_merge(&to->shed_latency_by_class[c], &from->shed_latency_by_class[c]);
+    }
 }
 
 void sl_stats_sum(const struct sl_stats_segment *seg, struct sl_stats_worker *total)

@@ -1,7 +1,7 @@
 /* The stats segment: a file that workers map shared and write their figures
  * into, and that readers (sluicectl, later the admin server) map read-only.
  *
- * Layout, version 7 (every field a fixed size, no pointers, so that any
+ * Layout, version 8 (every field a fixed size, no pointers, so that any
  * process maps it as is):
  *   struct sl_stats_header       magic, version, sizes, backend and class names
  *   struct sl_stats_worker [n]   one slot per worker, written only by it
@@ -21,7 +21,7 @@
 #include "histogram.h"
 
 #define SL_STATS_MAGIC 0x534c5354u /* "SLST" */
-#define SL_STATS_VERSION 7u
+#define SL_STATS_VERSION 8u
 #define SL_STATS_MAX_BACKENDS 64
 #define SL_STATS_NAME_BYTES 72      /* a 64-byte name (config.c) and its NUL */
 #define SL_STATS_LISTENERS 64       /* = SL_MAX_LISTENERS (config.h) */
@@ -114,6 +114,9 @@ struct sl_stats_worker {
     /* from the request's arrival to the end of a proxied response, in µs */
     struct sl_histogram latency_by_class[SL_CLASS_MAX];
     struct sl_histogram latency_by_backend[SL_STATS_MAX_BACKENDS];
+    /* from the request's arrival to the end of sluice's own answer to it when
+     * shed (a status or REFUSED_STREAM), in µs: what a shed client waited */
+    struct sl_histogram shed_latency_by_class[SL_CLASS_MAX];
     uint64_t conns_untracked; /* connections accepted while every row was taken */
     struct sl_stats_conn conns[SL_STATS_CONN_ROWS];
 };

@@ -33,13 +33,24 @@ static void print_json_ms(FILE *out, const char *name, const struct sl_histogram
         fprintf(out, ",\"%s\":%.3f", name, (double)us / 1000);
 }
 
-/* "responses":N,"p50_ms":...,"p99_ms":...,"p999_ms":... (bucket upper bounds) */
+/* "<count>":N,"<prefix>p50_ms":...,"<prefix>p99_ms":...,"<prefix>p999_ms":...
+ * (bucket upper bounds) */
+static void print_json_histogram(FILE *out, const char *count, const char *prefix,
+                                 const struct sl_histogram *h)
+{
+    char name[32];
+    fprintf(out, "\"%s\":%" PRIu64, count, sl_hist_total(h));
+    snprintf(name, sizeof(name), "%sp50_ms", prefix);
+    print_json_ms(out, name, h, 50);
+    snprintf(name, sizeof(name), "%sp99_ms", prefix);
+    print_json_ms(out, name, h, 99);
+    snprintf(name, sizeof(name), "%sp999_ms", prefix);
+    print_json_ms(out, name, h, 99.9);
+}
+
 static void print_json_latency(FILE *out, const struct sl_histogram *h)
 {
-    fprintf(out, "\"responses\":%" PRIu64, sl_hist_total(h));
-    print_json_ms(out, "p50_ms", h, 50);
-    print_json_ms(out, "p99_ms", h, 99);
-    print_json_ms(out, "p999_ms", h, 99.9);
+    print_json_histogram(out, "responses", "", h);
 }
 
 /* Names are [A-Za-z0-9_.-] (config.c), so they need no JSON escaping. */
@@ -143,6 +154,8 @@ void sl_stats_render_json(FILE *out, const struct sl_stats_segment *seg,
     for (uint32_t c = 0; c < h->class_count; c++) {
         fprintf(out, "{\"name\":\"%s\",", h->class_names[c]);
         print_json_latency(out, &t->latency_by_class[c]);
+        fprintf(out, ",");
+        print_json_histogram(out, "shed_answers", "shed_", &t->shed_latency_by_class[c]);
         fprintf(out, "}%s", c + 1 < h->class_count ? "," : "");
     }
     fprintf(out, "]}\n");
@@ -387,6 +400,11 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
     for (uint32_t c = 0; c < h->class_count; c++)
         histogram_series(out, "sluice_response_latency_seconds", "class", h->class_names[c],
                          &t->latency_by_class[c]);
+    family(out, "sluice_shed_answer_latency_seconds", "histogram",
+           "Arrival to the end of sluice's own answer to a shed request, by class.");
+    for (uint32_t c = 0; c < h->class_count; c++)
+        histogram_series(out, "sluice_shed_answer_latency_seconds", "class", h->class_names[c],
+                         &t->shed_latency_by_class[c]);
     family(out, "sluice_backend_response_latency_seconds", "histogram",
            "Arrival to the end of a proxied response, by backend.");
     for (uint32_t b = 0; b < h->backend_count; b++)

@@ -86,12 +86,21 @@ class Sluicectl(IntegTest):
         # the p99 of six is the slowest, reported as its bucket's upper bound (<= 12.5% above)
         self.assertTrue(200 <= latency["bulk"]["p99_ms"] < 200 * 1.125 + 50, latency)
         self.assertLess(latency["bulk"]["p50_ms"], 200)
+        # each shed request answered at the door, in well under the slowest response
+        for name in ("bulk", "bid"):
+            self.assertEqual(latency[name]["shed_answers"], 3, latency)
+            self.assertLess(latency[name]["shed_p99_ms"], 100, latency)
         # the same figures, as tables, through the config file
         res = self.ctl("stats", "-c", os.path.join(self.dir, "sluice.yaml"))
         self.assertEqual(res.returncode, 0, res.stderr)
         rows = [line.split() for line in res.stdout.decode().splitlines()]
         self.assertIn(["demo", "bulk", "10", "7", "3", "3", "0", "0", "0", "0", "0", "0"], rows)
         self.assertIn(["demo", "bid", "3", "0", "3", "3", "0", "0", "0", "0", "0", "0"], rows)
+        shed_table = res.stdout.decode().split("end of a shed request's answer")[1]
+        shed_rows = {row[0]: row for row in (line.split() for line in shed_table.splitlines())
+                     if row}
+        self.assertEqual(shed_rows["bulk"][1], "3", shed_table)
+        self.assertEqual(shed_rows["bid"][1], "3", shed_table)
 
     @unittest.skipUnless(shutil.which("tmux") and shutil.which("h2load"),
                          "tmux and h2load (nghttp2-client) are needed")
@@ -113,6 +122,11 @@ class Sluicectl(IntegTest):
                 # 2 clients x 100 req/s offered, one 20 ms slot: most are shed
                 self.assertTrue(100 <= float(row[1]) <= 300, screen)
                 self.assertTrue(50 <= float(row[3].rstrip("%")) < 100, screen)
+                # shed at the door: answered in less than the slot's 20 ms
+                header = next(line.split() for line in screen.splitlines()
+                              if line.startswith("CLASS"))
+                self.assertEqual(header[8:10], ["shed", "p99"], header)
+                self.assertLess(float(row[6]), 20, screen)
                 self.assertIn("demo", screen)
                 self.assertIn("BUSIEST CONNECTIONS", screen)
                 self.assertIn("127.0.0.1:", screen.split("BUSIEST CONNECTIONS")[1])

@@ -727,11 +727,18 @@ static void test_shed_refusal_never_reaches_the_upstream(void **state)
     assert_int_equal(conns[0].heads, 1);
     assert_int_equal(counts()->shed[SL_SHED_QUEUE_FULL], 1);
     sl_request_finish(refused, SL_END_RESET);
+    /* the refusal is a shed answer: its time from arrival, a moment here */
+    const struct sl_histogram *shed_latency = &world.stats->shed_latency_by_class[0];
+    assert_int_equal(sl_hist_total(shed_latency), 1);
+    assert_true(sl_hist_percentile(shed_latency, 100) < 1000000);
     sl_request_finish(queued, SL_END_RESET);
     assert_int_equal(counts()->cancelled, 1);
     answer(&conns[0], held, 200, "");
     assert_true(world.front.has_decision);
     sl_request_finish(held, SL_END_CLOSED);
+    /* neither a cancelled request nor a proxied one is a shed answer */
+    assert_int_equal(sl_hist_total(shed_latency), 1);
+    assert_int_equal(sl_hist_total(&world.stats->latency_by_class[0]), 1);
     close_world();
 }
 

@@ -61,6 +61,7 @@ static void write_slot(struct sl_stats_worker *w, uint64_t pid, uint64_t n)
     for (uint64_t i = 1; i <= n; i++) {
         sl_hist_record(&w->latency_by_class[1], 1000 * i);
         sl_hist_record(&w->latency_by_backend[0], 1000 * i);
+        sl_hist_record(&w->shed_latency_by_class[0], 100 * i);
     }
 }
 
@@ -101,6 +102,8 @@ static void test_create_open_and_sum(void **state)
     assert_int_equal(sl_hist_total(&total->latency_by_class[1]), 2 + 3);
     assert_int_equal(sl_hist_total(&total->latency_by_backend[0]), 2 + 3);
     assert_int_equal(sl_hist_total(&total->latency_by_class[0]), 0);
+    assert_int_equal(sl_hist_total(&total->shed_latency_by_class[0]), 2 + 3);
+    assert_int_equal(sl_hist_total(&total->shed_latency_by_class[1]), 0);
     uint64_t p100 = sl_hist_percentile(&total->latency_by_class[1], 100);
     assert_true(p100 >= 3000 && p100 <= 3000 * 9 / 8);
     free(total);

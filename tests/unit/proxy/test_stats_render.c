@@ -52,8 +52,10 @@ static int setup(void **state)
     w->accepted[SL_PROTO_H2_TLS] = 4;
     seg->workers[1].pid = 43; /* a second worker, idle */
     seg->workers[1].accepted[SL_PROTO_H2_TLS] = 1;
-    sl_hist_record(&w->latency_by_class[0], 1500);  /* 1.5 ms */
-    sl_hist_record(&w->latency_by_class[0], 40000); /* 40 ms */
+    sl_hist_record(&w->latency_by_class[0], 1500);                  /* 1.5 ms */
+    sl_hist_record(&w->latency_by_class[0], 40000);                 /* 40 ms */
+    sl_hist_record(&w->shed_latency_by_class[1], 600);              /* 0.6 ms */
+    sl_hist_record(&seg->workers[1].shed_latency_by_class[1], 300); /* the other worker's */
     total = malloc(sizeof(*total));
     if (total == NULL)
         return -1;
@@ -114,6 +116,16 @@ static void test_json_holds_the_figures(void **state)
     assert_true(p50 >= 1.5 && p50 <= 1.5 * 1.125);
     assert_true(p99 >= 40 && p99 <= 40 * 1.125);
     assert_non_null(strstr(text, "{\"name\":\"bulk\",\"responses\":0,\"p50_ms\":null,"));
+    /* the shed answers, summed over the workers: 0.3 and 0.6 ms */
+    assert_non_null(strstr(crit, "\"shed_answers\":0,\"shed_p50_ms\":null,"));
+    const char *bulk = strstr(crit, "{\"name\":\"bulk\",");
+    assert_non_null(bulk);
+    double shed_p50, shed_p99;
+    assert_non_null(strstr(bulk, ",\"shed_answers\":2,\"shed_p50_ms\":"));
+    assert_int_equal(sscanf(strstr(bulk, "\"shed_p50_ms\":"), "\"shed_p50_ms\":%lf", &shed_p50), 1);
+    assert_int_equal(sscanf(strstr(bulk, "\"shed_p99_ms\":"), "\"shed_p99_ms\":%lf", &shed_p99), 1);
+    assert_true(shed_p50 >= 0.3 && shed_p50 <= 0.3 * 1.125);
+    assert_true(shed_p99 >= 0.6 && shed_p99 <= 0.6 * 1.125);
     /* balanced braces and brackets, one trailing newline */
     int depth = 0;
     for (const char *p = text; *p; p++) {
@@ -178,6 +190,13 @@ static void test_prometheus_families_and_histograms(void **state)
         previous = count;
     }
     assert_int_equal(previous, 2);
+    assert_non_null(strstr(text, "# TYPE sluice_shed_answer_latency_seconds histogram\n"));
+    assert_int_equal(sample(text, "sluice_shed_answer_latency_seconds_bucket{class=\"bulk\","
+                                  "le=\"0.000511\"} "),
+                     1);
+    assert_int_equal(sample(text, "sluice_shed_answer_latency_seconds_count{class=\"bulk\"} "), 2);
+    assert_int_equal(sample(text, "sluice_shed_answer_latency_seconds_count{class=\"critical\"} "),
+                     0);
     assert_int_equal(text[strlen(text) - 1], '\n');
     free(text);
 }
