@@ -653,6 +653,43 @@ static void test_request_nul_in_value_is_invalid(void **state)
     assert_head_invalid(f);
 }
 
+static int head_of_value(struct fixture *f, const char *value, size_t len)
+{
+    sl_header_list_init(&f->list, f->arena);
+    add_pseudo(&f->list, "GET", "/");
+    assert_int_equal(sl_header_list_add(&f->list, "x-note", 6, value, len, 0), 0);
+    char *out = NULL;
+    size_t out_len = 0;
+    bool is_chunked;
+    return sl_h1_request_head(&f->list, &https_client, false, f->arena, &out, &out_len,
+                              &is_chunked);
+}
+
+/* CR, LF or NUL is refused wherever it stands in a value; every other byte
+ * passes, other controls and obs-text too (RFC 9110 §5.5 lets a recipient
+ * keep them where they cannot end a line). */
+static void test_request_unsafe_byte_anywhere_in_a_value_is_invalid(void **state)
+{
+    struct fixture *f = *state;
+    static const char unsafe[] = {'\r', '\n', '\0'};
+    char value[21];
+    for (size_t at = 0; at < sizeof(value); at++) {
+        for (size_t u = 0; u < sizeof(unsafe); u++) {
+            memset(value, 'v', sizeof(value));
+            value[at] = unsafe[u];
+            assert_int_equal(head_of_value(f, value, sizeof(value)), SL_EINVALID);
+        }
+    }
+    for (unsigned c = 1; c < 256; c++) {
+        if (c == '\r' || c == '\n')
+            continue;
+        memset(value, (int)c, sizeof(value));
+        value[0] = 'v'; /* no leading whitespace to trim */
+        value[sizeof(value) - 1] = 'v';
+        assert_int_equal(head_of_value(f, value, sizeof(value)), 0);
+    }
+}
+
 static void test_request_bad_names_are_invalid(void **state)
 {
     struct fixture *f = *state;
@@ -1208,6 +1245,7 @@ int main(void)
         T(test_request_crlf_in_value_is_invalid),
         T(test_request_lone_cr_or_lf_in_value_is_invalid),
         T(test_request_nul_in_value_is_invalid),
+        T(test_request_unsafe_byte_anywhere_in_a_value_is_invalid),
         T(test_request_bad_names_are_invalid),
         T(test_request_nul_in_name_is_invalid),
         T(test_request_crlf_in_pseudo_headers_is_invalid),
