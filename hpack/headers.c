@@ -287,6 +287,7 @@ void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena)
     list->capacity = 0;
     list->total_bytes = 0;
     list->arena = arena;
+    list->may_have_uppercase = false;
 }
 
 /* The old array stays in the arena until reset: doubling keeps that waste
@@ -332,8 +333,11 @@ int sl_header_list_add(struct sl_header_list *list, const char *name, size_t nam
     char *value_copy = sl_arena_strndup(list->arena, value, value_len);
     if (name_copy == NULL || value_copy == NULL)
         return SL_ENOMEM;
-    return append_item(list, (uint8_t *)name_copy, name_len, (uint8_t *)value_copy, value_len,
-                       flags);
+    int rc =
+        append_item(list, (uint8_t *)name_copy, name_len, (uint8_t *)value_copy, value_len, flags);
+    if (rc == 0)
+        list->may_have_uppercase = true;
+    return rc;
 }
 
 static void copy_lowercase(uint8_t *to, const char *from, size_t len)
@@ -747,18 +751,20 @@ static int make_status_field(struct sl_arena *arena, unsigned status, nghttp2_nv
 }
 
 /* RFC 9113 §8.2.1: field names are lowercase in HTTP/2. A name that already is
- * (the usual case) and every value are borrowed from the h1 list, not copied. */
-static int make_h2_field(struct sl_arena *arena, const nghttp2_nv *h1_nv, enum kind kind,
-                         nghttp2_nv *nv)
+ * (the usual case) and every value are borrowed from the list, not copied; a
+ * list whose names were all lowercased on the way in is not even scanned. */
+static int make_h2_field(struct sl_arena *arena, const struct sl_header_list *from, size_t at,
+                         enum kind kind, nghttp2_nv *nv)
 {
-    *nv = *h1_nv;
-    if (is_any(h1_nv->name, h1_nv->namelen, CH_UPPER)) {
-        uint8_t *name = sl_arena_alloc(arena, h1_nv->namelen + 1);
+    const nghttp2_nv *field = &from->items[at];
+    *nv = *field;
+    if (from->may_have_uppercase && is_any(field->name, field->namelen, CH_UPPER)) {
+        uint8_t *name = sl_arena_alloc(arena, field->namelen + 1);
         if (name == NULL)
             return SL_ENOMEM;
-        for (size_t i = 0; i < h1_nv->namelen; i++)
-            name[i] = lower(h1_nv->name[i]);
-        name[h1_nv->namelen] = '\0';
+        for (size_t i = 0; i < field->namelen; i++)
+            name[i] = lower(field->name[i]);
+        name[field->namelen] = '\0';
         nv->name = name;
     }
     if (is_sensitive(kind))
@@ -798,7 +804,7 @@ int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, stru
     for (size_t i = 0; i < h1->count; i++) {
         if (is_dropped_from_response(&scan, i, is_length_void))
             continue;
-        rc = make_h2_field(arena, &h1->items[i], scan.kinds[i], &fields[n]);
+        rc = make_h2_field(arena, h1, i, scan.kinds[i], &fields[n]);
         if (rc != 0)
             return rc;
         n++;
@@ -866,7 +872,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
         /* cookie crumbs stay apart: HPACK compresses them better (RFC 9113 §8.2.3) */
         if (plan.roles[i] != ROLE_FORWARD && plan.roles[i] != ROLE_COOKIE)
             continue;
-        rc = make_h2_field(arena, &h2->items[i], plan.scan.kinds[i], &fields[n++]);
+        rc = make_h2_field(arena, h2, i, plan.scan.kinds[i], &fields[n++]);
         if (rc != 0)
             return rc;
     }

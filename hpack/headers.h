@@ -32,6 +32,9 @@ struct sl_header_list {
     size_t capacity;
     size_t total_bytes;
     struct sl_arena *arena;
+    /* false while every name came in through sl_header_list_add_name, which
+     * lowercases: the HTTP/2 translation then borrows names unscanned */
+    bool may_have_uppercase;
 };
 
 /* Starts an empty list whose storage comes from arena. */

@@ -852,6 +852,28 @@ static void test_response_lowercases_names_not_values(void **state)
     assert_nv(&f->list.items[0], "Content-Type", "Text/HTML; Charset=UTF-8", 0);
 }
 
+/* Fields from a parser that delivers them in pieces are lowercased as they
+ * come, so their names are borrowed as they are; one added whole afterwards
+ * may be in any case, and is lowercased again. */
+static void test_response_from_pieces_borrows_names(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(sl_header_list_add_name(&f->list, "Content-Type", 12), 0);
+    assert_int_equal(sl_header_list_append_value(&f->list, "text/plain", 10), 0);
+    assert_false(f->list.may_have_uppercase);
+    nghttp2_nv *out = NULL;
+    size_t count = 0;
+    assert_int_equal(sl_h2_response_fields(&f->list, 200, f->arena, &out, &count), 0);
+    assert_int_equal(count, 2);
+    assert_nv(&out[1], "content-type", "text/plain", 0);
+    assert_ptr_equal(out[1].name, f->list.items[0].name);
+    add(&f->list, "X-Later", "1");
+    assert_true(f->list.may_have_uppercase);
+    assert_int_equal(sl_h2_response_fields(&f->list, 200, f->arena, &out, &count), 0);
+    assert_int_equal(count, 3);
+    assert_nv(&out[2], "x-later", "1", 0);
+}
+
 static void test_response_drops_connection_specific(void **state)
 {
     struct fixture *f = *state;
@@ -1259,6 +1281,7 @@ int main(void)
         T(test_tchar_is_exactly_rfc_9110s_set),
         T(test_response_accepts_exactly_the_safe_bytes),
         T(test_response_lowercases_every_letter),
+        T(test_response_from_pieces_borrows_names),
         T(test_response_drops_connection_specific),
         T(test_response_keeps_content_length),
         T(test_response_chunked_drops_content_length),
