@@ -472,7 +472,7 @@ def read_limiter(admin):
         return None
 
 
-class LimiterPoller:
+class SluiceWatch:
     """sluice's limit and whether it probes, read from /stats every 100 ms
     while a load runs: samples are (seconds since start, limit, probing); and
     its shed answers' histogram at the start and the end. With no admin port
@@ -527,7 +527,7 @@ def slowdown(run, port, admin, capacity, tag):
     timer = threading.Timer(half, run.set_work_scale, (2,))
     timer.start()
     try:
-        with LimiterPoller(admin) as poller:
+        with SluiceWatch(admin) as poller:
             results = run.load(port, capacity, DURATION_S, 4, tag)
     finally:
         timer.cancel()
@@ -586,7 +586,7 @@ def run_peer(run, peer, capacity, r):
                            BASELINE_S)
         loaded = {}
         for factor in FACTORS:
-            with LimiterPoller(admin) as poller:
+            with SluiceWatch(admin) as poller:
                 results = run.load(port, capacity, DURATION_S, factor, "%s-%g" % (tag, factor),
                                    after_s=RECOVERY_S)
             loaded[factor] = loaded_figures(results, DURATION_S) + (poller.shares(DURATION_S),
