@@ -112,29 +112,20 @@ static bool is_sensitive(enum kind kind)
     return kind == KIND_SENSITIVE || kind == KIND_COOKIE;
 }
 
-/* Every byte of every request and response field goes through these checks
- * (callgrind had them at 4% of a request's instructions with a strchr() per
- * punctuation byte), so each is one table lookup. */
-enum {
-    CH_TCHAR = 1,  /* tchar of RFC 9110 §5.6.2 */
-    CH_UNSAFE = 2, /* CR, LF and NUL: they could end a line of an HTTP/1.1 head
-                    * early and smuggle a field (RFC 9110 §5.5) */
-    CH_UPPER = 4,
-};
-
 /* clang-format off */
 #define IS_ALNUM_(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
                       ((c) >= '0' && (c) <= '9'))
 #define IS_TPUNCT_(c) ((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || \
                        (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || \
                        (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
-#define CLASS_(c) ((IS_ALNUM_(c) || IS_TPUNCT_(c) ? CH_TCHAR : 0) | \
-                   ((c) == '\r' || (c) == '\n' || (c) == 0 ? CH_UNSAFE : 0) | \
-                   ((c) >= 'A' && (c) <= 'Z' ? CH_UPPER : 0))
+#define CLASS_(c) ((IS_ALNUM_(c) || IS_TPUNCT_(c) ? SL_CH_TCHAR : 0) | \
+                   ((c) == '\r' || (c) == '\n' || (c) == 0 ? SL_CH_UNSAFE : 0) | \
+                   ((c) >= 'A' && (c) <= 'Z' ? SL_CH_UPPER : 0) | \
+                   ((c) == '\t' || ((c) >= ' ' && (c) != 0x7f) ? SL_CH_TEXT : 0))
 #define ROW4_(b) CLASS_(b), CLASS_((b) + 1), CLASS_((b) + 2), CLASS_((b) + 3)
 #define ROW16_(b) ROW4_(b), ROW4_((b) + 4), ROW4_((b) + 8), ROW4_((b) + 12)
 #define ROW64_(b) ROW16_(b), ROW16_((b) + 16), ROW16_((b) + 32), ROW16_((b) + 48)
-static const uint8_t char_class[256] = {ROW64_(0), ROW64_(64), ROW64_(128), ROW64_(192)};
+const uint8_t sl_http_char_class[256] = {ROW64_(0), ROW64_(64), ROW64_(128), ROW64_(192)};
 #undef ROW64_
 #undef ROW16_
 #undef ROW4_
@@ -146,15 +137,10 @@ static const uint8_t char_class[256] = {ROW64_(0), ROW64_(64), ROW64_(128), ROW6
 static bool is_any(const uint8_t *s, size_t len, uint8_t class)
 {
     for (size_t i = 0; i < len; i++) {
-        if (char_class[s[i]] & class)
+        if (sl_http_char_class[s[i]] & class)
             return true;
     }
     return false;
-}
-
-bool sl_http_is_tchar(unsigned char c)
-{
-    return char_class[c] & CH_TCHAR;
 }
 
 static bool is_token(const uint8_t *s, size_t len)
@@ -162,7 +148,7 @@ static bool is_token(const uint8_t *s, size_t len)
     if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++) {
-        if (!(char_class[s[i]] & CH_TCHAR))
+        if (!(sl_http_char_class[s[i]] & SL_CH_TCHAR))
             return false;
     }
     return true;
@@ -170,7 +156,7 @@ static bool is_token(const uint8_t *s, size_t len)
 
 static bool is_safe_value(const uint8_t *s, size_t len)
 {
-    return !is_any(s, len, CH_UNSAFE);
+    return !is_any(s, len, SL_CH_UNSAFE);
 }
 
 static bool is_safe_text(const char *s)
@@ -218,12 +204,19 @@ static bool next_list_element(const uint8_t **cursor, const uint8_t *end, const 
 
 static bool is_listed_in_value(const nghttp2_nv *connection, const uint8_t *name, size_t len)
 {
-    const uint8_t *cursor = connection->value;
-    const uint8_t *end = connection->value + connection->valuelen;
+    return sl_http_list_has_token((const char *)connection->value, connection->valuelen,
+                                  (const char *)name, len);
+}
+
+bool sl_http_list_has_token(const char *value, size_t value_len, const char *token,
+                            size_t token_len)
+{
+    const uint8_t *cursor = (const uint8_t *)value;
+    const uint8_t *end = cursor + value_len;
     const uint8_t *elem;
     size_t elem_len;
     while (next_list_element(&cursor, end, &elem, &elem_len)) {
-        if (equal_ignoring_case(name, len, (const char *)elem, elem_len))
+        if (equal_ignoring_case((const uint8_t *)token, token_len, (const char *)elem, elem_len))
             return true;
     }
     return false;
@@ -758,7 +751,7 @@ static int make_h2_field(struct sl_arena *arena, const struct sl_header_list *fr
 {
     const nghttp2_nv *field = &from->items[at];
     *nv = *field;
-    if (from->may_have_uppercase && is_any(field->name, field->namelen, CH_UPPER)) {
+    if (from->may_have_uppercase && is_any(field->name, field->namelen, SL_CH_UPPER)) {
         uint8_t *name = sl_arena_alloc(arena, field->namelen + 1);
         if (name == NULL)
             return SL_ENOMEM;

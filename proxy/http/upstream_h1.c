@@ -1,5 +1,5 @@
 /* One HTTP/1.1 connection to a backend server (Unix socket, or TCP with
- * TCP_NODELAY), parsing responses with http-parser: sl_upstream_h1_ops.
+ * TCP_NODELAY), reading responses with sl_h1_response_parser: sl_upstream_h1_ops.
  *
  * Raw non-blocking I/O rather than a bufferevent: each connection carries one
  * request at a time, so per-request syscalls are what counts. A request costs one
@@ -8,7 +8,7 @@
  *
  * States: CONNECTING → BUSY ⇄ IDLE, and closed from any state. Parser callbacks
  * only record; everything that can free or hand over the connection happens
- * after http_parser_execute() returns. */
+ * after sl_h1_response_parse() returns. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +16,11 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <http_parser.h>
 
 #include "config.h"
 #include "front.h"
+#include "h1_response.h"
+#include "headers.h"
 #include "log.h"
 #include "plane.h"
 #include "request.h"
@@ -38,20 +39,15 @@ struct h1_conn {
                                * by each read: the longest silence), or the idle one */
     struct sl_request *req;   /* the borrower; NULL when idle or detached */
     enum h1_state state;
-    http_parser parser;
-    bool is_chunked;          /* the request body goes out as chunks */
-    bool is_request_sent;     /* the borrower queued its whole request */
-    bool is_request_started;  /* a byte of the exchange went out */
-    bool is_in_value;         /* the parser's last header callback was a value */
-    bool is_informational;    /* parsing a 1xx response, which is not relayed */
-    bool is_paused;           /* reading stopped for backpressure */
-    bool is_write_waiting;    /* write_event added: the socket was full */
-    bool is_head_too_large;   /* the parser stopped at max_response_header_bytes */
-    unsigned refused_interim; /* the parser stopped at this 1xx status; 0: none */
-    bool is_head_request;     /* the exchange is a HEAD: its response has no body */
-    bool is_draining;         /* the borrower left: its response is read and dropped */
-    bool is_drained;          /* the dropped response ended */
-    size_t drain_left;        /* bytes the drain may still read */
+    struct sl_h1_response_parser parser; /* owned: its stash */
+    bool is_chunked;                     /* the request body goes out as chunks */
+    bool is_request_sent;                /* the borrower queued its whole request */
+    bool is_request_started;             /* a byte of the exchange went out */
+    bool is_paused;                      /* reading stopped for backpressure */
+    bool is_write_waiting;               /* write_event added: the socket was full */
+    unsigned refused_interim;            /* the parser stopped at this 1xx status; 0: none */
+    bool is_draining;                    /* the borrower left: its response is read and dropped */
+    size_t drain_left;                   /* bytes the drain may still read */
 };
 
 static struct h1_conn *h1_of(struct sl_upconn *c)
@@ -68,18 +64,27 @@ static struct h1_conn *h1_of(struct sl_upconn *c)
 #define SL_UPSTREAM_READ_BYTES (64 * 1024)
 static char read_buf[SL_UPSTREAM_READ_BYTES];
 
-static int on_header_field(http_parser *p, const char *at, size_t len);
-static int on_header_value(http_parser *p, const char *at, size_t len);
-static int on_headers_complete(http_parser *p);
-static int on_body(http_parser *p, const char *at, size_t len);
-static int on_message_complete(http_parser *p);
+static int on_field(void *ctx, const char *name, size_t name_len, const char *value,
+                    size_t value_len);
+static int on_head(void *ctx, const struct sl_h1_response_head *head);
+static int on_body(void *ctx, const char *data, size_t len);
 
-static const http_parser_settings parser_settings = {
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
+static const struct sl_h1_response_callbacks response_callbacks = {
+    .on_field = on_field,
+    .on_head = on_head,
     .on_body = on_body,
-    .on_message_complete = on_message_complete,
+};
+
+static int drop_field(void *ctx, const char *name, size_t name_len, const char *value,
+                      size_t value_len);
+static int drop_head(void *ctx, const struct sl_h1_response_head *head);
+static int drop_body(void *ctx, const char *data, size_t len);
+
+/* for a response whose request went away: read to its end and dropped */
+static const struct sl_h1_response_callbacks drain_callbacks = {
+    .on_field = drop_field,
+    .on_head = drop_head,
+    .on_body = drop_body,
 };
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
@@ -157,6 +162,7 @@ static void h1_free(struct sl_upconn *c)
 {
     struct h1_conn *conn = h1_of(c);
     conn->base.server->conn_count--;
+    sl_h1_response_parser_deinit(&conn->parser);
     sl_upstream_io_close(&conn->io);
     sl_timer_deinit(&conn->timer);
     free(conn);
@@ -200,16 +206,12 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->is_chunked = req->prepared.is_chunked;
     conn->is_request_sent = false;
     conn->is_request_started = false;
-    conn->is_in_value = false;
-    conn->is_informational = false;
     conn->is_paused = false;
-    conn->is_head_too_large = false;
     conn->refused_interim = 0;
-    conn->is_head_request = req->is_head_method;
     conn->is_draining = false;
-    conn->is_drained = false;
-    http_parser_init(&conn->parser, HTTP_RESPONSE);
-    conn->parser.data = conn;
+    sl_h1_response_parser_deinit(&conn->parser);
+    sl_h1_response_parser_init(&conn->parser, &response_callbacks, conn, req->is_head_method,
+                               req->plane->cfg->max_response_header_bytes);
     if (conn->state == H1_IDLE) {
         conn->state = H1_BUSY;
         sl_timer_stop(&conn->timer); /* no response timeout until the request is queued */
@@ -323,6 +325,7 @@ static void h1_detach(struct sl_upconn *c, struct sl_request *req)
         return;
     }
     conn->is_draining = true;
+    conn->parser.cb = &drain_callbacks;
     conn->drain_left = SL_H1_DRAIN_MAX_BYTES;
     if (conn->is_paused) {
         conn->is_paused = false;
@@ -357,118 +360,57 @@ const struct sl_upstream_ops sl_upstream_h1_ops = {
 
 /* --- response parsing: the callbacks only record into the borrower's response --- */
 
-static struct sl_upstream_response *response_of(http_parser *p)
+static int on_field(void *ctx, const char *name, size_t name_len, const char *value,
+                    size_t value_len)
 {
-    struct h1_conn *conn = p->data;
-    return sl_request_response(conn->req);
-}
-
-/* Stops the parser once the head passes max_response_header_bytes. */
-static int check_head_size(struct h1_conn *conn, const struct sl_upstream_response *resp)
-{
-    if (resp->headers.total_bytes <= conn->req->plane->cfg->max_response_header_bytes)
-        return 0;
-    conn->is_head_too_large = true;
-    return -1;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct h1_conn *conn = p->data;
-    struct sl_upstream_response *resp = response_of(p);
-    if (resp->is_head_complete)
-        return 0; /* trailers are not relayed */
-    int rv;
-    if (conn->is_in_value || resp->headers.count == 0)
-        rv = sl_header_list_add_name(&resp->headers, at, len);
-    else
-        rv = sl_header_list_append_name(&resp->headers, at, len);
-    conn->is_in_value = false;
-    return rv == 0 ? check_head_size(conn, resp) : -1;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct h1_conn *conn = p->data;
-    struct sl_upstream_response *resp = response_of(p);
-    if (resp->is_head_complete)
-        return 0;
-    conn->is_in_value = true;
-    if (sl_header_list_append_value(&resp->headers, at, len) != 0)
-        return -1;
-    return check_head_size(conn, resp);
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    struct h1_conn *conn = p->data;
-    struct sl_upstream_response *resp = response_of(p);
-    if (p->status_code >= 100 && p->status_code < 200) {
-        if (p->status_code != 100 && p->status_code != 103) {
-            conn->refused_interim = p->status_code; /* 101 would switch protocols */
-            return -1;
-        }
-        /* RFC 9110 §15.2: interim responses end without a body, whatever they say of
-         * a length; the final one follows. Their bytes stay counted: every head of
-         * the exchange shares max_response_header_bytes. */
-        conn->is_informational = true;
-        resp->headers.count = 0;
-        conn->is_in_value = false;
-        return 1;
-    }
-    resp->status = p->status_code;
-    resp->is_head_complete = true;
-    /* RFC 9112 §6.3: no body after HEAD, 204 or 304, whatever Content-Length says */
-    bool has_body = !conn->req->is_head_method && p->status_code != 204 && p->status_code != 304;
-    return has_body ? 0 : 1;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct sl_upstream_response *resp = response_of(p);
-    return evbuffer_add(resp->body, at, len) == 0 ? 0 : -1;
-}
-
-/* --- draining: the parser runs on, with nothing kept --- */
-
-static int on_drain_headers_complete(http_parser *p)
-{
-    struct h1_conn *conn = p->data;
-    if (p->status_code >= 100 && p->status_code < 200) {
-        conn->is_informational = true;
-        return 1;
-    }
-    bool has_body = !conn->is_head_request && p->status_code != 204 && p->status_code != 304;
-    return has_body ? 0 : 1;
-}
-
-static int on_drain_message_complete(http_parser *p)
-{
-    struct h1_conn *conn = p->data;
-    if (conn->is_informational) {
-        conn->is_informational = false;
-        return 0;
-    }
-    conn->is_drained = true;
-    http_parser_pause(p, 1);
+    struct h1_conn *conn = ctx;
+    struct sl_header_list *headers = &sl_request_response(conn->req)->headers;
+    if (sl_header_list_add_name(headers, name, name_len) != 0 ||
+        sl_header_list_append_value(headers, value, value_len) != 0)
+        return SL_ENOMEM;
     return 0;
 }
 
-static const http_parser_settings drain_settings = {
-    .on_headers_complete = on_drain_headers_complete,
-    .on_message_complete = on_drain_message_complete,
-};
-
-static int on_message_complete(http_parser *p)
+static int on_head(void *ctx, const struct sl_h1_response_head *head)
 {
-    struct h1_conn *conn = p->data;
-    if (conn->is_informational) {
-        conn->is_informational = false;
+    struct h1_conn *conn = ctx;
+    struct sl_upstream_response *resp = sl_request_response(conn->req);
+    if (head->status < 200) {
+        if (head->status != 100 && head->status != 103) {
+            conn->refused_interim = head->status; /* 101 would switch protocols */
+            return -1;
+        }
+        /* RFC 9110 §15.2: interim responses end without a body, whatever they say of
+         * a length; the final one follows. */
+        resp->headers.count = 0;
         return 0;
     }
-    response_of(p)->is_complete = true;
-    /* stop at the message's end: what follows is not this request's */
-    http_parser_pause(p, 1);
+    resp->status = head->status;
+    resp->is_head_complete = true;
+    return 0;
+}
+
+static int on_body(void *ctx, const char *data, size_t len)
+{
+    struct h1_conn *conn = ctx;
+    return evbuffer_add(sl_request_response(conn->req)->body, data, len) == 0 ? 0 : SL_ENOMEM;
+}
+
+/* --- draining: the parser reads on, with nothing kept --- */
+
+static int drop_field(void *ctx, const char *name, size_t name_len, const char *value,
+                      size_t value_len)
+{
+    return 0;
+}
+
+static int drop_head(void *ctx, const struct sl_h1_response_head *head)
+{
+    return 0;
+}
+
+static int drop_body(void *ctx, const char *data, size_t len)
+{
     return 0;
 }
 
@@ -495,7 +437,7 @@ static void complete(struct h1_conn *conn, bool is_reusable)
     conn->req = NULL;
     conn->base.exchanges_done++;
     is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->io.out) == 0 &&
-                  http_should_keep_alive(&conn->parser);
+                  conn->parser.head.keeps_alive;
     conn->state = H1_IDLE; /* no exchange: the pool lends it again or idles it */
     sl_request_on_upstream_progress(req);
     if (is_reusable)
@@ -508,9 +450,10 @@ static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len
 {
     struct sl_upstream_response *resp = sl_request_response(conn->req);
     resp->has_bytes = true;
-    size_t parsed = http_parser_execute(&conn->parser, &parser_settings, data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
-    if (resp->is_complete) {
+    size_t parsed;
+    int rv = sl_h1_response_parse(&conn->parser, data, len, &parsed);
+    if (rv == 1) {
+        resp->is_complete = true;
         /* bytes past the response: a confused backend, do not reuse */
         complete(conn, parsed == len);
         return;
@@ -522,15 +465,20 @@ static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len
         fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
     }
-    if (conn->is_head_too_large) {
+    if (rv == SL_ETOOBIG) {
         SL_WARN("backend %s sent a response head over max_response_header_bytes (%u)",
                 conn->base.server->addr->text, conn->req->plane->cfg->max_response_header_bytes);
         fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
     }
-    if (e != HPE_OK || parsed != len) {
+    if (rv == SL_ENOMEM) {
+        SL_WARN("backend %s: no memory for the response", conn->base.server->addr->text);
+        fail(conn, SL_UPSTREAM_PROTOCOL);
+        return;
+    }
+    if (rv != 0) {
         SL_WARN("backend %s sent an unparsable response: %s", conn->base.server->addr->text,
-                http_errno_description(e));
+                conn->parser.error);
         fail(conn, SL_UPSTREAM_PROTOCOL);
         return;
     }
@@ -540,8 +488,8 @@ static void on_response_bytes(struct h1_conn *conn, const char *data, size_t len
 /* EOF while busy: the end of a body delimited by the connection's close, or a break. */
 static void on_busy_eof(struct h1_conn *conn)
 {
-    http_parser_execute(&conn->parser, &parser_settings, NULL, 0);
-    if (sl_request_response(conn->req)->is_complete) {
+    if (sl_h1_response_eof(&conn->parser) == 1) {
+        sl_request_response(conn->req)->is_complete = true;
         complete(conn, false);
         return;
     }
@@ -557,9 +505,10 @@ static void drain_bytes(struct h1_conn *conn, const char *data, size_t len)
         return;
     }
     conn->drain_left -= len;
-    size_t parsed = http_parser_execute(&conn->parser, &drain_settings, data, len);
-    if (conn->is_drained) {
-        bool is_reusable = parsed == len && http_should_keep_alive(&conn->parser) &&
+    size_t parsed;
+    int rv = sl_h1_response_parse(&conn->parser, data, len, &parsed);
+    if (rv == 1) {
+        bool is_reusable = parsed == len && conn->parser.head.keeps_alive &&
                            evbuffer_get_length(conn->io.out) == 0;
         conn->is_draining = false;
         conn->base.exchanges_done++;
@@ -570,7 +519,7 @@ static void drain_bytes(struct h1_conn *conn, const char *data, size_t len)
             sl_pool_discard(&conn->base);
         return;
     }
-    if (HTTP_PARSER_ERRNO(&conn->parser) != HPE_OK || parsed != len)
+    if (rv != 0)
         sl_pool_discard(&conn->base);
 }
 

@@ -145,6 +145,23 @@ class H2cToBadBackend(IntegTest):
         self.assert_502_and_alive()
         self.assertIn("over max_response_header_bytes (4096)", self.sluice.output())
 
+    def test_responses_that_could_be_read_two_ways_get_502(self):
+        answers = [
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"0\r\n\r\n", "an ambiguous or unsupported body framing"),
+            # a head of bare LFs never shows CRLF CRLF: refused as it comes, not timed out
+            (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", "a bare LF"),
+            (b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+             "a malformed field line"),
+        ]
+        backend = self.answer_with(answers[0][0])
+        for answer, reason in answers:
+            backend.answer = answer
+            self.assertEqual(self.get("/x")[0], 502, answer)
+            wait_until(lambda: reason in self.sluice.output(), what=reason)
+        self.assertEqual(self.get("/headers")[0], 200)
+        wait_until(lambda: self.bad_stats()["failures"] == len(answers), what="failures")
+
     def test_status_outside_the_relayable_range(self):
         self.answer_with(b"HTTP/1.1 700 Odd\r\nContent-Length: 0\r\n\r\n")
         self.assert_502_and_alive()
