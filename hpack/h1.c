@@ -9,64 +9,74 @@ static bool is_target_byte(unsigned char c)
     return c > ' ' && c != 0x7f;
 }
 
-/* METHOD SP TARGET SP HTTP/1.x; line is without its CRLF. */
-static bool is_request_line_valid(const char *line, size_t len)
+static bool is_text(unsigned char c)
 {
-    size_t i = 0;
-    while (i < len && sl_http_is_tchar((unsigned char)line[i]))
-        i++;
-    if (i == 0 || i >= len || line[i] != ' ')
-        return false;
-    size_t target = ++i;
-    while (i < len && is_target_byte((unsigned char)line[i]))
-        i++;
-    if (i == target || i >= len || line[i] != ' ')
-        return false;
-    i++;
-    return len - i == 8 &&
-           (memcmp(line + i, "HTTP/1.1", 8) == 0 || memcmp(line + i, "HTTP/1.0", 8) == 0);
+    return sl_http_char_class[c] & SL_CH_TEXT;
 }
 
-/* name ":" value, with a token name right before the colon and no control
- * byte but HT in the value; line is without its CRLF. */
-static bool is_field_line_valid(const char *line, size_t len)
+static bool is_ows(unsigned char c)
 {
-    size_t i = 0;
-    while (i < len && sl_http_is_tchar((unsigned char)line[i]))
-        i++;
-    if (i == 0 || i >= len || line[i] != ':')
-        return false;
-    for (i++; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        if ((c < ' ' && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
+    return c == ' ' || c == '\t';
 }
 
-int sl_h1_check_request_head(const char *head, size_t len)
+/* METHOD SP TARGET SP HTTP/1.x CRLF. The head ends in CRLF CRLF, so every
+ * scan stops before its end. */
+size_t sl_h1_read_request_line(const char *head, size_t len, struct sl_h1_request_line *line)
 {
-    if (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0 || memchr(head, '\0', len) != NULL)
-        return SL_EINVALID;
-    size_t start = 0;
-    bool is_first = true;
-    while (start < len - 2) { /* the last line is the empty one */
-        const char *lf = memchr(head + start, '\n', len - start);
-        size_t end = (size_t)(lf - head); /* found: the head ends with LF */
-        if (end == start || head[end - 1] != '\r')
-            return SL_EINVALID; /* a bare LF */
-        size_t line_len = end - 1 - start;
-        const char *line = head + start;
-        if (memchr(line, '\r', line_len) != NULL)
-            return SL_EINVALID; /* a bare CR */
-        bool is_valid =
-            is_first ? is_request_line_valid(line, line_len) : is_field_line_valid(line, line_len);
-        if (!is_valid)
-            return SL_EINVALID; /* obs-fold starts with SP or HT: no token there */
-        is_first = false;
-        start = end + 1;
+    const unsigned char *s = (const unsigned char *)head;
+    if (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0)
+        return 0;
+    size_t at = 0;
+    while (sl_http_is_tchar(s[at]))
+        at++;
+    if (at == 0 || s[at] != ' ')
+        return 0;
+    size_t target = ++at;
+    while (is_target_byte(s[at]))
+        at++;
+    if (at == target || s[at] != ' ')
+        return 0;
+    size_t version = at + 1;
+    if (len - version < 10 || (memcmp(head + version, "HTTP/1.1\r\n", 10) != 0 &&
+                               memcmp(head + version, "HTTP/1.0\r\n", 10) != 0))
+        return 0;
+    *line = (struct sl_h1_request_line){
+        .method = head,
+        .method_len = target - 1,
+        .target = head + target,
+        .target_len = at - target,
+        .is_http10 = s[version + 7] == '0',
+    };
+    return version + 10;
+}
+
+int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on_field, void *ctx)
+{
+    const unsigned char *s = (const unsigned char *)head;
+    while (s[at] != '\r') {
+        size_t name = at;
+        while (sl_http_is_tchar(s[at]))
+            at++;
+        if (at == name || s[at] != ':')
+            return SL_EINVALID; /* obs-fold, whitespace before the colon, or no name */
+        size_t name_len = at - name;
+        at++;
+        while (is_ows(s[at]))
+            at++;
+        size_t value = at;
+        while (is_text(s[at]))
+            at++;
+        if (s[at] != '\r' || s[at + 1] != '\n')
+            return SL_EINVALID; /* a control byte, a bare CR or a bare LF */
+        size_t end = at;
+        while (end > value && is_ows(s[end - 1]))
+            end--;
+        int rc = on_field(ctx, head + name, name_len, head + value, end - value);
+        if (rc != 0)
+            return rc;
+        at += 2;
     }
-    return is_first ? SL_EINVALID : 0;
+    return at == len - 2 ? 0 : SL_EINVALID; /* else a line of a bare CR */
 }
 
 bool sl_h1_equal_ignoring_case(const char *a, size_t a_len, const char *b)
@@ -91,6 +101,19 @@ static bool is_digits(const char *s, size_t len)
     return len > 0;
 }
 
+bool sl_h1_parse_length(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (digit > 9 || n > (UINT64_MAX - digit) / 10)
+            return false;
+        n = n * 10 + digit;
+    }
+    *out = n;
+    return len > 0;
+}
+
 void sl_h1_framing_note(struct sl_h1_framing *f, const char *name, size_t name_len,
                         const char *value, size_t value_len)
 {
@@ -101,6 +124,25 @@ void sl_h1_framing_note(struct sl_h1_framing *f, const char *name, size_t name_l
         f->transfer_encoding_count++;
         f->is_chunked_only = sl_h1_equal_ignoring_case(value, value_len, "chunked");
     }
+}
+
+void sl_h1_note_field(struct sl_h1_head_notes *n, const char *name, size_t name_len,
+                      const char *value, size_t value_len)
+{
+    if (name_len == 10 && sl_h1_equal_ignoring_case(name, name_len, "connection")) {
+        n->has_close |= sl_http_list_has_token(value, value_len, "close", 5);
+        n->has_keep_alive |= sl_http_list_has_token(value, value_len, "keep-alive", 10);
+    } else if (name_len == 14 || name_len == 17) { /* content-length, transfer-encoding */
+        unsigned lengths_before = n->framing.content_length_count;
+        sl_h1_framing_note(&n->framing, name, name_len, value, value_len);
+        if (n->framing.content_length_count != lengths_before)
+            n->is_length_read = sl_h1_parse_length(value, value_len, &n->length);
+    }
+}
+
+bool sl_h1_keeps_alive(const struct sl_h1_head_notes *n, bool is_http10)
+{
+    return is_http10 ? n->has_keep_alive : !n->has_close;
 }
 
 int sl_h1_framing_check(const struct sl_h1_framing *f, bool is_http10)

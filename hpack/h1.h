@@ -1,25 +1,47 @@
-/* HTTP/1.1 message rules that a proxy must hold before it trusts a parser's
- * reading of a request: the checks that keep a request from meaning one thing
- * to sluice and another to the backend (request smuggling), and the text of a
- * status line. Pure functions: no I/O, no allocation. */
+/* HTTP/1.1 heads, read as a proxy must: strictly, so that a head cannot mean
+ * one thing to sluice and another to the next hop (request smuggling); how a
+ * body is framed; the text of a status line. Pure functions: no I/O, no
+ * allocation. */
 #ifndef SL_H1_H
 #define SL_H1_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* Checks the raw bytes of a request head, from the request line through the
- * empty line that ends it (len includes that CRLF CRLF). Returns 0, or
- * SL_EINVALID (headers.h) when
- *   - the request line is not METHOD SP TARGET SP HTTP/1.0|HTTP/1.1 CRLF,
- *     with a token method and a target of visible bytes;
- *   - a line ends in a bare LF, or a CR is not followed by LF, or a NUL appears
- *     anywhere (RFC 9112 §2.2);
- *   - a field line starts with SP or HT (obs-fold, RFC 9112 §5.2);
- *   - a field name is empty, not a token, or followed by anything but ':'
- *     (whitespace before the colon, RFC 9112 §5.1);
- *   - a field value holds a control byte other than HT. */
-int sl_h1_check_request_head(const char *head, size_t len);
+/* Receives one field of a head: the name as received, the value without the
+ * whitespace around it. Non-zero stops the reading. */
+typedef int (*sl_h1_field_fn)(void *ctx, const char *name, size_t name_len, const char *value,
+                              size_t value_len);
+
+/* What a request line says; the strings point into the head. */
+struct sl_h1_request_line {
+    const char *method;
+    size_t method_len;
+    const char *target;
+    size_t target_len;
+    bool is_http10;
+};
+
+/* Reads the request line of a head: len bytes from it through the empty
+ * line, the head's only CRLF CRLF, that ends it. Returns the offset of the
+ * first field line, with *line set, or 0 when the head does not end in
+ * CRLF CRLF or the line is not METHOD SP TARGET SP HTTP/1.0|HTTP/1.1 CRLF,
+ * with a token method and a target of visible bytes. */
+size_t sl_h1_read_request_line(const char *head, size_t len, struct sl_h1_request_line *line);
+
+/* Reads the field lines of a head (len bytes through the empty line that
+ * ends it, the head's only CRLF CRLF) from offset at, handing each to
+ * on_field. The rules that keep a head from meaning one thing to sluice and
+ * another to the next hop (request smuggling, response splitting):
+ *   - every line ends in CRLF: no bare LF, no CR but before LF, no NUL
+ *     (RFC 9112 §2.2);
+ *   - a field line does not start with SP or HT (obs-fold, RFC 9112 §5.2);
+ *   - a field name is a token, right before its colon (RFC 9112 §5.1);
+ *   - a field value holds no control byte but HT, nor DEL.
+ * Returns 0, SL_EINVALID (headers.h) for a line that breaks them, or what
+ * on_field returned. */
+int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on_field, void *ctx);
 
 /* Is a (a_len bytes) the same as the lowercase NUL-terminated b, ASCII
  * case-insensitively? No locale is consulted. */
@@ -37,6 +59,30 @@ struct sl_h1_framing {
  * ignored. value is without its surrounding whitespace. */
 void sl_h1_framing_note(struct sl_h1_framing *f, const char *name, size_t name_len,
                         const char *value, size_t value_len);
+
+/* What a head's fields say of its body and its connection, gathered field
+ * by field: zeroed before the first. */
+struct sl_h1_head_notes {
+    struct sl_h1_framing framing;
+    bool is_length_read; /* the (last) Content-Length is digits that fit in length */
+    uint64_t length;
+    bool has_close;      /* Connection lists close */
+    bool has_keep_alive; /* Connection lists keep-alive */
+};
+
+/* Notes one field; fields other than Content-Length, Transfer-Encoding and
+ * Connection are ignored, most at the cost of one length comparison. */
+void sl_h1_note_field(struct sl_h1_head_notes *n, const char *name, size_t name_len,
+                      const char *value, size_t value_len);
+
+/* May the connection carry another exchange after this message, as far as
+ * its head says (RFC 9112 §9.3): HTTP/1.1 unless Connection lists close,
+ * HTTP/1.0 only if it lists keep-alive? */
+bool sl_h1_keeps_alive(const struct sl_h1_head_notes *n, bool is_http10);
+
+/* Reads a Content-Length value: digits only, at most 2^64 - 1. Returns
+ * false for anything else, leaving *out alone. */
+bool sl_h1_parse_length(const char *s, size_t len, uint64_t *out);
 
 /* Returns 0 when the framing is unambiguous, or SL_EINVALID: Content-Length
  * and Transfer-Encoding together, either more than once, a Content-Length that

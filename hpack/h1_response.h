@@ -2,11 +2,10 @@
  * pieces the socket gives them; each field whole, each head, body bytes and the
  * end of the message out, through callbacks.
  *
- * Strict where a proxy must be, like sl_h1_check_request_head(): every line ends
- * in CRLF; a field name is a token right before its colon (no obs-fold, no
- * whitespace before the colon); a field value, a reason phrase, a chunk
- * extension or a trailer holds no control byte but HTAB; the body's framing is
- * unambiguous (sl_h1_framing_check()). A head is parsed once it is whole, in
+ * Strict where a proxy must be: the field lines as sl_h1_read_fields() reads
+ * them, a reason phrase without control bytes but HTAB, chunked framing as
+ * sl_h1_body_read() reads it, and a body framing that is unambiguous
+ * (sl_h1_framing_check()). A head is parsed once it is whole, in
  * one pass: one that arrives in pieces is stashed until its empty line comes.
  * That stash is the only allocation; no I/O. */
 #ifndef SL_H1_RESPONSE_H
@@ -16,13 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How the body after a head is delimited (RFC 9112 §6.3). */
-enum sl_h1_body_kind {
-    SL_H1_BODY_NONE,        /* a HEAD's response, 1xx, 204, 304, or Content-Length: 0 */
-    SL_H1_BODY_LENGTH,      /* content_length bytes */
-    SL_H1_BODY_CHUNKED,     /* Transfer-Encoding: chunked; trailers are read and dropped */
-    SL_H1_BODY_UNTIL_CLOSE, /* neither: the body ends when the connection does */
-};
+#include "h1.h"
+#include "h1_body.h"
 
 struct sl_h1_response_head {
     unsigned status; /* 100..999 */
@@ -37,13 +31,11 @@ struct sl_h1_response_head {
 
 /* A callback that returns non-zero stops the parser, which then returns that value. */
 struct sl_h1_response_callbacks {
-    /* one field of a head: the name as received, the value without the
-     * whitespace around it; both point into the caller's bytes or the stash */
-    int (*on_field)(void *ctx, const char *name, size_t name_len, const char *value,
-                    size_t value_len);
+    /* one field of a head, pointing into the caller's bytes or the stash */
+    sl_h1_field_fn on_field;
     /* a head ended, after its fields; a 1xx head is followed by another head */
     int (*on_head)(void *ctx, const struct sl_h1_response_head *head);
-    int (*on_body)(void *ctx, const char *data, size_t len);
+    sl_h1_data_fn on_body;
 };
 
 struct sl_h1_response_parser {
@@ -57,11 +49,9 @@ struct sl_h1_response_parser {
     /* private */
     unsigned state;
     bool is_head_request;
-    bool has_size_digit;
     size_t head_budget; /* raw bytes every head and the trailers may still take */
-    size_t line_bytes;  /* of the chunk-size line being read */
-    uint64_t left;      /* bytes of the body, or of the chunk, still to come */
-    char *stash;        /* a head that came in pieces, until it is whole; else NULL */
+    struct sl_h1_body body;
+    char *stash; /* a head that came in pieces, until it is whole; else NULL */
     size_t stash_len;
     size_t stash_cap;
 };

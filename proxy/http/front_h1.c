@@ -8,11 +8,11 @@
  * Reading a request: its first byte must come within client_idle_timeout_ms of
  * the connection opening or of the previous response (the keep-alive idle
  * time), the whole head within client_header_timeout_ms of that byte, and
- * within max_request_header_bytes. It is checked byte by byte (hpack/h1.h) before
- * http-parser reads it, so a head that could mean something else to the
- * backend is answered 400 and the connection closed; the backend never sees
- * it. The body is read while the request holds fewer than stream_window_bytes
- * the upstream has not taken: the socket stops being read beyond that.
+ * within max_request_header_bytes. It is read once whole, with the checks of
+ * hpack/h1.h, so a head that could mean something else to the backend is
+ * answered 400 and the connection closed; the backend never sees it. The body
+ * is read while the request holds fewer than stream_window_bytes the upstream
+ * has not taken: the socket stops being read beyond that.
  *
  * States of an exchange: no request (waiting for a head) → head done (the
  * request is routed; body flowing) → response head sent → response done; the
@@ -22,7 +22,7 @@
  *
  * Ownership: owned by its plane; owns its bufferevent and its one request.
  * Freed only at the edge (pump, the bufferevent callbacks, the head timer) or
- * by its abort op, never from inside http-parser or a request's call. */
+ * by its abort op, never from inside a reader's callback or a request's call. */
 #include "front_h1.h"
 
 #include <errno.h>
@@ -35,13 +35,14 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <http_parser.h>
+#include <http_parser.h> /* http_parser_parse_url, for absolute-form targets */
 
 #include "config.h"
 #include "front.h"
 #include "front_io.h"
 #include "front_h2.h"
 #include "h1.h"
+#include "h1_body.h"
 #include "headers.h"
 #include "log.h"
 #include "plane.h"
@@ -60,37 +61,37 @@
 #define SL_H1_LINGER_MS 1000
 
 struct front_h1 {
-    struct sl_front base;     /* first: what requests and the plane see */
-    struct bufferevent *bev;  /* its input, its output and write event (front_io.h) */
-    struct event *read_event; /* reads the socket into the input (sl_front_read) */
-    struct event *pump_event; /* runs pump() on the next loop turn */
-    struct event *head_timer; /* the next head must be complete by then */
-    http_parser parser;       /* reads the current request */
-    struct sl_request *req;   /* the open exchange; NULL between requests */
-    int32_t next_id;          /* requests are numbered in logs like streams */
-    struct sl_h1_framing framing;
-    const char *field; /* the name of the field being parsed */
-    size_t field_len;
-    size_t unconsumed;      /* body bytes handed to the request, not yet taken */
-    size_t drained;         /* body bytes dropped after the response was done */
-    bool has_failed_parse;  /* a callback refused the head (out of memory) */
-    bool is_upgrading;      /* the request asked for h2c, and gets it */
-    bool is_head_done;      /* the request has its head */
-    bool is_message_done;   /* the whole request, body included, was read */
-    bool wants_continue;    /* Expect: 100-continue */
-    bool is_head_sent;      /* the response head is in the output */
-    bool is_response_done;  /* the whole response is in the output */
-    bool is_chunked_out;    /* the response body goes out in chunks */
-    bool is_keep_alive;     /* another request may follow this exchange */
-    bool is_reading_paused; /* the request holds a window's worth */
-    bool is_draining_body;  /* answered: the rest of the body is read and dropped */
-    bool is_shutdown;       /* the drain ends, or the client shut its side: the last exchange */
-    bool is_draining;       /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
-    bool is_head_started;   /* part of the next head came: the header time runs */
-    bool is_closing;        /* free at the next edge */
-    bool is_finishing;      /* free once the output has drained */
-    bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
-    bool is_read_on;   /* reading is on, unless the input reached the high mark */
+    struct sl_front base;          /* first: what requests and the plane see */
+    struct bufferevent *bev;       /* its input, its output and write event (front_io.h) */
+    struct event *read_event;      /* reads the socket into the input (sl_front_read) */
+    struct event *pump_event;      /* runs pump() on the next loop turn */
+    struct event *head_timer;      /* the next head must be complete by then */
+    struct sl_h1_body body;        /* reads the current request's body */
+    struct sl_request *req;        /* the open exchange; NULL between requests */
+    int32_t next_id;               /* requests are numbered in logs like streams */
+    struct sl_h1_head_notes notes; /* the current request's */
+    bool is_http10;                /* the request line says HTTP/1.0 */
+    bool is_connect;               /* the method is CONNECT */
+    size_t unconsumed;             /* body bytes handed to the request, not yet taken */
+    size_t drained;                /* body bytes dropped after the response was done */
+    bool has_failed_parse;         /* a callback refused the head (out of memory) */
+    bool is_upgrading;             /* the request asked for h2c, and gets it */
+    bool is_head_done;             /* the request has its head */
+    bool is_message_done;          /* the whole request, body included, was read */
+    bool wants_continue;           /* Expect: 100-continue */
+    bool is_head_sent;             /* the response head is in the output */
+    bool is_response_done;         /* the whole response is in the output */
+    bool is_chunked_out;           /* the response body goes out in chunks */
+    bool is_keep_alive;            /* another request may follow this exchange */
+    bool is_reading_paused;        /* the request holds a window's worth */
+    bool is_draining_body;         /* answered: the rest of the body is read and dropped */
+    bool is_shutdown;     /* the drain ends, or the client shut its side: the last exchange */
+    bool is_draining;     /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
+    bool is_head_started; /* part of the next head came: the header time runs */
+    bool is_closing;      /* free at the next edge */
+    bool is_finishing;    /* free once the output has drained */
+    bool is_lingering;    /* answered and shut for writing: reading until EOF or the linger time */
+    bool is_read_on;      /* reading is on, unless the input reached the high mark */
 };
 
 static struct front_h1 *h1_of(struct sl_front *f)
@@ -103,11 +104,9 @@ static const struct sl_config *cfg_of(const struct front_h1 *front)
     return front->base.plane->cfg;
 }
 
-/* max_request_header_bytes, within what http-parser reads in one head. */
 static size_t head_limit(const struct front_h1 *front)
 {
-    size_t limit = cfg_of(front)->max_request_header_bytes;
-    return limit < HTTP_MAX_HEADER_SIZE ? limit : HTTP_MAX_HEADER_SIZE;
+    return cfg_of(front)->max_request_header_bytes;
 }
 
 /* Input waiting to be parsed stays below a head and a body chunk: reading
@@ -165,7 +164,7 @@ static void finish(struct front_h1 *front)
 
 static bool is_http10(const struct front_h1 *front)
 {
-    return front->parser.http_major == 1 && front->parser.http_minor == 0;
+    return front->is_http10;
 }
 
 /* Writes a response of sluice's own and closes once it has left: for a client
@@ -194,17 +193,12 @@ static void reject(struct front_h1 *front, unsigned status, const char *why)
     schedule_pump(front);
 }
 
-/* --- http-parser callbacks: they record into the request, and free nothing --- */
+/* --- the head and body readers' callbacks: they record into the request, and free nothing --- */
 
-static struct front_h1 *front_of(http_parser *p)
+static int add_field(struct front_h1 *front, const char *name, size_t name_len, const char *value,
+                     size_t value_len)
 {
-    return p->data;
-}
-
-static int add_field(struct front_h1 *front, const char *name, const char *value, size_t value_len)
-{
-    int rv = sl_request_on_header(front->req, (const uint8_t *)name, strlen(name),
-                                  (const uint8_t *)value, value_len);
+    int rv = sl_request_on_h1_header(front->req, name, name_len, value, value_len);
     if (rv == SL_ENOMEM) {
         front->has_failed_parse = true;
         return -1;
@@ -212,32 +206,37 @@ static int add_field(struct front_h1 *front, const char *name, const char *value
     return 0; /* SL_ETOOBIG: the request answers 431 once the head is done */
 }
 
+static int add_pseudo(struct front_h1 *front, const char *name, const char *value, size_t value_len)
+{
+    return add_field(front, name, strlen(name), value, value_len);
+}
+
 /* The target as HTTP/2 pseudo-headers: origin-form and "*" are the :path;
  * absolute-form gives :authority and :path, the query kept (RFC 9112 §3.2.2);
  * CONNECT's authority-form only :authority. */
 static int add_target(struct front_h1 *front, const char *at, size_t len)
 {
-    if (front->parser.method == HTTP_CONNECT)
-        return add_field(front, ":authority", at, len);
+    if (front->is_connect)
+        return add_pseudo(front, ":authority", at, len);
     if (at[0] == '/' || (len == 1 && at[0] == '*'))
-        return add_field(front, ":path", at, len);
+        return add_pseudo(front, ":path", at, len);
     struct http_parser_url url;
     http_parser_url_init(&url);
     if (http_parser_parse_url(at, len, 0, &url) != 0 || !(url.field_set & (1 << UF_HOST)))
-        return add_field(front, ":path", at, len); /* the request refuses what it cannot forward */
+        return add_pseudo(front, ":path", at, len); /* the request refuses what it cannot forward */
     size_t host_at = url.field_data[UF_HOST].off;
     size_t host_end = host_at + url.field_data[UF_HOST].len;
     if (host_at > 0 && at[host_at - 1] == '[')
         host_at--, host_end++; /* an IPv6 literal keeps its brackets */
     if (url.field_set & (1 << UF_PORT))
         host_end = url.field_data[UF_PORT].off + url.field_data[UF_PORT].len;
-    if (add_field(front, ":authority", at + host_at, host_end - host_at) != 0)
+    if (add_pseudo(front, ":authority", at + host_at, host_end - host_at) != 0)
         return -1;
     if (url.field_set & (1 << UF_PATH))
-        return add_field(front, ":path", at + url.field_data[UF_PATH].off,
-                         len - url.field_data[UF_PATH].off);
+        return add_pseudo(front, ":path", at + url.field_data[UF_PATH].off,
+                          len - url.field_data[UF_PATH].off);
     if (!(url.field_set & (1 << UF_QUERY)))
-        return add_field(front, ":path", "/", 1);
+        return add_pseudo(front, ":path", "/", 1);
     /* "http://h?q": the path is "/" and the query follows it */
     size_t query_at = url.field_data[UF_QUERY].off - 1; /* the '?' */
     char *path = malloc(len - query_at + 2);
@@ -247,59 +246,30 @@ static int add_target(struct front_h1 *front, const char *at, size_t len)
     }
     path[0] = '/';
     memcpy(path + 1, at + query_at, len - query_at);
-    int rv = add_field(front, ":path", path, len - query_at + 1);
+    int rv = add_pseudo(front, ":path", path, len - query_at + 1);
     free(path);
     return rv;
 }
 
-static int on_url(http_parser *p, const char *at, size_t len)
+static int add_request_line(struct front_h1 *front, const struct sl_h1_request_line *line)
 {
-    struct front_h1 *front = front_of(p);
-    const char *method = http_method_str((enum http_method)p->method);
     const char *scheme = sl_front_scheme(&front->base);
-    if (add_field(front, ":method", method, strlen(method)) != 0 ||
-        add_field(front, ":scheme", scheme, strlen(scheme)) != 0)
+    front->is_http10 = line->is_http10;
+    front->is_connect = line->method_len == 7 && memcmp(line->method, "CONNECT", 7) == 0;
+    if (add_pseudo(front, ":method", line->method, line->method_len) != 0 ||
+        add_pseudo(front, ":scheme", scheme, strlen(scheme)) != 0)
         return -1;
-    return add_target(front, at, len);
+    return add_target(front, line->target, line->target_len);
 }
 
-/* The head is parsed from one contiguous buffer: each name and value arrives
- * in one callback. */
-static int on_header_field(http_parser *p, const char *at, size_t len)
+static int on_field(void *ctx, const char *name, size_t name_len, const char *value,
+                    size_t value_len)
 {
-    struct front_h1 *front = front_of(p);
-    if (front->is_head_done)
-        return 0; /* trailers, from chained buffers: not forwarded */
-    front->field = at;
-    front->field_len = len;
-    return 0;
-}
-
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct front_h1 *front = front_of(p);
-    if (front->is_head_done)
-        return 0;
-    while (len > 0 && is_ows(at[len - 1]))
-        len--;
-    /* names go lowercase, as HTTP/2 carries them and rules match them; the
-     * bytes are the input buffer's own, pulled up for the parser */
-    char *name = (char *)front->field;
-    for (size_t i = 0; i < front->field_len; i++)
-        name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
-    sl_h1_framing_note(&front->framing, name, front->field_len, at, len);
-    if (sl_h1_equal_ignoring_case(name, front->field_len, "expect"))
-        front->wants_continue = sl_h1_equal_ignoring_case(at, len, "100-continue");
-    char saved = name[front->field_len]; /* ':' */
-    name[front->field_len] = '\0';
-    int rv = add_field(front, name, at, len);
-    name[front->field_len] = saved;
-    return rv;
+    struct front_h1 *front = ctx;
+    sl_h1_note_field(&front->notes, name, name_len, value, value_len);
+    if (name_len == 6 && sl_h1_equal_ignoring_case(name, name_len, "expect"))
+        front->wants_continue = sl_h1_equal_ignoring_case(value, value_len, "100-continue");
+    return add_field(front, name, name_len, value, value_len);
 }
 
 /* RFC 7540 §3.2: cleartext, no body, "Upgrade: h2c", exactly one HTTP2-Settings,
@@ -307,29 +277,26 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static bool asks_for_h2c(const struct front_h1 *front)
 {
     const struct sl_header_list *fields = &front->req->fields;
-    return !sl_front_is_tls(&front->base) && front->framing.content_length_count == 0 &&
-           front->framing.transfer_encoding_count == 0 &&
+    return !sl_front_is_tls(&front->base) && front->notes.framing.content_length_count == 0 &&
+           front->notes.framing.transfer_encoding_count == 0 &&
            sl_header_list_has_token(fields, "upgrade", "h2c") &&
            sl_header_list_has_token(fields, "connection", "upgrade") &&
            sl_header_list_has_token(fields, "connection", "http2-settings") &&
            sl_header_list_count(fields, "http2-settings") == 1;
 }
 
-static int on_headers_complete(http_parser *p)
+/* RFC 9112 §3.2: HTTP/1.0 may omit Host; the backend is sent one anyway. */
+static int add_missing_host(struct front_h1 *front)
 {
-    struct front_h1 *front = front_of(p);
-    p->upgrade = 0; /* the rest is read as HTTP/1.1 until a 101 is sent */
-    front->is_upgrading = asks_for_h2c(front);
-    /* RFC 9112 §3.2: HTTP/1.0 may omit Host; the backend is sent one anyway */
     if (is_http10(front) && sl_header_list_find(&front->req->fields, "host") == NULL &&
         sl_header_list_find(&front->req->fields, ":authority") == NULL)
-        return add_field(front, "host", "localhost", 9);
+        return add_field(front, "host", 4, "localhost", 9);
     return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len)
+static int on_body(void *ctx, const char *at, size_t len)
 {
-    struct front_h1 *front = front_of(p);
+    struct front_h1 *front = ctx;
     if (front->is_response_done)
         front->drained += len;
     front->unconsumed += len;
@@ -337,29 +304,31 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-static int on_message_complete(http_parser *p)
+/* The whole request was read: what follows is the next request's. */
+static void end_message(struct front_h1 *front)
 {
-    struct front_h1 *front = front_of(p);
     front->is_message_done = true;
     if (front->is_head_done)
         sl_request_on_end(front->req);
-    http_parser_pause(p, 1); /* what follows is the next request's */
-    return 0;
 }
 
-static const http_parser_settings parser_settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-static bool has_parse_error(const struct front_h1 *front)
+/* RFC 9112 §6.3 for a request: chunked, a length, or no body. The framing
+ * checks have passed. */
+static int start_body(struct front_h1 *front)
 {
-    enum http_errno e = HTTP_PARSER_ERRNO(&front->parser);
-    return e != HPE_OK && e != HPE_PAUSED;
+    enum sl_h1_body_kind kind = SL_H1_BODY_NONE;
+    if (front->notes.framing.transfer_encoding_count > 0) {
+        kind = SL_H1_BODY_CHUNKED;
+    } else if (front->notes.framing.content_length_count > 0) {
+        if (!front->notes.is_length_read)
+            return SL_EINVALID; /* digits, but more than 64 bits of them */
+        kind = SL_H1_BODY_LENGTH;
+    }
+    /* trailers share the head's limit */
+    sl_h1_body_init(&front->body, kind, front->notes.length, head_limit(front));
+    if (sl_h1_body_is_done(&front->body))
+        end_message(front);
+    return 0;
 }
 
 /* --- reading requests --- */
@@ -367,9 +336,7 @@ static bool has_parse_error(const struct front_h1 *front)
 static void begin_exchange(struct front_h1 *front, struct sl_request *req)
 {
     front->req = req;
-    http_parser_init(&front->parser, HTTP_REQUEST);
-    front->parser.data = front;
-    memset(&front->framing, 0, sizeof(front->framing));
+    memset(&front->notes, 0, sizeof(front->notes));
     front->unconsumed = front->drained = 0;
     front->has_failed_parse = front->is_head_done = front->is_message_done = false;
     front->is_upgrading = false;
@@ -435,8 +402,10 @@ static void start_request(struct front_h1 *front)
     front->is_head_started = false;
     evtimer_del(front->head_timer);
     struct evbuffer *in = bufferevent_get_input(front->bev);
-    char *head = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
-    if (head == NULL || sl_h1_check_request_head(head, len) != 0) {
+    const char *head = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    struct sl_h1_request_line line;
+    size_t fields = head == NULL ? 0 : sl_h1_read_request_line(head, len, &line);
+    if (fields == 0) {
         reject(front, 400, "a malformed request head");
         return;
     }
@@ -446,18 +415,27 @@ static void start_request(struct front_h1 *front)
         return;
     }
     begin_exchange(front, req);
-    size_t parsed = http_parser_execute(&front->parser, &parser_settings, head, len);
-    evbuffer_drain(in, parsed);
-    sl_front_publish_read(&front->base, parsed);
+    int rv = add_request_line(front, &line);
+    if (rv == 0)
+        rv = sl_h1_read_fields(head, len, fields, on_field, front);
+    if (rv == 0)
+        rv = add_missing_host(front);
+    evbuffer_drain(in, len);
+    sl_front_publish_read(&front->base, len);
     if (front->has_failed_parse) {
         reject(front, 503, "a request while out of memory");
         return;
     }
-    if (has_parse_error(front) || parsed != len ||
-        sl_h1_framing_check(&front->framing, is_http10(front)) != 0) {
+    if (rv != 0) {
+        reject(front, 400, "a malformed request head");
+        return;
+    }
+    if (sl_h1_framing_check(&front->notes.framing, is_http10(front)) != 0 ||
+        start_body(front) != 0) {
         reject(front, 400, "a request with ambiguous or malformed framing");
         return;
     }
+    front->is_upgrading = asks_for_h2c(front);
     if (front->is_upgrading)
         return; /* pump hands the connection over */
     bool has_body = !front->is_message_done;
@@ -476,12 +454,14 @@ static void read_body(struct front_h1 *front)
            !front->is_reading_paused && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec vec;
         evbuffer_peek(in, -1, NULL, &vec, 1);
-        size_t parsed =
-            http_parser_execute(&front->parser, &parser_settings, vec.iov_base, vec.iov_len);
+        size_t parsed;
+        int rv = sl_h1_body_read(&front->body, vec.iov_base, vec.iov_len, &parsed, on_body, front);
         evbuffer_drain(in, parsed);
         sl_front_publish_read(&front->base, parsed);
-        if (has_parse_error(front)) {
-            reject(front, 400, "a malformed request body");
+        if (rv == 1) {
+            end_message(front);
+        } else if (rv != 0) {
+            reject(front, 400, front->body.error);
             return;
         }
         if (front->drained > SL_H1_DRAIN_MAX_BYTES) {
@@ -512,12 +492,13 @@ static bool has_field(const nghttp2_nv *nva, size_t count, const char *name)
 static bool can_keep_alive(const struct front_h1 *front, const struct sl_request *req,
                            unsigned status, bool is_close_delimited)
 {
-    if (!http_should_keep_alive(&front->parser) || is_close_delimited || front->is_shutdown ||
-        front->parser.method == HTTP_CONNECT || (status == 400 && !req->outcome.is_from_upstream))
+    if (!sl_h1_keeps_alive(&front->notes, is_http10(front)) || is_close_delimited ||
+        front->is_shutdown || front->is_connect ||
+        (status == 400 && !req->outcome.is_from_upstream))
         return false;
-    if (front->is_message_done || front->framing.transfer_encoding_count > 0)
+    if (front->is_message_done || front->notes.framing.transfer_encoding_count > 0)
         return true; /* a chunked rest is read up to the drain limit */
-    return front->parser.content_length <= SL_H1_DRAIN_MAX_BYTES;
+    return sl_h1_body_length_left(&front->body) <= SL_H1_DRAIN_MAX_BYTES;
 }
 
 /* The lines sluice adds after the backend's fields, each a literal. */

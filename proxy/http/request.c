@@ -157,20 +157,41 @@ void sl_request_free_list_clear(struct sl_plane *p)
     p->free_request_count = 0;
 }
 
-int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t name_len,
-                         const uint8_t *value, size_t value_len)
+static int store_header(struct sl_request *req, const uint8_t *name, size_t name_len,
+                        const uint8_t *value, size_t value_len, bool is_lowercase)
 {
     if (req->is_too_large)
         return 0;
-    int rv = sl_header_list_add(&req->fields, (const char *)name, name_len, (const char *)value,
+    struct sl_header_list *fields = &req->fields;
+    int rv;
+    if (is_lowercase) {
+        rv = sl_header_list_add(fields, (const char *)name, name_len, (const char *)value,
                                 value_len, NGHTTP2_NV_FLAG_NONE);
+    } else {
+        rv = sl_header_list_add_name(fields, (const char *)name, name_len);
+        if (rv == 0)
+            rv = sl_header_list_append_value(fields, (const char *)value, value_len);
+    }
     if (rv < 0)
         return rv;
-    if (req->fields.total_bytes > cfg_of(req)->max_request_header_bytes) {
+    if (fields->total_bytes > cfg_of(req)->max_request_header_bytes) {
         req->is_too_large = true;
         return SL_ETOOBIG;
     }
     return 0;
+}
+
+int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t name_len,
+                         const uint8_t *value, size_t value_len)
+{
+    return store_header(req, name, name_len, value, value_len, true);
+}
+
+int sl_request_on_h1_header(struct sl_request *req, const char *name, size_t name_len,
+                            const char *value, size_t value_len)
+{
+    return store_header(req, (const uint8_t *)name, name_len, (const uint8_t *)value, value_len,
+                        false);
 }
 
 /* --- how it ends --- */

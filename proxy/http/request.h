@@ -153,10 +153,16 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id);
  * be complete within client_idle_timeout_ms, or the exchange is reset. */
 void sl_request_await_head(struct sl_request *req);
 
-/* Stores one request field. Returns 0, or SL_ETOOBIG once the head exceeds
+/* Stores one request field whose name is lowercase, as HTTP/2 requires (and
+ * nghttp2 checks). Returns 0, or SL_ETOOBIG once the head exceeds
  * max_request_header_bytes (the request is then answered 431), or SL_ENOMEM. */
 int sl_request_on_header(struct sl_request *req, const uint8_t *name, size_t name_len,
                          const uint8_t *value, size_t value_len);
+
+/* The same for an HTTP/1.1 field, whose name is stored lowercased, as rules
+ * match it and HTTP/2 carries it. */
+int sl_request_on_h1_header(struct sl_request *req, const char *name, size_t name_len,
+                            const char *value, size_t value_len);
 
 /* The head is complete; has_body is false when nothing follows it. Routes the
  * request and forwards it, or answers it locally. */

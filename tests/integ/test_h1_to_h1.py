@@ -143,6 +143,12 @@ class H1ToH1(IntegTest):
                               "%{size_download} %{http_code}", self.url("/bytes/300000")],
                              capture_output=True, timeout=20)
         self.assertEqual(res.stdout, b"300000 200")
+        # a chunk longer than its size: 400, and the connection closes
+        s, r = self.connect()
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhelloXX\r\n")
+        self.assertEqual(r.read()[0], 400)
+        self.assertTrue(r.is_closed())
 
     def test_smuggling_shapes_get_400_and_never_reach_the_backend(self):
         backend, addr = self.start_backend(args=["--verbose"])
@@ -282,7 +288,8 @@ class H1ToH1(IntegTest):
         self.assertEqual(r.read()[0], 400)
         self.assertTrue(r.is_closed())
         stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % admin))
-        self.assertEqual(stats["requests_by_protocol"]["http1"], 3)
+        # a request exists once its request line is read: the refused one counts too
+        self.assertEqual(stats["requests_by_protocol"]["http1"], 4)
         self.assertEqual(stats["accepted"]["http1"], 2)
         self.assertEqual(stats["requests_malformed"], 1)
 

@@ -1,5 +1,6 @@
-/* hpack/h1.c: the request-head and framing checks that stop request smuggling,
- * one case per payload a smuggler would send, next to the heads that must pass. */
+/* hpack/h1.c: reading a request head with the checks that stop request
+ * smuggling, one case per payload a smuggler would send, next to the heads
+ * that must pass; what a head that passes is read as; the framing checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +13,25 @@
 #include "h1.h"
 #include "headers.h"
 
+static int ignore_field(void *ctx, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    return 0;
+}
+
+/* The whole reading of a head, as the HTTP/1.1 front does it. */
+static int read_head(const char *head, size_t len)
+{
+    struct sl_h1_request_line line;
+    size_t fields = sl_h1_read_request_line(head, len, &line);
+    if (fields == 0)
+        return SL_EINVALID;
+    return sl_h1_read_fields(head, len, fields, ignore_field, NULL);
+}
+
 static int check(const char *head)
 {
-    return sl_h1_check_request_head(head, strlen(head));
+    return read_head(head, strlen(head));
 }
 
 static void test_good_heads_pass(void **state)
@@ -48,7 +65,7 @@ static void test_bare_cr_lf_and_nul_fail(void **state)
     assert_int_equal(check("GET / HTTP/1.1\r\nX: a\rb\r\nHost: a\r\n\r\n"), SL_EINVALID);
     assert_int_equal(check("GET / HTTP/1.1\r\nHost: a\r\n\n"), SL_EINVALID);
     const char nul[] = "GET / HTTP/1.1\r\nX: a\0b\r\nHost: a\r\n\r\n";
-    assert_int_equal(sl_h1_check_request_head(nul, sizeof(nul) - 1), SL_EINVALID);
+    assert_int_equal(read_head(nul, sizeof(nul) - 1), SL_EINVALID);
     assert_int_equal(check("GET / HTTP/1.1\r\nX: a\x01\r\n\r\n"), SL_EINVALID);
 }
 
@@ -69,6 +86,78 @@ static int framing(const char *const *fields, bool is_http10)
     for (size_t i = 0; fields[i] != NULL; i += 2)
         sl_h1_framing_note(&f, fields[i], strlen(fields[i]), fields[i + 1], strlen(fields[i + 1]));
     return sl_h1_framing_check(&f, is_http10);
+}
+
+/* Collects "name=value|" per field. */
+static int collect_field(void *ctx, const char *name, size_t name_len, const char *value,
+                         size_t value_len)
+{
+    char *out = ctx;
+    size_t at = strlen(out);
+    assert_true(at + name_len + value_len + 3 < 256);
+    memcpy(out + at, name, name_len);
+    out[at + name_len] = '=';
+    memcpy(out + at + name_len + 1, value, value_len);
+    strcpy(out + at + name_len + 1 + value_len, "|");
+    return 0;
+}
+
+static void test_request_line_and_fields_are_read(void **state)
+{
+    const char *head = "POST /bid?x=1 HTTP/1.0\r\nHost: a\r\nX-Trim: \t b c \t\r\n"
+                       "X-Empty:\r\nHost: a\r\n\r\n";
+    size_t len = strlen(head);
+    struct sl_h1_request_line line;
+    size_t fields = sl_h1_read_request_line(head, len, &line);
+    assert_int_equal(fields, strlen("POST /bid?x=1 HTTP/1.0\r\n"));
+    assert_int_equal(line.method_len, 4);
+    assert_memory_equal(line.method, "POST", 4);
+    assert_int_equal(line.target_len, 8);
+    assert_memory_equal(line.target, "/bid?x=1", 8);
+    assert_true(line.is_http10);
+    char seen[256] = "";
+    assert_int_equal(sl_h1_read_fields(head, len, fields, collect_field, seen), 0);
+    assert_string_equal(seen, "Host=a|X-Trim=b c|X-Empty=|Host=a|");
+    assert_int_not_equal(sl_h1_read_request_line("GET / HTTP/1.1\r\n\r\n", 18, &line), 0);
+    assert_false(line.is_http10);
+}
+
+static int stop_reading(void *ctx, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    return -5;
+}
+
+static void test_a_field_callback_stops_the_reading(void **state)
+{
+    const char *head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(sl_h1_read_fields(head, strlen(head), 16, stop_reading, NULL), -5);
+}
+
+static void note(struct sl_h1_head_notes *n, const char *name, const char *value)
+{
+    sl_h1_note_field(n, name, strlen(name), value, strlen(value));
+}
+
+static void test_notes_of_length_and_connection(void **state)
+{
+    struct sl_h1_head_notes n = {0};
+    note(&n, "Content-Length", "42");
+    note(&n, "X-Other", "close");
+    assert_true(n.is_length_read);
+    assert_int_equal(n.length, 42);
+    assert_int_equal(n.framing.content_length_count, 1);
+    assert_true(sl_h1_keeps_alive(&n, false));
+    assert_false(sl_h1_keeps_alive(&n, true));
+    note(&n, "connection", "Upgrade, Keep-Alive");
+    assert_true(sl_h1_keeps_alive(&n, true));
+    note(&n, "CONNECTION", "close");
+    assert_false(sl_h1_keeps_alive(&n, false));
+    note(&n, "content-length", "18446744073709551616"); /* 2^64 */
+    assert_false(n.is_length_read);
+    assert_int_equal(n.framing.content_length_count, 2);
+    note(&n, "Transfer-Encoding", "chunked");
+    assert_int_equal(n.framing.transfer_encoding_count, 1);
 }
 
 static void test_framing(void **state)
@@ -139,6 +228,9 @@ int main(void)
         cmocka_unit_test(test_request_line_oddities_fail),
         cmocka_unit_test(test_bare_cr_lf_and_nul_fail),
         cmocka_unit_test(test_obs_fold_and_bad_names_fail),
+        cmocka_unit_test(test_request_line_and_fields_are_read),
+        cmocka_unit_test(test_a_field_callback_stops_the_reading),
+        cmocka_unit_test(test_notes_of_length_and_connection),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_base64url),
         cmocka_unit_test(test_reasons),
