@@ -223,8 +223,8 @@ bool sl_http_list_has_token(const char *value, size_t value_len, const char *tok
 }
 
 /* What one pass over a message's regular fields found: each field checked
- * (its name a token, its value free of CR, LF and NUL) and its name looked up,
- * for the passes that then decide what is forwarded. */
+ * (its name a token, its value free of CR, LF and NUL), unless its reader did,
+ * and its name looked up, for the passes that then decide what is forwarded. */
 struct field_scan {
     const struct sl_header_list *list;
     size_t first;   /* index of the first regular field */
@@ -243,7 +243,7 @@ static int scan_fields(const struct sl_header_list *list, size_t first, struct s
     for (size_t i = first; i < list->count; i++) {
         const nghttp2_nv *nv = &list->items[i];
         /* a ':' in a name, a pseudo-header among regular fields included, is no token */
-        if (!is_regular_field_valid(nv))
+        if (!list->is_checked && !is_regular_field_valid(nv))
             return SL_EINVALID;
         enum kind kind = kind_of_name(nv->name, nv->namelen);
         scan->kinds[i] = (uint8_t)kind;
@@ -281,6 +281,7 @@ void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena)
     list->total_bytes = 0;
     list->arena = arena;
     list->may_have_uppercase = false;
+    list->is_checked = false;
 }
 
 /* The old array stays in the arena until reset: doubling keeps that waste

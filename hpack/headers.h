@@ -50,6 +50,11 @@ struct sl_header_list {
     /* false while every name came in through sl_header_list_add_name, which
      * lowercases: the HTTP/2 translation then borrows names unscanned */
     bool may_have_uppercase;
+    /* set by the owner when every field came through a reader that refuses
+     * what the translations below refuse (nghttp2's HTTP messaging,
+     * sl_h1_read_fields) or was made by sluice: the translations then leave
+     * out their name and value checks. false after sl_header_list_init. */
+    bool is_checked;
 };
 
 /* Starts an empty list whose storage comes from arena. */
@@ -124,7 +129,8 @@ struct sl_forward_info {
  * *out_len) and *out_len set. Returns SL_EINVALID, leaving the outputs untouched,
  * when :method or :path is missing or malformed (:path must be origin-form, or
  * "*" for OPTIONS), when a pseudo-header is unknown, repeated or after a regular
- * field, when a name is not a token or a value holds CR, LF or NUL, when
+ * field, when a name is not a token or a value holds CR, LF or NUL (unless h2
+ * is_checked), when
  * content-length is repeated or not digits, or when there is no :authority and not
  * exactly one host field; SL_ENOMEM. */
 int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_info *fwd,
@@ -159,7 +165,7 @@ int sl_h2_request_fields(const struct sl_header_list *h2, const struct sl_forwar
  * arena; values, and names that were already lowercase, borrow h1's strings, so
  * h1's arena must outlive *out. Returns SL_EINVALID for a status outside 200..599
  * (1xx are not relayed), a name that is not a token or a value holding CR, LF or
- * NUL; SL_ENOMEM. */
+ * NUL (unless h1 is_checked); SL_ENOMEM. */
 int sl_h2_response_fields(const struct sl_header_list *h1, unsigned status, struct sl_arena *arena,
                           nghttp2_nv **out, size_t *count);
 

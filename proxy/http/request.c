@@ -107,6 +107,12 @@ struct sl_request *sl_request_new(struct sl_front *front, int32_t stream_id)
     p->request_count++;
     sl_header_list_init(&req->fields, req->arena);
     sl_header_list_init(&req->response.headers, req->arena);
+    /* Fields come in only through nghttp2 (which refuses a name that is no
+     * lowercase token and a value with NUL, CR, LF or other controls) or
+     * sl_h1_read_fields (the same for HTTP/1.1), both ways, and sluice adds
+     * only fields of its own: the translations need not check them again. */
+    req->fields.is_checked = true;
+    req->response.headers.is_checked = true;
     return req;
 }
 

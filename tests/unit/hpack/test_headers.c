@@ -990,6 +990,29 @@ static void test_response_unsafe_fields_are_invalid(void **state)
     }
 }
 
+/* A list whose reader checked it is taken at its word, both ways: these
+ * bytes would be refused in an unchecked list (the tests above). */
+static void test_a_checked_list_is_not_checked_again(void **state)
+{
+    struct fixture *f = *state;
+    add_pseudo(&f->list, "GET", "/");
+    add(&f->list, "x-note", "a\rb");
+    f->list.is_checked = true;
+    char *head = NULL;
+    size_t head_len = 0;
+    bool is_chunked;
+    assert_int_equal(
+        sl_h1_request_head(&f->list, &https_client, false, f->arena, &head, &head_len, &is_chunked),
+        0);
+    sl_header_list_init(&f->list, f->arena);
+    add(&f->list, "x a", "v");
+    f->list.is_checked = true;
+    nghttp2_nv *out = NULL;
+    size_t count = 0;
+    assert_int_equal(sl_h2_response_fields(&f->list, 200, f->arena, &out, &count), 0);
+    assert_int_equal(count, 2);
+}
+
 static void test_response_nul_in_value_is_invalid(void **state)
 {
     struct fixture *f = *state;
@@ -1290,6 +1313,7 @@ int main(void)
         T(test_response_status_out_of_range_is_invalid),
         T(test_response_unsafe_fields_are_invalid),
         T(test_response_nul_in_value_is_invalid),
+        T(test_a_checked_list_is_not_checked_again),
         T(test_response_from_split_pieces),
         T(test_h2_request_pseudo_headers_then_fields_then_forwarding),
         T(test_h2_request_host_becomes_authority),
