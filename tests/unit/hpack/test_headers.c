@@ -165,6 +165,25 @@ static void test_list_name_from_pieces_is_lowercased(void **state)
     assert_int_equal(f->list.total_bytes, 12 + 10 + 32);
 }
 
+/* Every byte value at every offset of a long name: only A-Z change. */
+static void test_list_name_lowercases_every_byte_and_only_letters(void **state)
+{
+    struct fixture *f = *state;
+    char name[255];
+    for (size_t shift = 0; shift < 8; shift++) {
+        sl_header_list_init(&f->list, f->arena);
+        for (size_t i = 0; i < sizeof(name); i++)
+            name[i] = (char)(1 + (i + shift) % 255);
+        assert_int_equal(sl_header_list_add_name(&f->list, name, sizeof(name)), 0);
+        const uint8_t *stored = f->list.items[0].name;
+        for (size_t i = 0; i < sizeof(name); i++) {
+            unsigned char c = (unsigned char)name[i];
+            unsigned char want = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+            assert_int_equal(stored[i], want);
+        }
+    }
+}
+
 static void test_list_field_started_by_name_has_empty_value(void **state)
 {
     struct fixture *f = *state;
@@ -1255,6 +1274,7 @@ int main(void)
         T(test_list_grows_beyond_initial_capacity),
         T(test_list_append_value_joins_pieces),
         T(test_list_name_from_pieces_is_lowercased),
+        T(test_list_name_lowercases_every_byte_and_only_letters),
         T(test_list_field_started_by_name_has_empty_value),
         T(test_list_append_to_empty_list_is_invalid),
         T(test_list_find_ignores_case),
