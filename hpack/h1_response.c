@@ -171,13 +171,16 @@ static int add_to_stash(struct sl_h1_response_parser *p, const char *data, size_
     return 0;
 }
 
-/* A head with no end in sight: too long, or with bare LFs, which a head that
- * ends in them never shows as CRLF CRLF. */
-static int check_partial_head(struct sl_h1_response_parser *p, const char *data, size_t len)
+/* A head of head_len bytes so far, with no end in sight: too long, or with
+ * bare LFs, which a head that ends in them never shows as CRLF CRLF. Only
+ * the bytes that came last, news, are searched: a head that trickles in a
+ * byte at a time costs linear time. */
+static int check_partial_head(struct sl_h1_response_parser *p, size_t head_len, const char *news,
+                              size_t news_len)
 {
-    if (len > p->head_budget)
+    if (head_len > p->head_budget)
         return fail(p, SL_ETOOBIG, "a response head over the limit");
-    if (memmem(data, len, "\n\n", 2) != NULL)
+    if (memmem(news, news_len, "\n\n", 2) != NULL)
         return fail(p, SL_EINVALID, "a head whose lines end in a bare LF");
     return 0;
 }
@@ -194,7 +197,7 @@ static int read_head_bytes(struct sl_h1_response_parser *p, const char *data, si
             return read_head(p, data, *used);
         }
         *used = len;
-        int rc = check_partial_head(p, data, len);
+        int rc = check_partial_head(p, len, data, len);
         return rc != 0 ? rc : add_to_stash(p, data, len);
     }
     /* A head never takes more than its budget: what is added past it is body,
@@ -208,7 +211,7 @@ static int read_head_bytes(struct sl_h1_response_parser *p, const char *data, si
     const char *end = find_head_end(p->stash + from, p->stash_len - from);
     if (end == NULL) {
         *used = take;
-        return check_partial_head(p, p->stash, p->stash_len);
+        return check_partial_head(p, p->stash_len, p->stash + from, p->stash_len - from);
     }
     size_t head_len = (size_t)(end - p->stash);
     *used = head_len - before;

@@ -72,26 +72,29 @@ struct front_h1 {
     struct sl_h1_head_notes notes; /* the current request's */
     bool is_http10;                /* the request line says HTTP/1.0 */
     bool is_connect;               /* the method is CONNECT */
-    size_t unconsumed;             /* body bytes handed to the request, not yet taken */
-    size_t drained;                /* body bytes dropped after the response was done */
-    bool has_failed_parse;         /* a callback refused the head (out of memory) */
-    bool is_upgrading;             /* the request asked for h2c, and gets it */
-    bool is_head_done;             /* the request has its head */
-    bool is_message_done;          /* the whole request, body included, was read */
-    bool wants_continue;           /* Expect: 100-continue */
-    bool is_head_sent;             /* the response head is in the output */
-    bool is_response_done;         /* the whole response is in the output */
-    bool is_chunked_out;           /* the response body goes out in chunks */
-    bool is_keep_alive;            /* another request may follow this exchange */
-    bool is_reading_paused;        /* the request holds a window's worth */
-    bool is_draining_body;         /* answered: the rest of the body is read and dropped */
-    bool is_shutdown;     /* the drain ends, or the client shut its side: the last exchange */
-    bool is_draining;     /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
-    bool is_head_started; /* part of the next head came: the header time runs */
-    bool is_closing;      /* free at the next edge */
-    bool is_finishing;    /* free once the output has drained */
-    bool is_lingering;    /* answered and shut for writing: reading until EOF or the linger time */
-    bool is_read_on;      /* reading is on, unless the input reached the high mark */
+    /* the input's first bytes already searched for a head's end: a head that
+     * trickles in is searched in linear time, not quadratic */
+    size_t head_searched;
+    size_t unconsumed;      /* body bytes handed to the request, not yet taken */
+    size_t drained;         /* body bytes dropped after the response was done */
+    bool has_failed_parse;  /* a callback refused the head (out of memory) */
+    bool is_upgrading;      /* the request asked for h2c, and gets it */
+    bool is_head_done;      /* the request has its head */
+    bool is_message_done;   /* the whole request, body included, was read */
+    bool wants_continue;    /* Expect: 100-continue */
+    bool is_head_sent;      /* the response head is in the output */
+    bool is_response_done;  /* the whole response is in the output */
+    bool is_chunked_out;    /* the response body goes out in chunks */
+    bool is_keep_alive;     /* another request may follow this exchange */
+    bool is_reading_paused; /* the request holds a window's worth */
+    bool is_draining_body;  /* answered: the rest of the body is read and dropped */
+    bool is_shutdown;       /* the drain ends, or the client shut its side: the last exchange */
+    bool is_draining;       /* the worker drains: SL_DRAIN_IDLE_MS between requests closes */
+    bool is_head_started;   /* part of the next head came: the header time runs */
+    bool is_closing;        /* free at the next edge */
+    bool is_finishing;      /* free once the output has drained */
+    bool is_lingering; /* answered and shut for writing: reading until EOF or the linger time */
+    bool is_read_on;   /* reading is on, unless the input reached the high mark */
 };
 
 static struct front_h1 *h1_of(struct sl_front *f)
@@ -346,22 +349,35 @@ static void begin_exchange(struct front_h1 *front, struct sl_request *req)
     sl_front_publish_streams(&front->base, 1, 0);
 }
 
+/* Searches for what (a CRLF CRLF or LF LF) from where it could start if the
+ * first searched bytes of the input were not all of it. */
+static struct evbuffer_ptr search_from(struct evbuffer *in, const char *what, size_t searched)
+{
+    size_t len = strlen(what);
+    struct evbuffer_ptr start;
+    evbuffer_ptr_set(in, &start, searched < len ? 0 : searched - (len - 1), EVBUFFER_PTR_SET);
+    return evbuffer_search(in, what, len, &start);
+}
+
 /* The head is in the input: the length through its empty line, or 0 while it
  * is not (a bare-LF end, or a head past the limit, is refused at once). */
 static size_t find_head(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
-    if (evbuffer_get_length(in) == 0)
+    size_t have = evbuffer_get_length(in);
+    if (have == 0)
         return 0; /* the usual look for a next request, after a response */
-    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    struct evbuffer_ptr end = search_from(in, "\r\n\r\n", front->head_searched);
     size_t limit = head_limit(front);
     if (end.pos < 0) {
-        if (evbuffer_get_length(in) > limit)
+        if (have > limit)
             reject(front, 431, "a request head over max_request_header_bytes");
-        else if (evbuffer_search(in, "\n\n", 2, NULL).pos >= 0)
+        else if (search_from(in, "\n\n", front->head_searched).pos >= 0)
             reject(front, 400, "a request head ended by bare LFs");
+        front->head_searched = have;
         return 0;
     }
+    front->head_searched = 0;
     size_t len = (size_t)end.pos + 4;
     if (len > limit) {
         reject(front, 431, "a request head over max_request_header_bytes");
@@ -375,8 +391,10 @@ static void skip_empty_lines(struct front_h1 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
     char two[2];
-    while (evbuffer_copyout(in, two, 2) == 2 && two[0] == '\r' && two[1] == '\n')
+    while (evbuffer_copyout(in, two, 2) == 2 && two[0] == '\r' && two[1] == '\n') {
         evbuffer_drain(in, 2);
+        front->head_searched = front->head_searched < 2 ? 0 : front->head_searched - 2;
+    }
 }
 
 /* From a head's first byte it has client_header_timeout_ms to be complete,

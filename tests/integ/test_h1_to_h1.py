@@ -123,6 +123,29 @@ class H1ToH1(IntegTest):
         s.sendall(b"\r\n\r\n" + request("GET", "/"))
         self.assertEqual(r.read()[0], 200)
 
+    def test_a_head_in_pieces_is_read_whole(self):
+        """Pieces a slow client sends: its empty line split between reads, an
+        empty line before the request split too. The pauses only make separate
+        reads likely; the test holds whether or not the pieces coalesce."""
+        backend, addr = self.start_backend(args=["--verbose"])
+        self.start_sluice({"demo": [addr]})
+        s, r = self.connect()
+        head = (b"\r\nGET /headers?pieces HTTP/1.1\r\nHost: a\r\nX-Long: " + b"v" * 3000 +
+                b"\r\n\r\n")
+        for cut in (1, 2, 20, len(head) - 3, len(head) - 1):
+            s.sendall(head[:cut])
+            time.sleep(0.02)
+            s.sendall(head[cut:])
+            status, _, body = r.read()
+            self.assertEqual(status, 200)
+            self.assertEqual(backend_seen(body)[1], "/headers?pieces")
+        s, r = self.connect()
+        s.sendall(b"GET / HTTP/1.1\nHost: a\n")
+        time.sleep(0.02)
+        s.sendall(b"\n")
+        self.assertEqual(r.read()[0], 400)
+        self.assertTrue(r.is_closed())
+
     def test_bodies_content_length_and_chunked_both_ways(self):
         backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]}, extra="stream_window_bytes: 65536\n")
