@@ -9,11 +9,6 @@ static bool is_target_byte(unsigned char c)
     return c > ' ' && c != 0x7f;
 }
 
-static bool is_text(unsigned char c)
-{
-    return sl_http_char_class[c] & SL_CH_TEXT;
-}
-
 static bool is_ows(unsigned char c)
 {
     return c == ' ' || c == '\t';
@@ -64,7 +59,7 @@ int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on
         while (is_ows(s[at]))
             at++;
         size_t value = at;
-        while (is_text(s[at]))
+        while (sl_http_is_text(s[at]))
             at++;
         if (s[at] != '\r' || s[at + 1] != '\n')
             return SL_EINVALID; /* a control byte, a bare CR or a bare LF */

@@ -46,16 +46,11 @@ static int fail(struct sl_h1_body *b, int rc, const char *why)
     return rc;
 }
 
-static bool is_text(unsigned char c)
-{
-    return sl_http_char_class[c] & SL_CH_TEXT;
-}
-
 static int read_chunk_ext(struct sl_h1_body *b, unsigned char c)
 {
     if (c == '\r')
         b->state = ST_CHUNK_SIZE_LF;
-    else if (!is_text(c))
+    else if (!sl_http_is_text(c))
         return fail(b, SL_EINVALID, "a control byte in a chunk extension");
     return 0;
 }
@@ -120,7 +115,7 @@ static int read_line_byte(struct sl_h1_body *b, unsigned char c)
     }
     if (b->state == ST_CHUNK_DATA_CR)
         return fail(b, SL_EINVALID, "chunk data longer than its size");
-    if (!is_text(c))
+    if (!sl_http_is_text(c))
         return fail(b, SL_EINVALID, "a control byte in a trailer");
     if (b->trailer_budget-- == 0)
         return fail(b, SL_ETOOBIG, "trailers over the limit");

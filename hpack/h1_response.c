@@ -42,11 +42,6 @@ static int fail(struct sl_h1_response_parser *p, int rc, const char *why)
     return rc;
 }
 
-static bool is_text(unsigned char c)
-{
-    return sl_http_char_class[c] & SL_CH_TEXT;
-}
-
 /* "HTTP/1.x SP 3DIGIT [SP reason]"; line is without its CRLF. RFC 9112 §4 asks
  * for the SP before an empty reason, which some servers leave out. */
 static bool read_status_line(const char *line, size_t len, struct sl_h1_response_head *head)
@@ -63,7 +58,7 @@ static bool read_status_line(const char *line, size_t len, struct sl_h1_response
     if (status < 100 || (len > 12 && line[12] != ' '))
         return false;
     for (size_t i = 13; i < len; i++) {
-        if (!is_text((unsigned char)line[i]))
+        if (!sl_http_is_text((unsigned char)line[i]))
             return false;
     }
     head->status = status;

@@ -36,6 +36,11 @@ static inline bool sl_http_is_tchar(unsigned char c)
     return sl_http_char_class[c] & SL_CH_TCHAR;
 }
 
+static inline bool sl_http_is_text(unsigned char c)
+{
+    return sl_http_char_class[c] & SL_CH_TEXT;
+}
+
 /* An ordered list of fields; items are nghttp2_nv so that a translated list
  * can be handed to nghttp2_submit_response() without copying. Names and values
  * are NUL-terminated arena copies (the NUL is not counted in the lengths).
