@@ -48,6 +48,9 @@ size_t sl_h1_read_request_line(const char *head, size_t len, struct sl_h1_reques
 int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on_field, void *ctx)
 {
     const unsigned char *s = (const unsigned char *)head;
+    /* the final CRLF stops every scan below, whatever comes before it */
+    if (len < 2 || at > len - 2 || s[len - 2] != '\r' || s[len - 1] != '\n')
+        return SL_EINVALID;
     while (s[at] != '\r') {
         size_t name = at;
         while (sl_http_is_tchar(s[at]))

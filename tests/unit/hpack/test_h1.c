@@ -134,6 +134,17 @@ static void test_a_field_callback_stops_the_reading(void **state)
     assert_int_equal(sl_h1_read_fields(head, strlen(head), 16, stop_reading, NULL), -5);
 }
 
+/* Handed bytes that do not end a head, the reader refuses them rather than
+ * scanning past their end. */
+static void test_fields_without_the_final_crlf_are_refused(void **state)
+{
+    const char text[] = "Host: a\r\nX: b";
+    assert_int_equal(sl_h1_read_fields(text, sizeof(text) - 1, 0, ignore_field, NULL), SL_EINVALID);
+    assert_int_equal(sl_h1_read_fields("\r\n", 2, 0, ignore_field, NULL), 0);
+    assert_int_equal(sl_h1_read_fields("\r\n", 2, 1, ignore_field, NULL), SL_EINVALID);
+    assert_int_equal(sl_h1_read_fields("", 0, 0, ignore_field, NULL), SL_EINVALID);
+}
+
 static void note(struct sl_h1_head_notes *n, const char *name, const char *value)
 {
     sl_h1_note_field(n, name, strlen(name), value, strlen(value));
@@ -230,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_obs_fold_and_bad_names_fail),
         cmocka_unit_test(test_request_line_and_fields_are_read),
         cmocka_unit_test(test_a_field_callback_stops_the_reading),
+        cmocka_unit_test(test_fields_without_the_final_crlf_are_refused),
         cmocka_unit_test(test_notes_of_length_and_connection),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_base64url),
