@@ -18,7 +18,6 @@ struct sl_arena {
     struct chunk *head;
     size_t chunk_bytes;
     size_t used_bytes;
-    unsigned char *last; /* the newest allocation, in head; NULL after a reset */
 };
 
 static struct chunk *chunk_new(size_t size)
@@ -41,7 +40,6 @@ struct sl_arena *sl_arena_new(size_t chunk_bytes)
         return NULL;
     arena->chunk_bytes = chunk_bytes < 256 ? 256 : chunk_bytes;
     arena->used_bytes = 0;
-    arena->last = NULL;
     arena->head = chunk_new(arena->chunk_bytes);
     if (arena->head == NULL) {
         free(arena);
@@ -74,7 +72,6 @@ void sl_arena_reset(struct sl_arena *arena)
     c->used = 0;
     arena->head = c;
     arena->used_bytes = 0;
-    arena->last = NULL;
 }
 
 static size_t round_up(size_t size)
@@ -102,33 +99,7 @@ void *sl_arena_alloc(struct sl_arena *arena, size_t size)
     unsigned char *p = c->data + c->used;
     c->used += rounded;
     arena->used_bytes += size;
-    arena->last = p;
     return p;
-}
-
-void *sl_arena_grow(struct sl_arena *arena, void *p, size_t old_size, size_t new_size)
-{
-    struct chunk *c = arena->head;
-    if (new_size > SIZE_MAX / 2 - alignof(max_align_t))
-        return NULL;
-    if (p != NULL && p == arena->last) {
-        size_t start = (size_t)((unsigned char *)p - c->data);
-        if (round_up(new_size) <= c->size - start) {
-            c->used = start + round_up(new_size);
-            arena->used_bytes += new_size - old_size;
-            return p;
-        }
-    }
-    /* moved: with as much room again behind it, so that growing on stays in place */
-    unsigned char *q = sl_arena_alloc(arena, 2 * new_size);
-    if (q == NULL)
-        return NULL;
-    if (old_size > 0)
-        memcpy(q, p, old_size);
-    c = arena->head;
-    c->used = (size_t)(q - c->data) + round_up(new_size);
-    arena->used_bytes -= new_size;
-    return q;
 }
 
 char *sl_arena_strndup(struct sl_arena *arena, const char *s, size_t len)

@@ -24,13 +24,6 @@ void sl_arena_reset(struct sl_arena *arena);
  * arena stays usable). Valid until the next reset or free. */
 void *sl_arena_alloc(struct sl_arena *arena, size_t size);
 
-/* Makes p (old_size bytes from this arena) new_size bytes long, keeping its
- * content: in place when p is the newest allocation and its chunk has room,
- * else in a new place with as much room again behind it, so that a value
- * grown piece by piece costs linear time and memory. Returns the (maybe moved)
- * pointer, or NULL when out of memory (p is then unchanged). */
-void *sl_arena_grow(struct sl_arena *arena, void *p, size_t old_size, size_t new_size);
-
 /* Copies len bytes of s and appends a NUL; NULL when out of memory. */
 char *sl_arena_strndup(struct sl_arena *arena, const char *s, size_t len);
 

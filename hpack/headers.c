@@ -340,65 +340,19 @@ static void copy_lowercase(uint8_t *to, const char *from, size_t len)
         to[i] = lower((unsigned char)from[i]);
 }
 
-/* The value of a field started by its name until its value comes: an empty
- * text, which extend_text replaces rather than grows, so it is never written. */
-static uint8_t no_value[1];
-
-int sl_header_list_add_name(struct sl_header_list *list, const char *name_part, size_t len)
+int sl_header_list_add_lowercased(struct sl_header_list *list, const char *name, size_t name_len,
+                                  const char *value, size_t value_len)
 {
-    if (len == SIZE_MAX)
+    if (name_len == SIZE_MAX)
         return SL_ENOMEM;
-    uint8_t *name = sl_arena_alloc(list->arena, len + 1);
-    if (name == NULL)
+    uint8_t *name_copy = sl_arena_alloc(list->arena, name_len + 1);
+    char *value_copy = sl_arena_strndup(list->arena, value, value_len);
+    if (name_copy == NULL || value_copy == NULL)
         return SL_ENOMEM;
-    copy_lowercase(name, name_part, len);
-    name[len] = '\0';
-    return append_item(list, name, len, no_value, 0, NGHTTP2_NV_FLAG_NONE);
-}
-
-/* Appends part to *text (NUL-terminated), growing it in place when it can: a
- * value that arrives a byte per read costs linear time, not quadratic. With
- * is_lowercased the bytes go in lowercase. */
-static int extend_text(struct sl_arena *arena, uint8_t **text, size_t *text_len, const char *part,
-                       size_t part_len, bool is_lowercased)
-{
-    if (part_len > SIZE_MAX - 1 - *text_len)
-        return SL_ENOMEM;
-    uint8_t *joined = *text_len == 0
-                          ? sl_arena_alloc(arena, part_len + 1)
-                          : sl_arena_grow(arena, *text, *text_len + 1, *text_len + part_len + 1);
-    if (joined == NULL)
-        return SL_ENOMEM;
-    if (is_lowercased)
-        copy_lowercase(joined + *text_len, part, part_len);
-    else
-        memcpy(joined + *text_len, part, part_len);
-    joined[*text_len + part_len] = '\0';
-    *text = joined;
-    *text_len += part_len;
-    return 0;
-}
-
-int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len)
-{
-    if (list->count == 0)
-        return SL_EINVALID;
-    nghttp2_nv *last = &list->items[list->count - 1];
-    int rc = extend_text(list->arena, &last->value, &last->valuelen, value_part, len, false);
-    if (rc == 0)
-        list->total_bytes += len;
-    return rc;
-}
-
-int sl_header_list_append_name(struct sl_header_list *list, const char *name_part, size_t len)
-{
-    if (list->count == 0)
-        return SL_EINVALID;
-    nghttp2_nv *last = &list->items[list->count - 1];
-    int rc = extend_text(list->arena, &last->name, &last->namelen, name_part, len, true);
-    if (rc == 0)
-        list->total_bytes += len;
-    return rc;
+    copy_lowercase(name_copy, name, name_len);
+    name_copy[name_len] = '\0';
+    return append_item(list, name_copy, name_len, (uint8_t *)value_copy, value_len,
+                       NGHTTP2_NV_FLAG_NONE);
 }
 
 const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name)

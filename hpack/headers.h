@@ -52,8 +52,8 @@ struct sl_header_list {
     size_t capacity;
     size_t total_bytes;
     struct sl_arena *arena;
-    /* false while every name came in through sl_header_list_add_name, which
-     * lowercases: the HTTP/2 translation then borrows names unscanned */
+    /* false while every name came in through sl_header_list_add_lowercased:
+     * the HTTP/2 translation then borrows names unscanned */
     bool may_have_uppercase;
     /* set by the owner when every field came through a reader that refuses
      * what the translations below refuse (nghttp2's HTTP messaging,
@@ -71,18 +71,10 @@ void sl_header_list_init(struct sl_header_list *list, struct sl_arena *arena);
 int sl_header_list_add(struct sl_header_list *list, const char *name, size_t name_len,
                        const char *value, size_t value_len, uint8_t flags);
 
-/* For a parser that delivers a field in pieces (http-parser): starts a field
- * with name_part as the beginning of its name, stored lowercase as HTTP/2
- * carries it, and an empty value. Returns 0, or SL_ENOMEM. */
-int sl_header_list_add_name(struct sl_header_list *list, const char *name_part, size_t len);
-
-/* Appends name_part, lowercased, to the name of the last field. Returns 0,
- * SL_ENOMEM, or SL_EINVALID when the list is empty. */
-int sl_header_list_append_name(struct sl_header_list *list, const char *name_part, size_t len);
-
-/* Appends value_part to the value of the last field. Returns 0, SL_ENOMEM, or
- * SL_EINVALID when the list is empty. */
-int sl_header_list_append_value(struct sl_header_list *list, const char *value_part, size_t len);
+/* The same, with the name stored lowercase as HTTP/2 carries it and rules
+ * match it (the field of an HTTP/1.1 head), and no flags. */
+int sl_header_list_add_lowercased(struct sl_header_list *list, const char *name, size_t name_len,
+                                  const char *value, size_t value_len);
 
 /* First field named name (ASCII case-insensitive), or NULL. */
 const nghttp2_nv *sl_header_list_find(const struct sl_header_list *list, const char *name);

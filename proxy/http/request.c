@@ -174,9 +174,8 @@ static int store_header(struct sl_request *req, const uint8_t *name, size_t name
         rv = sl_header_list_add(fields, (const char *)name, name_len, (const char *)value,
                                 value_len, NGHTTP2_NV_FLAG_NONE);
     } else {
-        rv = sl_header_list_add_name(fields, (const char *)name, name_len);
-        if (rv == 0)
-            rv = sl_header_list_append_value(fields, (const char *)value, value_len);
+        rv = sl_header_list_add_lowercased(fields, (const char *)name, name_len,
+                                           (const char *)value, value_len);
     }
     if (rv < 0)
         return rv;

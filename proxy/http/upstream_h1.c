@@ -365,10 +365,7 @@ static int on_field(void *ctx, const char *name, size_t name_len, const char *va
 {
     struct h1_conn *conn = ctx;
     struct sl_header_list *headers = &sl_request_response(conn->req)->headers;
-    if (sl_header_list_add_name(headers, name, name_len) != 0 ||
-        sl_header_list_append_value(headers, value, value_len) != 0)
-        return SL_ENOMEM;
-    return 0;
+    return sl_header_list_add_lowercased(headers, name, name_len, value, value_len);
 }
 
 static int on_head(void *ctx, const struct sl_h1_response_head *head)

@@ -228,53 +228,6 @@ static void test_impossible_size_fails_and_arena_stays_usable(void **state)
     assert_int_equal(sl_arena_used(arena), 11);
 }
 
-/* The newest allocation grows where it is while its chunk has room. */
-static void test_grow_newest_in_place(void **state)
-{
-    struct sl_arena *arena = *state;
-    unsigned char *p = sl_arena_alloc(arena, 16);
-    memset(p, 0xab, 16);
-    unsigned char *q = sl_arena_grow(arena, p, 16, 64);
-    assert_ptr_equal(q, p);
-    assert_filled(q, 16, 0xab);
-    assert_int_equal(sl_arena_used(arena), 64);
-    /* the next allocation comes after the grown one */
-    unsigned char *next = sl_arena_alloc(arena, 8);
-    assert_true(next >= p + 64);
-}
-
-/* An older allocation, or one that outgrows its chunk, moves with its
- * content; the move leaves room to grow in place again. */
-static void test_grow_moves_with_room_behind(void **state)
-{
-    struct sl_arena *arena = *state;
-    unsigned char *old = sl_arena_alloc(arena, 32);
-    memset(old, 0x5a, 32);
-    sl_arena_alloc(arena, 8); /* old is no longer the newest */
-    unsigned char *moved = sl_arena_grow(arena, old, 32, 200);
-    assert_ptr_not_equal(moved, old);
-    assert_true(is_aligned(moved));
-    assert_filled(moved, 32, 0x5a);
-    assert_ptr_equal(sl_arena_grow(arena, moved, 200, 380), moved);
-}
-
-/* A value grown a byte at a time: the arena holds a small multiple of it,
- * not the sum of every intermediate copy (which would be over 8 MiB here). */
-static void test_grow_a_byte_at_a_time_is_linear(void **state)
-{
-    struct sl_arena *arena = *state;
-    size_t len = 1;
-    unsigned char *p = sl_arena_alloc(arena, len);
-    p[0] = 'x';
-    for (; len < 4096; len++) {
-        p = sl_arena_grow(arena, p, len, len + 1);
-        assert_non_null(p);
-        p[len] = 'x';
-    }
-    assert_filled(p, len, 'x');
-    assert_true(sl_arena_used(arena) < 4 * 4096);
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -293,9 +246,6 @@ int main(void)
         T(test_tiny_chunk_size_still_works),
         T(test_free_accepts_null),
         T(test_impossible_size_fails_and_arena_stays_usable),
-        T(test_grow_newest_in_place),
-        T(test_grow_moves_with_room_behind),
-        T(test_grow_a_byte_at_a_time_is_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

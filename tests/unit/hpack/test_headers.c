@@ -140,29 +140,16 @@ static void test_list_grows_beyond_initial_capacity(void **state)
     assert_nv(&f->list.items[299], "x-h299", "v299", 0);
 }
 
-static void test_list_append_value_joins_pieces(void **state)
+static void test_list_lowercased_field_keeps_its_value(void **state)
 {
     struct fixture *f = *state;
-    add(&f->list, "accept", "*/*");
-    add(&f->list, "user-agent", "curl");
-    assert_int_equal(sl_header_list_append_value(&f->list, "/8.", 3), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "", 0), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "1.2", 3), 0);
-    assert_nv(&f->list.items[1], "user-agent", "curl/8.1.2", 0);
-    assert_nv(&f->list.items[0], "accept", "*/*", 0);
-    assert_int_equal(f->list.total_bytes, (6 + 3 + 32) + (10 + 10 + 32));
-}
-
-static void test_list_name_from_pieces_is_lowercased(void **state)
-{
-    struct fixture *f = *state;
-    assert_int_equal(sl_header_list_add_name(&f->list, "Content-", 8), 0);
-    assert_int_equal(sl_header_list_append_name(&f->list, "Ty", 2), 0);
-    assert_int_equal(sl_header_list_append_name(&f->list, "PE", 2), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "Text/", 5), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "Plain", 5), 0);
+    assert_int_equal(sl_header_list_add_lowercased(&f->list, "Content-TYPE", 12, "Text/Plain", 10),
+                     0);
+    assert_int_equal(sl_header_list_add_lowercased(&f->list, "X-Empty", 7, "", 0), 0);
     assert_nv(&f->list.items[0], "content-type", "Text/Plain", 0);
-    assert_int_equal(f->list.total_bytes, 12 + 10 + 32);
+    assert_nv(&f->list.items[1], "x-empty", "", 0);
+    assert_int_equal(f->list.total_bytes, (12 + 10 + 32) + (7 + 0 + 32));
+    assert_false(f->list.may_have_uppercase);
 }
 
 /* Every byte value at every offset of a long name: only A-Z change. */
@@ -174,7 +161,7 @@ static void test_list_name_lowercases_every_byte_and_only_letters(void **state)
         sl_header_list_init(&f->list, f->arena);
         for (size_t i = 0; i < sizeof(name); i++)
             name[i] = (char)(1 + (i + shift) % 255);
-        assert_int_equal(sl_header_list_add_name(&f->list, name, sizeof(name)), 0);
+        assert_int_equal(sl_header_list_add_lowercased(&f->list, name, sizeof(name), "", 0), 0);
         const uint8_t *stored = f->list.items[0].name;
         for (size_t i = 0; i < sizeof(name); i++) {
             unsigned char c = (unsigned char)name[i];
@@ -182,26 +169,6 @@ static void test_list_name_lowercases_every_byte_and_only_letters(void **state)
             assert_int_equal(stored[i], want);
         }
     }
-}
-
-static void test_list_field_started_by_name_has_empty_value(void **state)
-{
-    struct fixture *f = *state;
-    assert_int_equal(sl_header_list_add_name(&f->list, "X-Empty", 7), 0);
-    assert_int_equal(sl_header_list_add_name(&f->list, "X-Next", 6), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "1", 1), 0);
-    assert_nv(&f->list.items[0], "x-empty", "", 0);
-    assert_nv(&f->list.items[1], "x-next", "1", 0);
-    assert_int_equal(f->list.total_bytes, (7 + 0 + 32) + (6 + 1 + 32));
-}
-
-static void test_list_append_to_empty_list_is_invalid(void **state)
-{
-    struct fixture *f = *state;
-    assert_int_equal(sl_header_list_append_value(&f->list, "x", 1), SL_EINVALID);
-    assert_int_equal(sl_header_list_append_name(&f->list, "x", 1), SL_EINVALID);
-    assert_int_equal(f->list.count, 0);
-    assert_int_equal(f->list.total_bytes, 0);
 }
 
 static void test_list_find_ignores_case(void **state)
@@ -871,14 +838,14 @@ static void test_response_lowercases_names_not_values(void **state)
     assert_nv(&f->list.items[0], "Content-Type", "Text/HTML; Charset=UTF-8", 0);
 }
 
-/* Fields from a parser that delivers them in pieces are lowercased as they
- * come, so their names are borrowed as they are; one added whole afterwards
- * may be in any case, and is lowercased again. */
-static void test_response_from_pieces_borrows_names(void **state)
+/* Fields from an HTTP/1.1 head are lowercased as they come, so their names
+ * are borrowed as they are; one added by sl_header_list_add afterwards may
+ * be in any case, and is lowercased again. */
+static void test_response_lowercased_as_read_borrows_names(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(sl_header_list_add_name(&f->list, "Content-Type", 12), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "text/plain", 10), 0);
+    assert_int_equal(sl_header_list_add_lowercased(&f->list, "Content-Type", 12, "text/plain", 10),
+                     0);
     assert_false(f->list.may_have_uppercase);
     nghttp2_nv *out = NULL;
     size_t count = 0;
@@ -1094,17 +1061,12 @@ static void test_response_lowercases_every_letter(void **state)
     assert_memory_equal(out[1].name, lower, 26);
 }
 
-static void test_response_from_split_pieces(void **state)
+static void test_response_drops_what_connection_lists(void **state)
 {
     struct fixture *f = *state;
-    add(&f->list, "Set-", "");
-    assert_int_equal(sl_header_list_append_name(&f->list, "Cookie", 6), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "id=", 3), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "42", 2), 0);
-    add(&f->list, "Conn", "");
-    assert_int_equal(sl_header_list_append_name(&f->list, "ection", 6), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "x-", 2), 0);
-    assert_int_equal(sl_header_list_append_value(&f->list, "internal", 8), 0);
+    assert_int_equal(sl_header_list_add_lowercased(&f->list, "Set-Cookie", 10, "id=42", 5), 0);
+    assert_int_equal(sl_header_list_add_lowercased(&f->list, "Connection", 10, "x-internal", 10),
+                     0);
     add(&f->list, "X-Internal", "secret");
     nghttp2_nv *out = NULL;
     size_t count = 0;
@@ -1235,20 +1197,6 @@ static void test_h2_request_without_authority_or_host_is_invalid(void **state)
                      SL_EINVALID);
 }
 
-/* A backend that sends a long value a byte per read: the list grows linearly
- * (each piece once quadratically copied the whole value). */
-static void test_value_in_many_pieces_costs_linear_memory(void **state)
-{
-    struct fixture *f = *state;
-    assert_int_equal(sl_header_list_add(&f->list, "x-long", 6, "", 0, 0), 0);
-    for (int i = 0; i < 8192; i++)
-        assert_int_equal(sl_header_list_append_value(&f->list, "v", 1), 0);
-    assert_int_equal(f->list.items[0].valuelen, 8192);
-    assert_int_equal(f->list.items[0].value[8192], '\0');
-    assert_int_equal(f->list.total_bytes, 6 + 8192 + 32);
-    assert_true(sl_arena_used(f->arena) < 4 * 8192);
-}
-
 /* RFC 9110 §8.6: a 204 carries no Content-Length; a 304 may keep one. */
 static void test_response_204_drops_content_length(void **state)
 {
@@ -1272,11 +1220,8 @@ int main(void)
         T(test_list_add_copies_and_counts_bytes),
         T(test_list_add_takes_only_given_lengths),
         T(test_list_grows_beyond_initial_capacity),
-        T(test_list_append_value_joins_pieces),
-        T(test_list_name_from_pieces_is_lowercased),
+        T(test_list_lowercased_field_keeps_its_value),
         T(test_list_name_lowercases_every_byte_and_only_letters),
-        T(test_list_field_started_by_name_has_empty_value),
-        T(test_list_append_to_empty_list_is_invalid),
         T(test_list_find_ignores_case),
         T(test_list_remove_keeps_the_others_in_order),
         T(test_request_minimal_get),
@@ -1324,7 +1269,7 @@ int main(void)
         T(test_tchar_is_exactly_rfc_9110s_set),
         T(test_response_accepts_exactly_the_safe_bytes),
         T(test_response_lowercases_every_letter),
-        T(test_response_from_pieces_borrows_names),
+        T(test_response_lowercased_as_read_borrows_names),
         T(test_response_drops_connection_specific),
         T(test_response_keeps_content_length),
         T(test_response_chunked_drops_content_length),
@@ -1334,7 +1279,7 @@ int main(void)
         T(test_response_unsafe_fields_are_invalid),
         T(test_response_nul_in_value_is_invalid),
         T(test_a_checked_list_is_not_checked_again),
-        T(test_response_from_split_pieces),
+        T(test_response_drops_what_connection_lists),
         T(test_h2_request_pseudo_headers_then_fields_then_forwarding),
         T(test_h2_request_host_becomes_authority),
         T(test_h2_request_drops_hop_by_hop_and_joins_xff),
@@ -1342,7 +1287,6 @@ int main(void)
         T(test_h2_request_leaves_spare_slots),
         T(test_h2_request_refuses_what_h1_refuses),
         T(test_h2_request_without_authority_or_host_is_invalid),
-        T(test_value_in_many_pieces_costs_linear_memory),
         T(test_response_204_drops_content_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
