@@ -770,15 +770,26 @@ static void admit(struct sl_request *req)
     }
 }
 
-/* RFC 9110 §9.2.2 */
+/* RFC 9110 §9.2.2. By first letter: a POST, the usual bid, is told apart
+ * with one comparison instead of six. */
 static bool is_idempotent_method(const char *method)
 {
-    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++) {
-        if (strcmp(method, idempotent[i]) == 0)
-            return true;
+    switch (method[0]) {
+    case 'G':
+        return strcmp(method, "GET") == 0;
+    case 'H':
+        return strcmp(method, "HEAD") == 0;
+    case 'O':
+        return strcmp(method, "OPTIONS") == 0;
+    case 'T':
+        return strcmp(method, "TRACE") == 0;
+    case 'P':
+        return strcmp(method, "PUT") == 0;
+    case 'D':
+        return strcmp(method, "DELETE") == 0;
+    default:
+        return false;
     }
-    return false;
 }
 
 void sl_request_await_head(struct sl_request *req)

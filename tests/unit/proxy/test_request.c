@@ -486,6 +486,33 @@ static void test_broken_reused_post_is_retried_only_when_allowed(void **state)
     }
 }
 
+/* Which methods count as idempotent: those that a broken reused connection
+ * retries without retry_non_idempotent. Methods are case-sensitive, and the
+ * ones that share a first letter with an idempotent one are not mistaken
+ * for it. */
+static void test_only_idempotent_methods_are_retried(void **state)
+{
+    static const struct {
+        const char *method;
+        bool is_retried;
+    } cases[] = {
+        {"GET", true},    {"HEAD", true},  {"OPTIONS", true},   {"TRACE", true},  {"PUT", true},
+        {"DELETE", true}, {"POST", false}, {"PATCH", false},    {"PURGE", false}, {"GETS", false},
+        {"get", false},   {"DEL", false},  {"CONNECTX", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        open_world(ONE_CONNECTION);
+        struct sl_request *first = open_request(1, "GET", false);
+        answer(&conns[0], first, 200, "a");
+        sl_request_finish(first, SL_END_CLOSED);
+        struct sl_request *req = open_request(3, cases[i].method, false);
+        break_exchange(&conns[0], req, SL_UPSTREAM_BROKEN);
+        assert_int_equal(conn_count, cases[i].is_retried ? 2 : 1);
+        sl_request_finish(req, SL_END_CLOSED);
+        close_world();
+    }
+}
+
 static void test_timeout_is_504_and_a_timeout_count(void **state)
 {
     open_world(ONE_CONNECTION);
@@ -771,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_broken_reused_connection_is_retried_with_the_body),
         cmocka_unit_test(test_refused_stream_is_retried_then_502),
         cmocka_unit_test(test_broken_reused_post_is_retried_only_when_allowed),
+        cmocka_unit_test(test_only_idempotent_methods_are_retried),
         cmocka_unit_test(test_timeout_is_504_and_a_timeout_count),
         cmocka_unit_test(test_fresh_connection_broken_is_502_and_a_failure),
         cmocka_unit_test(test_client_reset_detaches_the_upstream),
