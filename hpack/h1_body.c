@@ -1,5 +1,6 @@
 #include "h1_body.h"
 
+#include "h1.h"
 #include "headers.h"
 
 /* The longest chunk-size line, extensions included, that is read: no real
@@ -22,6 +23,21 @@ enum state {
     ST_DONE,
     ST_FAILED,
 };
+
+int sl_h1_body_kind_of(const struct sl_h1_head_notes *n, enum sl_h1_body_kind unframed,
+                       enum sl_h1_body_kind *kind)
+{
+    if (n->framing.transfer_encoding_count > 0) {
+        *kind = SL_H1_BODY_CHUNKED;
+    } else if (n->framing.content_length_count > 0) {
+        if (!n->is_length_read)
+            return SL_EINVALID; /* digits, but more than 64 bits of them */
+        *kind = n->length > 0 ? SL_H1_BODY_LENGTH : SL_H1_BODY_NONE;
+    } else {
+        *kind = unframed;
+    }
+    return 0;
+}
 
 void sl_h1_body_init(struct sl_h1_body *b, enum sl_h1_body_kind kind, uint64_t length,
                      size_t trailer_bytes)

@@ -20,6 +20,16 @@ enum sl_h1_body_kind {
     SL_H1_BODY_UNTIL_CLOSE, /* neither, in a response: it ends when the connection does */
 };
 
+struct sl_h1_head_notes;
+
+/* How a head's fields delimit the body after it (RFC 9112 §6.3), once
+ * sl_h1_framing_check() has passed them: chunked, a length (a zero one is
+ * SL_H1_BODY_NONE), or, with neither, unframed: SL_H1_BODY_NONE for a
+ * request, SL_H1_BODY_UNTIL_CLOSE for a response. Returns 0 with *kind set,
+ * or SL_EINVALID for a Content-Length of more than 64 bits. */
+int sl_h1_body_kind_of(const struct sl_h1_head_notes *n, enum sl_h1_body_kind unframed,
+                       enum sl_h1_body_kind *kind);
+
 /* Receives the body's bytes, never an empty piece; non-zero stops the reading. */
 typedef int (*sl_h1_data_fn)(void *ctx, const char *data, size_t len);
 

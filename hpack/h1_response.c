@@ -86,18 +86,10 @@ static int decide_framing(struct sl_h1_response_parser *p, const struct sl_h1_he
     struct sl_h1_response_head *head = &p->head;
     bool has_no_body =
         head->status < 200 || head->status == 204 || head->status == 304 || p->is_head_request;
-    head->body = SL_H1_BODY_UNTIL_CLOSE;
-    head->content_length = 0;
-    if (has_no_body) {
-        head->body = SL_H1_BODY_NONE;
-    } else if (n->framing.transfer_encoding_count > 0) {
-        head->body = SL_H1_BODY_CHUNKED;
-    } else if (n->framing.content_length_count > 0) {
-        if (!n->is_length_read)
-            return fail(p, SL_EINVALID, "a Content-Length too large");
-        head->content_length = n->length;
-        head->body = head->content_length > 0 ? SL_H1_BODY_LENGTH : SL_H1_BODY_NONE;
-    }
+    head->body = SL_H1_BODY_NONE;
+    if (!has_no_body && sl_h1_body_kind_of(n, SL_H1_BODY_UNTIL_CLOSE, &head->body) != 0)
+        return fail(p, SL_EINVALID, "a Content-Length too large");
+    head->content_length = head->body == SL_H1_BODY_LENGTH ? n->length : 0;
     head->keeps_alive =
         sl_h1_keeps_alive(n, head->is_http10) && head->body != SL_H1_BODY_UNTIL_CLOSE;
     return 0;

@@ -315,18 +315,12 @@ static void end_message(struct front_h1 *front)
         sl_request_on_end(front->req);
 }
 
-/* RFC 9112 §6.3 for a request: chunked, a length, or no body. The framing
- * checks have passed. */
+/* A request without framing has no body; the framing checks have passed. */
 static int start_body(struct front_h1 *front)
 {
-    enum sl_h1_body_kind kind = SL_H1_BODY_NONE;
-    if (front->notes.framing.transfer_encoding_count > 0) {
-        kind = SL_H1_BODY_CHUNKED;
-    } else if (front->notes.framing.content_length_count > 0) {
-        if (!front->notes.is_length_read)
-            return SL_EINVALID; /* digits, but more than 64 bits of them */
-        kind = SL_H1_BODY_LENGTH;
-    }
+    enum sl_h1_body_kind kind;
+    if (sl_h1_body_kind_of(&front->notes, SL_H1_BODY_NONE, &kind) != 0)
+        return SL_EINVALID;
     /* trailers share the head's limit */
     sl_h1_body_init(&front->body, kind, front->notes.length, head_limit(front));
     if (sl_h1_body_is_done(&front->body))

@@ -60,7 +60,8 @@ static struct h1_conn *h1_of(struct sl_upconn *c)
 #define SL_H1_DRAIN_MAX_BYTES (256 * 1024)
 
 /* One read's worth. Parsed at once and never kept: the parser copies body bytes
- * into the request's buffer, so one buffer serves every connection of the worker. */
+ * into the request's buffer, and a head cut by the read into its own stash, so
+ * one buffer serves every connection of the worker. */
 #define SL_UPSTREAM_READ_BYTES (64 * 1024)
 static char read_buf[SL_UPSTREAM_READ_BYTES];
 

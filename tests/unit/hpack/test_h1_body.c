@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "h1.h"
 #include "h1_body.h"
 #include "headers.h"
 
@@ -105,6 +106,44 @@ static void test_a_refusing_receiver_spends_the_reader(void **state)
     assert_int_equal(sl_h1_body_read(&b, "ab", 2, &used, refuse, NULL), SL_EINVALID);
 }
 
+static enum sl_h1_body_kind kind_of(const char *name, const char *value,
+                                    enum sl_h1_body_kind unframed)
+{
+    struct sl_h1_head_notes n = {0};
+    if (name != NULL)
+        sl_h1_note_field(&n, name, strlen(name), value, strlen(value));
+    enum sl_h1_body_kind kind = SL_H1_BODY_LENGTH + SL_H1_BODY_CHUNKED; /* neither: set or fail */
+    assert_int_equal(sl_h1_body_kind_of(&n, unframed, &kind), 0);
+    return kind;
+}
+
+static void test_the_fields_say_how_a_body_is_framed(void **state)
+{
+    assert_int_equal(kind_of("Transfer-Encoding", "chunked", SL_H1_BODY_NONE), SL_H1_BODY_CHUNKED);
+    assert_int_equal(kind_of("Content-Length", "12", SL_H1_BODY_NONE), SL_H1_BODY_LENGTH);
+    assert_int_equal(kind_of("Content-Length", "0", SL_H1_BODY_UNTIL_CLOSE), SL_H1_BODY_NONE);
+    assert_int_equal(kind_of(NULL, NULL, SL_H1_BODY_NONE), SL_H1_BODY_NONE);
+    assert_int_equal(kind_of("X-Other", "1", SL_H1_BODY_UNTIL_CLOSE), SL_H1_BODY_UNTIL_CLOSE);
+    struct sl_h1_head_notes n = {0};
+    sl_h1_note_field(&n, "content-length", 14, "18446744073709551616", 20);
+    enum sl_h1_body_kind kind;
+    assert_int_equal(sl_h1_body_kind_of(&n, SL_H1_BODY_NONE, &kind), SL_EINVALID);
+}
+
+/* The trailers' budget is spent by their bytes, CRLFs aside. */
+static void test_trailers_stop_at_their_budget(void **state)
+{
+    const char *body = "0\r\nX: 12\r\n\r\n"; /* 5 trailer bytes */
+    for (size_t budget = 4; budget <= 5; budget++) {
+        struct sl_h1_body b;
+        struct taken t = {0};
+        sl_h1_body_init(&b, SL_H1_BODY_CHUNKED, 0, budget);
+        size_t used;
+        int rc = sl_h1_body_read(&b, body, strlen(body), &used, take, &t);
+        assert_int_equal(rc, budget == 5 ? 1 : SL_ETOOBIG);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -113,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_the_close_ends_only_a_body_it_delimits),
         cmocka_unit_test(test_chunked_body_cut_anywhere),
         cmocka_unit_test(test_a_refusing_receiver_spends_the_reader),
+        cmocka_unit_test(test_the_fields_say_how_a_body_is_framed),
+        cmocka_unit_test(test_trailers_stop_at_their_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
