@@ -330,10 +330,10 @@ static const struct key top_keys[] = {
              "ENHANCE_YOUR_CALM; 0: no limit"),
     UINT_KEY(struct sl_config, max_concurrent_streams, 256, 1, 65535,
              "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection"),
-    UINT_KEY(struct sl_config, response_header_table_bytes, 0, 0, 65536,
+    UINT_KEY(struct sl_config, response_header_table_bytes, 4096, 0, 65536,
              "HPACK dynamic table the HTTP/2 encoder uses for the response headers sent to each "
-             "client; 0: none, each field goes as a literal (names from the static table), which "
-             "costs bytes and saves CPU"),
+             "client, fields whose value changes from response to response left out; 0: none, "
+             "each field goes as a literal (names from the static table)"),
     UINT_KEY(struct sl_config, stream_window_bytes, 262144, 16384, 16777216,
              "HTTP/2 receive window per stream: request-body bytes buffered per stream at most "
              "(HTTP/1.1: reading pauses there)"),

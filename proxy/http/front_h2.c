@@ -13,6 +13,7 @@
 #include "front.h"
 #include "front_io.h"
 #include "headers.h"
+#include "indexing.h"
 #include "log.h"
 #include "plane.h"
 #include "request.h"
@@ -61,6 +62,7 @@ struct front_h2 {
      * connection-window credit not yet returned for them: see credit_connection. */
     size_t held_bytes;
     size_t connection_debt;
+    struct sl_indexing_memory indexing; /* which response fields HPACK indexes */
 };
 
 static struct front_h2 *h2_of(struct sl_front *f)
@@ -496,6 +498,8 @@ static int h2_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
     if (rv != 0)
         return rv;
     lend_fields(nva, count);
+    if (cfg_of(front)->response_header_table_bytes > 0)
+        sl_indexing_choose(&front->indexing, nva, count);
     nghttp2_data_provider provider = {.source.ptr = req, .read_callback = read_response_body};
     rv = nghttp2_submit_response(front->session, req->stream_id, nva, count,
                                  has_body ? &provider : NULL);
@@ -814,9 +818,9 @@ static int start_session(struct front_h2 *front)
          * 33 a second) would end an exchange's connection that cancels more bids
          * than that, so it is only the backstop with client_glitch_limit 0 */
         nghttp2_option_set_stream_reset_rate_limit(options, 10000, 1000);
-        /* Indexing response fields costs more CPU than it saves bytes: at 200
-         * connections nghttp2's table search and eviction took a fifth of the
-         * worker. A worker has one config: the option is set once. */
+        /* The table holds the response fields that repeat (hpack/indexing.h
+         * keeps the others out). A worker has one config: the option is set
+         * once. */
         nghttp2_option_set_max_deflate_dynamic_table_size(
             options, cfg_of(front)->response_header_table_bytes);
         for (unsigned type = NGHTTP2_CONTINUATION + 1; type <= UINT8_MAX; type++)
@@ -861,6 +865,7 @@ static struct front_h2 *open_front(struct sl_plane *p, struct bufferevent *bev)
         return NULL;
     front->bev = bev;
     TAILQ_INIT(&front->requests);
+    sl_indexing_init(&front->indexing);
     front->base.plane = p;
     front->glitches_halved_ns = sl_clock_coarse_ns();
     front->flush_event = event_new(p->base, -1, 0, on_flush_event, front);

@@ -1,7 +1,10 @@
 /* libFuzzer: header translation both ways. The input is fields, one per line,
  * "name\tvalue" (a line without a tab is a name with an empty value); the
  * first byte picks the body flag and the response status. Each translation
- * must accept or refuse; what it accepts must hold no CR, LF or NUL. */
+ * must accept or refuse; what it accepts must hold no CR, LF or NUL. The
+ * responses accepted go through one connection's indexing memory, which
+ * may leave fields out of the table but never a pseudo-field, and never
+ * takes back a never-indexed mark. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +12,7 @@
 
 #include "arena.h"
 #include "headers.h"
+#include "indexing.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,6 +42,23 @@ static void check_head(const char *head, size_t len)
     }
 }
 
+static void check_indexing(nghttp2_nv *nva, size_t count)
+{
+    static struct sl_indexing_memory memory; /* one connection for the whole run */
+    uint8_t before[count];
+    for (size_t i = 0; i < count; i++)
+        before[i] = nva[i].flags;
+    sl_indexing_choose(&memory, nva, count);
+    for (size_t i = 0; i < count; i++) {
+        bool is_marked = nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX;
+        if ((before[i] & ~nva[i].flags) != 0 ||
+            (nva[i].flags & ~before[i] & ~NGHTTP2_NV_FLAG_NO_INDEX))
+            __builtin_trap();
+        if (is_marked && !(before[i] & NGHTTP2_NV_FLAG_NO_INDEX) && nva[i].name[0] == ':')
+            __builtin_trap();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -59,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nghttp2_nv *nva;
     size_t count;
     sl_h2_request_fields(&fields, &fwd, 2, arena, &nva, &count);
-    sl_h2_response_fields(&fields, status, arena, &nva, &count);
+    if (sl_h2_response_fields(&fields, status, arena, &nva, &count) == 0)
+        check_indexing(nva, count);
     sl_arena_free(arena);
     return 0;
 }

@@ -282,30 +282,109 @@ class H2cToH1(IntegTest):
         self.assertEqual(ids, {"one", "two"})
 
 
-class ResponseHeaderTable(IntegTest):
-    """response_header_table_bytes: with none (the default) two identical
-    responses cost the same header bytes; with a table the second is smaller,
-    its repeated fields indexed."""
+def hpack_integer(block, at, prefix_bits):
+    """RFC 7541 §5.1: (value, position after it)."""
+    top = (1 << prefix_bits) - 1
+    value = block[at] & top
+    at += 1
+    if value < top:
+        return value, at
+    shift = 0
+    while True:
+        byte = block[at]
+        at += 1
+        value += (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, at
 
-    def header_block_sizes(self, extra=""):
+
+def hpack_skip_string(block, at):
+    length, at = hpack_integer(block, at, 7)
+    return at + length
+
+
+def representations(block):
+    """How each field of an HPACK block is represented (RFC 7541 §6), as
+    "indexed", "incremental" (added to the table), "without" (indexing) or
+    "never" (indexed); table size updates left out. No string is decoded."""
+    kinds, at = [], 0
+    while at < len(block):
+        first = block[at]
+        if first & 0x80:
+            kinds.append("indexed")
+            _, at = hpack_integer(block, at, 7)
+            continue
+        if first & 0xE0 == 0x20:
+            _, at = hpack_integer(block, at, 5)
+            continue
+        kind, prefix = (("incremental", 6) if first & 0x40 else
+                        ("never", 4) if first & 0x10 else ("without", 4))
+        name_index, at = hpack_integer(block, at, prefix)
+        if name_index == 0:
+            at = hpack_skip_string(block, at)
+        at = hpack_skip_string(block, at)
+        kinds.append(kind)
+    return kinds
+
+
+class ResponseHeaderTable(IntegTest):
+    """response_header_table_bytes: the fields of a response that repeat are
+    indexed; the one the demo backend changes at every response
+    (x-connection-requests, its count of requests on the connection) is
+    left out of the table."""
+
+    def header_blocks(self, extra="", n=4):
         _, addr = self.start_backend()
         self.start_sluice({"demo": [addr]}, extra=extra)
         c = RawClient(self.sluice_port)
         self.addCleanup(c.close)
         c.start()
-        sizes = []
-        for stream in (1, 3):
+        blocks = []
+        for stream in range(1, 2 * n, 2):
             c.request(stream, "GET", "/")
-            sizes.append(len(c.wait_for(HEADERS, stream)[3]))
-        return sizes
+            blocks.append(c.wait_for(HEADERS, stream)[3])
+        return blocks
 
-    def test_no_table_by_default(self):
-        first, second = self.header_block_sizes()
-        self.assertGreaterEqual(second, first - 2, (first, second))  # a table size update, once
+    def test_fields_that_repeat_are_indexed_and_a_counter_is_not(self):
+        blocks = self.header_blocks()
+        kinds = [representations(b) for b in blocks]
+        # server, x-backend-id, x-connection-requests and content-type added
+        # once; content-length is never added (nghttp2's rule)
+        self.assertEqual(kinds[0].count("incremental"), 4, kinds[0])
+        for later in kinds[2:]:
+            self.assertNotIn("incremental", later, kinds)
+            self.assertEqual(later.count("never"), 1, kinds)
+            self.assertEqual(later.count("indexed"), len(later) - 2, kinds)
+        self.assertLess(len(blocks[3]), len(blocks[0]) - 20, blocks)
 
-    def test_a_table_when_configured(self):
-        first, second = self.header_block_sizes("response_header_table_bytes: 4096\n")
-        self.assertLess(second, first - 20, (first, second))
+    def test_no_table_when_set_to_0(self):
+        blocks = self.header_blocks("response_header_table_bytes: 0\n", n=2)
+        self.assertGreaterEqual(len(blocks[1]), len(blocks[0]) - 2, blocks)  # a size update, once
+        self.assertNotIn("incremental", representations(blocks[1]))
+
+    def test_clients_decode_every_response_of_a_connection(self):
+        _, addr = self.start_backend()
+        self.start_sluice({"demo": [addr]})
+        # one request after the other: one backend connection, its counter
+        # new at each response; a field the client could not decode would
+        # end the connection (COMPRESSION_ERROR) and fail the rest
+        self.assertEqual(self.h2load("-n", "200", "-c", "1", "-m", "1", self.url("/")),
+                         (200, 200, 200))
+        res = subprocess.run(["nghttp", "-nv", "-m", "6", self.url("/")], capture_output=True,
+                             timeout=30)
+        out = res.stdout.decode()
+        self.assertEqual(res.returncode, 0, out + res.stderr.decode())
+        streams = {}
+        # nghttp marks a never-indexed field "sensitive"
+        fields = re.findall(r"recv \(stream_id=(\d+)(?:, sensitive)?\) ([^:]+): (.*)", out)
+        for stream, name, value in fields:
+            streams.setdefault(int(stream), {})[name] = value
+        self.assertEqual(len(streams), 6, out)
+        for fields in streams.values():
+            self.assertEqual(fields.get("server"), "sluice-demo-backend", out)
+            self.assertEqual(fields.get("x-backend-id"), "backend", out)
+            self.assertRegex(fields.get("x-connection-requests", ""), r"^[1-9][0-9]*$", out)
 
 
 if __name__ == "__main__":
