@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/uio.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 
@@ -45,9 +47,14 @@ struct h1_conn {
     bool is_request_started;             /* a byte of the exchange went out */
     bool is_paused;                      /* reading stopped for backpressure */
     bool is_write_waiting;               /* write_event added: the socket was full */
-    unsigned refused_interim;            /* the parser stopped at this 1xx status; 0: none */
-    bool is_draining;                    /* the borrower left: its response is read and dropped */
-    size_t drain_left;                   /* bytes the drain may still read */
+    /* The request's head (its arena's), not yet in io.out: while nothing else
+     * is queued it waits here, and the body that follows in the same loop turn
+     * goes out with it in one writev, neither of them copied. NULL: none. */
+    const char *lent_head;
+    size_t lent_head_len;
+    unsigned refused_interim; /* the parser stopped at this 1xx status; 0: none */
+    bool is_draining;         /* the borrower left: its response is read and dropped */
+    size_t drain_left;        /* bytes the drain may still read */
 };
 
 static struct h1_conn *h1_of(struct sl_upconn *c)
@@ -192,9 +199,59 @@ static void schedule_write(struct h1_conn *conn)
         event_active(conn->io.flush_event, EV_WRITE, 0);
 }
 
+/* Bytes of the exchange that have not left yet. */
+static bool has_unsent(const struct h1_conn *conn)
+{
+    return conn->lent_head != NULL || evbuffer_get_length(conn->io.out) > 0;
+}
+
+/* Whether the head can wait outside io.out: nothing is queued before it, and
+ * the connection may write now. */
+static bool can_lend_head(const struct h1_conn *conn)
+{
+    return conn->state == H1_BUSY && !conn->is_write_waiting &&
+           evbuffer_get_length(conn->io.out) == 0;
+}
+
+/* Copies what a write left of the lent head, and then of data, into io.out. */
+static int keep_unwritten(struct h1_conn *conn, size_t written, const void *data, size_t len)
+{
+    const char *head = conn->lent_head;
+    size_t head_len = conn->lent_head_len;
+    conn->lent_head = NULL;
+    if (written < head_len && evbuffer_add(conn->io.out, head + written, head_len - written) != 0)
+        return -ENOMEM;
+    written = written > head_len ? written - head_len : 0;
+    if (written < len &&
+        evbuffer_add(conn->io.out, (const char *)data + written, len - written) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* The lent head, and data after it, straight to the socket. What the socket
+ * does not take, or all of it on an error (which write_output then meets and
+ * reports, after this call has returned), waits in io.out. */
+static int write_lent_head(struct h1_conn *conn, const void *data, size_t len)
+{
+    struct iovec iov[2] = {
+        {.iov_base = (void *)conn->lent_head, .iov_len = conn->lent_head_len},
+        {.iov_base = (void *)data, .iov_len = len},
+    };
+    ssize_t n = writev(conn->io.fd, iov, len > 0 ? 2 : 1);
+    if (n > 0)
+        conn->is_request_started = true;
+    return keep_unwritten(conn, n > 0 ? (size_t)n : 0, data, len);
+}
+
+/* Queues the lent head ahead of bytes that cannot go with it. */
+static int settle_lent_head(struct h1_conn *conn)
+{
+    return conn->lent_head == NULL ? 0 : keep_unwritten(conn, 0, NULL, 0);
+}
+
 static int queue_bytes(struct h1_conn *conn, const void *data, size_t len)
 {
-    if (evbuffer_add(conn->io.out, data, len) != 0)
+    if (settle_lent_head(conn) != 0 || evbuffer_add(conn->io.out, data, len) != 0)
         return -ENOMEM;
     schedule_write(conn);
     return 0;
@@ -210,6 +267,7 @@ static void begin_exchange(struct h1_conn *conn, struct sl_request *req)
     conn->is_paused = false;
     conn->refused_interim = 0;
     conn->is_draining = false;
+    conn->lent_head = NULL;
     sl_h1_response_parser_deinit(&conn->parser);
     sl_h1_response_parser_init(&conn->parser, &response_callbacks, conn, req->is_head_method,
                                req->plane->cfg->max_response_header_bytes);
@@ -245,6 +303,12 @@ static int h1_send_head(struct sl_upconn *c, struct sl_request *req, const nghtt
     struct h1_conn *conn = h1_of(c);
     const char *head = req->prepared.data;
     size_t len = req->prepared.len;
+    if (extra == NULL && can_lend_head(conn)) {
+        conn->lent_head = head;
+        conn->lent_head_len = len;
+        schedule_write(conn); /* the head alone, if no body comes this turn */
+        return 0;
+    }
     make_room(conn, req, extra == NULL ? len : len + extra->namelen + extra->valuelen + 4);
     if (extra == NULL)
         return queue_bytes(conn, head, len);
@@ -263,9 +327,11 @@ static int h1_send_body(struct sl_upconn *c, struct sl_request *req, const void 
     struct h1_conn *conn = h1_of(c);
     if (len == 0)
         return 0;
+    if (!conn->is_chunked && conn->lent_head != NULL)
+        return write_lent_head(conn, data, len);
     if (!conn->is_chunked)
         return queue_bytes(conn, data, len);
-    if (evbuffer_add_printf(conn->io.out, "%zx\r\n", len) < 0 ||
+    if (settle_lent_head(conn) != 0 || evbuffer_add_printf(conn->io.out, "%zx\r\n", len) < 0 ||
         evbuffer_add(conn->io.out, data, len) != 0 || evbuffer_add(conn->io.out, "\r\n", 2) != 0)
         return -ENOMEM;
     schedule_write(conn);
@@ -299,6 +365,7 @@ static void h1_pause(struct sl_upconn *c, struct sl_request *req, bool is_paused
  * free at once. */
 static void withdraw(struct h1_conn *conn)
 {
+    conn->lent_head = NULL;
     evbuffer_drain(conn->io.out, evbuffer_get_length(conn->io.out));
     if (conn->is_write_waiting) {
         conn->is_write_waiting = false;
@@ -434,8 +501,8 @@ static void complete(struct h1_conn *conn, bool is_reusable)
     struct sl_request *req = conn->req;
     conn->req = NULL;
     conn->base.exchanges_done++;
-    is_reusable = is_reusable && conn->is_request_sent && evbuffer_get_length(conn->io.out) == 0 &&
-                  conn->parser.head.keeps_alive;
+    is_reusable =
+        is_reusable && conn->is_request_sent && !has_unsent(conn) && conn->parser.head.keeps_alive;
     conn->state = H1_IDLE; /* no exchange: the pool lends it again or idles it */
     sl_request_on_upstream_progress(req);
     if (is_reusable)
@@ -506,8 +573,7 @@ static void drain_bytes(struct h1_conn *conn, const char *data, size_t len)
     size_t parsed;
     int rv = sl_h1_response_parse(&conn->parser, data, len, &parsed);
     if (rv == 1) {
-        bool is_reusable = parsed == len && conn->parser.head.keeps_alive &&
-                           evbuffer_get_length(conn->io.out) == 0;
+        bool is_reusable = parsed == len && conn->parser.head.keeps_alive && !has_unsent(conn);
         conn->is_draining = false;
         conn->base.exchanges_done++;
         conn->state = H1_IDLE;
@@ -565,6 +631,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 /* Writes what is queued; returns false when the connection was freed. */
 static bool write_output(struct h1_conn *conn)
 {
+    if (conn->lent_head != NULL && write_lent_head(conn, NULL, 0) != 0) {
+        fail(conn, SL_UPSTREAM_BROKEN);
+        return false;
+    }
     while (evbuffer_get_length(conn->io.out) > 0) {
         if (evbuffer_write(conn->io.out, conn->io.fd) >= 0) {
             conn->is_request_started = true;

@@ -173,6 +173,20 @@ class H1ToH1(IntegTest):
         self.assertEqual(r.read()[0], 400)
         self.assertTrue(r.is_closed())
 
+    def test_a_request_larger_than_the_backend_socket_takes_at_once(self):
+        # over TCP the socket takes some tens of KiB at a time: the head (sent
+        # with the body's first bytes in one writev) goes out in parts, and
+        # what the socket did not take waits in the output buffer
+        _, addr = self.start_backend(tcp=True)
+        self.start_sluice({"demo": [addr]}, extra="max_request_header_bytes: 262144\n")
+        s, r = self.connect()
+        big = bytes(range(256)) * 4096
+        for _ in range(2):  # the second on the same connection to the backend
+            s.sendall(request("POST", "/echo", headers=["X-Big: " + "b" * 40000], body=big))
+            status, _, body = r.read()
+            self.assertEqual((status, len(body)), (200, len(big)))
+            self.assertEqual(body, big)
+
     def test_smuggling_shapes_get_400_and_never_reach_the_backend(self):
         backend, addr = self.start_backend(args=["--verbose"])
         self.start_sluice({"demo": [addr]})

@@ -400,6 +400,34 @@ class SmallBodies(IntegTest):
         self.assertEqual(self.backend.chunks, [])
 
 
+class LargeHeads(IntegTest):
+    """A head larger than the backend socket takes in one write: what the
+    socket did not take waits in the output buffer, in order, once."""
+
+    def test_a_head_the_socket_takes_in_parts_arrives_whole(self):
+        path = os.path.join(self.dir, "scripted.sock")
+        backend = ScriptedBackend(path, HEAD_OK, keep_alive=True)
+        self.addCleanup(backend.stop)
+        self.start_sluice({"demo": ["unix:" + path]},
+                          extra="max_request_header_bytes: 1048576\n")
+        big = b"b" * 600000  # three times a Unix socket's send buffer
+        s = socket.create_connection(("127.0.0.1", self.sluice_port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"POST /bid HTTP/1.1\r\nHost: a\r\nX-Big: " + big +
+                  b"\r\nContent-Length: 10\r\n\r\n0123456789")
+        reply = b""
+        while not reply.endswith(b"ok"):
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, reply)
+            reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
+        sent = b"".join(backend.chunks)
+        self.assertEqual(sent.count(b"\r\n\r\n"), 1, sent[-200:])
+        self.assertTrue(sent.endswith(b"\r\n\r\n0123456789"), sent[-200:])
+        self.assertEqual(sent.count(big), 1)
+        self.assertLess(len(sent), len(big) + 500)
+
+
 class ActiveHealth(IntegTest):
     def stats_of_backend(self, admin):
         url = "http://127.0.0.1:%d/stats" % admin
