@@ -669,13 +669,20 @@ int sl_h1_request_head(const struct sl_header_list *h2, const struct sl_forward_
     int rc = plan_request(h2, fwd, has_body, arena, &plan);
     if (rc != 0)
         return rc;
-    struct sl_writer counter = {.buf = NULL, .len = 0};
-    put_request_head(&counter, h2, &plan, fwd);
-    char *buf = sl_arena_alloc(arena, counter.len + 1);
-    if (buf == NULL)
+    /* Each field takes its name and value and 4 bytes; the list counts 32 for
+     * it. The rest is sluice's own fields and the client's address. */
+    size_t guess = h2->total_bytes + strlen(fwd->client_addr) + strlen(fwd->scheme) + 128;
+    struct sl_writer w = {.buf = sl_arena_alloc(arena, guess + 1), .cap = guess};
+    if (w.buf == NULL)
         return SL_ENOMEM;
-    struct sl_writer w = {.buf = buf, .len = 0};
     put_request_head(&w, h2, &plan, fwd);
+    if (!sl_writer_fits(&w)) {
+        w = (struct sl_writer){.buf = sl_arena_alloc(arena, w.len + 1), .cap = w.len};
+        if (w.buf == NULL)
+            return SL_ENOMEM;
+        put_request_head(&w, h2, &plan, fwd);
+    }
+    char *buf = w.buf;
     buf[w.len] = '\0';
     *out = buf;
     *out_len = w.len;
@@ -792,12 +799,12 @@ static nghttp2_nv pseudo_nv(const char *name, size_t name_len, const nghttp2_nv 
 static int make_x_forwarded_for(const struct sl_header_list *h2, const struct request_plan *plan,
                                 const char *client_addr, struct sl_arena *arena, nghttp2_nv *nv)
 {
-    struct sl_writer counter = {.buf = NULL, .len = 0};
+    struct sl_writer counter = {0};
     put_x_forwarded_for_value(&counter, h2, plan, client_addr);
     char *buf = sl_arena_alloc(arena, counter.len + 1);
     if (buf == NULL)
         return SL_ENOMEM;
-    struct sl_writer w = {.buf = buf, .len = 0};
+    struct sl_writer w = {.buf = buf, .cap = counter.len};
     put_x_forwarded_for_value(&w, h2, plan, client_addr);
     buf[w.len] = '\0';
     *nv = make_nv("x-forwarded-for", 15, buf, w.len, NGHTTP2_NV_FLAG_NONE);

@@ -550,17 +550,21 @@ static void put_head(struct sl_writer *w, unsigned status, const nghttp2_nv *nva
 }
 
 /* The head goes into the output in one piece: an evbuffer_add per part ran
- * the output's callbacks twenty-odd times a response. */
-static int add_head(struct evbuffer *out, unsigned status, const nghttp2_nv *nva, size_t count,
-                    const struct head_framing *framing)
+ * the output's callbacks twenty-odd times a response. guess is the space
+ * tried first. */
+static int add_head(struct evbuffer *out, size_t guess, unsigned status, const nghttp2_nv *nva,
+                    size_t count, const struct head_framing *framing)
 {
-    struct sl_writer counter = {.buf = NULL, .len = 0};
-    put_head(&counter, status, nva, count, framing);
     struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(out, (ev_ssize_t)counter.len, &vec, 1) != 1)
-        return SL_ENOMEM;
-    struct sl_writer w = {.buf = vec.iov_base, .len = 0};
-    put_head(&w, status, nva, count, framing);
+    struct sl_writer w = {0};
+    for (size_t space = guess;; space = w.len) {
+        if (evbuffer_reserve_space(out, (ev_ssize_t)space, &vec, 1) != 1)
+            return SL_ENOMEM;
+        w = (struct sl_writer){.buf = vec.iov_base, .cap = space};
+        put_head(&w, status, nva, count, framing);
+        if (sl_writer_fits(&w))
+            break;
+    }
     vec.iov_len = w.len;
     return evbuffer_commit_space(out, &vec, 1) == 0 ? 0 : SL_ENOMEM;
 }
@@ -591,7 +595,9 @@ static int h1_send_head(struct sl_front *f, struct sl_request *req, unsigned sta
         .is_close = !front->is_keep_alive,
         .is_http10_keep_alive = is_http10(front),
     };
-    rv = add_head(output_of(front), status, nva, count, &framing);
+    /* the list counts 32 bytes a field, where the head takes 4; the status
+     * line and the framing take less than 128 */
+    rv = add_head(output_of(front), fields->total_bytes + 128, status, nva, count, &framing);
     front->is_head_sent = true;
     front->is_response_done = !has_body;
     schedule_pump(front);
