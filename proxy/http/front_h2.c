@@ -630,6 +630,10 @@ static void queue_gathered(struct front_h2 *front, size_t *len)
 static void produce(struct front_h2 *front, struct evbuffer *out, size_t *written)
 {
     size_t len = 0;
+    /* a read that brought no frame to answer leaves nothing to send: nghttp2's
+     * send path would find its queues empty at some 200 instructions a call */
+    if (!nghttp2_session_want_write(front->session))
+        return;
     while (!front->is_closing && evbuffer_get_length(out) < SL_FRONT_OUTPUT_HIGH_BYTES) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(front->session, &data);
