@@ -44,8 +44,8 @@ static const unsigned char lower_of[256] = {ROW64_(0), ROW64_(64), ROW64_(128), 
 #undef LOWER_
 /* clang-format on */
 
-/* A lookup instead of two compares and a select: 200 fewer instructions in
- * an h2c request, which lowercases or compares some 400 bytes of names. */
+/* A lookup instead of two compares and a select (callgrind: 200 fewer
+ * instructions in an h2c request). */
 static unsigned char lower(unsigned char c)
 {
     return lower_of[c];

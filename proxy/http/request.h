@@ -101,7 +101,7 @@ struct sl_request {
     const char *method;
     const char *path;
     const char *authority;       /* :authority, else the first Host */
-    const char *asked_budget;    /* the first budget_header field's */
+    const char *asked_budget;    /* the first budget_header field's value */
     int64_t declared_body_bytes; /* its content-length; -1: none, or unreadable */
     bool has_forward_budget;     /* the client sent a forward_budget_header field */
     const struct sl_backend_config *backend;
