@@ -12,6 +12,7 @@
 #include "config.h"
 #include "front.h"
 #include "front_io.h"
+#include "h2_mem.h"
 #include "headers.h"
 #include "indexing.h"
 #include "log.h"
@@ -830,7 +831,7 @@ static int start_session(struct front_h2 *front)
         for (unsigned type = NGHTTP2_CONTINUATION + 1; type <= UINT8_MAX; type++)
             nghttp2_option_set_user_recv_extension_type(options, (uint8_t)type);
     }
-    if (nghttp2_session_server_new2(&front->session, callbacks, front, options) != 0)
+    if (nghttp2_session_server_new3(&front->session, callbacks, front, options, sl_h2_mem()) != 0)
         return -1;
     const struct sl_config *cfg = cfg_of(front);
     /* Streams are answered as their responses come, in the order of RFC 9218's

@@ -11,6 +11,7 @@
 #include "front.h"
 #include "front_detect.h"
 #include "gate.h"
+#include "h2_mem.h"
 #include "request.h"
 #include "upstream.h"
 #include "upstream_pool.h"
@@ -55,6 +56,7 @@ void sl_plane_close(struct sl_plane *p)
         sl_gate_free(p->gates[i]);
     free(p->gates);
     sl_request_free_list_clear(p);
+    sl_h2_mem_release(); /* every session is gone: what nghttp2 freed is kept */
     memset(p, 0, sizeof(*p));
 }
 

@@ -30,6 +30,7 @@
 #include "addr.h"
 #include "config.h"
 #include "front.h"
+#include "h2_mem.h"
 #include "log.h"
 #include "plane.h"
 #include "request.h"
@@ -620,7 +621,7 @@ static int start_session(struct h2_conn *conn, uint32_t assumed_max_streams)
     }
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, assumed_max_streams);
-    int rv = nghttp2_session_client_new2(&conn->session, cbs, conn, opt);
+    int rv = nghttp2_session_client_new3(&conn->session, cbs, conn, opt, sl_h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0)
