@@ -56,7 +56,7 @@ void sl_plane_close(struct sl_plane *p)
         sl_gate_free(p->gates[i]);
     free(p->gates);
     sl_request_free_list_clear(p);
-    sl_h2_mem_release(); /* every session is gone: what nghttp2 freed is kept */
+    sl_h2_mem_release(); /* every session is gone: the kept blocks go back to malloc */
     memset(p, 0, sizeof(*p));
 }
 
