@@ -1,5 +1,6 @@
 #include "h2_mem.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 /* In front of every block; its size keeps the payload as aligned as
  * malloc's. */
 union header {
-    size_t class;
+    size_t size_class;
     union header *next; /* while on a free list */
     _Alignas(max_align_t) unsigned char bytes[16];
 };
@@ -33,19 +34,25 @@ _Static_assert(sizeof(union header) % _Alignof(max_align_t) == 0, "payloads stay
 static union header *lists[CLASSES];
 static unsigned list_lengths[CLASSES];
 
-static size_t block_size(size_t class)
+static size_t block_size(size_t size_class)
 {
-    return (size_t)SMALLEST << class;
+    return (size_t)SMALLEST << size_class;
+}
+
+/* What a block of a class holds past its header. */
+static size_t capacity(size_t size_class)
+{
+    return block_size(size_class) - sizeof(union header);
 }
 
 static size_t class_of(size_t size)
 {
-    if (size > block_size(CLASSES - 1) - sizeof(union header))
+    if (size > capacity(CLASSES - 1))
         return LARGE;
-    size_t class = 0;
-    while (block_size(class) - sizeof(union header) < size)
-        class ++;
-    return class;
+    size_t size_class = 0;
+    while (capacity(size_class) < size)
+        size_class++;
+    return size_class;
 }
 
 static void *payload_of(union header *h)
@@ -61,19 +68,21 @@ static union header *header_of(void *ptr)
 static void *mem_malloc(size_t size, void *user_data)
 {
     (void)user_data;
-    size_t class = class_of(size);
+    size_t size_class = class_of(size);
     union header *h;
-    if (class != LARGE && lists[class] != NULL) {
-        h = lists[class];
-        UNPOISON(h, block_size(class));
-        lists[class] = h->next;
-        list_lengths[class]--;
+    if (size_class == LARGE) {
+        h = size <= SIZE_MAX - sizeof(*h) ? malloc(sizeof(*h) + size) : NULL;
+    } else if (lists[size_class] != NULL) {
+        h = lists[size_class];
+        UNPOISON(h, block_size(size_class));
+        lists[size_class] = h->next;
+        list_lengths[size_class]--;
     } else {
-        h = malloc(class == LARGE ? sizeof(*h) + size : block_size(class));
-        if (h == NULL)
-            return NULL;
+        h = malloc(block_size(size_class));
     }
-    h->class = class;
+    if (h == NULL)
+        return NULL;
+    h->size_class = size_class;
     return payload_of(h);
 }
 
@@ -83,15 +92,15 @@ static void mem_free(void *ptr, void *user_data)
     if (ptr == NULL)
         return;
     union header *h = header_of(ptr);
-    size_t class = h->class;
-    if (class == LARGE || list_lengths[class] == SL_H2_MEM_KEEP) {
+    size_t size_class = h->size_class;
+    if (size_class == LARGE || list_lengths[size_class] == SL_H2_MEM_KEEP) {
         free(h);
         return;
     }
-    h->next = lists[class];
-    lists[class] = h;
-    list_lengths[class]++;
-    POISON(h, block_size(class));
+    h->next = lists[size_class];
+    lists[size_class] = h;
+    list_lengths[size_class]++;
+    POISON(h, block_size(size_class));
 }
 
 static void *mem_calloc(size_t count, size_t size, void *user_data)
@@ -104,31 +113,24 @@ static void *mem_calloc(size_t count, size_t size, void *user_data)
     return ptr;
 }
 
-/* What a block can hold. */
-static size_t capacity_of(void *ptr, size_t requested)
-{
-    size_t class = header_of(ptr)->class;
-    return class == LARGE ? requested : block_size(class) - sizeof(union header);
-}
-
 static void *mem_realloc(void *ptr, size_t size, void *user_data)
 {
     if (ptr == NULL)
         return mem_malloc(size, user_data);
     union header *h = header_of(ptr);
-    if (h->class == LARGE && class_of(size) == LARGE) {
-        union header *grown = realloc(h, sizeof(*h) + size);
+    bool is_large = h->size_class == LARGE;
+    if (is_large && class_of(size) == LARGE) {
+        union header *grown = size <= SIZE_MAX - sizeof(*h) ? realloc(h, sizeof(*h) + size) : NULL;
         return grown != NULL ? payload_of(grown) : NULL;
     }
-    if (h->class != LARGE && size <= capacity_of(ptr, size))
+    if (!is_large && size <= capacity(h->size_class))
         return ptr;
     void *moved = mem_malloc(size, user_data);
     if (moved == NULL)
         return NULL;
-    /* a LARGE block that shrinks into a class: its old size is not kept, but
-     * it was larger than any class, so the new size is what is copied */
-    size_t old = h->class == LARGE ? size : capacity_of(ptr, size);
-    memcpy(moved, ptr, old < size ? old : size);
+    /* a class's block grows: all of it is kept; a LARGE block shrinks into a
+     * class: it held more than size, and size is kept */
+    memcpy(moved, ptr, is_large ? size : capacity(h->size_class));
     mem_free(ptr, user_data);
     return moved;
 }
@@ -148,13 +150,13 @@ nghttp2_mem *sl_h2_mem(void)
 
 void sl_h2_mem_release(void)
 {
-    for (size_t class = 0; class < CLASSES; class ++) {
-        while (lists[class] != NULL) {
-            union header *h = lists[class];
-            UNPOISON(h, block_size(class));
-            lists[class] = h->next;
+    for (size_t size_class = 0; size_class < CLASSES; size_class++) {
+        while (lists[size_class] != NULL) {
+            union header *h = lists[size_class];
+            UNPOISON(h, block_size(size_class));
+            lists[size_class] = h->next;
             free(h);
         }
-        list_lengths[class] = 0;
+        list_lengths[size_class] = 0;
     }
 }

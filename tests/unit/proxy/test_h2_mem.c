@@ -73,6 +73,11 @@ static void test_calloc_zeroes_a_reused_block(void **state)
         assert_int_equal(q[i], 0);
     give(q);
     assert_null(mem->calloc(SIZE_MAX / 2, 4, mem->mem_user_data));
+    /* sizes whose header would wrap the request to malloc */
+    assert_null(mem->malloc(SIZE_MAX, mem->mem_user_data));
+    void *large = take(9000);
+    assert_null(mem->realloc(large, SIZE_MAX - 4, mem->mem_user_data));
+    give(large); /* still the caller's after a failed realloc */
 }
 
 /* Across classes, into a size no class holds, and back. */
