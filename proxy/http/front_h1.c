@@ -898,9 +898,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 /* The bytes (sl_front_read) join the bufferevent's input, whose end the
  * bufferevent keeps frozen, up to the mark; EOF and errors take the
  * bufferevent's own path. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void read_and_pump(struct front_h1 *front, evutil_socket_t fd)
 {
-    struct front_h1 *front = arg;
     struct evbuffer *in = bufferevent_get_input(front->bev);
     size_t held = evbuffer_get_length(in);
     if (held >= read_mark(front)) {
@@ -923,6 +922,15 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     pump(front);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct front_h1 *front = arg;
+    struct sl_turn *turn = &front->base.plane->turn;
+    sl_turn_begin(turn); /* an upstream write waits for the body this read brings */
+    read_and_pump(front, fd);
+    sl_turn_end(turn);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

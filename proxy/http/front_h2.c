@@ -45,6 +45,9 @@ struct front_h2 {
     bool is_idle;                    /* no open request: the idle timeout is armed */
     bool has_timed_out;              /* the idle timeout sent GOAWAY once already */
     bool is_draining;                /* the drain began; the GOAWAY has not gone yet */
+    /* A read is being parsed, and its callback ends in flush(): what the
+     * parse schedules goes out then, without a turn of the loop of its own */
+    bool is_flush_coming;
     /* Frames that did no work (note_glitch), and when their count was last
      * halved (sl_clock_coarse_ns, as is the penalty box). */
     uint32_t glitches;
@@ -120,7 +123,8 @@ static void begin_drain(struct front_h2 *front)
 
 static void schedule_flush(struct front_h2 *front)
 {
-    event_active(front->flush_event, EV_WRITE, 0);
+    if (!front->is_flush_coming)
+        event_active(front->flush_event, EV_WRITE, 0);
 }
 
 /* --- frames that do no work --- */
@@ -713,6 +717,8 @@ static void receive_detected(struct front_h2 *front)
 {
     struct evbuffer *in = bufferevent_get_input(front->bev);
     struct evbuffer_iovec vec[8];
+    front->is_flush_coming = true;
+    sl_turn_begin(&front->base.plane->turn);
     while (is_receiving(front) && evbuffer_get_length(in) > 0) {
         int n = evbuffer_peek(in, -1, NULL, vec, 8);
         size_t used = 0;
@@ -725,6 +731,8 @@ static void receive_detected(struct front_h2 *front)
     }
     if (front->is_calmed)
         evbuffer_drain(in, evbuffer_get_length(in)); /* nothing more is parsed */
+    sl_turn_end(&front->base.plane->turn);
+    front->is_flush_coming = false;
     flush(front);
 }
 
@@ -766,12 +774,19 @@ static ssize_t read_once(struct front_h2 *front, evutil_socket_t fd)
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct front_h2 *front = arg;
+    struct sl_turn *turn = &front->base.plane->turn;
     ssize_t n;
+    front->is_flush_coming = true;
+    sl_turn_begin(turn); /* upstream writes wait for the bodies this read brings */
     do {
         n = read_once(front, fd);
-        if (n < 0)
+        if (n < 0) {
+            sl_turn_end(turn);
             return; /* freed */
+        }
     } while (n > 0 && !front->is_closing && sl_front_has_pending(&front->base));
+    sl_turn_end(turn);
+    front->is_flush_coming = false;
     flush(front);
 }
 

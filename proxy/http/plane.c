@@ -24,6 +24,7 @@ int sl_plane_open(struct sl_plane *p, struct event_base *base, const struct sl_c
     p->stats = stats;
     TAILQ_INIT(&p->fronts);
     TAILQ_INIT(&p->detecting);
+    sl_turn_init(&p->turn);
     p->pools = calloc(cfg->backend_count, sizeof(*p->pools));
     p->gates = calloc(cfg->backend_count, sizeof(*p->gates));
     if (p->pools == NULL || p->gates == NULL)

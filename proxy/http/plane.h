@@ -16,6 +16,7 @@
 
 #include "overload.h"
 #include "penalty.h"
+#include "turn.h"
 
 struct event_base;
 struct sl_backend_config;
@@ -51,6 +52,7 @@ struct sl_plane {
     size_t free_request_count;
     bool is_draining;                       /* the loop ends once the last front closes */
     struct sl_penalty_box glitch_penalties; /* cut off for HTTP/2 glitches; coarse clock */
+    struct sl_turn turn;                    /* open while a front parses what it read */
 };
 
 /* Opens one pool and one gate per backend of cfg. Returns 0, or -1 with a

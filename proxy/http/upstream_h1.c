@@ -47,6 +47,7 @@ struct h1_conn {
     bool is_request_started;             /* a byte of the exchange went out */
     bool is_paused;                      /* reading stopped for backpressure */
     bool is_write_waiting;               /* write_event added: the socket was full */
+    struct sl_turn_task write_task;      /* the write, left for the end of a front's read */
     /* The request's head (its arena's), not yet in io.out: while nothing else
      * is queued it waits here, and the body that follows in the same loop turn
      * goes out with it in one writev, neither of them copied. NULL: none. */
@@ -131,6 +132,7 @@ static void stop_reading(struct h1_conn *conn)
 }
 
 static void on_timer(void *arg);
+static void run_write_task(struct sl_turn_task *task);
 
 static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base *base, int *err)
 {
@@ -141,6 +143,7 @@ static struct sl_upconn *h1_connect(struct sl_server *server, struct event_base 
     }
     conn->base.ops = &sl_upstream_h1_ops;
     conn->base.server = server;
+    sl_turn_task_init(&conn->write_task, run_write_task);
     if (sl_timer_init(&conn->timer, base, on_timer, conn) != 0) {
         sl_timer_deinit(&conn->timer);
         free(conn);
@@ -170,6 +173,7 @@ static void h1_free(struct sl_upconn *c)
 {
     struct h1_conn *conn = h1_of(c);
     conn->base.server->conn_count--;
+    sl_turn_cancel(&conn->write_task);
     sl_h1_response_parser_deinit(&conn->parser);
     sl_upstream_io_close(&conn->io);
     sl_timer_deinit(&conn->timer);
@@ -192,10 +196,12 @@ static int h1_prepare(struct sl_request *req)
     return rv;
 }
 
-/* Output leaves in one writev at the end of the loop turn. */
+/* Output leaves in one writev at the end of the front's read (turn.h) or,
+ * outside one, of the loop turn. */
 static void schedule_write(struct h1_conn *conn)
 {
-    if (conn->state == H1_BUSY && !conn->is_write_waiting)
+    if (conn->state == H1_BUSY && !conn->is_write_waiting &&
+        !sl_turn_defer(&conn->req->plane->turn, &conn->write_task))
         event_active(conn->io.flush_event, EV_WRITE, 0);
 }
 
@@ -663,11 +669,20 @@ static bool write_output(struct h1_conn *conn)
     return true;
 }
 
-static void on_flush(evutil_socket_t fd, short what, void *arg)
+static void flush_output(struct h1_conn *conn)
 {
-    struct h1_conn *conn = arg;
     if (conn->state == H1_BUSY && !conn->is_write_waiting)
         write_output(conn);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    flush_output(arg);
+}
+
+static void run_write_task(struct sl_turn_task *task)
+{
+    flush_output((struct h1_conn *)((char *)task - offsetof(struct h1_conn, write_task)));
 }
 
 static void on_connected(struct h1_conn *conn)
