@@ -132,10 +132,19 @@ static bool is_sensitive(enum kind kind)
 #define IS_TPUNCT_(c) ((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || \
                        (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || \
                        (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
+/* unreserved, sub-delims, pct-encoded's '%', and the ':', '@', '[' and ']'
+ * of userinfo, port and IP-literal */
+#define IS_AUTHORITY_PUNCT_(c) ((c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || \
+                                (c) == '!' || (c) == '$' || (c) == '&' || (c) == '\'' || \
+                                (c) == '(' || (c) == ')' || (c) == '*' || (c) == '+' || \
+                                (c) == ',' || (c) == ';' || (c) == '=' || (c) == '%' || \
+                                (c) == ':' || (c) == '@' || (c) == '[' || (c) == ']')
 #define CLASS_(c) ((IS_ALNUM_(c) || IS_TPUNCT_(c) ? SL_CH_TCHAR : 0) | \
                    ((c) == '\r' || (c) == '\n' || (c) == 0 ? SL_CH_UNSAFE : 0) | \
                    ((c) >= 'A' && (c) <= 'Z' ? SL_CH_UPPER : 0) | \
-                   ((c) == '\t' || ((c) >= ' ' && (c) != 0x7f) ? SL_CH_TEXT : 0))
+                   ((c) == '\t' || ((c) >= ' ' && (c) != 0x7f) ? SL_CH_TEXT : 0) | \
+                   ((c) > ' ' && (c) != 0x7f ? SL_CH_VISIBLE : 0) | \
+                   (IS_ALNUM_(c) || IS_AUTHORITY_PUNCT_(c) ? SL_CH_AUTHORITY : 0))
 #define ROW4_(b) CLASS_(b), CLASS_((b) + 1), CLASS_((b) + 2), CLASS_((b) + 3)
 #define ROW16_(b) ROW4_(b), ROW4_((b) + 4), ROW4_((b) + 8), ROW4_((b) + 12)
 #define ROW64_(b) ROW16_(b), ROW16_((b) + 16), ROW16_((b) + 32), ROW16_((b) + 48)
@@ -145,6 +154,7 @@ const uint8_t sl_http_char_class[256] = {ROW64_(0), ROW64_(64), ROW64_(128), ROW
 #undef ROW4_
 #undef CLASS_
 #undef IS_TPUNCT_
+#undef IS_AUTHORITY_PUNCT_
 #undef IS_ALNUM_
 /* clang-format on */
 

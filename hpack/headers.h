@@ -26,8 +26,10 @@ enum {
     SL_CH_UNSAFE = 2, /* CR, LF and NUL: they could end a line of an HTTP/1.1
                        * head early and smuggle a field (RFC 9110 §5.5) */
     SL_CH_UPPER = 4,
-    SL_CH_TEXT = 8, /* HTAB, SP, VCHAR and obs-text: what a field value or a
-                     * reason phrase may hold on the wire (RFC 9110 §5.5) */
+    SL_CH_TEXT = 8,       /* HTAB, SP, VCHAR and obs-text: what a field value or a
+                           * reason phrase may hold on the wire (RFC 9110 §5.5) */
+    SL_CH_VISIBLE = 16,   /* VCHAR and obs-text: TEXT but for SP and HTAB */
+    SL_CH_AUTHORITY = 32, /* what an authority may hold (RFC 3986 §3.2) */
 };
 extern const uint8_t sl_http_char_class[256];
 
@@ -56,8 +58,8 @@ struct sl_header_list {
      * the HTTP/2 translation then borrows names unscanned */
     bool may_have_uppercase;
     /* set by the owner when every field came through a reader that refuses
-     * what the translations below refuse (nghttp2's HTTP messaging,
-     * sl_h1_read_fields) or was made by sluice: the translations then leave
+     * what the translations below refuse (h2_request.h, nghttp2's HTTP
+     * messaging, sl_h1_read_fields) or was made by sluice: the translations then leave
      * out their name and value checks. false after sl_header_list_init. */
     bool is_checked;
 };
@@ -103,7 +105,7 @@ struct sl_forward_info {
 };
 
 /* Serialises the HTTP/1.1 request head for an HTTP/2 request whose fields (pseudo-
- * headers first, as received and validated by nghttp2) are in h2. fwd and both its
+ * headers first, as received and checked, h2_request.h) are in h2. fwd and both its
  * strings must be non-NULL.
  *   - request line "METHOD PATH HTTP/1.1" from :method and :path; :scheme is not
  *     forwarded;

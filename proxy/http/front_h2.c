@@ -13,6 +13,7 @@
 #include "front.h"
 #include "front_io.h"
 #include "h2_mem.h"
+#include "h2_request.h"
 #include "headers.h"
 #include "indexing.h"
 #include "log.h"
@@ -62,6 +63,8 @@ struct front_h2 {
      * the fields come one callback each, and a lookup of the stream for each
      * was nearly 2% of a request */
     struct sl_request *block_request;
+    struct sl_h2_request_check block_check; /* RFC 9113 §8 on block_request's fields */
+    bool is_block_malformed;                /* its stream is reset once the block ends */
     /* Body bytes received and not yet taken by an upstream (or dropped), and the
      * connection-window credit not yet returned for them: see credit_connection. */
     size_t held_bytes;
@@ -242,14 +245,50 @@ static struct sl_request *request_of(nghttp2_session *session, int32_t stream_id
     return nghttp2_session_get_stream_user_data(session, stream_id);
 }
 
+/* The request leaves its stream, which may stay open a while (a reset
+ * queued): what else comes on it finds no request and is dropped. */
+static void close_request(struct front_h2 *front, struct sl_request *req, enum sl_request_end how)
+{
+    nghttp2_session_set_stream_user_data(front->session, req->stream_id, NULL);
+    if (front->block_request == req)
+        front->block_request = NULL;
+    TAILQ_REMOVE(&front->requests, req, in_front);
+    sl_request_finish(req, how);
+    sl_front_publish_streams(&front->base, 0, 1);
+    update_idle_timeout(front);
+}
+
+/* RFC 9113 §8.1.1: a malformed request is a stream error of type
+ * PROTOCOL_ERROR, and a glitch (nothing is served for it). Its request ends
+ * as a reset would end it, before any more of it is forwarded. */
+static void reset_malformed(struct front_h2 *front, struct sl_request *req, const char *what)
+{
+    char who[128];
+    SL_INFO("%s malformed %s; resetting the stream", sl_request_describe(req, who, sizeof(who)),
+            what);
+    note_glitch(front);
+    front->base.plane->stats->requests_malformed++;
+    nghttp2_submit_rst_stream(front->session, NGHTTP2_FLAG_NONE, req->stream_id,
+                              NGHTTP2_PROTOCOL_ERROR);
+    close_request(front, req, SL_END_RESET);
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct front_h2 *front = user_data;
     front->block_bytes = 0;
     front->block_stream = frame->hd.stream_id;
     front->block_request = NULL;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    front->is_block_malformed = false;
+    if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* trailers: checked, not forwarded */
+        front->block_request = request_of(session, frame->hd.stream_id);
+        sl_h2_request_check_init(&front->block_check, true);
+        return 0;
+    }
+    sl_h2_request_check_init(&front->block_check, false);
     struct sl_request *req = sl_request_new(&front->base, frame->hd.stream_id);
     if (req == NULL) {
         SL_ERROR("conn=%llu stream=%d: out of memory; refusing the stream",
@@ -289,8 +328,19 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     struct front_h2 *front = user_data;
     if (front->is_calmed || is_hpack_bomb(front, name_len + value_len))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* no more of this block */
-    struct sl_request *req = front->block_request;    /* NULL for trailers: not forwarded */
-    if (req == NULL)
+    struct sl_request *req = front->block_request;
+    if (req == NULL || front->is_block_malformed)
+        return 0;
+    switch (sl_h2_request_check_field(&front->block_check, name, name_len, value, value_len)) {
+    case SL_H2_FIELD_MALFORMED:
+        front->is_block_malformed = true; /* the rest is decoded, and dropped */
+        return 0;
+    case SL_H2_FIELD_DROP:
+        return 0;
+    case SL_H2_FIELD_KEEP:
+        break;
+    }
+    if (front->block_check.is_trailer)
         return 0;
     int rv = sl_request_on_header(req, name, name_len, value, value_len);
     if (rv == SL_ENOMEM)
@@ -298,25 +348,75 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     return 0;
 }
 
+/* Whether a header block that just ended breaks RFC 9113 §8: its fields
+ * (on_header), a request head's whole (§8.3.1), trailers that do not end the
+ * stream (§8.1), or an END_STREAM before the content-length's bytes (§8.1.1). */
+static bool is_block_malformed(const struct front_h2 *front, bool is_end)
+{
+    const struct sl_h2_request_check *check = &front->block_check;
+    if (front->is_block_malformed)
+        return true;
+    if (check->is_trailer)
+        return !is_end;
+    if (!sl_h2_request_check_head(check))
+        return true;
+    return is_end && check->content_length > 0;
+}
+
+/* §8.1.1: the body's bytes are the content-length's, when it has one. */
+static bool is_body_longer_than_declared(const struct sl_request *req, size_t len)
+{
+    return req->declared_body_bytes >= 0 &&
+           (uint64_t)req->declared_body_bytes - req->outcome.bytes_in < len;
+}
+
+static bool is_body_shorter_than_declared(const struct sl_request *req)
+{
+    return req->declared_body_bytes >= 0 &&
+           req->outcome.bytes_in < (uint64_t)req->declared_body_bytes;
+}
+
+static void on_request_head(struct front_h2 *front, struct sl_request *req, bool is_end)
+{
+    if (is_block_malformed(front, is_end)) {
+        reset_malformed(front, req, "request head");
+        return;
+    }
+    req->declared_body_bytes = front->block_check.content_length;
+    sl_request_on_head_done(req, !is_end);
+}
+
+static void on_request_end(struct front_h2 *front, struct sl_request *req)
+{
+    if (is_body_shorter_than_declared(req)) {
+        reset_malformed(front, req, "body shorter than its content-length");
+        return;
+    }
+    sl_request_on_end(req);
+}
+
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct front_h2 *front = user_data;
     if (does_no_work(front, frame))
         note_glitch(front);
-    if (frame->hd.type == NGHTTP2_HEADERS) {
+    bool is_headers = frame->hd.type == NGHTTP2_HEADERS;
+    struct sl_request *req = is_headers ? front->block_request : NULL;
+    if (is_headers) {
         front->block_stream = 0; /* its block is whole */
         front->block_request = NULL;
+    } else if (frame->hd.type == NGHTTP2_DATA) {
+        req = request_of(session, frame->hd.stream_id);
     }
-    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
-        return 0;
-    struct sl_request *req = request_of(session, frame->hd.stream_id);
     if (req == NULL)
         return 0;
     bool is_end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-        sl_request_on_head_done(req, !is_end);
+    if (is_headers && !front->block_check.is_trailer)
+        on_request_head(front, req, is_end);
+    else if (is_headers && is_block_malformed(front, is_end))
+        reset_malformed(front, req, "trailers");
     else if (is_end)
-        sl_request_on_end(req);
+        on_request_end(front, req);
     return 0;
 }
 
@@ -342,6 +442,11 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
+    if (is_body_longer_than_declared(req, len)) {
+        nghttp2_session_consume(session, stream_id, len);
+        reset_malformed(front, req, "body longer than its content-length");
+        return 0;
+    }
     front->held_bytes += len;
     front->connection_debt += len;
     sl_request_on_body(req, data, len); /* may consume at once */
@@ -361,13 +466,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
         SL_INFO("%s stream closed with error %s", sl_request_describe(req, who, sizeof(who)),
                 nghttp2_http2_strerror(error_code));
     }
-    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-    if (front->block_request == req)
-        front->block_request = NULL;
-    TAILQ_REMOVE(&front->requests, req, in_front);
-    sl_request_finish(req, error_code == NGHTTP2_NO_ERROR ? SL_END_CLOSED : SL_END_RESET);
-    sl_front_publish_streams(&front->base, 0, 1);
-    update_idle_timeout(front);
+    close_request(front, req, error_code == NGHTTP2_NO_ERROR ? SL_END_CLOSED : SL_END_RESET);
     return 0;
 }
 
@@ -834,6 +933,7 @@ static int start_session(struct front_h2 *front)
             return -1;
         /* window credit is returned only once the upstream has taken the bytes */
         nghttp2_option_set_no_auto_window_update(options, 1);
+        nghttp2_option_set_no_http_messaging(options, 1); /* h2_request.h checks */
         /* resets are glitches (note_glitch): nghttp2's own limit (1000 at once,
          * 33 a second) would end an exchange's connection that cancels more bids
          * than that, so it is only the backstop with client_glitch_limit 0 */

@@ -97,7 +97,7 @@ struct sl_stats_worker {
     uint64_t overload_level;
     uint64_t accepted[SL_PROTO_SLOTS]; /* client connections, by enum sl_stats_protocol */
     uint64_t requests[SL_PROTO_SLOTS]; /* requests finished, by the same */
-    uint64_t requests_malformed;       /* HTTP/1.1 heads refused unread: 400, 408, 431 */
+    uint64_t requests_malformed;       /* h1 heads refused (400/408/431); malformed h2 */
     uint64_t bytes_in;                 /* read from clients */
     uint64_t bytes_out;                /* written to clients */
     uint64_t events_sent;              /* lines the event sink sent (events.h) */

@@ -367,7 +367,8 @@ void sl_stats_render_prometheus(FILE *out, const struct sl_stats_segment *seg,
            "Requests finished, by the client connection's protocol.");
     prometheus_by_protocol(out, "sluice_requests_by_protocol_total", t->requests);
     scalar_counter(out, "sluice_requests_malformed_total",
-                   "HTTP/1.1 request heads refused before they were read: 400, 408, 431.",
+                   "HTTP/1.1 request heads refused before they were read (400, 408, 431), and "
+                   "HTTP/2 requests reset as malformed (PROTOCOL_ERROR).",
                    t->requests_malformed);
     scalar_counter(
         out, "sluice_response_pauses_total",

@@ -1,11 +1,13 @@
 """Raw HTTP/2 frames a real client would never send: sluice answers as RFC 9113
 prescribes and keeps serving."""
 
+import json
 import socket
 import struct
 import unittest
+import urllib.request
 
-from harness import IntegTest
+from harness import IntegTest, free_port
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
@@ -94,7 +96,9 @@ class H2Malformed(IntegTest):
     def setUp(self):
         super().setUp()
         _, addr = self.start_backend()
-        self.port = self.start_sluice({"demo": [addr]})
+        self.admin = free_port()
+        self.port = self.start_sluice({"demo": [addr]},
+                                      extra="admin_address: 127.0.0.1:%d\n" % self.admin)
 
     def test_bad_preface_closes_the_connection(self):
         c = RawClient(self.port)
@@ -172,6 +176,120 @@ class H2Malformed(IntegTest):
         self.assertEqual(struct.unpack(">I", f[3][4:8])[0], COMPRESSION_ERROR)
         c.close()
         self.assertEqual(self.get("/")[0], 200)
+
+    def expect_reset(self, c, stream, why):
+        f = c.wait_for(RST_STREAM, stream)
+        self.assertIsNotNone(f, f"{why}: no RST_STREAM")
+        self.assertEqual(struct.unpack(">I", f[3])[0], PROTOCOL_ERROR, why)
+
+    def expect_ok(self, c, stream):
+        """A response on stream: nghttp2 writes :status 200 as static index 8."""
+        f = c.wait_for(HEADERS, stream)
+        self.assertIsNotNone(f, f"no response on stream {stream}")
+        self.assertEqual(f[3][:1], b"\x88", f"stream {stream} was not answered 200")
+
+    def test_malformed_heads_reset_their_stream_and_the_connection_lives(self):
+        """RFC 9113 §8.1.1, §8.2, §8.3: each one a stream error, the next
+        request on the same connection served."""
+        head = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "x")]
+        cases = {
+            "connection-specific field": head + [("connection", "close")],
+            "transfer-encoding": head + [("transfer-encoding", "chunked")],
+            "upgrade": head + [("upgrade", "h2c")],
+            "te other than trailers": head + [("te", "gzip")],
+            "repeated :path": head + [(":path", "/again")],
+            "response pseudo-header": head + [(":status", "200")],
+            ":protocol without RFC 8441": head + [(":protocol", "websocket")],
+            "pseudo-header after a regular field": head[:3] + [("accept", "*/*"), head[3]],
+            "no :scheme": [head[0], head[2], head[3]],
+            "neither :authority nor host": head[:3],
+            "two host fields": head[:3] + [("host", "a"), ("host", "b")],
+            "content-length not digits": head + [("content-length", "1x")],
+            "two content-lengths": head + [("content-length", "0"), ("content-length", "0")],
+            "http :path not absolute": [head[0], head[1], (":path", "x"), head[3]],
+            "CONNECT with :path": [(":method", "CONNECT"), (":path", "/"),
+                                   (":authority", "x:443")],
+            ":method not a token": [(":method", "G T")] + head[1:],
+            "content-length with END_STREAM": head + [("content-length", "5")],
+        }
+        c = RawClient(self.port)
+        c.start()
+        stream = 1
+        for why, fields in cases.items():
+            block = b"".join(literal(n, v) for n, v in fields)
+            c.send(frame(HEADERS, END_HEADERS | END_STREAM, stream, block))
+            self.expect_reset(c, stream, why)
+            c.request(stream + 2, "GET", "/")
+            self.expect_ok(c, stream + 2)
+            stream += 4
+        c.close()
+        stats = json.load(urllib.request.urlopen("http://127.0.0.1:%d/stats" % self.admin))
+        self.assertEqual(stats["requests_malformed"], len(cases))
+
+    def test_field_values_a_backend_could_misread_are_dropped(self):
+        """Regular fields with control bytes or padded values are left out, the
+        request served without them, as nghttp2 did for sluice."""
+        c = RawClient(self.port)
+        c.start()
+        c.request(1, "GET", "/headers", headers=[
+            ("x-kept", "1"), ("x-lead", " padded"), ("x-ctl", "a\x01b"), ("x(y", "1"),
+            ("x-kept-too", "2")])
+        self.expect_ok(c, 1)
+        body = b""
+        while True:
+            f = c.wait_for(DATA, 1)
+            self.assertIsNotNone(f)
+            body += f[3]
+            if f[1] & END_STREAM:
+                break
+        seen = dict(json.loads(body)["headers"])
+        self.assertEqual((seen.get("x-kept"), seen.get("x-kept-too")), ("1", "2"))
+        for dropped in ("x-lead", "x-ctl", "x(y"):
+            self.assertNotIn(dropped, seen)
+        c.close()
+
+    def post_head(self, c, stream, length):
+        c.request(stream, "POST", "/echo", end_stream=False,
+                  headers=[("content-length", str(length))])
+
+    def test_a_body_longer_than_its_content_length_resets_the_stream(self):
+        c = RawClient(self.port)
+        c.start()
+        self.post_head(c, 1, 3)
+        c.send(frame(DATA, END_STREAM, 1, b"abcdef"))
+        self.expect_reset(c, 1, "six bytes for three")
+        c.request(3, "GET", "/")
+        self.expect_ok(c, 3)
+        c.close()
+
+    def test_a_body_shorter_than_its_content_length_resets_the_stream(self):
+        c = RawClient(self.port)
+        c.start()
+        self.post_head(c, 1, 10)
+        c.send(frame(DATA, 0, 1, b"abc"))
+        c.send(frame(DATA, END_STREAM, 1, b"de"))
+        self.expect_reset(c, 1, "five bytes for ten")
+        c.request(3, "GET", "/")
+        self.expect_ok(c, 3)
+        c.close()
+        self.assertEqual(self.get("/")[0], 200)  # the backend's connection was not reused mid-body
+
+    def test_trailers_end_the_request_and_break_no_rule(self):
+        c = RawClient(self.port)
+        c.start()
+        self.post_head(c, 1, 3)
+        c.send(frame(DATA, 0, 1, b"abc"))
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, literal("x-checksum", "1")))
+        self.expect_ok(c, 1)
+        self.post_head(c, 3, 3)
+        c.send(frame(DATA, 0, 3, b"abc"))
+        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, literal(":path", "/")))
+        self.expect_reset(c, 3, "a pseudo-header in trailers")
+        self.post_head(c, 5, 3)
+        c.send(frame(DATA, 0, 5, b"abc"))
+        c.send(frame(HEADERS, END_HEADERS, 5, literal("x-checksum", "1")))
+        self.expect_reset(c, 5, "trailers that do not end the stream")
+        c.close()
 
     def test_client_reset_mid_request_leaves_sluice_healthy(self):
         c = RawClient(self.port)
