@@ -45,6 +45,21 @@ size_t sl_h1_read_request_line(const char *head, size_t len, struct sl_h1_reques
     return version + 10;
 }
 
+/* Past a value's text, a word at a time while the words hold none but
+ * printable bytes (the head's final CRLF stops both loops). */
+static size_t skip_text(const unsigned char *s, size_t len, size_t at)
+{
+    for (; at + sizeof(uint64_t) <= len; at += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, s + at, sizeof(w));
+        if (sl_http_word_may_hold_control(w))
+            break;
+    }
+    while (sl_http_is_text(s[at]))
+        at++;
+    return at;
+}
+
 int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on_field, void *ctx)
 {
     const unsigned char *s = (const unsigned char *)head;
@@ -62,8 +77,7 @@ int sl_h1_read_fields(const char *head, size_t len, size_t at, sl_h1_field_fn on
         while (is_ows(s[at]))
             at++;
         size_t value = at;
-        while (sl_http_is_text(s[at]))
-            at++;
+        at = skip_text(s, len, at);
         if (s[at] != '\r' || s[at + 1] != '\n')
             return SL_EINVALID; /* a control byte, a bare CR or a bare LF */
         size_t end = at;

@@ -120,17 +120,6 @@ static enum sl_h2_field_verdict check_pseudo_header(struct sl_h2_request_check *
     return SL_H2_FIELD_KEEP;
 }
 
-#define BYTES_OF(b) (0x0101010101010101ull * (uint8_t)(b))
-
-/* Whether one of 8 bytes is below SP or a DEL. Subtracting flags every such
- * byte (a borrow may also flag a byte above one, never make one go unseen),
- * so a word that is not flagged is text. */
-static bool may_hold_control(uint64_t w)
-{
-    uint64_t del = w ^ BYTES_OF(0x7f);
-    return (((w - BYTES_OF(0x20)) & ~w) | ((del - BYTES_OF(1)) & ~del)) & BYTES_OF(0x80);
-}
-
 /* HTAB, SP, VCHAR and obs-text only: values are the longest part of a head,
  * so 8 bytes at a time, and byte by byte only where a word may hold HTAB or
  * a control byte */
@@ -140,7 +129,7 @@ static bool is_text(const uint8_t *v, size_t len)
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, v + i, sizeof(w));
-        if (may_hold_control(w) && !is_all(v + i, 8, SL_CH_TEXT))
+        if (sl_http_word_may_hold_control(w) && !is_all(v + i, 8, SL_CH_TEXT))
             return false;
     }
     return is_all(v + i, len - i, SL_CH_TEXT);

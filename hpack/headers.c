@@ -394,10 +394,10 @@ static int add_copy(struct sl_header_list *list, const char *name, size_t name_l
     if (is_lowercased)
         copy_lowercase(block, name, name_len);
     else
-        memcpy(block, name, name_len);
+        sl_copy(block, name, name_len);
     block[name_len] = '\0';
     uint8_t *value_copy = block + name_len + 1;
-    memcpy(value_copy, value, value_len);
+    sl_copy(value_copy, value, value_len);
     value_copy[value_len] = '\0';
     return append_item(list, block, name_len, value_copy, value_len, flags);
 }
@@ -516,7 +516,8 @@ static int read_pseudo_headers(const struct sl_header_list *h2, struct request_p
     for (; i < h2->count && h2->items[i].namelen > 0 && h2->items[i].name[0] == ':'; i++) {
         const nghttp2_nv *nv = &h2->items[i];
         const nghttp2_nv **slot = pseudo_slot(plan, nv);
-        if (slot == NULL || *slot != NULL || !is_safe_value(nv->value, nv->valuelen))
+        if (slot == NULL || *slot != NULL ||
+            (!h2->is_checked && !is_safe_value(nv->value, nv->valuelen)))
             return SL_EINVALID;
         *slot = nv;
     }

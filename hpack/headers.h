@@ -43,6 +43,18 @@ static inline bool sl_http_is_text(unsigned char c)
     return sl_http_char_class[c] & SL_CH_TEXT;
 }
 
+/* Whether one of 8 bytes (a word read from them) is below SP or a DEL: a
+ * value's text can be passed a word at a time while this is false. The
+ * subtraction flags every such byte (a borrow may also flag a byte above
+ * one, never hide one), so a word not flagged is text; a flagged one (HTAB
+ * too) is for the byte classes to decide. */
+static inline bool sl_http_word_may_hold_control(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t del = w ^ (ones * 0x7f);
+    return (((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & (ones * 0x80);
+}
+
 /* An ordered list of fields; items are nghttp2_nv so that a translated list
  * can be handed to nghttp2_submit_response() without copying. Names and values
  * are NUL-terminated arena copies (the NUL is not counted in the lengths).

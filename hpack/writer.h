@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "copy.h"
+
 struct sl_writer {
     char *buf; /* cap bytes; NULL with cap 0: only count */
     size_t cap;
@@ -19,7 +21,7 @@ static inline void sl_put(struct sl_writer *w, const void *bytes, size_t len)
 {
     /* len and w->len are sizes of things in memory: their sum cannot wrap */
     if (w->len + len <= w->cap && w->buf != NULL)
-        memcpy(w->buf + w->len, bytes, len);
+        sl_copy(w->buf + w->len, bytes, len);
     w->len += len;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "h1.h"
@@ -120,6 +121,31 @@ static void test_request_line_and_fields_are_read(void **state)
     assert_string_equal(seen, "Host=a|X-Trim=b c|X-Empty=|Host=a|");
     assert_int_not_equal(sl_h1_read_request_line("GET / HTTP/1.1\r\n\r\n", 18, &line), 0);
     assert_false(line.is_http10);
+}
+
+/* Values are passed a word at a time: a control byte anywhere in one of
+ * any length is still found, and HTAB and obs-text anywhere still pass. */
+static void test_values_of_every_length_are_checked_to_their_last_byte(void **state)
+{
+    char head[96];
+    for (size_t len = 1; len < 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            char value[48];
+            memset(value, 'v', len);
+            value[len] = '\0';
+            value[at] = '\x01';
+            snprintf(head, sizeof(head), "X-V: %s\r\n\r\n", value);
+            assert_int_equal(sl_h1_read_fields(head, strlen(head), 0, ignore_field, NULL),
+                             SL_EINVALID);
+            value[at] = at % 2 ? '\t' : '\xe9';
+            if (at == 0 || at == len - 1)
+                value[at] = 'x'; /* HTAB at an end is trimmed, not part of the value */
+            snprintf(head, sizeof(head), "X-V: %s\r\n\r\n", value);
+            char seen[256] = "";
+            assert_int_equal(sl_h1_read_fields(head, strlen(head), 0, collect_field, seen), 0);
+            assert_int_equal(strlen(seen), strlen("X-V=|") + len);
+        }
+    }
 }
 
 static int stop_reading(void *ctx, const char *name, size_t name_len, const char *value,
@@ -240,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_bare_cr_lf_and_nul_fail),
         cmocka_unit_test(test_obs_fold_and_bad_names_fail),
         cmocka_unit_test(test_request_line_and_fields_are_read),
+        cmocka_unit_test(test_values_of_every_length_are_checked_to_their_last_byte),
         cmocka_unit_test(test_a_field_callback_stops_the_reading),
         cmocka_unit_test(test_fields_without_the_final_crlf_are_refused),
         cmocka_unit_test(test_notes_of_length_and_connection),

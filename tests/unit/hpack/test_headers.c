@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "arena.h"
+#include "copy.h"
 #include "headers.h"
 
 struct fixture {
@@ -1264,9 +1265,26 @@ static void test_response_204_drops_content_length(void **state)
     assert_nv(&out[1], "content-length", "5", NGHTTP2_NV_FLAG_NONE);
 }
 
+/* sl_copy moves exactly len bytes, at every length its cases split at. */
+static void test_short_copies_move_every_byte_and_no_more(void **state)
+{
+    char from[40], to[48];
+    for (size_t i = 0; i < sizeof(from); i++)
+        from[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof(from); len++) {
+        memset(to, '#', sizeof(to));
+        sl_copy(to + 1, from, len);
+        assert_int_equal(to[0], '#');
+        assert_memory_equal(to + 1, from, len);
+        for (size_t i = len + 1; i < sizeof(to); i++)
+            assert_int_equal(to[i], '#');
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_short_copies_move_every_byte_and_no_more),
         T(test_list_add_copies_and_counts_bytes),
         T(test_list_add_takes_only_given_lengths),
         T(test_list_grows_beyond_initial_capacity),
