@@ -59,7 +59,7 @@ struct front_h2 {
     bool is_calmed;        /* GOAWAY ENHANCE_YOUR_CALM is queued: input is dropped */
     size_t block_bytes;    /* decoded so far from the header block being read */
     int32_t block_stream;  /* the stream whose header block is not complete yet, or 0 */
-    /* block_stream's request while its head is read, NULL for other blocks:
+    /* block_stream's request while its head or trailers are read, else NULL:
      * the fields come one callback each, and a lookup of the stream for each
      * was nearly 2% of a request */
     struct sl_request *block_request;
