@@ -81,6 +81,17 @@ class RawClient:
             if (ftype is None or f[0] == ftype) and (stream is None or f[2] == stream):
                 return f
 
+    def read_body(self, stream):
+        """The DATA of stream up to its END_STREAM; None if the connection ends first."""
+        body = b""
+        while True:
+            f = self.wait_for(DATA, stream)
+            if f is None:
+                return None
+            body += f[3]
+            if f[1] & END_STREAM:
+                return body
+
     def request(self, stream, method, path, end_stream=True, headers=()):
         block = literal(":method", method) + literal(":scheme", "http") + \
             literal(":path", path) + literal(":authority", "x")
@@ -235,13 +246,8 @@ class H2Malformed(IntegTest):
             ("x-kept", "1"), ("x-lead", " padded"), ("x-ctl", "a\x01b"), ("x(y", "1"),
             ("x-kept-too", "2")])
         self.expect_ok(c, 1)
-        body = b""
-        while True:
-            f = c.wait_for(DATA, 1)
-            self.assertIsNotNone(f)
-            body += f[3]
-            if f[1] & END_STREAM:
-                break
+        body = c.read_body(1)
+        self.assertIsNotNone(body)
         seen = dict(json.loads(body)["headers"])
         self.assertEqual((seen.get("x-kept"), seen.get("x-kept-too")), ("1", "2"))
         for dropped in ("x-lead", "x-ctl", "x(y"):

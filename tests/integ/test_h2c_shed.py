@@ -172,14 +172,7 @@ class H2cShed(IntegTest):
         c.start()
         c.request(1, "POST", "/echo", end_stream=False)
         c.send(frame(DATA, 0, 1, b"hello ") + frame(DATA, END_STREAM, 1, b"world"))
-        received = b""
-        while True:
-            f = c.wait_for(DATA, 1)
-            self.assertIsNotNone(f)
-            received += f[3]
-            if f[1] & END_STREAM:
-                break
-        self.assertEqual(received, b"hello world")
+        self.assertEqual(c.read_body(1), b"hello world")
         c.close()
         holder.close()
 

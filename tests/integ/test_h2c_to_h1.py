@@ -215,13 +215,8 @@ class H2cToH1(IntegTest):
         pieces = [bytes([65 + i % 26]) * 1000 for i in range(62)]
         for i, piece in enumerate(pieces):
             c.send(frame(DATA, END_STREAM if i == len(pieces) - 1 else 0, 1, piece))
-        body = b""
-        while True:
-            f = c.wait_for(DATA, 1)
-            self.assertIsNotNone(f, "no complete answer; got %d bytes" % len(body))
-            body += f[3]
-            if f[1] & END_STREAM:
-                break
+        body = c.read_body(1)
+        self.assertIsNotNone(body, "no complete answer")
         self.assertEqual(body, b"".join(pieces))
         self.assertIn("retrying once", self.sluice.output())
         c.close()

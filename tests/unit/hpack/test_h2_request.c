@@ -31,6 +31,15 @@ static enum sl_h2_field_verdict feed(struct sl_h2_request_check *c, const struct
                                      (const uint8_t *)f->value, value_len);
 }
 
+/* A check that has kept a whole head's pseudo-headers. */
+static void start_good_head(struct sl_h2_request_check *c)
+{
+    const struct field head[] = {GOOD_HEAD};
+    sl_h2_request_check_init(c, false);
+    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+        assert_int_equal(feed(c, &head[i]), SL_H2_FIELD_KEEP);
+}
+
 /* The verdict on the last field after the others were kept, and whether the
  * head is whole then. */
 static enum sl_h2_field_verdict last_verdict(const struct field *fields, size_t count,
@@ -83,10 +92,7 @@ static void broken_fields_make_the_request_malformed(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sl_h2_request_check c;
-        sl_h2_request_check_init(&c, false);
-        const struct field head[] = {GOOD_HEAD};
-        for (size_t j = 0; j < 4; j++)
-            assert_int_equal(feed(&c, &head[j]), SL_H2_FIELD_KEEP);
+        start_good_head(&c);
         enum sl_h2_field_verdict v = feed(&c, &cases[i][0]);
         if (cases[i][1].name != NULL) {
             assert_int_equal(v, SL_H2_FIELD_KEEP);
@@ -140,10 +146,7 @@ static void fields_a_backend_could_misread_are_dropped(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sl_h2_request_check c;
-        sl_h2_request_check_init(&c, false);
-        const struct field head[] = {GOOD_HEAD};
-        for (size_t j = 0; j < 4; j++)
-            assert_int_equal(feed(&c, &head[j]), SL_H2_FIELD_KEEP);
+        start_good_head(&c);
         if (feed(&c, &cases[i]) != SL_H2_FIELD_DROP)
             fail_msg("case %zu (%s) was not dropped", i, cases[i].name);
         /* and what follows is checked as before */
