@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "h1.h"
 #include "headers.h"
 
 enum {
@@ -49,17 +50,6 @@ static bool is_scheme(const uint8_t *s, size_t len)
     return true;
 }
 
-static bool is_ascii_case_equal(const uint8_t *s, size_t len, const char *lower)
-{
-    if (len != strlen(lower))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if ((s[i] >= 'A' && s[i] <= 'Z' ? s[i] | 0x20 : s[i]) != (uint8_t)lower[i])
-            return false;
-    }
-    return true;
-}
-
 /* The bits a pseudo-header's value adds, or 0 when it is not of its kind. */
 static uint16_t method_bits(const uint8_t *v, size_t len)
 {
@@ -83,7 +73,8 @@ static uint16_t scheme_bits(const uint8_t *v, size_t len)
 {
     if (!is_scheme(v, len))
         return 0;
-    bool is_http = is_ascii_case_equal(v, len, "http") || is_ascii_case_equal(v, len, "https");
+    bool is_http = sl_h1_equal_ignoring_case((const char *)v, len, "http") ||
+                   sl_h1_equal_ignoring_case((const char *)v, len, "https");
     return is_http ? SEEN_SCHEME | IS_HTTP_SCHEME : SEEN_SCHEME;
 }
 
@@ -175,8 +166,9 @@ static enum sl_h2_field_verdict check_special_field(struct sl_h2_request_check *
     if (is_connection_specific(name, name_len))
         return SL_H2_FIELD_MALFORMED;
     if (NAMED(name, name_len, "te"))
-        return is_ascii_case_equal(value, value_len, "trailers") ? SL_H2_FIELD_KEEP
-                                                                 : SL_H2_FIELD_MALFORMED;
+        return sl_h1_equal_ignoring_case((const char *)value, value_len, "trailers")
+                   ? SL_H2_FIELD_KEEP
+                   : SL_H2_FIELD_MALFORMED;
     if (NAMED(name, name_len, "content-length")) {
         if (c->content_length >= 0 || !parse_length(value, value_len, &c->content_length))
             return SL_H2_FIELD_MALFORMED;

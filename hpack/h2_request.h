@@ -9,7 +9,7 @@
  *     a token, :path visible characters, :authority those of RFC 3986, :scheme
  *     a scheme); an uppercase name; a connection-specific field (connection,
  *     keep-alive, proxy-connection, transfer-encoding, upgrade), or te other
- *     than "trailers" (§8.2.2); two host fields; a content-length that is not
+ *     than "trailers" (§8.2.2); two host fields, or an empty one; a content-length that is not
  *     digits or comes twice; a head without :method, :scheme, :path and one
  *     of :authority and host (CONNECT: with :authority and neither :scheme
  *     nor :path), or an http(s) :path that is neither absolute nor OPTIONS's
